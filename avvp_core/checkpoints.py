@@ -1,0 +1,152 @@
+"""Checkpoints are folders: everything needed to rebuild, judge and plot a trained model.
+
+    config.json    model name + build config, width, recipe, train config, seed, data fingerprint, code version
+    model.pt       state dict only (float32, or float16 for the shipped zoo); loaded with weights_only=True
+    metrics.json   the ten val and test figures, selected epoch, training time
+    log.jsonl      one JSON line per epoch (losses per part, val figures, learning rate)
+
+Every file is written atomically. Listing checkpoints reads only the JSON files. Loading never unpickles
+arbitrary objects: a weights file holding anything but tensors and plain containers is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .constants import CLASSES
+from .errors import InputError
+from .fileio import atomic_path, write_json
+from .models import create_model, model_info
+
+FORMAT = "avvp-lab-checkpoint/1"
+CONFIG, WEIGHTS, METRICS, LOG = "config.json", "model.pt", "metrics.json", "log.jsonl"
+
+
+@dataclass
+class Card:
+    """A checkpoint's JSON side: what the app lists and compares without touching the weights."""
+
+    path: Path
+    config: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.config.get("name") or self.path.name
+
+    @property
+    def model(self) -> str:
+        return self.config["model"]
+
+    @property
+    def gating(self) -> str:
+        return self.config.get("gating") or model_info(self.model).gating
+
+    def log(self) -> list[dict[str, Any]]:
+        path = self.path / LOG
+        if not path.is_file():
+            return []
+        rows = []
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut by a kill mid-write: skip it
+                continue
+        return rows
+
+
+def save_weights(path: Path, model: torch.nn.Module, half: bool = False) -> None:
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def save_checkpoint(folder: str | Path, model: torch.nn.Module, config: dict[str, Any],
+                    metrics: dict[str, Any] | None = None, half: bool = False) -> Card:
+    """Write (or overwrite) the checkpoint's weights, config and metrics; the log is appended by the trainer."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    full = {"format": FORMAT, "model": model.arch, "model_config": model.config, "classes": list(CLASSES),
+            "code_version": __version__, "weights_dtype": "float16" if half else "float32", **config}
+    save_weights(folder / WEIGHTS, model, half)
+    write_json(folder / CONFIG, full)
+    if metrics is not None:
+        write_json(folder / METRICS, metrics)
+    return Card(folder, full, metrics or {})
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InputError("missing", path, "a checkpoint folder holds config.json, model.pt and metrics.json")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid JSON ({exc})", path) from None
+    if not isinstance(data, dict):
+        raise InputError("expected a JSON object", path)
+    return data
+
+
+def read_card(folder: str | Path) -> Card:
+    folder = Path(folder)
+    config = _read_json(folder / CONFIG)
+    if config.get("format") != FORMAT or "model" not in config:
+        raise InputError(f"not an AVVP Lab checkpoint (format {config.get('format')!r})", folder / CONFIG,
+                         "official HAN state dicts are imported with `python -m avvp_core convert`")
+    metrics = _read_json(folder / METRICS) if (folder / METRICS).is_file() else {}
+    return Card(folder, config, metrics)
+
+
+def list_checkpoints(root: str | Path) -> list[Card]:
+    """Every checkpoint folder under `root` (recursively), JSON only; unreadable folders are skipped."""
+    root = Path(root)
+    cards = []
+    if not root.is_dir():
+        return cards
+    for config in sorted(root.rglob(CONFIG)):
+        if "stages" in config.relative_to(root).parts:  # intermediate stages of multi-stage recipes
+            continue
+        try:
+            cards.append(read_card(config.parent))
+        except InputError:
+            continue
+    return cards
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors only: `weights_only=True` refuses pickled code or arbitrary objects instead of running them."""
+    if not path.is_file():
+        raise InputError("missing", path, "the checkpoint has no weights file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else "unsupported object"
+        raise InputError(f"refused to load: the file holds objects other than tensors ({first})", path) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise InputError(f"unreadable weights file, truncated or not a torch file ({str(exc)[:80]})", path) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InputError("expected a state dict of tensors", path)
+    return state
+
+
+def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Card]:
+    """Rebuild the model from config.json and load its weights (float32), in eval mode."""
+    card = read_card(folder)
+    model = create_model(card.model, **card.config.get("model_config", {}))
+    state = load_state_dict(card.path / WEIGHTS)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())[:160]
+        raise InputError(f"weights do not fit model {card.model!r} with this config ({detail})",
+                         card.path / WEIGHTS) from None
+    return model.to(device).eval(), card

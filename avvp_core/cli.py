@@ -1,0 +1,290 @@
+"""`python -m avvp_core COMMAND ...` — thin over the package. Bad input: one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+
+def _kv(items: list[str] | None) -> dict[str, Any]:
+    """KEY=VALUE pairs; values parsed as Python literals (1, 0.5, True, 'x'), plain strings otherwise."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"expected KEY=VALUE, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            out[key.strip().replace("-", "_")] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            out[key.strip().replace("-", "_")] = raw
+    return out
+
+
+def _write_json(path: str | None, obj: dict) -> None:
+    text = json.dumps(obj, indent=2)
+    if path:
+        from .fileio import write_text
+
+        write_text(path, text + "\n")
+    print(text)
+
+
+def _figures_table(summary: dict[str, float], title: str = "") -> str:
+    head = f"{title}\n" if title else ""
+    rows = [f"{'level':<8} {'audio':>7} {'visual':>7} {'av':>7} {'type':>7} {'event':>7}"]
+    for level in ("segment", "event"):
+        vals = [summary.get(f"{level}/{f}", float("nan")) for f in ("audio", "visual", "av", "type", "event")]
+        rows.append(f"{level:<8} " + " ".join(f"{v:7.2f}" for v in vals))
+    return head + "\n".join(rows)
+
+
+# --------------------------------------------------------------------------------------------- commands
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .data.synthetic import KNOBS, generate_and_cache
+
+    knobs = {k: getattr(args, k) for k in KNOBS if getattr(args, k, None) is not None}
+    t0 = time.perf_counter()
+    last = [-1.0]
+
+    def progress(frac: float, msg: str) -> None:
+        if frac - last[0] >= 0.1 or frac >= 1:
+            last[0] = frac
+            print(f"[{frac * 100:5.1f}%] {msg}", file=sys.stderr)
+
+    out = generate_and_cache(args.out_dir, preset=args.preset, seed=args.seed, overwrite=args.overwrite,
+                             progress=progress, **knobs)
+    print(f"SynthLLP {args.preset} (seed {args.seed}) written to {out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from .data.dataset import LLPDataset
+    from .data.stats import dataset_statistics, format_statistics
+
+    ds = LLPDataset(args.data_dir)
+    stats = dataset_statistics(ds)
+    if args.json:
+        _write_json(args.json, stats)
+    else:
+        print(format_statistics(stats))
+    for report in ds.reports:
+        print(report.summary(), file=sys.stderr)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from .data.dataset import LLPDataset
+    from .metrics import score
+    from .predictions import load_prediction_file
+
+    ds = LLPDataset(args.data)
+    split = ds.split(args.split)
+    if not split.has_truth:
+        raise InputError(f"split {args.split!r} has no dense truth; score val or test")
+    preds = load_prediction_file(args.pred, split.filenames)
+    pred_a, pred_v = preds.decisions(args.gating)
+    report = score(pred_a, pred_v, split.gt_audio, split.gt_visual)
+    for r in ds.reports:
+        if r.empty_rows or r.unmatched_rows:
+            print(f"note: {r.summary()}", file=sys.stderr)
+    _write_json(args.json, report.to_json())
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import count_parameters, create_model, list_models, model_info
+
+    rows = []
+    for name in list_models():
+        info = model_info(name)
+        paper_params = count_parameters(create_model(name))
+        demo_params = count_parameters(create_model(name, "demo")) if info.demo else paper_params
+        rows.append({"name": name, "paper": info.paper, "parameters": paper_params, "demo_parameters": demo_params,
+                     "gating": info.gating, "summary": info.summary})
+    if args.json:
+        _write_json(None, {"models": rows})
+        return 0
+    print(f"{'name':<14} {'params':>11} {'demo':>10}  paper")
+    for r in rows:
+        print(f"{r['name']:<14} {r['parameters']:>11,} {r['demo_parameters']:>10,}  {r['paper']}")
+    return 0
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {name}: CUDA is not available on this machine")
+    return name
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .data.dataset import LLPDataset
+    from .training.recipes import RecipeContext, run_recipe
+
+    train_overrides = _kv(args.train_set)
+    for flag in ("epochs", "batch_size", "lr", "seed"):
+        if getattr(args, flag) is not None:
+            train_overrides[flag] = getattr(args, flag)
+    train_overrides["device"] = _device(args.device)
+    ctx = RecipeContext(LLPDataset(args.data), args.model, Path(args.out), args.width, _kv(args.set), train_overrides)
+    result = run_recipe(args.recipe, ctx)
+    m = result.metrics
+    print(f"checkpoint: {result.folder} (epoch {m.get('selected_epoch')} selected on {m.get('selection_metric')}, "
+          f"{m.get('train_seconds')} s)")
+    for split in ("val", "test"):
+        if split in m:
+            print(_figures_table(m[split], f"{split}:"))
+    return 0
+
+
+def _load(args: argparse.Namespace):
+    from .checkpoints import load_checkpoint
+    from .data.dataset import LLPDataset
+
+    model, card = load_checkpoint(args.checkpoint, _device(args.device))
+    ds = LLPDataset(args.data)
+    fp = (card.config.get("data") or {}).get("fingerprint")
+    if fp and fp != ds.fingerprint():
+        print(f"warning: {args.checkpoint} was trained on data with fingerprint {fp}, "
+              f"this folder's is {ds.fingerprint()}", file=sys.stderr)
+    return model, card, ds
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import predict, score_predictions
+
+    model, card, ds = _load(args)
+    split = ds.split(args.split)
+    gating = args.gating or card.gating
+    report = score_predictions(predict(model, split, device=args.device), split, gating)
+    out = {**report.to_json(), "checkpoint": str(card.path), "split": args.split, "gating": gating}
+    if args.json:
+        from .fileio import write_json
+
+        write_json(args.json, out)
+    print(_figures_table(report.summary, f"{card.name} on {args.split} ({gating} gating):"))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .evaluation import predict
+    from .fileio import save_npz
+
+    model, card, ds = _load(args)
+    preds = predict(model, ds.split(args.split), device=args.device)
+    save_npz(args.out, **preds.npz_arrays())
+    print(f"wrote {args.out}: {len(preds.filenames)} videos ({', '.join(preds.npz_arrays())})")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert
+
+    out = convert(args.source, args.out, args.source_format)
+    print(f"converted {args.source} ({args.source_format}) -> {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m avvp_core", description="AVVP Lab command line.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="generate a SynthLLP dataset in the LLP layout")
+    s.add_argument("out_dir")
+    s.add_argument("--preset", default="mini")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--overwrite", action="store_true", help="replace an existing SynthLLP folder")
+    try:
+        from .data.synthetic import KNOBS
+
+        for name, (default, helptext) in KNOBS.items():
+            kind = type(default) if not isinstance(default, bool) else int
+            s.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None,
+                           help=f"{helptext} (default {default})")
+    except ImportError:  # pragma: no cover - generator missing
+        pass
+    s.set_defaults(fn=cmd_synth)
+
+    s = sub.add_parser("stats", help="dataset statistics (labels, modality mix, durations)")
+    s.add_argument("data_dir")
+    s.add_argument("--json", nargs="?", const="", default=None, help="print JSON (to a file if given)")
+    s.set_defaults(fn=cmd_stats)
+
+    s = sub.add_parser("score", help="score a PRED.npz with the official LLP protocol")
+    s.add_argument("--data", required=True)
+    s.add_argument("--split", choices=("val", "test"), required=True)
+    s.add_argument("--pred", required=True)
+    s.add_argument("--json", help="also write the figures to this JSON file")
+    s.add_argument("--gating", choices=("fused", "modality", "none"), default=None,
+                   help="default: fused if `video` is given, modality if `video_audio`/`video_visual`, else none")
+    s.set_defaults(fn=cmd_score)
+
+    s = sub.add_parser("models", help="list registered models with paper and parameter counts")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_models)
+
+    s = sub.add_parser("train", help="train a model with a recipe into a checkpoint folder")
+    s.add_argument("--data", required=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--recipe", default="plain")
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--lr", type=float)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--width", choices=("paper", "demo"), default="paper")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option (repeatable)")
+    s.add_argument("--train-set", action="append", metavar="KEY=VALUE", help="training option (repeatable)")
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_train)
+
+    for name, helptext in (("evaluate", "score a checkpoint on a split"),
+                           ("predict", "write a checkpoint's probabilities as PRED.npz")):
+        s = sub.add_parser(name, help=helptext)
+        s.add_argument("--data", required=True)
+        s.add_argument("--checkpoint", required=True)
+        s.add_argument("--split", choices=("val", "test"), default="test" if name == "evaluate" else None,
+                       required=name == "predict")
+        s.add_argument("--device", default="cpu")
+        if name == "evaluate":
+            s.add_argument("--json")
+            s.add_argument("--gating", choices=("fused", "modality"), default=None, help="default: the paper's")
+            s.set_defaults(fn=cmd_evaluate)
+        else:
+            s.add_argument("--out", required=True)
+            s.set_defaults(fn=cmd_predict)
+
+    s = sub.add_parser("convert", help="import an official checkpoint")
+    s.add_argument("--from", dest="source_format", default="official-han", choices=("official-han",))
+    s.add_argument("source")
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_convert)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,1 @@
+"""Training: loss terms, the batch feeder, the one training loop, and the recipes built on it."""

@@ -1,0 +1,93 @@
+"""Recipes: how a registered model is trained end to end. "plain" is the model's own paper recipe; label
+refinement recipes (MA, JoMoLD) are multi-stage and work with any model that outputs a_prob / v_prob.
+
+Multi-stage recipes keep each intermediate stage as a checkpoint under `<out>/stages/<stage>/` (resumable,
+inspectable); the final model is the checkpoint at `<out>` itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data.dataset import LLPDataset
+from ..errors import InputError
+from ..models import create_model, model_info, resolve_config
+from .feeder import SplitFeeder
+from .loop import FitResult, LossFn, ProgressFn, TargetFn, TrainConfig, fit
+
+
+@dataclass
+class RecipeContext:
+    """Everything a recipe needs: data, the model to build, where to write, training overrides."""
+
+    data: LLPDataset
+    model: str
+    out: Path
+    width: str = "paper"
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    progress: ProgressFn | None = None
+    should_stop: Callable[[], bool] | None = None
+    terminal: bool = True
+    _feeders: dict[str, SplitFeeder] = field(default_factory=dict)
+
+    def feeder(self, split: str) -> SplitFeeder:
+        if split not in self._feeders:
+            self._feeders[split] = SplitFeeder(self.data.split(split))
+        return self._feeders[split]
+
+    def train_config(self, recipe_defaults: dict[str, Any] | None = None, **stage: Any) -> TrainConfig:
+        """Paper recipe of the model, then the recipe's own defaults, then the stage's, then the user's."""
+        values = {**model_info(self.model).train, **(recipe_defaults or {}), **stage, **self.train_overrides}
+        return TrainConfig.from_dict(values)
+
+    def build(self, **extra: Any):
+        return create_model(self.model, self.width, **{**self.model_overrides, **extra})
+
+    def card(self, recipe: str, **extra: Any) -> dict[str, Any]:
+        meta = self.data.synth_meta
+        return {
+            "name": self.out.name,
+            "recipe": recipe,
+            "width": self.width,
+            "gating": extra.pop("gating", None) or model_info(self.model).gating,
+            "data": {
+                "root": str(self.data.root),
+                "fingerprint": self.data.fingerprint(),
+                "synth": None if meta is None else {k: meta.get(k) for k in ("generator_version", "preset", "seed")},
+            },
+            **extra,
+        }
+
+    def fit(self, out: Path, model, cfg: TrainConfig, recipe: str, target_fn: TargetFn | None = None,
+            loss_fn: LossFn | None = None, **card_extra: Any) -> FitResult:
+        card = self.card(recipe, gating=cfg.gating, **card_extra)
+        return fit(model, self.feeder("train"), self.feeder("val"), cfg, out, card, test=self.feeder("test"),
+                   target_fn=target_fn, loss_fn=loss_fn, progress=self.progress, should_stop=self.should_stop,
+                   terminal=self.terminal)
+
+
+def plain(ctx: RecipeContext) -> FitResult:
+    """The model's paper recipe, trained on the weak labels."""
+    return ctx.fit(ctx.out, ctx.build(), ctx.train_config(), "plain")
+
+
+RECIPES: dict[str, Callable[[RecipeContext], FitResult]] = {"plain": plain}
+
+
+def register_recipe(name: str):
+    def wrap(fn: Callable[[RecipeContext], FitResult]):
+        RECIPES[name] = fn
+        return fn
+
+    return wrap
+
+
+def run_recipe(recipe: str, ctx: RecipeContext) -> FitResult:
+    if recipe not in RECIPES:
+        raise InputError(f"unknown recipe {recipe!r}; choose one of {', '.join(sorted(RECIPES))}")
+    resolve_config(ctx.model, ctx.width, **ctx.model_overrides)  # fail fast on bad model options
+    return RECIPES[recipe](ctx)

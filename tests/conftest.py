@@ -1,0 +1,37 @@
+"""Shared fixtures: a tiny SynthLLP folder (generated once per session) and seeded batches."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+# Tests use the machine's cores modestly and never the network.
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+SHARED = Path(os.environ.get("AVVP_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+LLP_ANNOTATIONS = Path(os.environ.get("AVVP_LLP_ANNOTATIONS", SHARED / "llp_annotations"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "app: Streamlit AppTest / browser tests")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """SynthLLP `tiny` (60/20/20 videos), features cached. Read-only for tests: copy before mutating."""
+    from avvp_core.data.synthetic import generate_and_cache
+
+    return generate_and_cache(tmp_path_factory.mktemp("synth") / "tiny", preset="tiny", seed=0)
+
+
+def make_batch(batch: int = 3, frames: int = 10, seed: int = 0):
+    from avvp_core.schema import Batch
+
+    g = torch.Generator().manual_seed(seed)
+    labels = (torch.rand(batch, 25, generator=g) < 0.15).float()
+    return Batch(torch.randn(batch, 10, 128, generator=g), torch.randn(batch, frames, 2048, generator=g),
+                 torch.randn(batch, 10, 512, generator=g), labels, index=torch.arange(batch))
