@@ -210,10 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     try:
         from .data.synthetic import KNOBS
 
-        for name, (default, helptext) in KNOBS.items():
-            kind = type(default) if not isinstance(default, bool) else int
+        for name, spec in KNOBS.items():
+            kind = int if name.startswith("n_") or name == "res152_frames" else float
             s.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None,
-                           help=f"{helptext} (default {default})")
+                           help=f"{spec['help']} (default {spec['default']})")
     except ImportError:  # pragma: no cover - generator missing
         pass
     s.set_defaults(fn=cmd_synth)

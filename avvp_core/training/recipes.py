@@ -16,7 +16,7 @@ from ..data.dataset import LLPDataset
 from ..errors import InputError
 from ..models import create_model, model_info, resolve_config
 from .feeder import SplitFeeder
-from .loop import FitResult, LossFn, ProgressFn, TargetFn, TrainConfig, fit
+from .loop import FitResult, LossFn, ProgressFn, TargetFn, TrainConfig, fit, seed_everything
 
 
 @dataclass
@@ -44,7 +44,9 @@ class RecipeContext:
         values = {**model_info(self.model).train, **(recipe_defaults or {}), **stage, **self.train_overrides}
         return TrainConfig.from_dict(values)
 
-    def build(self, **extra: Any):
+    def build(self, seed: int, **extra: Any):
+        """A fresh model, its initial weights drawn from `seed` (same seed, same model)."""
+        seed_everything(seed)
         return create_model(self.model, self.width, **{**self.model_overrides, **extra})
 
     def card(self, recipe: str, **extra: Any) -> dict[str, Any]:
@@ -72,7 +74,8 @@ class RecipeContext:
 
 def plain(ctx: RecipeContext) -> FitResult:
     """The model's paper recipe, trained on the weak labels."""
-    return ctx.fit(ctx.out, ctx.build(), ctx.train_config(), "plain")
+    cfg = ctx.train_config()
+    return ctx.fit(ctx.out, ctx.build(cfg.seed), cfg, "plain")
 
 
 RECIPES: dict[str, Callable[[RecipeContext], FitResult]] = {"plain": plain}

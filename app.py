@@ -1,0 +1,15 @@
+"""AVVP Lab — `streamlit run app.py`. The page list and the shared sidebar; pages live in pages/."""
+
+import streamlit as st
+
+from avvp_core import ui
+
+st.set_page_config(page_title="AVVP Lab", page_icon=":material/graphic_eq:", layout="wide")
+ui.init_state()
+
+pages = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+]
+navigation = st.navigation(pages)
+ui.sidebar()
+navigation.run()

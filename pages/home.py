@@ -1,0 +1,38 @@
+"""Home: what AVVP is, and the dataset in use."""
+
+import pandas as pd
+import streamlit as st
+
+from avvp_core import ui
+from avvp_core.constants import CLASSES
+from avvp_core.errors import InputError
+
+ui.init_state()
+st.title("AVVP Lab")
+st.markdown(
+    "**Audio-visual video parsing**: a 10-second video is cut into ten 1-second segments; a model says, per "
+    "segment and per class (25 LLP classes), which events are *audible*, which are *visible*, and which are "
+    "both — trained only on video-level labels."
+)
+
+root = st.session_state[ui.StateKeys.DATA_ROOT]
+try:
+    ui.ensure_default_data()
+    summary = ui.dataset_summary(root)
+except InputError as exc:
+    ui.show_error(exc)
+    st.stop()
+
+stats = summary["stats"]
+synth = summary["synth"]
+st.subheader("Dataset in use")
+st.caption(f"SynthLLP {synth.get('preset')} (seed {synth.get('seed')})" if synth else f"LLP folder {root}")
+cols = st.columns(3)
+for col, split in zip(cols, ("train", "val", "test")):
+    col.metric(f"{split} videos", stats["splits"].get(split, 0))
+freq = stats.get("train", {}).get("class_frequency")
+if freq:
+    st.dataframe(pd.DataFrame({"class": list(CLASSES), "share of train videos (%)": [100 * freq[c] for c in CLASSES]}),
+                 hide_index=True, key="home_class_table")
+for line in summary["reports"]:
+    st.caption(line)
