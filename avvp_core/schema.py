@@ -56,6 +56,9 @@ class ParseOutput:
     # Segment features the losses need (not detached): "audio"/"visual" after the model's cross-modal
     # stage (B, T, D); "audio_input"/"visual_input" after the input projections (B, T, D).
     features: dict[str, Tensor] = field(default_factory=dict)
+    # Model-specific outputs the model's own losses or training options need (not detached): e.g. MGN's
+    # class-token logits, MSDU's modality-separated predictions. Documented by each model.
+    aux: dict[str, Tensor] = field(default_factory=dict)
     captures: dict[str, Tensor] = field(default_factory=dict)
 
     @property

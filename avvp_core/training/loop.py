@@ -52,6 +52,13 @@ class TrainConfig:
     visual_smoothing: bool = True  # y_v = 0.9 y + 0.05
     contrastive_weight: float = 0.0  # MA's cross-modal temporal contrast
     nce_weight: float = 0.0  # JoMoLD's label-smoothing NCE
+    # Method options read by the recipes that implement them (0 = off):
+    capc_weight: float = 0.0  # MMT's cross-audio prediction consistency, mu
+    capc_audios: int = 1  # N other audios per visual sequence
+    cms_weight: float = 0.0  # CM-S cross-video contrastive, delta
+    cms_start_epoch: int = 3  # CM-S starts after this many warm-up epochs (official: after epoch 2)
+    dgm_gamma: float = 0.0  # DGM's gamma (0.1 in the paper)
+    dgm_noise: bool = True  # DGM's compensating Gaussian gradient noise
     eval_test: bool = True  # score the selected model on test at the end
 
     @classmethod
@@ -66,6 +73,9 @@ class TrainConfig:
 # A recipe's hooks: rewrite a batch's targets (label refinement) and add loss terms.
 TargetFn = Callable[[torch.nn.Module, Batch, int], Batch]
 LossFn = Callable[[torch.nn.Module, ParseOutput, Batch], dict[str, torch.Tensor]]
+# Called after backward, before the optimiser step (gradient modulation); returns scalars logged per step.
+StepHook = Callable[[torch.nn.Module, ParseOutput, Batch, dict[str, torch.Tensor]], dict[str, float]]
+STEP_LOG = "steps.jsonl"
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
@@ -158,11 +168,17 @@ def fit(
     test: SplitFeeder | None = None,
     target_fn: TargetFn | None = None,
     loss_fn: LossFn | None = None,
+    after_backward: StepHook | None = None,
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
     terminal: bool = True,
 ) -> FitResult:
-    """Train `model` and write its checkpoint folder at `out_dir`. `card` holds the config.json extras."""
+    """Train `model` and write its checkpoint folder at `out_dir`. `card` holds the config.json extras.
+
+    Hooks (all optional): `target_fn` rewrites a batch's targets (label refinement), `loss_fn` adds loss
+    terms (keys starting with "log/" are logged, not optimised), `after_backward` may edit gradients before
+    the step and returns scalars written per step to steps.jsonl (and averaged into the epoch log).
+    """
     out = Path(out_dir)
     device = torch.device(cfg.device)
     with folder_lock(out):
@@ -188,8 +204,10 @@ def fit(
             _set_rng_state(state["rng"], generator)
             start_epoch, best, best_epoch, elapsed = state["epoch"] + 1, state["best"], state["best_epoch"], state["elapsed"]
             _truncate_log(out / LOG, state["epoch"])
+            _truncate_log(out / STEP_LOG, state["epoch"])
         else:
             (out / LOG).unlink(missing_ok=True)
+            (out / STEP_LOG).unlink(missing_ok=True)
             save_checkpoint(out, model, card)  # config.json + initial weights: the folder is a checkpoint at once
 
         steps_per_epoch = -(-len(train) // cfg.batch_size)
@@ -198,6 +216,7 @@ def fit(
             t0 = time.perf_counter()
             model.train()
             sums: dict[str, float] = {}
+            step_rows: list[str] = []
             count = 0
             for step, batch in enumerate(train.batches(cfg.batch_size, shuffle=True, generator=generator)):
                 if should_stop is not None and should_stop():
@@ -213,21 +232,25 @@ def fit(
                 loss = sum(v for k, v in parts.items() if not k.startswith("log/"))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if hasattr(model, "before_step"):
-                    model.before_step()
+                step_logs = after_backward(model, output, batch, parts) if after_backward is not None else {}
                 optimizer.step()
                 n = len(batch)
                 count += n
                 for k, v in {"loss": loss, **parts}.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach()) * n
+                if step_logs:
+                    step_rows.append(json.dumps({"epoch": epoch, "step": step + 1, **step_logs}))
+                    for k, v in step_logs.items():
+                        sums[f"log/{k}"] = sums.get(f"log/{k}", 0.0) + float(v) * n
                 bar.update(1)
                 if progress is not None:
                     progress({"epoch": epoch, "epochs": cfg.epochs, "step": step + 1, "steps": steps_per_epoch,
                               "loss": float(loss.detach())})
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
-            row: dict[str, Any] = {"epoch": epoch, "lr": lr, **{(k if k == "loss" else f"loss/{k}"): v / count
-                                                                 for k, v in sums.items()}}
+            row: dict[str, Any] = {"epoch": epoch, "lr": lr}
+            for k, v in sums.items():  # "log/x" stay as they are; loss parts become "loss/<part>"
+                row[k if k == "loss" or k.startswith("log/") else f"loss/{k}"] = v / count
             if val is not None:
                 row.update(_flatten("val", evaluate(model, val, cfg.gating, device).summary))
             elapsed += time.perf_counter() - t0
@@ -236,6 +259,8 @@ def fit(
             if score is not None and score >= best:  # ">=" as the official selection
                 best, best_epoch = score, epoch
                 save_weights(out / "model.pt", model)
+            if step_rows:  # per-step scalars of the epoch, written once the epoch is complete
+                append_line(out / STEP_LOG, "\n".join(step_rows))
             append_line(out / LOG, json.dumps(row))
             bar.set_postfix_str(f"epoch {epoch} loss {row['loss']:.4f}" +
                                 (f" {cfg.select_metric} {score:.2f}" if cfg.select_metric and score is not None else ""))

@@ -16,7 +16,7 @@ from ..data.dataset import LLPDataset
 from ..errors import InputError
 from ..models import create_model, model_info, resolve_config
 from .feeder import SplitFeeder
-from .loop import FitResult, LossFn, ProgressFn, TargetFn, TrainConfig, fit, seed_everything
+from .loop import FitResult, LossFn, ProgressFn, StepHook, TargetFn, TrainConfig, fit, seed_everything
 
 
 @dataclass
@@ -65,11 +65,11 @@ class RecipeContext:
         }
 
     def fit(self, out: Path, model, cfg: TrainConfig, recipe: str, target_fn: TargetFn | None = None,
-            loss_fn: LossFn | None = None, **card_extra: Any) -> FitResult:
+            loss_fn: LossFn | None = None, after_backward: StepHook | None = None, **card_extra: Any) -> FitResult:
         card = self.card(recipe, gating=cfg.gating, **card_extra)
         return fit(model, self.feeder("train"), self.feeder("val"), cfg, out, card, test=self.feeder("test"),
-                   target_fn=target_fn, loss_fn=loss_fn, progress=self.progress, should_stop=self.should_stop,
-                   terminal=self.terminal)
+                   target_fn=target_fn, loss_fn=loss_fn, after_backward=after_backward, progress=self.progress,
+                   should_stop=self.should_stop, terminal=self.terminal)
 
 
 def plain(ctx: RecipeContext) -> FitResult:
@@ -94,3 +94,18 @@ def run_recipe(recipe: str, ctx: RecipeContext) -> FitResult:
         raise InputError(f"unknown recipe {recipe!r}; choose one of {', '.join(sorted(RECIPES))}")
     resolve_config(ctx.model, ctx.width, **ctx.model_overrides)  # fail fast on bad model options
     return RECIPES[recipe](ctx)
+
+
+def _load_recipe_modules() -> None:
+    """Import every recipe module of the training package (`refinement`, `*_recipe`): that registers them."""
+    import importlib
+    import pkgutil
+
+    from .. import training
+
+    for info in pkgutil.iter_modules(training.__path__):
+        if info.name == "refinement" or info.name.endswith("_recipe"):
+            importlib.import_module(f"{training.__name__}.{info.name}")
+
+
+_load_recipe_modules()
