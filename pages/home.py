@@ -6,6 +6,7 @@ import streamlit as st
 from avvp_core import ui
 from avvp_core.constants import CLASSES
 from avvp_core.errors import InputError
+from avvp_core.paths import DEFAULT_DATA
 
 ui.init_state()
 st.title("AVVP Lab")
@@ -17,7 +18,8 @@ st.markdown(
 
 root = st.session_state[ui.StateKeys.DATA_ROOT]
 try:
-    ui.ensure_default_data()
+    if root == str(DEFAULT_DATA):
+        ui.ensure_default_data()
     summary = ui.dataset_summary(root)
 except InputError as exc:
     ui.show_error(exc)
