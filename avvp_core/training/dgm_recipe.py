@@ -1,0 +1,190 @@
+"""DGM — dynamic gradient modulation (Fu, Gao, Xu, "Multimodal Imbalance-Aware Gradient Modulation for
+Weakly-supervised Audio-Visual Video Parsing", 2023): a training option for any model with separable modality
+encoders (`model.modality_encoders()`), switched on by TrainConfig.dgm_gamma > 0 (dgm_noise toggles the noise).
+
+Every step, after backward and before the optimiser step (loop.fit's `after_backward` hook):
+  1. scores s^a, s^v (B, C): the MSDU predictions out.aux["msdu_audio" / "msdu_visual"] when the model has them
+     (model `msdu`); otherwise, as fallback, the main head's a_prob / v_prob (what the paper calls the traditional
+     pipeline's measurement, Table IV "JoMoLD + DGM" / Table VII "HAN + Ours" without MSDU).
+  2. progress of modality m (Eq. 6): P_m = sum_n sum_c s^m_n[c] Y_n[c] + sum_n (mean of s^m_n over the correct
+     classes - mean over the wrong ones); omega_{v-a} = P_v / P_a and omega_{a-v} = 1 / omega_{v-a}.
+  3. mu^v = 1 - tanh(gamma omega_{v-a}) if omega_{v-a} > 1, else 1; mu^a likewise with omega_{a-v} (Eq. 7).
+  4. each gradient g of modality m's encoder parameters: g <- mu^m g (Eq. 8); with dgm_noise, then g <- g + eps,
+     eps ~ N(0, (mu^2 + 1) sigma^2(g)) (Eq. 9), sigma^2(g) the variance of the unmodulated gradient.
+Logged per step (steps.jsonl; epoch means as "log/omega", "log/mu_audio", "log/mu_visual"): omega = omega_{v-a}
+(> 1: visual dominates), mu_audio, mu_visual.
+
+Recipes:
+  dgm         the model's own recipe (as "plain") + DGM with gamma = 0.1; `dgm_gamma=0` gives "plain" exactly.
+  jomold_dgm  refinement.py's JoMoLD recipe (noise estimator, noise ratios, label denoising) unchanged, with DGM
+              added to its final stage: with model `msdu` the paper's full method ("JoMoLD + DGM + MSDU"), with
+              `han` Table IV's "JoMoLD + DGM". Done without editing refinement.py: the recipe runs `jomold` with a
+              RecipeContext whose `fit` adds the hook when training at the final output folder.
+
+Choices where the paper is silent or ambiguous, named:
+- Y in Eq. 6 is the weak video-level label (batch.labels), as written, also under JoMoLD's label denoising.
+- A video without a correct (wrong) class adds 0 as its mean-of-correct (mean-of-wrong) score. P_m is clamped to
+  >= 1e-8 before the ratio: the discrepancy term can make it <= 0 when wrong classes outscore correct ones.
+- sigma^2(g) is the variance over the elements of each parameter tensor's unmodulated gradient, one scalar per
+  tensor (the batch-to-batch covariance of Eq. 9 is not observable in one step; OGM-GE [22], which the paper
+  follows here, draws its noise the same way). 0 for one-element tensors.
+- Eq. 9 holds for every modulated W, so the noise is added to both modalities' encoders every step, the weaker
+  one's (mu = 1) included with variance 2 sigma^2 (literal reading; OGM-GE also perturbs both encoders).
+- Only the gradients of `modality_encoders()` are modulated: Fig. 2 and the conclusion "modulate the gradients of
+  the feature encoders"; Eq. 8 also names the classifier weights alpha^w, but in HAN-style models the classifier
+  is shared by both modalities and cannot be scaled per modality. For HAN (and MSDU's backbone) the separable
+  encoders are the input projections (audio: fc_a; visual: fc_v, fc_st, fc_fusion): HAN's layer is shared.
+- The scores come from the step's own training-mode forward (dropout on), computed without gradient.
+- The noise is drawn from torch's global generator (seeded and restored on resume by the loop).
+- jomold_dgm: DGM in the final (denoising) stage only; JoMoLD's noise estimator is a measuring model trained as
+  in JoMoLD (its card records dgm_gamma 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..constants import MODALITIES
+from ..errors import InputError
+from ..schema import Batch, ParseOutput
+from .loop import FitResult, LossFn, StepHook, TargetFn, TrainConfig
+from .recipes import RecipeContext, register_recipe
+from .refinement import jomold
+
+DGM_TRAIN = {"dgm_gamma": 0.1}  # the paper's gamma (Table VI: best of 0.1 .. 0.9)
+EPS = 1e-8
+
+
+# --- the measurement (Eq. 6, 7) ----------------------------------------------------------------------------------
+def modality_progress(scores: Tensor, labels: Tensor) -> Tensor:
+    """Eq. 6's numerator / denominator for one modality: scores, labels (B, C) -> scalar
+    sum_n sum_c s_n[c] Y_n[c] + sum_n (mean_{c: Y=1} s_n[c] - mean_{c: Y=0} s_n[c])."""
+    pos = (labels > 0.5).to(scores.dtype)  # (B, C)
+    neg = 1.0 - pos
+    correct = (scores * pos).sum(dim=1)  # (B,)
+    mean_correct = correct / pos.sum(dim=1).clamp(min=1)  # (B,)
+    mean_wrong = (scores * neg).sum(dim=1) / neg.sum(dim=1).clamp(min=1)  # (B,)
+    return correct.sum() + (mean_correct - mean_wrong).sum()
+
+
+def imbalance_ratio(audio: Tensor, visual: Tensor, labels: Tensor) -> float:
+    """omega_{v-a} (Eq. 6) from audio / visual scores (B, C): > 1 when the visual modality is ahead."""
+    p_v = modality_progress(visual, labels).clamp(min=EPS)
+    p_a = modality_progress(audio, labels).clamp(min=EPS)
+    return float(p_v / p_a)
+
+
+def balance_coefficients(omega_va: float, gamma: float) -> tuple[float, float]:
+    """(mu^a, mu^v) of Eq. 7: 1 - tanh(gamma omega) for the dominant modality, 1 for the other."""
+    omega_av = 1.0 / omega_va
+    mu_v = 1.0 - math.tanh(gamma * omega_va) if omega_va > 1.0 else 1.0
+    mu_a = 1.0 - math.tanh(gamma * omega_av) if omega_av > 1.0 else 1.0
+    return mu_a, mu_v
+
+
+def modality_scores(out: ParseOutput) -> tuple[Tensor, Tensor]:
+    """(s^a, s^v) (B, C): the modality-separated MSDU predictions if the model has them, else a_prob / v_prob."""
+    if "msdu_audio" in out.aux and "msdu_visual" in out.aux:
+        return out.aux["msdu_audio"], out.aux["msdu_visual"]
+    return out.audio_prob, out.visual_prob
+
+
+# --- the modulation (Eq. 8, 9) -----------------------------------------------------------------------------------
+def modulate_(parameters: Iterable[nn.Parameter], mu: float, noise: bool) -> None:
+    """In place: g <- mu g (+ eps, eps ~ N(0, (mu^2 + 1) var(g)) with `noise`, var of the unmodulated g)."""
+    for p in parameters:
+        if p.grad is None:
+            continue
+        g = p.grad
+        sigma = g.std() if g.numel() > 1 else g.new_zeros(())  # per tensor, before modulation
+        g.mul_(mu)
+        if noise:
+            g.add_(torch.randn_like(g) * (sigma * math.sqrt(mu * mu + 1.0)))
+
+
+def encoder_parameters(model: nn.Module) -> dict[str, list[nn.Parameter]]:
+    """The parameters of each modality's encoder; refuses models without separable audio and visual encoders."""
+    encoders = model.modality_encoders() if hasattr(model, "modality_encoders") else {}
+    params = {m: list({id(p): p for mod in encoders.get(m, []) for p in mod.parameters()}.values())
+              for m in MODALITIES}
+    if not all(params.values()):
+        raise InputError(f"model {getattr(model, 'arch', type(model).__name__)!r} has no separable audio and "
+                         "visual encoders (modality_encoders()); DGM cannot modulate it")
+    if {id(p) for p in params["audio"]} & {id(p) for p in params["visual"]}:
+        raise InputError("the audio and visual encoders share parameters; DGM cannot modulate them separately")
+    return params
+
+
+def dgm_step(model: nn.Module, out: ParseOutput, batch: Batch, gamma: float, noise: bool = True) -> dict[str, float]:
+    """One DGM step on the gradients already in `model`; returns the step's omega and mu."""
+    with torch.no_grad():
+        s_a, s_v = modality_scores(out)
+        omega = imbalance_ratio(s_a.detach().float(), s_v.detach().float(), batch.labels.float())
+        mu = dict(zip(MODALITIES, balance_coefficients(omega, gamma), strict=True))
+        for m, params in encoder_parameters(model).items():
+            modulate_(params, mu[m], noise)
+    return {"omega": omega, "mu_audio": mu["audio"], "mu_visual": mu["visual"]}
+
+
+def dgm_hook(cfg: TrainConfig) -> StepHook | None:
+    """The `after_backward` hook for `cfg` (None when cfg.dgm_gamma <= 0: DGM off)."""
+    if cfg.dgm_gamma <= 0:
+        return None
+
+    def after_backward(model: nn.Module, out: ParseOutput, batch: Batch, parts: dict[str, Tensor]) -> dict[str, float]:
+        return dgm_step(model, out, batch, cfg.dgm_gamma, cfg.dgm_noise)
+
+    return after_backward
+
+
+def _card(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
+    params = encoder_parameters(model)  # fails fast, before any training
+    return {"gamma": cfg.dgm_gamma, "noise": cfg.dgm_noise,
+            "encoder_parameters": {m: sum(p.numel() for p in ps) for m, ps in params.items()}}
+
+
+# --- recipes -----------------------------------------------------------------------------------------------------
+@register_recipe("dgm")
+def dgm(ctx: RecipeContext) -> FitResult:
+    """The model's own recipe with dynamic gradient modulation (gamma 0.1 unless overridden)."""
+    cfg = ctx.train_config(DGM_TRAIN)
+    model = ctx.build(cfg.seed)
+    hook = dgm_hook(cfg)
+    extras = {"dgm": _card(model, cfg)} if hook is not None else {}
+    return ctx.fit(ctx.out, model, cfg, "dgm", after_backward=hook, **extras)
+
+
+@dataclasses.dataclass
+class _FinalStageDGM(RecipeContext):
+    """A RecipeContext whose fit at the final folder (`out`) adds the DGM hook; earlier stages train without."""
+
+    recipe_name: str = "jomold_dgm"
+
+    def fit(self, out: Path, model, cfg: TrainConfig, recipe: str, target_fn: TargetFn | None = None,
+            loss_fn: LossFn | None = None, after_backward: StepHook | None = None, **card_extra: Any) -> FitResult:
+        if Path(out) != Path(self.out):  # an intermediate stage (JoMoLD's noise estimator)
+            cfg = dataclasses.replace(cfg, dgm_gamma=0.0)
+        elif (hook := dgm_hook(cfg)) is not None:
+            if after_backward is not None:
+                raise RuntimeError("jomold_dgm: the wrapped recipe already uses after_backward")
+            after_backward, card_extra = hook, {**card_extra, "dgm": _card(model, cfg)}
+        return super().fit(out, model, cfg, self.recipe_name, target_fn, loss_fn, after_backward, **card_extra)
+
+
+@register_recipe("jomold_dgm")
+def jomold_dgm(ctx: RecipeContext) -> FitResult:
+    """JoMoLD label denoising with DGM in its final stage (with model msdu: the paper's full method)."""
+    values = {f.name: getattr(ctx, f.name) for f in dataclasses.fields(ctx)}
+    values["train_overrides"] = {**DGM_TRAIN, **ctx.train_overrides}
+    return jomold(_FinalStageDGM(**values))
+
+
+__all__ = ["balance_coefficients", "dgm", "dgm_hook", "dgm_step", "encoder_parameters", "imbalance_ratio",
+           "jomold_dgm", "modality_progress", "modality_scores", "modulate_"]

@@ -1,0 +1,194 @@
+"""DGM + MSDU (Fu, Gao, Xu): the imbalance ratio (Eq. 6) on hand-made scores, the coefficients (Eq. 7), exact
+gradient scaling of the dominant encoder (Eq. 8), the noise's variance (Eq. 9), the MSDU wiring, and the "dgm" /
+"jomold_dgm" recipes end to end on SynthLLP `tiny` with a narrow model (seconds)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from avvp_core.checkpoints import read_card
+from avvp_core.data import LLPDataset
+from avvp_core.errors import InputError
+from avvp_core.models import create_model, list_models
+from avvp_core.training.dgm_recipe import (
+    balance_coefficients,
+    dgm_step,
+    encoder_parameters,
+    imbalance_ratio,
+    modality_progress,
+    modality_scores,
+    modulate_,
+)
+from avvp_core.training.recipes import RECIPES, RecipeContext, run_recipe
+from tests.conftest import make_batch
+
+NARROW = {"dim": 32, "ffn_dim": 32}
+LABELS = torch.tensor([[1.0, 0, 0, 0], [0, 1, 1, 0]])
+VISUAL = torch.tensor([[0.8, 0.2, 0.1, 0.3], [0.1, 0.6, 0.4, 0.2]])
+
+
+def test_registered():
+    assert {"dgm", "jomold_dgm"} <= set(RECIPES) and "msdu" in list_models()
+
+
+# --- Eq. 6 / 7 ---------------------------------------------------------------------------------------------------
+def test_progress_and_ratio_by_hand():
+    # video 0: correct 0.8, wrong mean 0.2 -> 0.8 + 0.6; video 1: correct 0.6 + 0.4, means 0.5 - 0.15 -> 1.0 + 0.35
+    assert float(modality_progress(VISUAL, LABELS)) == pytest.approx(2.75)
+    audio = torch.full((2, 4), 0.5)  # correct scores 0.5 + 1.0, no discrepancy
+    assert float(modality_progress(audio, LABELS)) == pytest.approx(1.5)
+    assert imbalance_ratio(audio, VISUAL, LABELS) == pytest.approx(2.75 / 1.5)
+    assert imbalance_ratio(VISUAL, audio, LABELS) == pytest.approx(1.5 / 2.75)
+    # the discrepancy term counts: same scores on the correct classes, higher wrong scores -> less progress
+    worse = VISUAL.clone()
+    worse[LABELS == 0] += 0.2
+    assert float(modality_progress(worse, LABELS)) == pytest.approx(2.75 - 0.4)
+    # a very wrong modality has clamped (positive) progress: omega stays finite and positive
+    assert 0 < imbalance_ratio(torch.ones(2, 4) - LABELS, VISUAL, LABELS) < math.inf
+
+
+def test_coefficients_only_slow_the_dominant_modality():
+    mu_a, mu_v = balance_coefficients(2.0, 0.1)  # visual ahead
+    assert mu_a == 1.0 and mu_v == pytest.approx(1 - math.tanh(0.2))
+    mu_a, mu_v = balance_coefficients(0.5, 0.1)  # audio ahead by the same factor
+    assert mu_v == 1.0 and mu_a == pytest.approx(1 - math.tanh(0.2))
+    assert balance_coefficients(1.0, 0.1) == (1.0, 1.0)
+    assert balance_coefficients(5.0, 0.5)[1] < balance_coefficients(1.5, 0.5)[1] < 1.0  # larger gap, slower
+
+
+# --- Eq. 8 / 9 ---------------------------------------------------------------------------------------------------
+def _backward(name: str = "msdu"):
+    torch.manual_seed(0)
+    model = create_model(name, "paper", **NARROW).train()
+    batch = make_batch(batch=4)
+    out = model(batch)
+    losses = {"loss": out.video_prob.sum() + out.audio_prob.sum() + out.visual_prob.sum()}
+    if hasattr(model, "extra_losses"):
+        losses.update(model.extra_losses(out, batch))
+    sum(losses.values()).backward()
+    return model, out, batch, {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+def test_dominant_encoder_gradient_is_scaled_by_exactly_mu():
+    model, out, batch, before = _backward()
+    out.aux["msdu_visual"] = batch.labels * 0.9 + 0.05  # visual nearly perfect, audio undecided: visual dominates
+    out.aux["msdu_audio"] = torch.full_like(batch.labels, 0.5)
+    logs = dgm_step(model, out, batch, gamma=0.1, noise=False)
+    assert logs["omega"] > 1 and logs["mu_audio"] == 1.0
+    mu = logs["mu_visual"]
+    assert mu == pytest.approx(1 - math.tanh(0.1 * logs["omega"])) and mu < 1
+    visual = {id(p) for p in encoder_parameters(model)["visual"]}
+    audio = {id(p) for p in encoder_parameters(model)["audio"]}
+    assert visual and audio
+    for name, p in model.named_parameters():
+        expected = before[name] * mu if id(p) in visual else before[name]  # audio (mu 1) and the rest untouched
+        torch.testing.assert_close(p.grad, expected, rtol=0, atol=0)
+    assert any(name.startswith("project.video") for name, p in model.named_parameters() if id(p) in visual)
+
+
+def test_noise_has_the_documented_variance():
+    torch.manual_seed(0)
+    p = torch.nn.Parameter(torch.zeros(400, 500))
+    p.grad = 2.0 * torch.randn(400, 500) + 0.3
+    g0, mu = p.grad.clone(), 0.7
+    modulate_([p], mu, noise=True)
+    eps = p.grad - mu * g0  # the added noise
+    assert float(eps.mean()) == pytest.approx(0.0, abs=0.01)
+    assert float(eps.std()) / (float(g0.std()) * math.sqrt(mu**2 + 1)) == pytest.approx(1.0, abs=0.01)
+    p.grad = g0.clone()
+    modulate_([p], mu, noise=False)
+    torch.testing.assert_close(p.grad, mu * g0, rtol=0, atol=0)
+
+
+def test_noise_reaches_both_encoders_and_nothing_else():
+    model, out, batch, before = _backward()
+    torch.manual_seed(1)
+    dgm_step(model, out, batch, gamma=0.1, noise=True)
+    enc = {id(p) for ps in encoder_parameters(model).values() for p in ps}
+    for name, p in model.named_parameters():
+        changed = not torch.equal(p.grad, before[name])
+        assert changed == (id(p) in enc), name  # weaker modality too (mu = 1, variance 2 sigma^2)
+
+
+def test_scores_fall_back_to_modality_probabilities():
+    han = create_model("han", "paper", **NARROW).eval()
+    out = han(make_batch())
+    s_a, s_v = modality_scores(out)
+    assert s_a is out.audio_prob and s_v is out.visual_prob
+    msdu = create_model("msdu", "paper", **NARROW).eval()
+    out = msdu(make_batch())
+    assert modality_scores(out)[0] is out.aux["msdu_audio"]
+    assert {m: len(ps) for m, ps in encoder_parameters(han).items()} == {"audio": 2, "visual": 6}
+    with pytest.raises(InputError, match="no separable"):
+        encoder_parameters(torch.nn.Linear(2, 2))
+
+
+# --- MSDU --------------------------------------------------------------------------------------------------------
+def test_msdu_heads_learn_from_their_losses_and_read_only_the_encoders():
+    model = create_model("msdu", "paper", **NARROW).train()
+    batch = make_batch(batch=4)
+    out = model(batch)
+    assert out.aux["msdu_audio"].shape == out.aux["msdu_visual"].shape == (4, 25)
+    sum(model.extra_losses(out, batch).values()).backward()
+    for name, p in model.named_parameters():
+        reached = p.grad is not None and bool(p.grad.abs().sum() > 0)
+        # MSDU losses train the MSDU heads and, through e_a / e_v, the encoders; never the HAN layer or main head
+        assert reached == name.startswith(("msdu.", "project.")), name
+
+
+def test_msdu_keeps_the_han_pipeline():
+    torch.manual_seed(3)
+    han = create_model("han", "paper", **NARROW).eval()
+    torch.manual_seed(3)
+    msdu = create_model("msdu", "paper", **NARROW).eval()  # HAN built first: same backbone weights
+    batch = make_batch(frames=80)
+    torch.testing.assert_close(msdu(batch).video_prob, han(batch).video_prob, rtol=0, atol=0)
+    cap = msdu(batch, capture=True).captures
+    assert cap["MSDU visual temporal attention"].shape == (3, 10, 25)
+    torch.testing.assert_close(cap["MSDU visual temporal attention"].sum(1), torch.ones(3, 25))
+
+
+# --- recipes end to end ------------------------------------------------------------------------------------------
+def _ctx(data: Path, out: Path, model: str = "msdu", **train) -> RecipeContext:
+    train = {"epochs": 1, "batch_size": 16, "eval_test": False, **train}
+    return RecipeContext(LLPDataset(data), model, out, "paper", dict(NARROW), train, terminal=False)
+
+
+def _steps(folder: Path) -> list[dict]:
+    return [json.loads(x) for x in (folder / "steps.jsonl").read_text().splitlines() if x]
+
+
+def test_dgm_recipe_logs_omega_and_mu_every_step(tiny_data, tmp_path):
+    result = run_recipe("dgm", _ctx(tiny_data, tmp_path / "run"))
+    steps = _steps(result.folder)
+    assert len(steps) == -(-len(LLPDataset(tiny_data).split("train")) // 16)
+    for row in steps:
+        assert {"epoch", "step", "omega", "mu_audio", "mu_visual"} <= set(row)
+        assert 1.0 in (row["mu_audio"], row["mu_visual"]) and min(row["mu_audio"], row["mu_visual"]) < 1.0
+    card = read_card(result.folder)
+    log = card.log()[0]
+    assert {"log/omega", "log/mu_audio", "log/mu_visual", "loss/msdu_audio", "loss/msdu_visual"} <= set(log)
+    assert card.config["recipe"] == "dgm" and card.config["dgm"]["gamma"] == 0.1
+
+
+def test_dgm_with_gamma_zero_is_the_plain_recipe(tiny_data, tmp_path):
+    off = run_recipe("dgm", _ctx(tiny_data, tmp_path / "off", "han", dgm_gamma=0.0))
+    plain = run_recipe("plain", _ctx(tiny_data, tmp_path / "plain", "han"))
+    assert not (off.folder / "steps.jsonl").exists()
+    assert off.log[0]["loss"] == plain.log[0]["loss"] and off.metrics["val"] == plain.metrics["val"]
+
+
+def test_jomold_dgm_modulates_the_final_stage_only(tiny_data, tmp_path):
+    result = run_recipe("jomold_dgm", _ctx(tiny_data, tmp_path / "run", "han"))
+    estimator = tmp_path / "run" / "stages" / "estimator"
+    assert not (estimator / "steps.jsonl").exists()
+    assert read_card(estimator).config["train"]["dgm_gamma"] == 0.0
+    card = read_card(result.folder)
+    assert card.config["recipe"] == "jomold_dgm" and card.config["train"]["dgm_gamma"] == 0.1
+    assert card.config["train"]["batch_size"] == 16 and card.config["train"]["lr"] == 5e-4  # JoMoLD recipe kept
+    assert len(_steps(result.folder)) > 0 and "log/omega" in card.log()[0]
