@@ -1,0 +1,261 @@
+"""Descriptive statistics of an LLP folder (real or SynthLLP): labels, co-occurrence, modality mix, extents.
+
+The figures calibrate SynthLLP (`llp_stats.json` holds them for the real annotations) and feed the data
+page. Weak-label figures come from the split CSVs; truth figures from the dense truth of val + test only
+(LLP has none for train; SynthLLP's train truth is oracle-only and deliberately not read here), including
+the official scores (avvp_core.metrics) of the "weak labels on every segment" predictor, per split.
+
+Vocabulary: an *event* is a (video, class) pair with any positive dense segment in either modality; it is
+audio-only, visual-only or "both" (some audible and some visible segment). A *row* is a (video, class,
+modality) with any positive segment; its *duration* is its number of positive segments (1..10) and its
+*runs* the number of maximal runs of consecutive positive segments (an eval-CSV row after OR-merging).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import combinations
+
+import numpy as np
+
+from ..constants import CLASSES, NUM_CLASSES, NUM_SEGMENTS, SPLITS
+from ..metrics import score
+from .dataset import LLPDataset
+
+EVENT_TYPES = ("audio_only", "visual_only", "both")
+MAX_RUNS = (NUM_SEGMENTS + 1) // 2  # 10 segments hold at most 5 separate runs
+# Extent tables (per context, see truth_statistics): for each kind of row, counts indexed
+# [runs - 1][duration - 1]. "both_same": "both" events whose audio and visual segment sets coincide (one
+# shared extent); the other "both" events are split by nesting: the visual extent strictly holds the
+# audio one ("v_holds_a_*"), the reverse ("a_holds_v_*"), or they cross ("crossing_*"); each with its
+# audio and its visual table.
+EXTENT_KINDS = ("audio_only", "visual_only", "both_same", "v_holds_a_audio", "v_holds_a_visual",
+                "a_holds_v_audio", "a_holds_v_visual", "crossing_audio", "crossing_visual")
+
+
+def label_set_name(class_ids) -> str:
+    """Canonical name of a label set: class names sorted by class index, comma-joined (as in the CSVs)."""
+    return ",".join(CLASSES[c] for c in sorted(set(int(c) for c in class_ids)))
+
+
+def _frac(counts: Counter | dict, total: int, digits: int = 6) -> dict[str, float]:
+    return {str(k): round(v / total, digits) for k, v in counts.items()} if total else {}
+
+
+def label_statistics(labels: np.ndarray, top_pairs: int = 20) -> dict:
+    """Label-count distribution, class frequencies, label-set frequencies and top pairs of (N, C) labels."""
+    y = np.asarray(labels) > 0
+    n = len(y)
+    counts = Counter(int(k) for k in y.sum(1))
+    sets = Counter(label_set_name(np.flatnonzero(row)) for row in y)
+    pair_counts = y.T.astype(np.int64) @ y.astype(np.int64)  # (C, C) co-occurrence counts
+    freq = y.mean(0) if n else np.zeros(NUM_CLASSES)
+    pairs = [(int(pair_counts[i, j]), i, j) for i, j in combinations(range(NUM_CLASSES), 2)
+             if pair_counts[i, j]]
+    pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
+    return {
+        "videos": n,
+        "label_count": _frac(dict(sorted(counts.items())), n),
+        "class_frequency": {c: round(float(f), 6) for c, f in zip(CLASSES, freq, strict=True)},
+        "label_sets": _frac(dict(sorted(sets.items(), key=lambda kv: (-kv[1], kv[0]))), n),
+        "top_pairs": [{"pair": label_set_name((i, j)), "count": c, "fraction": round(c / n, 6)}
+                      for c, i, j in pairs[:top_pairs]],
+    }
+
+
+def run_counts(rows: np.ndarray) -> np.ndarray:
+    """Number of maximal runs of positive segments in each row of (M, T) 0/1 values."""
+    x = np.asarray(rows) > 0
+    starts = x & ~np.concatenate([np.zeros((len(x), 1), bool), x[:, :-1]], axis=1)
+    return starts.sum(1)
+
+
+def _extent_table(rows: np.ndarray) -> list[list[int]]:
+    table = np.zeros((MAX_RUNS, NUM_SEGMENTS), dtype=np.int64)
+    if len(rows):
+        np.add.at(table, (run_counts(rows) - 1, rows.sum(1) - 1), 1)
+    return table.tolist()
+
+
+def _hist(values: np.ndarray, keys) -> dict[str, float]:
+    total = len(values)
+    return {str(k): round(float(np.mean(values == k)), 6) if total else 0.0 for k in keys}
+
+
+def _edge_rates(rows: np.ndarray, runs: np.ndarray) -> dict[str, dict[str, float]]:
+    """How often rows short of 10 s touch the clip edges (onset 0 / offset 10), single- vs multi-run rows.
+
+    Annotators anchor runs at the clip edges far more often than uniform placement would (LLP: about a
+    third of single-run partial rows start at 0, against about a fifth under uniform placement).
+    """
+    out = {}
+    for name, sel in (("single", runs == 1), ("multi", runs >= 2)):
+        sel = sel & (rows.sum(1) < NUM_SEGMENTS)
+        out[name] = {"onset_0": round(float(rows[sel, 0].mean()), 6) if sel.any() else 0.0,
+                     "offset_10": round(float(rows[sel, -1].mean()), 6) if sel.any() else 0.0}
+    return out
+
+
+def _nested_edge_rates(outer: np.ndarray, inner: np.ndarray) -> dict[str, dict[str, float]]:
+    """Edge rates of nested inner extents, measured within their outer extent's segments.
+
+    In LLP a nested extent nearly always shares the start or the end of the one holding it (a sound that
+    begins with the scene, or a scene that ends with the sound), far more often than edges are shared
+    within the clip.
+    """
+    rows = [i[o] for o, i in zip(outer, inner, strict=True)]  # inner in the outer's own coordinates
+    runs = np.array([int(run_counts(r[None])[0]) for r in rows], dtype=np.int64)
+    out = {}
+    for name, sel in (("single", runs == 1), ("multi", runs >= 2)):
+        picked = [r for r, keep in zip(rows, sel, strict=True) if keep]
+        out[name] = {"onset_0": round(float(np.mean([r[0] for r in picked])), 6) if picked else 0.0,
+                     "offset_10": round(float(np.mean([r[-1] for r in picked])), 6) if picked else 0.0}
+    return out
+
+
+def _extent_model(a: np.ndarray, v: np.ndarray, events: np.ndarray) -> dict:
+    """What SynthLLP samples extents from, for the events selected by the (N, C) mask `events`."""
+    ea, ev = a.any(2) & events, v.any(2) & events
+    both = ea & ev
+    same = both & (a == v).all(2)
+    distinct = both & ~same
+    nested = {"v_holds_a": distinct & ~(a & ~v).any(2), "a_holds_v": distinct & ~(v & ~a).any(2)}
+    nested["crossing"] = distinct & ~nested["v_holds_a"] & ~nested["a_holds_v"]
+    tables = {"audio_only": a[ea & ~ev], "visual_only": v[ev & ~ea], "both_same": a[same]}
+    for name, sel in nested.items():
+        tables[f"{name}_audio"], tables[f"{name}_visual"] = a[sel], v[sel]
+    return {
+        "events": int((ea | ev).sum()),
+        "both_coincide": round(float(same.sum() / max(1, both.sum())), 6),
+        # LLP's distinct extents are mostly nested (e.g. a full-length visual event around a shorter sound)
+        "both_distinct_nesting": {k: round(float(m.sum() / max(1, distinct.sum())), 6)
+                                  for k, m in nested.items()},
+        "extent_tables": {k: _extent_table(t.astype(np.int64)) for k, t in tables.items()},
+    }
+
+
+def truth_statistics(gt_audio: np.ndarray, gt_visual: np.ndarray) -> dict:
+    """Modality mix, coincidence and extent figures of dense truth given as (N, T, C) arrays."""
+    a = np.asarray(gt_audio).transpose(0, 2, 1) > 0  # (N, C, T)
+    v = np.asarray(gt_visual).transpose(0, 2, 1) > 0
+    ea, ev = a.any(2), v.any(2)  # (N, C) event present per modality
+    present = ea | ev
+    kinds = {"audio_only": ea & ~ev, "visual_only": ev & ~ea, "both": ea & ev}
+    n_events = int(present.sum())
+    per_class = {}
+    for c, name in enumerate(CLASSES):
+        total = int(present[:, c].sum())
+        mix = {k: round(float(m[:, c].sum() / total), 6) if total else 0.0 for k, m in kinds.items()}
+        per_class[name] = {"events": total, **mix}
+    rows = {"audio": a[ea].astype(np.int64), "visual": v[ev].astype(np.int64)}  # (M, T) per modality
+    durations = {m: r.sum(1) for m, r in rows.items()}
+    runs = {m: run_counts(r) for m, r in rows.items()}
+    n_runs = {m: int(r.sum()) for m, r in runs.items()}
+    full_rows = sum(int((d == NUM_SEGMENTS).sum()) for d in durations.values())
+    overall = _extent_model(a, v, present)
+    distinct = kinds["both"] & ~(a == v).all(2)
+    nested_v, nested_a = distinct & ~(a & ~v).any(2), distinct & ~(v & ~a).any(2)
+    solo = present & (present.sum(1, keepdims=True) == 1)  # the only event class of its video
+    return {
+        "videos": len(a),
+        "events": n_events,
+        "rows": {m: len(r) for m, r in rows.items()},
+        "runs_total": n_runs,
+        "modality_mix": {k: round(float(m.sum() / max(1, n_events)), 6) for k, m in kinds.items()},
+        "class_modality_mix": per_class,
+        "both_coincide": overall["both_coincide"],
+        "nested_edge_rates": {"v_holds_a": _nested_edge_rates(v[nested_v], a[nested_v]),
+                              "a_holds_v": _nested_edge_rates(a[nested_a], v[nested_a])},
+        "both_distinct_nesting": overall["both_distinct_nesting"],
+        "both_overlap": round(float((a & v).any(2)[kinds["both"]].mean()) if kinds["both"].any() else 0.0, 6),
+        "duration_hist": {m: _hist(d, range(1, NUM_SEGMENTS + 1)) for m, d in durations.items()},
+        "runs_hist": {m: {"1": _hist(r, [1])["1"], "2": _hist(r, [2])["2"],
+                          "3+": round(float(np.mean(r >= 3)) if len(r) else 0.0, 6)}
+                      for m, r in runs.items()},
+        # "About 40 % of events span all 10 s" in the LLP paper counts eval-CSV rows (= runs here); the
+        # per-row figure counts each (video, class, modality) once; both are given.
+        "full_span_runs": round(full_rows / max(1, sum(n_runs.values())), 6),
+        "full_span_rows": round(full_rows / max(1, sum(len(d) for d in durations.values())), 6),
+        "full_span": {m: round(float(np.mean(d == NUM_SEGMENTS)) if len(d) else 0.0, 6)
+                      for m, d in durations.items()},
+        "edge_rates": {m: _edge_rates(r, runs[m]) for m, r in rows.items()},
+        # Extents depend on the video: the only event of a video usually spans the whole clip (LLP: far
+        # more often than an event sharing its video), so the extent model is kept per context.
+        "extent_model": {"solo": _extent_model(a, v, solo), "multi": _extent_model(a, v, present & ~solo)},
+    }
+
+
+def weak_oracle_scores(labels: np.ndarray, gt_audio: np.ndarray, gt_visual: np.ndarray) -> dict[str, float]:
+    """The ten official figures of the "weak labels on every segment, both modalities" predictor.
+
+    No gating is needed: the prediction is the weak (N, C) labels broadcast over all T segments. Its scores
+    measure the temporal and modality structure of the truth alone (the SynthLLP calibration target).
+    """
+    pred = np.repeat((np.asarray(labels) > 0)[:, None, :], NUM_SEGMENTS, axis=1)  # (N, T, C)
+    return {k: round(v, 4) for k, v in score(pred, pred, gt_audio, gt_visual).summary.items()}
+
+
+def dataset_statistics(ds: LLPDataset, top_pairs: int = 20) -> dict:
+    """JSON-able statistics of an LLP folder; truth figures only over the splits that have dense truth."""
+    splits = {s: ds.split(s) for s in ds.available_splits}
+    out: dict = {"splits": {s: len(sp) for s, sp in splits.items()}}
+    if "train" in splits:
+        out["train"] = label_statistics(splits["train"].labels, top_pairs)
+    out["label_count_by_split"] = {s: label_statistics(sp.labels, 0)["label_count"]
+                                   for s, sp in splits.items()}
+    truth_splits = [s for s in SPLITS if s in splits and s != "train" and splits[s].has_truth]
+    if truth_splits:
+        gt_a = np.concatenate([splits[s].gt_audio for s in truth_splits])
+        gt_v = np.concatenate([splits[s].gt_visual for s in truth_splits])
+        weak = np.concatenate([splits[s].labels for s in truth_splits]) > 0
+        union = (gt_a.any(1) | gt_v.any(1))  # (N, C)
+        truth = truth_statistics(gt_a, gt_v)
+        truth["splits"] = truth_splits
+        truth["weak_differs_from_truth_videos"] = int((weak != union).any(1).sum())
+        truth["truth_label_sets"] = label_statistics(union, 0)["label_sets"]
+        out["truth"] = truth
+        out["weak_oracle"] = {s: weak_oracle_scores(splits[s].labels, splits[s].gt_audio, splits[s].gt_visual)
+                              for s in truth_splits}
+    return out
+
+
+def format_statistics(stats: dict) -> str:
+    """A readable plain-text report of `dataset_statistics` output (for the CLI)."""
+    lines = ["Videos: " + ", ".join(f"{s} {n}" for s, n in stats["splits"].items())]
+    for split, dist in stats.get("label_count_by_split", {}).items():
+        shares = ", ".join(f"{k}: {100 * f:.1f}%" for k, f in dist.items())
+        lines.append(f"Labels per video ({split}): {shares}")
+    train, truth = stats.get("train"), stats.get("truth")
+    lines.append("")
+    head = f"{'class':<24}{'train %':>8}"
+    if truth:
+        head += f"{'events':>8}{'A-only':>8}{'V-only':>8}{'both':>8}"
+    lines.append(head)
+    for name in CLASSES:
+        row = f"{name:<24}{100 * train['class_frequency'][name]:>8.1f}" if train else f"{name:<24}{'-':>8}"
+        if truth:
+            mix = truth["class_modality_mix"][name]
+            row += f"{mix['events']:>8}" + "".join(f"{100 * mix[k]:>8.1f}" for k in EVENT_TYPES)
+        lines.append(row)
+    if train:
+        lines += ["", "Top label pairs (train): " + ", ".join(
+            f"{p['pair']} {100 * p['fraction']:.1f}%" for p in train["top_pairs"][:8])]
+    if truth:
+        mix = truth["modality_mix"]
+        lines += [
+            "",
+            f"Dense truth of {'+'.join(truth['splits'])}: {truth['events']} events — audio-only "
+            f"{100 * mix['audio_only']:.1f}%, visual-only {100 * mix['visual_only']:.1f}%, "
+            f"both {100 * mix['both']:.1f}%; "
+            f"audio = visual extent in {100 * truth['both_coincide']:.1f}% of 'both' events",
+            f"Full 10-s span: {100 * truth['full_span_runs']:.1f}% of runs (eval rows), "
+            f"{100 * truth['full_span_rows']:.1f}% of (video, class, modality) rows",
+        ]
+        for m in ("audio", "visual"):
+            dur = " ".join(f"{k}:{100 * f:.0f}" for k, f in truth["duration_hist"][m].items())
+            runs = ", ".join(f"{k}: {100 * f:.1f}%" for k, f in truth["runs_hist"][m].items())
+            lines.append(f"{m:<7} duration % (segments:share) {dur} | runs {runs}")
+    for split, figures in stats.get("weak_oracle", {}).items():
+        lines.append(f"Weak labels on every segment ({split}): " + ", ".join(
+            f"{k} {v:.1f}" for k, v in figures.items()))
+    return "\n".join(lines)

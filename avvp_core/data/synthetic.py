@@ -1,0 +1,483 @@
+"""SynthLLP: a seeded generator writing a dataset in the exact LLP layout, calibrated on real LLP statistics.
+
+Annotations follow the committed real figures (`llp_stats.json`): label sets, per-class modality mix, run
+counts and durations per kind of event and per context (only event of its video or not), clip-edge
+anchoring, coincidence and nesting of the audio and visual extents of "both" events. Features are per-class
+prototypes per stream (related classes share a group part) scaled by class- and modality-dependent
+salience, plus a per-video nuisance vector and segment noise, quantised to float16-representable values.
+
+Train label sets follow LLP train; val/test ones follow LLP val+test (which hold more labels per video).
+Deviations from LLP, on purpose: dense truth exists for every split (train's in SYNTH_train_eval_*.csv,
+oracle-only); weak labels always equal the union of the dense events (81 real val/test videos differ); no
+eval row has onset >= offset or names a missing video; res152 is segment-level (10, 2048) unless
+res152_frames=80; durations depend on the kind and context of an event, not on its class; ids are random;
+features are synthetic (their knobs are moderate defaults, to be tuned so models score as on LLP).
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..constants import (
+    CLASS_INDEX,
+    CLASSES,
+    EVAL_FILES,
+    FEATURE_DIMS,
+    FRAMES_PER_SEGMENT,
+    MODALITIES,
+    NUM_CLASSES,
+    NUM_SEGMENTS,
+    SPLIT_FILES,
+    SPLITS,
+    SYNTH_META_FILE,
+    TRAIN_EVAL_FILES,
+)
+from ..errors import InputError
+from .dataset import LLPDataset
+
+GENERATOR_VERSION = "1.0"
+STATS_PATH = Path(__file__).with_name("llp_stats.json")
+FULL_FILE = "AVVP_dataset_full.csv"  # LLP ships it too: every video, train then val then test
+ProgressFn = Callable[[float, str], None]
+PRESETS: dict[str, dict[str, int]] = {
+    "tiny": {"n_train": 60, "n_val": 20, "n_test": 20},  # for tests
+    "mini": {"n_train": 2000, "n_val": 300, "n_test": 500},  # the embedded default
+    "full": {"n_train": 10000, "n_val": 649, "n_test": 1200},  # LLP's own sizes
+}
+
+
+@lru_cache(maxsize=1)
+def llp_stats() -> dict:
+    """The committed statistics of the real LLP annotations (regenerate with make_llp_stats)."""
+    return json.loads(STATS_PATH.read_text())
+
+
+_TRUTH = llp_stats()["truth"]
+KNOBS: dict[str, dict] = {
+    "n_train": {"default": None, "help": "train videos (None: from the preset)"},
+    "n_val": {"default": None, "help": "val videos (None: from the preset)"},
+    "n_test": {"default": None, "help": "test videos (None: from the preset)"},
+    "co_occurrence": {"default": 1.0, "help": "1: whole LLP label sets; 0: label count, then classes"},
+    "eval_label_sets": {"default": 1.0, "help": "val/test: share of label sets drawn from LLP val+test's"},
+    "audio_only_rate": {"default": _TRUTH["modality_mix"]["audio_only"], "help": "audio-only share"},
+    "visual_only_rate": {"default": _TRUTH["modality_mix"]["visual_only"], "help": "visual-only share"},
+    "coincide_rate": {"default": _TRUTH["both_coincide"], "help": "'both' events with identical A/V extents"},
+    "separation": {"default": 4.0, "help": "class prototype norm in noise stds (x (D/128)^0.25 per stream)"},
+    "shared_structure": {"default": 0.5, "help": "0..1 weight of the group part of related prototypes"},
+    "imbalance": {"default": 1.0, "help": "spread of the class-dependent audio/visual salience (0: all 1)"},
+    "nuisance": {"default": 1.0, "help": "std of the per-video scene/recording vector, per element"},
+    "noise": {"default": 1.0, "help": "std of the i.i.d. segment noise, per element"},
+    "res152_frames": {"default": 10, "help": "10: segment-level res152 (10, 2048); 80: LLP's 80 frames"},
+    "frame_jitter": {"default": 0.1, "help": "80-frame res152 only: per-frame noise std, times noise"},
+}
+_UNIT_KNOBS = ("co_occurrence", "eval_label_sets", "audio_only_rate", "visual_only_rate", "coincide_rate",
+               "shared_structure")  # shares and weights: 0..1
+GROUPS: tuple[tuple[str, ...], ...] = (  # related classes share the group part of their prototypes
+    ("Cello", "Banjo", "Violin_fiddle", "Accordion", "Acoustic_guitar"),
+    ("Car", "Motorcycle", "Helicopter", "Lawn_mower", "Chainsaw"),
+    ("Baby_laughter", "Baby_cry_infant_cry"),
+    ("Dog", "Cat", "Chicken_rooster"),
+    ("Speech", "Singing", "Cheering", "Clapping"),
+    ("Vacuum_cleaner", "Blender", "Frying_(food)", "Fire_alarm", "Telephone_bell_ringing"),
+    ("Basketball_bounce",),
+)
+# log-salience (audio, visual) per class in [-1, 1]; salience = exp(imbalance * value). Chosen to agree with
+# LLP's per-class modality mix: alarms, telephones and speech are loud but rarely on screen; vehicles and
+# basketball are plainly visible but often drowned in other sounds.
+SALIENCE: dict[str, tuple[float, float]] = {
+    "Speech": (0.8, -0.8), "Car": (-0.3, 0.6), "Cheering": (0.4, -0.4), "Dog": (0.0, 0.3), "Cat": (-0.3, 0.4),
+    "Frying_(food)": (0.2, 0.1), "Basketball_bounce": (-0.3, 0.8), "Fire_alarm": (0.9, -0.9),
+    "Chainsaw": (0.3, 0.3), "Cello": (0.0, 0.2), "Banjo": (0.1, -0.1), "Singing": (0.6, -0.5),
+    "Chicken_rooster": (0.3, 0.2), "Violin_fiddle": (0.1, 0.2), "Vacuum_cleaner": (0.3, 0.1),
+    "Baby_laughter": (0.4, -0.3), "Accordion": (0.2, 0.2), "Lawn_mower": (0.1, 0.5),
+    "Motorcycle": (-0.2, 0.6), "Helicopter": (0.0, 0.6), "Acoustic_guitar": (0.0, 0.3),
+    "Telephone_bell_ringing": (0.9, -0.9), "Baby_cry_infant_cry": (0.6, -0.2), "Blender": (0.3, 0.1),
+    "Clapping": (0.4, -0.2),
+}
+ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"))
+# One independent random stream per purpose (SeedSequence spawn keys), so feature knobs never move labels
+# and a video's features do not depend on how many videos come before it.
+_KEY_IDS, _KEY_LABELS, _KEY_PROTOS, _KEY_VIDEO = 1, 2, 3, 4
+
+
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+
+
+def resolve_knobs(preset: str = "mini", **knobs) -> dict:
+    """Every knob, with preset sizes and defaults filled in, validated (InputError on bad values)."""
+    if preset not in PRESETS:
+        raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    unknown = sorted(set(knobs) - set(KNOBS))
+    if unknown:
+        raise InputError(f"unknown knob(s) {', '.join(unknown)}; known: {', '.join(KNOBS)}")
+    out = {k: knobs[k] if knobs.get(k) is not None else spec["default"] for k, spec in KNOBS.items()}
+    for k in ("n_train", "n_val", "n_test"):
+        out[k] = int(out[k] if out[k] is not None else PRESETS[preset][k])
+        if out[k] < 1:
+            raise InputError(f"{k} must be at least 1, got {out[k]}")
+    out["res152_frames"] = int(out["res152_frames"])
+    if out["res152_frames"] not in (NUM_SEGMENTS, NUM_SEGMENTS * FRAMES_PER_SEGMENT):
+        raise InputError(f"res152_frames must be {NUM_SEGMENTS} or {NUM_SEGMENTS * FRAMES_PER_SEGMENT}")
+    for k in KNOBS:
+        if not k.startswith("n_") and k != "res152_frames":
+            out[k] = float(out[k])
+            if not np.isfinite(out[k]) or out[k] < 0 or (k in _UNIT_KNOBS and out[k] > 1):
+                raise InputError(f"knob {k} = {out[k]} is out of range ({KNOBS[k]['help']})")
+    if out["audio_only_rate"] + out["visual_only_rate"] >= 1:
+        raise InputError("audio_only_rate + visual_only_rate must stay below 1 (some events must be 'both')")
+    return out
+
+
+# --------------------------------------------------------------------------------------------- annotations
+def class_mix(audio_only_rate: float, visual_only_rate: float) -> np.ndarray:
+    """(C, 3) per-class P(audio-only, visual-only, both), tilted so the overall rates hit the request.
+
+    The tilt multiplies every class's audio-only odds by one factor and its visual-only odds by another
+    (fixed-point iteration over LLP's val+test event counts), so the differences between classes survive.
+    """
+    per_class = _TRUTH["class_modality_mix"]
+    mix = np.array([[per_class[c][k] for k in ("audio_only", "visual_only", "both")] for c in CLASSES])
+    if (audio_only_rate, visual_only_rate) == (KNOBS["audio_only_rate"]["default"],
+                                               KNOBS["visual_only_rate"]["default"]):
+        return mix / mix.sum(1, keepdims=True)  # the real per-class mix, untouched
+    weight = np.array([per_class[c]["events"] for c in CLASSES], dtype=float)
+    mix = mix + 1e-3  # lets every class move (Blender has no audio-only event in LLP)
+    target, tilt = np.array([audio_only_rate, visual_only_rate]), np.ones(2)
+    for _ in range(1000):
+        m = mix * np.array([*tilt, 1.0])
+        m /= m.sum(1, keepdims=True)
+        rates = weight @ m[:, :2] / weight.sum()
+        if np.allclose(rates, target, atol=1e-5):
+            break
+        tilt *= target / np.maximum(rates, 1e-12)
+    return m
+
+
+def _pick(rng: np.random.Generator, cdf: list[float]) -> int:
+    """Index drawn from cumulative weights: rng.choice(p=...)'s draw without its per-call validation cost."""
+    return min(bisect.bisect_right(cdf, rng.random() * cdf[-1]), len(cdf) - 1)
+
+
+def _spread(rng: np.random.Generator, total: int, bins: int) -> list[int]:
+    """`total` split into `bins` parts >= 0, uniformly over all such splits (stars and bars)."""
+    if bins <= 1:
+        return [total] * bins
+    bars = sorted(rng.choice(total + bins - 1, bins - 1, replace=False).tolist())
+    return [b - a - 1 for a, b in zip([-1, *bars], [*bars, total + bins - 1], strict=True)]
+
+
+def _place(rng: np.random.Generator, runs: int, dur: int, edges: dict[str, float],
+           length: int = NUM_SEGMENTS) -> np.ndarray:
+    """A (length,) bool row of `runs` runs covering `dur` segments, touching its edges at LLP's rates."""
+    lengths = [1 + x for x in _spread(rng, dur - runs, runs)]
+    zeros = length - dur
+    p0, p10 = edges["onset_0"], edges["offset_10"]
+    if zeros == runs - 1:  # no room: the runs fill the clip edge to edge
+        lead = trail = False  # lead / trail: the gap before the first / after the last run is >= 1
+    elif runs == 1:  # a partial single run touches at most one edge: start, end or neither
+        u = rng.random()
+        lead, trail = (False, True) if u < p0 else (True, False) if u < p0 + p10 else (True, zeros >= 2)
+    else:
+        lead = rng.random() >= p0
+        trail = zeros - (runs - 1) > int(lead) and rng.random() >= p10
+    grows = [lead, *[True] * (runs - 1), trail]  # gaps before, between and after the runs
+    gaps = [int(g) for g in grows]  # their minimum sizes
+    extra = iter(_spread(rng, zeros - sum(gaps), sum(grows)))
+    gaps = [g + next(extra) if grow else g for g, grow in zip(gaps, grows, strict=True)]
+    row, pos = np.zeros(length, bool), 0
+    for gap, run in zip(gaps, lengths, strict=False):  # the trailing gap needs no placing
+        pos += gap
+        row[pos:pos + run] = True
+        pos += run
+    return row
+
+
+def _draw(rng: np.random.Generator, model: dict, kind: str, rates: dict,
+          within: np.ndarray | None = None) -> np.ndarray | None:
+    """A (T,) extent from `model`'s `kind` table; with `within`, strictly inside that row's segments.
+
+    A nested extent is placed in the holding extent's own segments (placing it freely and rejecting misfits
+    would favour short extents); None when no table cell fits.
+    """
+    cells, cdf = model["cells"][kind]
+    room = NUM_SEGMENTS if within is None else int(within.sum())
+    for _ in range(100):
+        runs, dur = cells[_pick(rng, cdf)]
+        if within is None or (dur < room and dur + runs - 1 <= room):
+            break
+    else:
+        return None
+    row = _place(rng, runs, dur, rates["single" if runs == 1 else "multi"], room)
+    if within is None:
+        return row
+    inner = np.zeros(NUM_SEGMENTS, bool)
+    inner[np.flatnonzero(within)[row]] = True  # from the holding extent's segments back to the clip's
+    return inner
+
+
+def _distinct_pair(rng: np.random.Generator, model: dict, relation: str) -> tuple[np.ndarray, np.ndarray]:
+    """(audio, visual) extents of a "both" event that differ but overlap, nested as in LLP.
+
+    "v_holds_a": the visual extent strictly contains the audio one; "a_holds_v": the reverse; "crossing":
+    they overlap without nesting (the visual one is redrawn until it crosses the audio one).
+    """
+    v_outer = relation == "v_holds_a"
+    o_mod, i_mod = ("visual", "audio") if v_outer else ("audio", "visual")
+    outer = _draw(rng, model, f"{relation}_{o_mod}", _TRUTH["edge_rates"][o_mod])
+    inner = None
+    if relation != "crossing":
+        inner = _draw(rng, model, f"{relation}_{i_mod}", _TRUTH["nested_edge_rates"][relation], within=outer)
+    else:
+        for _ in range(200):
+            cand = _draw(rng, model, f"{relation}_{i_mod}", _TRUTH["edge_rates"][i_mod])
+            if (cand & outer).any() and (cand & ~outer).any() and (outer & ~cand).any():
+                inner = cand
+                break
+    if inner is None:  # no fit (rare: a short outer extent): trim the outer's last segment, or coincide
+        inner = outer.copy()
+        if outer.sum() > 1:
+            inner[np.flatnonzero(outer)[-1]] = False
+    return (inner, outer) if v_outer else (outer, inner)
+
+
+def sample_labels(n: int, rng: np.random.Generator, knobs: dict, split: str = "train") -> np.ndarray:
+    """(N, C) bool weak labels: whole LLP label sets (co_occurrence) or a count, then classes by marginals.
+
+    Train draws LLP train's label sets; val/test draw those of LLP val+test's dense truth with probability
+    eval_label_sets (LLP's annotated videos hold more labels: 3+ in 12 % of them, in 0.9 % of train).
+    """
+    train = llp_stats()["train"]
+    sources = []
+    for sets in (train["label_sets"], _TRUTH["truth_label_sets"]):
+        p = np.array(list(sets.values()))
+        sources.append(([[CLASS_INDEX[c] for c in name.split(",")] for name in sets], p / p.sum()))
+    count_p = np.array(list(train["label_count"].values()))
+    marginal = np.array(list(train["class_frequency"].values()))
+    whole = rng.random(n) < knobs["co_occurrence"]
+    from_eval = (rng.random(n) < knobs["eval_label_sets"]) & (split != "train")
+    set_idx = [rng.choice(len(p), n, p=p) for _, p in sources]  # both always drawn: stable streams
+    counts = rng.choice([int(k) for k in train["label_count"]], n, p=count_p / count_p.sum())
+    labels = np.zeros((n, NUM_CLASSES), bool)
+    for i in range(n):
+        src = int(from_eval[i])
+        labels[i, sources[src][0][set_idx[src][i]] if whole[i] else rng.choice(
+            NUM_CLASSES, counts[i], replace=False, p=marginal / marginal.sum())] = True
+    return labels
+
+
+def sample_truth(labels: np.ndarray, rng: np.random.Generator, knobs: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Dense (N, T, C) uint8 audio and visual truth whose events are exactly the (N, C) weak labels."""
+    mix_cdf = np.cumsum(class_mix(knobs["audio_only_rate"], knobs["visual_only_rate"]), axis=1).tolist()
+    models = {}
+    for context, model in _TRUTH["extent_model"].items():  # "solo": the only class of its video; "multi"
+        tables = {k: np.asarray(t, float) for k, t in model["extent_tables"].items()}  # [runs-1][dur-1]
+        nest = model["both_distinct_nesting"]
+        models[context] = {
+            "cells": {k: ((np.argwhere(t > 0) + 1).tolist(), np.cumsum(t[t > 0]).tolist())
+                      for k, t in tables.items()},
+            # the coincide_rate knob scales both contexts' real rates alike
+            "coincide": min(1.0, model["both_coincide"] * knobs["coincide_rate"] / _TRUTH["both_coincide"]),
+            "relations": (list(nest), np.cumsum(list(nest.values())).tolist()),
+        }
+    gt = np.zeros((2, len(labels), NUM_SEGMENTS, NUM_CLASSES), np.uint8)  # (audio/visual, N, T, C)
+    n_labels, edges = labels.sum(1), _TRUTH["edge_rates"]
+    for i, c in zip(*np.nonzero(labels), strict=True):
+        model = models["solo" if n_labels[i] == 1 else "multi"]
+        kind = _pick(rng, mix_cdf[c])
+        if kind == 0:
+            gt[0, i, :, c] = _draw(rng, model, "audio_only", edges["audio"])
+        elif kind == 1:
+            gt[1, i, :, c] = _draw(rng, model, "visual_only", edges["visual"])
+        elif rng.random() < model["coincide"]:
+            gt[0, i, :, c] = gt[1, i, :, c] = _draw(rng, model, "both_same", edges["audio"])
+        else:
+            names, cdf = model["relations"]
+            gt[0, i, :, c], gt[1, i, :, c] = _distinct_pair(rng, model, names[_pick(rng, cdf)])
+    return gt[0], gt[1]
+
+
+def sample_annotations(n: int, rng: np.random.Generator, knobs: dict,
+                       split: str = "train") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weak labels (N, C) bool and dense truth (N, T, C) uint8 audio, visual for `n` videos of `split`."""
+    labels = sample_labels(n, rng, knobs, split)
+    return (labels, *sample_truth(labels, rng, knobs))
+
+
+# ------------------------------------------------------------------------------------------------ features
+def _prototypes(seed: int, knobs: dict) -> dict[str, np.ndarray]:
+    """(C, D) class prototypes per stream: unit vectors (group part + class part), scaled."""
+    out, w = {}, knobs["shared_structure"]
+    group_of = {c: g for g, members in enumerate(GROUPS) for c in members}
+    for s_idx, (stream, dim) in enumerate(FEATURE_DIMS.items()):
+        rng = _rng(seed, _KEY_PROTOS, s_idx)
+        group = rng.standard_normal((len(GROUPS), dim)) / np.sqrt(dim)
+        own = rng.standard_normal((NUM_CLASSES, dim)) / np.sqrt(dim)
+        proto = np.sqrt(w) * group[[group_of[c] for c in CLASSES]] + np.sqrt(1 - w) * own
+        # Norm separation x (D / 128) ** 0.25: measured with dense linear probes, this makes the three
+        # streams about equally informative at equal knobs (a constant norm starves the 2048-d stream,
+        # whose 2048 weights are harder to learn; sqrt(D) makes it by far the easiest).
+        scale = knobs["separation"] * (dim / FEATURE_DIMS["vggish"]) ** 0.25
+        out[stream] = scale * proto / np.linalg.norm(proto, axis=1, keepdims=True)
+    return out
+
+
+def _video_features(seed: int, key: tuple[int, int], gt_a: np.ndarray, gt_v: np.ndarray, protos: dict,
+                    salience: np.ndarray, knobs: dict) -> dict[str, np.ndarray]:
+    """float32, float16-representable features of one video, from its own child seed."""
+    rng = _rng(seed, _KEY_VIDEO, *key)
+    out = {}
+    for stream, dim in FEATURE_DIMS.items():
+        visual = stream != "vggish"
+        active = (gt_v if visual else gt_a) * salience[int(visual)]  # (T, C) salience of present events
+        draw = rng.standard_normal((NUM_SEGMENTS + 1, dim))  # row 0: the video's scene/recording offset
+        x = knobs["noise"] * draw[1:] + knobs["nuisance"] * draw[0]  # (T, D)
+        x += active @ protos[stream]
+        if stream == "res152" and knobs["res152_frames"] > NUM_SEGMENTS:  # each segment's vector x 8 frames
+            x = np.repeat(x, FRAMES_PER_SEGMENT, axis=0)
+            x += knobs["frame_jitter"] * knobs["noise"] * rng.standard_normal(x.shape)
+        if visual:  # pooled CNN features are means of ReLU maps, positive and dense: squareplus(x - 1), a
+            x -= 1.0  # softplus look-alike at less than half its cost (no exp/log)
+            x = 0.5 * (x + np.sqrt(x * x + 1.0))
+        else:  # VGGish embeddings are post-ReLU (exact zeros; the +1 keeps most units alive)
+            x = np.maximum(x + 1.0, 0.0)
+        x = np.minimum(x, 65504.0)  # float16's largest finite value (reached only with extreme knobs)
+        out[stream] = x.astype(np.float16).astype(np.float32)  # exactly representable: the cache stores fp16
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- writing
+def _filenames(seed: int, sizes: dict[str, int]) -> dict[str, list[str]]:
+    seen: set[str] = set()
+    out = {}
+    for s_idx, split in enumerate(SPLITS):
+        rng, names = _rng(seed, _KEY_IDS, s_idx), []
+        while len(names) < sizes[split]:
+            vid = "".join(ID_ALPHABET[rng.integers(0, len(ID_ALPHABET), 11)])
+            start = int(rng.integers(0, 300))
+            if vid not in seen:  # ids are unique over all splits, as in LLP
+                seen.add(vid)
+                names.append(f"{vid}_{start}_{start + NUM_SEGMENTS}")
+        out[split] = names
+    return out
+
+
+def _eval_lines(names: list[str], gt: np.ndarray) -> list[str]:
+    """One eval row per run: filename, onset, offset (exclusive), class; per video, classes in index order."""
+    step = np.diff(np.pad(gt.astype(np.int8), ((0, 0), (1, 1), (0, 0))), axis=1)  # (N, T + 1, C)
+    lines = []
+    for i, c in zip(*np.nonzero(gt.any(1)), strict=True):
+        ons, offs = np.flatnonzero(step[i, :, c] == 1), np.flatnonzero(step[i, :, c] == -1)
+        lines += [f"{names[i]}\t{on}\t{off}\t{CLASSES[c]}\n" for on, off in zip(ons, offs, strict=True)]
+    return lines
+
+
+def _write_text(path: Path, text: str) -> None:
+    # plain writes: the folder as a whole appears atomically (generate renames it into place)
+    path.write_text(text, encoding="utf-8", newline="\n")
+
+
+def _is_synth(folder: Path) -> bool:
+    try:
+        return json.loads((folder / SYNTH_META_FILE).read_text()).get("generator") == "SynthLLP"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def generate(out_dir: str | Path, preset: str = "mini", seed: int = 0, progress: ProgressFn | None = None,
+             overwrite: bool = False, **knobs) -> Path:
+    """Write a SynthLLP folder at `out_dir` (built in a temp folder beside it, renamed into place)."""
+    out_dir = Path(out_dir).expanduser()
+    k = resolve_knobs(preset, **knobs)
+    if int(seed) < 0:
+        raise InputError(f"seed must be >= 0, got {seed}")
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        if not _is_synth(out_dir):
+            raise InputError("exists and is not a SynthLLP folder; refusing to overwrite it", out_dir)
+        if not overwrite:
+            raise InputError("SynthLLP folder exists", out_dir, "pass overwrite=True to replace it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    tmp.chmod(0o755)  # mkdtemp makes 0700; a dataset is an ordinary, shareable folder
+    try:
+        _write_all(tmp, preset, int(seed), k, progress)
+        if out_dir.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+            os.replace(out_dir, trash / "old")
+            os.replace(tmp, out_dir)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def _write_all(root: Path, preset: str, seed: int, k: dict, progress: ProgressFn | None) -> None:
+    sizes = {s: k[f"n_{s}"] for s in SPLITS}
+    names = _filenames(seed, sizes)
+    truth = {s: sample_annotations(sizes[s], _rng(seed, _KEY_LABELS, i), k, s) for i, s in enumerate(SPLITS)}
+    weak = {s: [f"{name}\t{','.join(CLASSES[c] for c in np.flatnonzero(y))}\n"
+                for name, y in zip(names[s], truth[s][0], strict=True)] for s in SPLITS}
+    weak_header, eval_header = "filename\tevent_labels\n", "filename\tonset\toffset\tevent_labels\n"
+    for split in SPLITS:
+        _write_text(root / SPLIT_FILES[split], weak_header + "".join(weak[split]))
+    _write_text(root / FULL_FILE, weak_header + "".join(line for s in SPLITS for line in weak[s]))
+    for m, modality in enumerate(MODALITIES, start=1):
+        rows = [line for s in ("test", "val") for line in _eval_lines(names[s], truth[s][m])]  # LLP: test 1st
+        _write_text(root / EVAL_FILES[modality], eval_header + "".join(rows))
+        train_rows = _eval_lines(names["train"], truth["train"][m])
+        _write_text(root / TRAIN_EVAL_FILES[modality], eval_header + "".join(train_rows))
+    protos = _prototypes(seed, k)
+    salience = np.exp(k["imbalance"] * np.array([SALIENCE[c] for c in CLASSES]).T)  # (2, C): audio, visual
+    for stream in FEATURE_DIMS:
+        (root / "feats" / stream).mkdir(parents=True)
+    total, done, t0 = sum(sizes.values()), 0, time.monotonic()
+    if progress:
+        progress(0.0, f"SynthLLP annotations written; features of {total} videos")
+    for s_idx, split in enumerate(SPLITS):
+        for i, name in enumerate(names[split]):
+            gt_a, gt_v = truth[split][1][i], truth[split][2][i]
+            feats = _video_features(seed, (s_idx, i), gt_a, gt_v, protos, salience, k)
+            for stream, arr in feats.items():
+                with open(root / "feats" / stream / f"{name[:11]}.npy", "wb") as fh:
+                    np.lib.format.write_array(fh, arr, allow_pickle=False)
+            done += 1
+            if progress and done % 200 == 0:
+                progress(done / total, f"SynthLLP features {done}/{total} ({time.monotonic() - t0:.0f} s)")
+    meta = {  # no timestamps: the same seed and knobs give a byte-identical folder
+        "generator": "SynthLLP", "generator_version": GENERATOR_VERSION, "preset": preset, "seed": seed,
+        "knobs": k, "splits": sizes, "llp_stats_sha256": hashlib.sha256(STATS_PATH.read_bytes()).hexdigest(),
+        "train_truth_files": TRAIN_EVAL_FILES,
+    }
+    _write_text(root / SYNTH_META_FILE, json.dumps(meta, indent=2) + "\n")
+
+
+def generate_and_cache(out_dir: str | Path, preset: str = "mini", seed: int = 0,
+                       progress: ProgressFn | None = None, overwrite: bool = False, **knobs) -> Path:
+    """`generate`, then build the consolidated feature cache of every split (what training reads).
+
+    Progress runs once from 0 to 1 over both phases (generation ~70 % of the time, caching the rest).
+    """
+    def part(lo: float, hi: float) -> ProgressFn | None:
+        return None if progress is None else lambda f, msg: progress(lo + (hi - lo) * f, msg)
+
+    path = generate(out_dir, preset, seed, part(0.0, 0.7), overwrite, **knobs)
+    ds = LLPDataset(path)
+    for i, split in enumerate(SPLITS):
+        ds.feature_cache(split, part(0.7 + 0.1 * i, 0.8 + 0.1 * i))
+    if progress:
+        progress(1.0, f"SynthLLP {preset} ready at {path}")
+    return path

@@ -1,0 +1,174 @@
+"""SynthLLP generator: determinism, the exact LLP layout, train truth kept apart, metadata, knobs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avvp_core.constants import (
+    CLASSES,
+    EVAL_FILES,
+    FEATURE_DIMS,
+    SPLIT_FILES,
+    SYNTH_META_FILE,
+    TRAIN_EVAL_FILES,
+)
+from avvp_core.data.dataset import LLPDataset
+from avvp_core.data.synthetic import (
+    GENERATOR_VERSION,
+    KNOBS,
+    PRESETS,
+    class_mix,
+    generate,
+    llp_stats,
+    resolve_knobs,
+    sample_annotations,
+)
+from avvp_core.errors import InputError
+
+SMALL = {"n_train": 12, "n_val": 6, "n_test": 6}  # smaller than tiny, for the tests that generate often
+FILENAME = re.compile(r"^[A-Za-z0-9_-]{11}_(\d+)_(\d+)$")
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".avvp_cache" not in p.parts}
+
+
+def test_same_seed_gives_identical_bytes_and_other_seed_differs(tmp_path):
+    a = _files(generate(tmp_path / "a", "tiny", seed=7, **SMALL))
+    b = _files(generate(tmp_path / "b", "tiny", seed=7, **SMALL))
+    c = _files(generate(tmp_path / "c", "tiny", seed=8, **SMALL))
+    assert a.keys() == b.keys() and all(a[k] == b[k] for k in a)
+    assert len(a) == 9 + 3 * 24  # 6 LLP CSVs, 2 train-truth CSVs, synthllp.json; 3 streams x 24 videos
+    assert a[SPLIT_FILES["train"]] != c[SPLIT_FILES["train"]]
+    assert a[EVAL_FILES["audio"]] != c[EVAL_FILES["audio"]]
+
+
+def test_feature_knobs_never_move_the_annotations(tmp_path):
+    a = _files(generate(tmp_path / "a", "tiny", seed=1, **SMALL))
+    b = _files(generate(tmp_path / "b", "tiny", seed=1, noise=2.0, separation=1.0, **SMALL))
+    csvs = [k for k in a if k.endswith(".csv")]
+    assert all(a[k] == b[k] for k in csvs)
+    assert any(a[k] != b[k] for k in a if k.endswith(".npy"))
+
+
+def test_layout_is_exactly_llp(tiny_data):
+    csvs = [*SPLIT_FILES.values(), *EVAL_FILES.values(), *TRAIN_EVAL_FILES.values(), "AVVP_dataset_full.csv"]
+    for name in csvs:
+        raw = (tiny_data / name).read_bytes()
+        assert b"\r" not in raw and raw.endswith(b"\n") and not raw.endswith(b"\n\n")
+        header = raw.split(b"\n", 1)[0].decode()
+        expected = "filename\tevent_labels" if "eval" not in name else "filename\tonset\toffset\tevent_labels"
+        assert header == expected, name
+    ds = LLPDataset(tiny_data)
+    names = {s: ds.split(s).filenames for s in ("train", "val", "test")}
+    assert {s: len(v) for s, v in names.items()} == {"train": 60, "val": 20, "test": 20}
+    everything = [n for v in names.values() for n in v]
+    assert len({n[:11] for n in everything}) == 100  # ids unique over all splits
+    for name in everything:
+        m = FILENAME.match(name)
+        assert m and int(m.group(2)) - int(m.group(1)) == 10
+    full = (tiny_data / "AVVP_dataset_full.csv").read_text().splitlines()[1:]
+    assert [line.split("\t")[0] for line in full] == everything
+    for stream, dim in FEATURE_DIMS.items():
+        arr = np.load(tiny_data / "feats" / stream / f"{names['val'][0][:11]}.npy")
+        assert arr.shape == (10, dim) and arr.dtype == np.float32
+        assert np.array_equal(arr.astype(np.float16).astype(np.float32), arr)  # cache can store fp16
+        assert (arr >= 0).all()  # post-ReLU VGGish, pooled CNN features
+    cache = ds.feature_cache("test")
+    assert all(a.dtype == np.float16 for a in cache.arrays.values())
+
+
+def test_dense_truth_matches_weak_labels_and_train_truth_is_separate(tiny_data):
+    ds = LLPDataset(tiny_data)
+    assert not ds.split("train").has_truth  # LLP reader: train truth only in oracle mode
+    for split in ("val", "test"):
+        sp = ds.split(split)
+        union = sp.gt_audio.any(1) | sp.gt_visual.any(1)
+        assert np.array_equal(union, sp.labels > 0)
+    assert all(r.unmatched_rows == 0 and r.empty_rows == 0 for r in ds.reports)
+    eval_names = {line.split("\t")[0] for f in EVAL_FILES.values()
+                  for line in (tiny_data / f).read_text().splitlines()[1:]}
+    train_names = set(ds.split("train").filenames)
+    assert eval_names <= set(ds.split("val").filenames) | set(ds.split("test").filenames)
+    assert not eval_names & train_names
+    oracle = LLPDataset(tiny_data, oracle=True).split("train")
+    assert oracle.has_truth
+    assert np.array_equal(oracle.gt_audio.any(1) | oracle.gt_visual.any(1), oracle.labels > 0)
+    for f in TRAIN_EVAL_FILES.values():
+        assert {line.split("\t")[0] for line in (tiny_data / f).read_text().splitlines()[1:]} <= train_names
+
+
+def test_metadata_records_everything_and_no_time(tiny_data):
+    meta = json.loads((tiny_data / SYNTH_META_FILE).read_text())
+    assert meta["generator"] == "SynthLLP" and meta["generator_version"] == GENERATOR_VERSION
+    assert meta["preset"] == "tiny" and meta["seed"] == 0
+    assert meta["knobs"] == resolve_knobs("tiny") and set(meta["knobs"]) == set(KNOBS)
+    assert meta["splits"] == {"train": 60, "val": 20, "test": 20}
+    assert not re.search(r"20\d\d-\d\d-\d\d", json.dumps(meta))
+    assert LLPDataset(tiny_data).synth_meta == meta
+
+
+def test_presets_and_knob_validation():
+    assert PRESETS["mini"] == {"n_train": 2000, "n_val": 300, "n_test": 500}
+    assert PRESETS["full"] == {"n_train": 10000, "n_val": 649, "n_test": 1200}
+    assert all(set(spec) == {"default", "help"} and spec["help"] for spec in KNOBS.values())
+    assert resolve_knobs("mini", n_val=5)["n_val"] == 5
+    for bad in ({"bogus": 1.0}, {"noise": -1.0}, {"audio_only_rate": 0.7, "visual_only_rate": 0.4},
+                {"co_occurrence": 1.5}, {"res152_frames": 20}, {"n_train": 0}):
+        with pytest.raises(InputError):
+            resolve_knobs("mini", **bad)
+    with pytest.raises(InputError):
+        resolve_knobs("huge")
+
+
+def test_overwrite_rules(tmp_path):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="not a SynthLLP folder"):
+        generate(foreign, "tiny", **SMALL)
+    assert (foreign / "notes.txt").read_text() == "keep me"
+    out = generate(tmp_path / "s", "tiny", seed=0, **SMALL)
+    with pytest.raises(InputError, match="overwrite"):
+        generate(out, "tiny", seed=1, **SMALL)
+    generate(out, "tiny", seed=1, overwrite=True, **SMALL)
+    assert json.loads((out / SYNTH_META_FILE).read_text())["seed"] == 1
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp folders left
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    generate(empty, "tiny", **SMALL)  # an empty folder is fine
+
+
+def test_res152_frames_80_repeats_each_segment_with_jitter(tmp_path):
+    out = generate(tmp_path / "f", "tiny", res152_frames=80, n_train=3, n_val=2, n_test=2)
+    name = LLPDataset(out).split("val").filenames[0][:11]
+    frames = np.load(out / "feats" / "res152" / f"{name}.npy")
+    assert frames.shape == (80, 2048) and frames.dtype == np.float32
+    seg = frames.reshape(10, 8, 2048)
+    within = np.abs(seg - seg.mean(1, keepdims=True)).mean()
+    between = np.abs(seg.mean(1)[1:] - seg.mean(1)[:-1]).mean()
+    assert 0 < within < 0.5 * between
+    assert LLPDataset(out).feature_cache("val").arrays["res152"].shape == (2, 80, 2048)
+
+
+def test_modality_rate_knobs_rescale_the_mix():
+    mix = class_mix(0.6, 0.1)
+    weight = np.array([llp_stats()["truth"]["class_modality_mix"][c]["events"] for c in CLASSES], float)
+    rates = weight @ mix[:, :2] / weight.sum()
+    assert np.allclose(rates, [0.6, 0.1], atol=1e-3)
+    default = class_mix(KNOBS["audio_only_rate"]["default"], KNOBS["visual_only_rate"]["default"])
+    assert default[CLASSES.index("Speech"), 0] == pytest.approx(0.773, abs=0.01)  # the real mix, untouched
+    ranks = [np.argsort(np.argsort(m[:, 0])) for m in (mix, default)]
+    assert np.corrcoef(*ranks)[0, 1] > 0.9  # the classes keep their order: Speech stays the most audio-only
+
+    knobs = resolve_knobs("mini", audio_only_rate=0.6, visual_only_rate=0.1)
+    _, a, v = sample_annotations(1500, np.random.default_rng(0), knobs, "test")
+    ea, ev = a.any(1), v.any(1)
+    n = (ea | ev).sum()
+    assert abs((ea & ~ev).sum() / n - 0.6) < 0.04 and abs((ev & ~ea).sum() / n - 0.1) < 0.03
