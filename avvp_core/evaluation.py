@@ -16,6 +16,7 @@ from .metrics import ScoreReport, score
 from .predictions import Predictions
 from .training.feeder import SplitFeeder
 
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, split: Split | SplitFeeder, batch_size: int = 256,
             device: str | torch.device = "cpu", **forward_options) -> Predictions:

@@ -11,7 +11,6 @@ from typing import Any
 
 import streamlit as st
 
-from .errors import InputError
 from .paths import DEFAULT_DATA
 
 

@@ -30,7 +30,7 @@ synth = summary["synth"]
 st.subheader("Dataset in use")
 st.caption(f"SynthLLP {synth.get('preset')} (seed {synth.get('seed')})" if synth else f"LLP folder {root}")
 cols = st.columns(3)
-for col, split in zip(cols, ("train", "val", "test")):
+for col, split in zip(cols, ("train", "val", "test"), strict=True):
     col.metric(f"{split} videos", stats["splits"].get(split, 0))
 freq = stats.get("train", {}).get("class_frequency")
 if freq:

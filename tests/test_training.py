@@ -16,8 +16,8 @@ import torch
 from avvp_core.checkpoints import list_checkpoints, load_checkpoint, read_card
 from avvp_core.data import LLPDataset
 from avvp_core.errors import InputError
-from avvp_core.training.losses import mmil_losses, segment_contrastive
 from avvp_core.training.loop import folder_lock
+from avvp_core.training.losses import mmil_losses, segment_contrastive
 from avvp_core.training.recipes import RecipeContext, run_recipe
 from tests.conftest import make_batch
 

@@ -105,7 +105,8 @@ def read_eval_csv(path: str | Path) -> np.ndarray:
     """Eval rows as a structured array (filename, onset, offset, cls), file order, after validation."""
     path = Path(path)
     rows = _read_table(path, EVAL_COLUMNS)
-    out = np.zeros(len(rows), dtype=[("filename", object), ("onset", np.int64), ("offset", np.int64), ("cls", np.int64)])
+    fields = [("filename", object), ("onset", np.int64), ("offset", np.int64), ("cls", np.int64)]
+    out = np.zeros(len(rows), dtype=fields)
     for i, (filename, onset, offset, event_labels) in enumerate(rows):
         lineno = i + 2
         try:

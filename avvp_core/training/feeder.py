@@ -36,7 +36,8 @@ class SplitFeeder:
         else:
             order = np.sort(index.numpy())  # sorted reads from the memory map, then back to batch order
             back = np.searchsorted(order, index.numpy())
-            streams = {k: torch.from_numpy(np.asarray(v[order], dtype=np.float32)[back]) for k, v in self._arrays.items()}
+            streams = {k: torch.from_numpy(np.asarray(v[order], dtype=np.float32)[back])
+                       for k, v in self._arrays.items()}
         return Batch(streams["vggish"], streams["res152"], streams["r2plus1d_18"], self.labels[index], index=index)
 
     def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None

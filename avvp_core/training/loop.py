@@ -202,7 +202,8 @@ def fit(
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             _set_rng_state(state["rng"], generator)
-            start_epoch, best, best_epoch, elapsed = state["epoch"] + 1, state["best"], state["best_epoch"], state["elapsed"]
+            start_epoch, best = state["epoch"] + 1, state["best"]
+            best_epoch, elapsed = state["best_epoch"], state["elapsed"]
             _truncate_log(out / LOG, state["epoch"])
             _truncate_log(out / STEP_LOG, state["epoch"])
         else:
@@ -262,8 +263,8 @@ def fit(
             if step_rows:  # per-step scalars of the epoch, written once the epoch is complete
                 append_line(out / STEP_LOG, "\n".join(step_rows))
             append_line(out / LOG, json.dumps(row))
-            bar.set_postfix_str(f"epoch {epoch} loss {row['loss']:.4f}" +
-                                (f" {cfg.select_metric} {score:.2f}" if cfg.select_metric and score is not None else ""))
+            shown = f" {cfg.select_metric} {score:.2f}" if cfg.select_metric and score is not None else ""
+            bar.set_postfix_str(f"epoch {epoch} loss {row['loss']:.4f}{shown}")
             _save_state(out, model, optimizer, scheduler, generator, card, epoch, best, best_epoch, elapsed)
             if progress is not None:
                 progress({"epoch": epoch, "epochs": cfg.epochs, "row": row})
