@@ -22,9 +22,11 @@ class SplitFeeder:
         self.split = split
         cache = split.features(progress)
         self._arrays = cache.arrays
-        self.in_memory = sum(a.size * 4 for a in self._arrays.values()) <= IN_MEMORY_LIMIT
+        self.in_memory = sum(a.nbytes for a in self._arrays.values()) <= IN_MEMORY_LIMIT
         if self.in_memory:
-            self._tensors = {k: torch.from_numpy(v) for k, v in cache.load_rows().items()}
+            # Kept in the cache's dtype (float16 for SynthLLP: half the memory); batches are cast to float32
+            # by torch, which is far faster than numpy's float16 conversion.
+            self._tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self._arrays.items()}
         self.labels = torch.from_numpy(np.ascontiguousarray(split.labels))
 
     def __len__(self) -> int:
@@ -32,11 +34,11 @@ class SplitFeeder:
 
     def rows(self, index: torch.Tensor) -> Batch:
         if self.in_memory:
-            streams = {k: v[index] for k, v in self._tensors.items()}
+            streams = {k: v[index].float() for k, v in self._tensors.items()}
         else:
             order = np.sort(index.numpy())  # sorted reads from the memory map, then back to batch order
             back = np.searchsorted(order, index.numpy())
-            streams = {k: torch.from_numpy(np.asarray(v[order], dtype=np.float32)[back])
+            streams = {k: torch.from_numpy(np.ascontiguousarray(v[order])[back]).float()
                        for k, v in self._arrays.items()}
         return Batch(streams["vggish"], streams["res152"], streams["r2plus1d_18"], self.labels[index], index=index)
 

@@ -1,0 +1,29 @@
+"""Shared by the bench scripts: machine info and small formatting helpers (plain Python, no test framework)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+BENCH_DATA = REPO / "runs" / "bench" / "synthllp-full"
+
+
+def machine_info() -> str:
+    import numpy as np
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    return (f"machine: {cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, GPU {gpu}; "
+            f"python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}")
