@@ -109,13 +109,14 @@ def cmd_models(args: argparse.Namespace) -> int:
         paper_params = count_parameters(create_model(name))
         demo_params = count_parameters(create_model(name, "demo")) if info.demo else paper_params
         rows.append({"name": name, "paper": info.paper, "parameters": paper_params, "demo_parameters": demo_params,
-                     "gating": info.gating, "summary": info.summary})
+                     "paper_parameters": info.paper_params, "gating": info.gating, "summary": info.summary})
     if args.json:
         _write_json(None, {"models": rows})
         return 0
-    print(f"{'name':<14} {'params':>11} {'demo':>10}  paper")
+    print(f"{'name':<18} {'params':>11} {'demo':>10}  paper (its own parameter figure, where it gives one)")
     for r in rows:
-        print(f"{r['name']:<14} {r['parameters']:>11,} {r['demo_parameters']:>10,}  {r['paper']}")
+        figure = f" [{r['paper_parameters']}]" if r["paper_parameters"] else ""
+        print(f"{r['name']:<18} {r['parameters']:>11,} {r['demo_parameters']:>10,}  {r['paper']}{figure}")
     return 0
 
 

@@ -25,6 +25,7 @@ class ModelInfo:
     gating: str  # video-level gating the paper evaluates with: "fused" (p) or "modality" (a_prob / v_prob)
     demo: dict[str, Any] = field(default_factory=dict)  # overrides for the small CPU "demo" width
     train: dict[str, Any] = field(default_factory=dict)  # the paper's training recipe (TrainConfig values)
+    paper_params: str = ""  # the parameter count the paper or its official code gives, where one exists
     builder: Callable[..., nn.Module] | None = field(default=None, repr=False, compare=False)
 
 
@@ -32,13 +33,13 @@ _REGISTRY: dict[str, ModelInfo] = {}
 
 
 def register_model(paper: str, gating: str = "fused", demo: dict[str, Any] | None = None,
-                   train: dict[str, Any] | None = None, **defaults: Any):
+                   train: dict[str, Any] | None = None, paper_params: str = "", **defaults: Any):
     """Decorator: register `fn(**config) -> nn.Module` under its function name."""
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else fn.__name__
         _REGISTRY[fn.__name__] = ModelInfo(fn.__name__, paper, summary, dict(defaults), gating, dict(demo or {}),
-                                           dict(train or {}), fn)
+                                           dict(train or {}), paper_params, fn)
         return fn
 
     return wrap

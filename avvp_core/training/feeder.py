@@ -26,7 +26,7 @@ class SplitFeeder:
         if self.in_memory:
             # Kept in the cache's dtype (float16 for SynthLLP: half the memory); batches are cast to float32
             # by torch, which is far faster than numpy's float16 conversion.
-            self._tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self._arrays.items()}
+            self._tensors = {k: torch.from_numpy(np.array(v)) for k, v in self._arrays.items()}  # copy into RAM
         self.labels = torch.from_numpy(np.ascontiguousarray(split.labels))
 
     def __len__(self) -> int:
