@@ -61,6 +61,19 @@ class ParseOutput:
     aux: dict[str, Tensor] = field(default_factory=dict)
     captures: dict[str, Tensor] = field(default_factory=dict)
 
+    @classmethod
+    def from_streams(cls, pooled: dict[str, Tensor], inputs: tuple[Tensor, Tensor], outputs: tuple[Tensor, Tensor],
+                     captures: dict[str, Tensor] | None, aux: dict[str, Tensor] | None = None) -> ParseOutput:
+        """The usual assembly: MMIL-pooled outputs + the segment features before (`inputs`) and after
+        (`outputs`) the model's cross-modal stage, as (audio, visual) pairs of (B, T, D); with captures on,
+        the output features are also captured as "audio features" / "visual features"."""
+        audio, visual = outputs
+        if captures is not None:
+            captures["audio features"] = audio.detach()
+            captures["visual features"] = visual.detach()
+        features = {"audio_input": inputs[0], "visual_input": inputs[1], "audio": audio, "visual": visual}
+        return cls(**pooled, features=features, aux=aux or {}, captures=captures or {})
+
     @property
     def audio_segment_prob(self) -> Tensor:
         return self.segment_prob[:, :, 0]  # (B, T, C)

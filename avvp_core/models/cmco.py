@@ -141,8 +141,7 @@ class CMCo(HAN):
         # CM-S (Eq. 7) weights segments with the temporal-attention logits: kept for the recipe.
         aux = {"temporal_logits": self.head.temporal_attention(x)}  # (B, T, M, C)
         if captures is not None:
-            captures.update({"audio features": audio.detach(), "visual features": visual.detach(),
-                             "class tokens: audio": a_tok.detach(), "class tokens: visual": v_tok.detach(),
+            captures.update({"class tokens: audio": a_tok.detach(), "class tokens: visual": v_tok.detach(),
                              "co-occurrence features: audio": a_occ.detach(),
                              "co-occurrence features: visual": v_occ.detach()})
             guide_a = batch.target_audio if batch.target_audio is not None else batch.labels
@@ -151,8 +150,7 @@ class CMCo(HAN):
             captures["CM-S pooled audio"] = class_guided_pool(audio.detach(), logits[:, :, 0], (guide_a > 0.5).float())
             captures["CM-S pooled visual"] = class_guided_pool(visual.detach(), logits[:, :, 1],
                                                                (guide_v > 0.5).float())
-        features = {"audio_input": audio_in, "visual_input": visual_in, "audio": audio, "visual": visual}
-        return ParseOutput(**pooled, features=features, aux=aux, captures=captures or {})
+        return ParseOutput.from_streams(pooled, (audio_in, visual_in), (audio, visual), captures, aux)
 
 
 @register_model(

@@ -160,11 +160,7 @@ class CMPIE(AVVPModel):
         audio = torch.stack([p[0] for p in paths.values()]).mean(dim=0)  # (P, B, T, D) -> (B, T, D), Eq. 12
         visual = torch.stack([p[1] for p in paths.values()]).mean(dim=0)  # Eq. 13
         pooled = self.head(torch.stack([audio, visual], dim=2))  # (B, T, M, D)
-        if captures is not None:
-            captures["audio features"] = audio.detach()
-            captures["visual features"] = visual.detach()
-        features = {"audio_input": audio_in, "visual_input": visual_in, "audio": audio, "visual": visual}
-        return ParseOutput(**pooled, features=features, captures=captures or {})
+        return ParseOutput.from_streams(pooled, (audio_in, visual_in), (audio, visual), captures)
 
     def modality_encoders(self) -> dict[str, list[nn.Module]]:
         p = self.project

@@ -47,12 +47,7 @@ class HAN(AVVPModel):
         captures: dict | None = {} if capture else None
         audio_in, visual_in, audio, visual = self.encode(batch, use_cross, captures)
         x = torch.stack([audio, visual], dim=2)  # (B, T, M, D)
-        pooled = self.head(x)
-        if captures is not None:
-            captures["audio features"] = audio.detach()
-            captures["visual features"] = visual.detach()
-        features = {"audio_input": audio_in, "visual_input": visual_in, "audio": audio, "visual": visual}
-        return ParseOutput(**pooled, features=features, captures=captures or {})
+        return ParseOutput.from_streams(self.head(x), (audio_in, visual_in), (audio, visual), captures)
 
     def modality_encoders(self) -> dict[str, list[nn.Module]]:
         # The HAN layer is shared by both modalities, so only the input projections are separable.
