@@ -62,9 +62,10 @@ def main() -> None:
             t0 = time.perf_counter()
             ctx = RecipeContext(data, model, out / name, args.width, {}, {**overrides, "seed": seed}, terminal=False)
             res = run_recipe(recipe, ctx)
-            results[key] = {"spec": spec, "seed": seed, "folder": str(out / name), "seconds": time.perf_counter() - t0,
-                            "test": res.metrics.get("test"), "val": res.metrics.get("val"),
-                            "refinement": res.metrics.get("refinement"), "selected_epoch": res.metrics["selected_epoch"]}
+            m = res.metrics
+            results[key] = {"spec": spec, "seed": seed, "folder": str(out / name),
+                            "seconds": time.perf_counter() - t0, "test": m.get("test"), "val": m.get("val"),
+                            "refinement": m.get("refinement"), "selected_epoch": m["selected_epoch"]}
             results_path.write_text(json.dumps(results, indent=1))
             t = res.metrics["test"]
             print(f"{key}: {results[key]['seconds']:.0f} s  seg type {t['segment/type']:.2f}  ev type "
@@ -76,8 +77,8 @@ def main() -> None:
             continue
         table = np.array([[r[k] for k in METRIC_KEYS] for r in rows])
         spread = table.std(axis=0, ddof=1) if len(rows) > 1 else np.zeros(len(METRIC_KEYS))
-        print(f"{spec + f' (n={len(rows)})':<40}" + "".join(f"{m:>10.2f}±{s:<5.2f}" for m, s in zip(table.mean(0), spread,
-                                                                                               strict=True)))
+        cells = zip(table.mean(0), spread, strict=True)
+        print(f"{spec + f' (n={len(rows)})':<40}" + "".join(f"{m:>10.2f}±{s:<5.2f}" for m, s in cells))
 
 
 if __name__ == "__main__":
