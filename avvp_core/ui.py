@@ -11,16 +11,26 @@ from typing import Any
 
 import streamlit as st
 
-from .paths import DEFAULT_DATA
+from .paths import CHECKPOINTS_DIR, DEFAULT_DATA, RUNS_DIR
+
+CHECKPOINT_ROOTS = (CHECKPOINTS_DIR, RUNS_DIR)  # shipped models, then the user's own trainings
 
 
 class StateKeys:
     DATA_ROOT = "data_root"
+    CHECKPOINT_ROOTS = "checkpoint_roots"  # folders searched for checkpoints (shipped zoo, then the user's runs)
+    TIMELINE_SPLIT = "timeline_split"
+    TIMELINE_MODELS = "timeline_models"
+    TIMELINE_SEARCH = "timeline_search"
+    TIMELINE_CLASS = "timeline_class"
+    TIMELINE_DISAGREE = "timeline_disagree"
+    TIMELINE_VIDEO = "timeline_video"
 
 
 def init_state() -> None:
     """Idempotent: every page calls it first, so each page also runs standalone (AppTest)."""
     st.session_state.setdefault(StateKeys.DATA_ROOT, str(DEFAULT_DATA))
+    st.session_state.setdefault(StateKeys.CHECKPOINT_ROOTS, [str(p) for p in CHECKPOINT_ROOTS])
 
 
 def show_error(exc: Exception) -> None:
@@ -42,6 +52,44 @@ def dataset_summary(root: str) -> dict[str, Any]:
     ds = load_dataset(root)
     stats = dataset_statistics(ds)
     return {"stats": stats, "reports": [r.summary() for r in ds.reports], "synth": ds.synth_meta}
+
+
+@st.cache_data(show_spinner="Fingerprinting the data…")
+def data_fingerprint(root: str) -> str:
+    return load_dataset(root).fingerprint()
+
+
+def checkpoints_for(root: str) -> dict[str, Any]:
+    """Checkpoints (JSON cards only) trained on the data in use, by display name: "<folder> (<model>)"."""
+    from .checkpoints import list_checkpoints
+
+    fingerprint = data_fingerprint(root)
+    cards = {}
+    for base in map(Path, st.session_state[StateKeys.CHECKPOINT_ROOTS]):
+        for card in list_checkpoints(base):
+            if (card.config.get("data") or {}).get("fingerprint") == fingerprint and card.metrics.get("complete"):
+                cards[f"{card.path.relative_to(base)} ({card.model})"] = card
+    return cards
+
+
+@st.cache_data(show_spinner="Running the model over the split…", max_entries=32)
+def predictions(checkpoint: str, root: str, split: str):
+    """All probabilities of a checkpoint on a split (numpy; cached per checkpoint, data and split)."""
+    from .checkpoints import load_checkpoint
+    from .evaluation import predict
+
+    model, _ = load_checkpoint(checkpoint)
+    return predict(model, load_dataset(root).split(split))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def per_video_scores(checkpoint: str, root: str, split: str, gating: str) -> dict[str, Any]:
+    """Per-video figures of a checkpoint on a split (for ranking and 'where models disagree' filters)."""
+    from .metrics import score
+
+    sp = load_dataset(root).split(split)
+    pred_a, pred_v = predictions(checkpoint, root, split).decisions(gating)
+    return score(pred_a, pred_v, sp.gt_audio, sp.gt_visual).per_video
 
 
 def ensure_default_data() -> bool:

@@ -1,0 +1,1 @@
+"""Analysis for the dashboard: per-video timelines (more to come: t-SNE, attention, imbalance)."""

@@ -1,0 +1,80 @@
+"""Timelines: the per-video table and figure (pure functions), and the page under AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avvp_core.analysis.timeline import TRUTH, timeline_figure, timeline_frame
+from avvp_core.data import LLPDataset
+from avvp_core.predictions import Predictions
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _perfect(split) -> Predictions:
+    return Predictions(split.filenames, split.gt_audio.astype(np.float32), split.gt_visual.astype(np.float32),
+                       video=(split.gt_audio.any(1) | split.gt_visual.any(1)).astype(np.float32))
+
+
+def _first_annotated(split) -> int:
+    return int(np.flatnonzero(split.gt_audio.any((1, 2)) & split.gt_visual.any((1, 2)))[0])
+
+
+def test_perfect_model_is_all_tp_and_silent_model_all_fn(tiny_data):
+    split = LLPDataset(tiny_data).split("test")
+    row = _first_annotated(split)
+    silent = Predictions(split.filenames, np.zeros_like(split.gt_audio, np.float32),
+                         np.zeros_like(split.gt_visual, np.float32))
+    frame = timeline_frame(split, row, {"perfect": (_perfect(split), "fused"), "silent": (silent, "none")})
+    truth = frame[frame.source == TRUTH]
+    perfect, quiet = frame[frame.source == "perfect"], frame[frame.source == "silent"]
+    assert len(truth) == len(perfect) == len(quiet)  # aligned rows: same (class, modality, segment) cells
+    assert set(perfect.outcome) <= {"TP", ""} and (perfect.outcome == "TP").sum() == truth.truth.sum()
+    assert set(quiet.outcome) <= {"FN", ""} and (quiet.outcome == "FN").sum() == truth.truth.sum()
+    av = frame[(frame.modality == "audio-visual") & (frame.source == TRUTH)]
+    assert av.truth.sum() == sum(int((split.gt_audio[row][:, c] & split.gt_visual[row][:, c]).sum())
+                                 for c in range(25))
+
+
+def test_figure_has_one_row_per_class_modality_source(tiny_data):
+    split = LLPDataset(tiny_data).split("test")
+    row = _first_annotated(split)
+    frame = timeline_frame(split, row, {"perfect": (_perfect(split), "fused")})
+    fig = timeline_figure(frame, "t")
+    heat = fig.data[0]
+    assert len(heat.y) == frame.groupby(["class", "modality", "source"]).ngroups
+    assert len(fig.data[1].x) == int((frame.decision & (frame.source != TRUTH)).sum())  # decision markers
+
+
+@pytest.mark.app
+def test_timelines_page_shows_a_trained_model(tiny_data, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from avvp_core.training.recipes import RecipeContext, run_recipe
+
+    run_recipe("plain", RecipeContext(LLPDataset(tiny_data), "han", tmp_path / "runs" / "han", "paper",
+                                      {"dim": 16, "ffn_dim": 16}, {"epochs": 1}, terminal=False))
+    at = AppTest.from_file(str(REPO / "pages" / "timelines.py"), default_timeout=60)
+    at.session_state["data_root"] = str(tiny_data)
+    at.session_state["checkpoint_roots"] = [str(tmp_path / "runs")]
+    at.run()
+    assert not at.exception
+    assert at.multiselect(key="timeline_models").value == ["han (han)"]
+    assert len(at.get("plotly_chart")) == 1
+    assert "20 of 20 videos match" in at.caption[-1].value
+    at.text_input(key="timeline_search").input("zzzz-no-such-id").run()
+    assert "0 of 20 videos match" in at.caption[-1].value
+
+
+@pytest.mark.app
+def test_timelines_page_without_models_says_what_to_do(tiny_data, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "pages" / "timelines.py"), default_timeout=60)
+    at.session_state["data_root"] = str(tiny_data)
+    at.session_state["checkpoint_roots"] = [str(tmp_path / "empty")]
+    at.run()
+    assert not at.exception and "No trained model for this data yet" in at.info[0].value
