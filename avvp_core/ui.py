@@ -72,6 +72,22 @@ def checkpoints_for(root: str) -> dict[str, Any]:
     return cards
 
 
+def leaderboard(cards: dict[str, Any]):
+    """The ten test figures of each checkpoint (from metrics.json, no weights loaded), best Type@AV first."""
+    import pandas as pd
+
+    from .constants import METRIC_KEYS
+
+    rows = []
+    for name, card in cards.items():
+        test = card.metrics.get("test") or {}
+        cfg = card.config
+        rows.append({"checkpoint": name, "model": card.model, "recipe": cfg.get("recipe"), "width": cfg.get("width"),
+                     "seed": cfg.get("seed"), "gating": card.gating, **{k: test.get(k) for k in METRIC_KEYS}})
+    frame = pd.DataFrame(rows)
+    return frame.sort_values("segment/type", ascending=False, ignore_index=True) if rows else frame
+
+
 @st.cache_data(show_spinner="Running the model over the split…", max_entries=32)
 def predictions(checkpoint: str, root: str, split: str):
     """All probabilities of a checkpoint on a split (numpy; cached per checkpoint, data and split)."""

@@ -11,9 +11,10 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.app
 
 
-def _app(data_root: Path | str) -> AppTest:
+def _app(data_root: Path | str, checkpoint_roots: list[str] | None = None) -> AppTest:
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
     at.session_state["data_root"] = str(data_root)
+    at.session_state["checkpoint_roots"] = checkpoint_roots or []
     return at.run()
 
 
@@ -25,6 +26,20 @@ def test_home_shows_the_dataset_summary(tiny_data):
     assert metrics == {"train videos": "60", "val videos": "20", "test videos": "20"}
     assert "SynthLLP tiny (seed 0)" in at.caption[0].value
     assert len(at.dataframe[0].value) == 25  # one row per class
+    assert "No trained model for this data yet" in at.info[0].value
+
+
+def test_home_leaderboard_lists_trained_models(tiny_data, tmp_path):
+    from avvp_core.data import LLPDataset
+    from avvp_core.training.recipes import RecipeContext, run_recipe
+
+    run_recipe("plain", RecipeContext(LLPDataset(tiny_data), "han", tmp_path / "runs" / "a", "paper",
+                                      {"dim": 16, "ffn_dim": 16}, {"epochs": 1}, terminal=False))
+    at = _app(tiny_data, [str(tmp_path / "runs")])
+    assert not at.exception
+    board = at.dataframe[1].value  # after the class table (AppTest does not address dataframes by key)
+    assert list(board["checkpoint"]) == ["a (han)"] and board.loc[0, "gating"] == "fused"
+    assert {"segment/type", "event/event"} <= set(board.columns)
 
 
 def test_bad_data_folder_is_an_error_box_not_a_traceback(tmp_path):
