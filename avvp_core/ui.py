@@ -25,6 +25,10 @@ class StateKeys:
     TIMELINE_CLASS = "timeline_class"
     TIMELINE_DISAGREE = "timeline_disagree"
     TIMELINE_VIDEO = "timeline_video"
+    COMPARE_MODELS = "compare_models"
+    COMPARE_SPLIT = "compare_split"
+    COMPARE_BASELINE = "compare_baseline"
+    COMPARE_LEVEL = "compare_level"
 
 
 def init_state() -> None:
@@ -99,13 +103,13 @@ def predictions(checkpoint: str, root: str, split: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def per_video_scores(checkpoint: str, root: str, split: str, gating: str) -> dict[str, Any]:
-    """Per-video figures of a checkpoint on a split (for ranking and 'where models disagree' filters)."""
+def score_report(checkpoint: str, root: str, split: str, gating: str):
+    """The full ScoreReport of a checkpoint on a split: per-video, per-class figures and counts."""
     from .metrics import score
 
     sp = load_dataset(root).split(split)
     pred_a, pred_v = predictions(checkpoint, root, split).decisions(gating)
-    return score(pred_a, pred_v, sp.gt_audio, sp.gt_visual).per_video
+    return score(pred_a, pred_v, sp.gt_audio, sp.gt_visual)
 
 
 def ensure_default_data() -> bool:

@@ -52,7 +52,7 @@ if cls != "any":
         present |= split.gt_audio[:, :, k].any(1) | split.gt_visual[:, :, k].any(1)
     rows = rows[present[rows]]
 if disagree and len(chosen) >= 2:
-    first, second = (ui.per_video_scores(str(cards[n].path), root, split_name, cards[n].gating)["segment/type"]
+    first, second = (ui.score_report(str(cards[n].path), root, split_name, cards[n].gating).per_video["segment/type"]
                      for n in chosen[:2])
     rows = rows[np.abs(first - second)[rows] >= 0.2]
     rows = rows[np.argsort(-np.abs(first - second)[rows])]  # largest disagreement first

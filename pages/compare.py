@@ -1,0 +1,51 @@
+"""Compare: checkpoints side by side — the ten figures with deltas, seeds aggregated, per-class F1 per modality."""
+
+import plotly.express as px
+import streamlit as st
+
+from avvp_core import ui
+from avvp_core.analysis.compare import aggregate, configuration_label, per_class_frame, with_deltas
+from avvp_core.constants import METRIC_KEYS
+from avvp_core.errors import InputError
+
+K = ui.StateKeys
+ui.init_state()
+st.title("Compare")
+st.caption("Runs of the same configuration (model, recipe, build and training settings) are aggregated over "
+           "seeds as mean ± standard deviation; Δ is each configuration's mean minus the baseline's.")
+
+root = st.session_state[K.DATA_ROOT]
+try:
+    cards = ui.checkpoints_for(root)
+except InputError as exc:
+    ui.show_error(exc)
+    st.stop()
+if len(cards) < 1:
+    st.info("No trained model for this data yet: train two (e.g. `python -m avvp_core train --data "
+            f"{root} --model han --width demo --out runs/han`) to compare them here.")
+    st.stop()
+
+left, right = st.columns([3, 1])
+chosen = left.multiselect("Checkpoints", list(cards), default=list(cards), key=K.COMPARE_MODELS)
+split = right.radio("Split", ("test", "val"), horizontal=True, key=K.COMPARE_SPLIT)
+selected = [cards[n] for n in chosen]
+if not selected:
+    st.stop()
+table = aggregate(selected, split)
+baseline = st.selectbox("Baseline", list(table["configuration"]), key=K.COMPARE_BASELINE)
+table = with_deltas(table, baseline)
+st.dataframe(table.round(2), hide_index=True, key="compare_table")
+st.download_button("Download (CSV)", table.to_csv(index=False), f"compare_{split}.csv", key="compare_csv")
+
+st.subheader("Per-class F1")
+level = st.radio("Level", ("segment", "event"), horizontal=True, key=K.COMPARE_LEVEL)
+per_class = {}
+for card in selected[:6]:  # one run per configuration is enough to see the pattern; keep the chart legible
+    label = configuration_label(card) + f" s{card.config.get('seed')}"
+    per_class[label] = ui.score_report(str(card.path), root, split, card.gating).per_class
+frame = per_class_frame(per_class, level)
+fig = px.bar(frame, x="class", y="F1", color="model", facet_row="modality", barmode="group", height=900,
+             labels={"F1": f"{level}-level F1 (%)"})
+st.plotly_chart(fig, key="compare_per_class", width="stretch")
+st.caption("Per-class F1 pools true/false positives and misses over all videos of the split (a dashboard figure, "
+           f"not part of the official protocol). Figures: {', '.join(METRIC_KEYS)}.")

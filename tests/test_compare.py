@@ -1,0 +1,61 @@
+"""Compare: seeds of one configuration aggregate as mean ± std, deltas against a baseline, and the page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avvp_core.analysis.compare import aggregate, per_class_frame, with_deltas
+from avvp_core.checkpoints import Card
+from avvp_core.constants import METRIC_KEYS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _card(model: str, seed: int, value: float, batch: int = 16) -> Card:
+    config = {"model": model, "model_config": {"dim": 8}, "recipe": "plain", "width": "demo", "seed": seed,
+              "train": {"batch_size": batch, "seed": seed}}
+    return Card(Path(f"/x/{model}-{batch}-{seed}"), config, {"test": {k: value for k in METRIC_KEYS}, "complete": True})
+
+
+def test_seeds_aggregate_and_deltas():
+    cards = [_card("han", 1, 50.0), _card("han", 2, 52.0), _card("han", 3, 54.0), _card("mgn", 1, 60.0)]
+    table = with_deltas(aggregate(cards), "han (demo)")
+    han = table[table.configuration == "han (demo)"].iloc[0]
+    assert han["runs"] == 3 and han["seeds"] == "1, 2, 3"
+    assert han["segment/type"] == pytest.approx(52.0) and han["segment/type ±"] == pytest.approx(2.0)
+    mgn = table[table.configuration == "mgn (demo)"].iloc[0]
+    assert np.isnan(mgn["event/event ±"]) and mgn["Δ event/event"] == pytest.approx(8.0)
+
+
+def test_configurations_differing_only_in_training_settings_get_distinct_labels():
+    table = aggregate([_card("han", 1, 50.0, batch=16), _card("han", 1, 40.0, batch=128)])
+    assert sorted(table.configuration) == ["han (demo) [batch_size=128]", "han (demo) [batch_size=16]"]
+
+
+def test_per_class_frame_is_long_and_complete():
+    per_class = {"a": {f"segment/{m}": np.arange(25.0) for m in ("audio", "visual", "av")}}
+    frame = per_class_frame(per_class)
+    assert len(frame) == 3 * 25 and set(frame.modality) == {"audio", "visual", "audio-visual"}
+
+
+@pytest.mark.app
+def test_compare_page(tiny_data, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from avvp_core.data import LLPDataset
+    from avvp_core.training.recipes import RecipeContext, run_recipe
+
+    for seed in (1, 2):
+        run_recipe("plain", RecipeContext(LLPDataset(tiny_data), "han", tmp_path / "runs" / f"han-s{seed}", "paper",
+                                          {"dim": 16, "ffn_dim": 16}, {"epochs": 1, "seed": seed}, terminal=False))
+    at = AppTest.from_file(str(REPO / "pages" / "compare.py"), default_timeout=60)
+    at.session_state["data_root"] = str(tiny_data)
+    at.session_state["checkpoint_roots"] = [str(tmp_path / "runs")]
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["runs"]) == [2] and table.loc[0, "seeds"] == "1, 2"
+    assert len(at.get("plotly_chart")) == 1
