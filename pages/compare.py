@@ -4,7 +4,7 @@ import plotly.express as px
 import streamlit as st
 
 from avvp_core import ui
-from avvp_core.analysis.compare import aggregate, configuration_label, per_class_frame, with_deltas
+from avvp_core.analysis.compare import aggregate, configuration_label, per_class_frame, published_frame, with_deltas
 from avvp_core.constants import METRIC_KEYS
 from avvp_core.errors import InputError
 
@@ -36,6 +36,13 @@ baseline = st.selectbox("Baseline", list(table["configuration"]), key=K.COMPARE_
 table = with_deltas(table, baseline)
 st.dataframe(table.round(2), hide_index=True, key="compare_table")
 st.download_button("Download (CSV)", table.to_csv(index=False), f"compare_{split}.csv", key="compare_csv")
+
+published = published_frame(selected)
+if not published.empty:
+    st.subheader("Published on the real LLP")
+    st.caption("The papers' own test figures (legacy audio annotation file; transcribed from their tables). SynthLLP "
+               "is a stand-in: compare differences between methods, not absolute values.")
+    st.dataframe(published, hide_index=True, key="compare_published")
 
 st.subheader("Per-class F1")
 level = st.radio("Level", ("segment", "event"), horizontal=True, key=K.COMPARE_LEVEL)

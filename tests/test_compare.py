@@ -59,3 +59,5 @@ def test_compare_page(tiny_data, tmp_path):
     table = at.dataframe[0].value
     assert list(table["runs"]) == [2] and table.loc[0, "seeds"] == "1, 2"
     assert len(at.get("plotly_chart")) == 1
+    published = at.dataframe[1].value  # HAN's published rows, beside ours
+    assert "HAN" in set(published["published method"]) and (published["segment/type"] == 54.0).any()

@@ -80,3 +80,19 @@ def per_class_frame(per_class: dict[str, dict[str, np.ndarray]], level: str = "s
             rows += [{"model": model, "modality": modality, "class": CLASSES[c], "F1": float(values[c])}
                      for c in range(len(CLASSES))]
     return pd.DataFrame(rows)
+
+
+def published_frame(cards: list[Any]) -> pd.DataFrame:
+    """The papers' published LLP test figures for the (model, recipe) pairs among `cards`, with their sources."""
+    from ..published import published_for
+
+    seen, rows = set(), []
+    for card in cards:
+        pair = (card.config.get("model"), card.config.get("recipe") or "plain")
+        if pair in seen:
+            continue
+        seen.add(pair)
+        for result in published_for(*pair):
+            rows.append({"ours": configuration_label(card), "published method": result.method,
+                         "source": f"paper {result.paper}, {result.table}", **result.figures})
+    return pd.DataFrame(rows)
