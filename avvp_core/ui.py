@@ -11,6 +11,7 @@ from typing import Any
 
 import streamlit as st
 
+from .errors import InputError
 from .paths import CHECKPOINTS_DIR, DEFAULT_DATA, RUNS_DIR
 
 CHECKPOINT_ROOTS = (CHECKPOINTS_DIR, RUNS_DIR)  # shipped models, then the user's own trainings
@@ -90,6 +91,23 @@ def leaderboard(cards: dict[str, Any]):
                      "seed": cfg.get("seed"), "gating": card.gating, **{k: test.get(k) for k in METRIC_KEYS}})
     frame = pd.DataFrame(rows)
     return frame.sort_values("segment/type", ascending=False, ignore_index=True) if rows else frame
+
+
+def train_hint(root: str) -> str:
+    return f"`python -m avvp_core train --data {root} --model han --width demo --out runs/han` trains one in minutes."
+
+
+def require_checkpoints(root: str) -> dict[str, Any]:
+    """The checkpoints for the data in use; without any, say what to do and stop the page (never a traceback)."""
+    try:
+        cards = checkpoints_for(root)
+    except InputError as exc:
+        show_error(exc)
+        st.stop()
+    if not cards:
+        st.info(f"No trained model for this data yet. {train_hint(root)}")
+        st.stop()
+    return cards
 
 
 @st.cache_data(show_spinner="Running the model over the split…", max_entries=32)

@@ -6,7 +6,6 @@ import streamlit as st
 from avvp_core import ui
 from avvp_core.analysis.compare import aggregate, configuration_label, per_class_frame, published_frame, with_deltas
 from avvp_core.constants import METRIC_KEYS
-from avvp_core.errors import InputError
 
 K = ui.StateKeys
 ui.init_state()
@@ -15,15 +14,7 @@ st.caption("Runs of the same configuration (model, recipe, build and training se
            "seeds as mean ± standard deviation; Δ is each configuration's mean minus the baseline's.")
 
 root = st.session_state[K.DATA_ROOT]
-try:
-    cards = ui.checkpoints_for(root)
-except InputError as exc:
-    ui.show_error(exc)
-    st.stop()
-if len(cards) < 1:
-    st.info("No trained model for this data yet: train two (e.g. `python -m avvp_core train --data "
-            f"{root} --model han --width demo --out runs/han`) to compare them here.")
-    st.stop()
+cards = ui.require_checkpoints(root)
 
 left, right = st.columns([3, 1])
 chosen = left.multiselect("Checkpoints", list(cards), default=list(cards), key=K.COMPARE_MODELS)

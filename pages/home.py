@@ -40,11 +40,14 @@ for line in summary["reports"]:
     st.caption(line)
 
 st.subheader("Leaderboard")
-cards = ui.checkpoints_for(root)
+try:
+    cards = ui.checkpoints_for(root)
+except InputError as exc:  # e.g. a folder with annotations but no features: no model can run on it
+    ui.show_error(exc)
+    st.stop()
 if cards:
     st.caption("Test figures (official LLP protocol, percent) of every trained model on this data, best segment-level "
                "Type@AV first. Each model is gated as its paper evaluates it.")
     st.dataframe(ui.leaderboard(cards).round(2), hide_index=True, key="home_leaderboard")
 else:
-    st.info("No trained model for this data yet: `python -m avvp_core train --data "
-            f"{root} --model han --width demo --out runs/han` trains one in about two minutes.")
+    st.info(f"No trained model for this data yet. {ui.train_hint(root)}")

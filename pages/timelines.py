@@ -7,7 +7,6 @@ import streamlit as st
 from avvp_core import ui
 from avvp_core.analysis.timeline import timeline_figure, timeline_frame
 from avvp_core.constants import CLASSES
-from avvp_core.errors import InputError
 from avvp_core.metrics import score
 
 K = ui.StateKeys
@@ -17,16 +16,8 @@ st.caption("Per segment and class: the annotation, each model's probability (hea
            "every cell marked TP / FP / FN against the truth.")
 
 root = st.session_state[K.DATA_ROOT]
-try:
-    dataset = ui.load_dataset(root)
-    cards = ui.checkpoints_for(root)
-except InputError as exc:
-    ui.show_error(exc)
-    st.stop()
-if not cards:
-    st.info("No trained model for this data yet. Train one (CLI: `python -m avvp_core train --data "
-            f"{root} --model han --width demo --out runs/han`), then come back.")
-    st.stop()
+cards = ui.require_checkpoints(root)
+dataset = ui.load_dataset(root)
 
 left, right = st.columns([1, 2])
 split_name = left.radio("Split", ("test", "val"), horizontal=True, key=K.TIMELINE_SPLIT)

@@ -46,3 +46,18 @@ def test_bad_data_folder_is_an_error_box_not_a_traceback(tmp_path):
     at = _app(tmp_path / "does-not-exist")
     assert not at.exception
     assert "data folder not found" in at.error[0].value
+
+
+def test_csv_only_folder_shows_the_summary_and_an_error_box_for_models(tiny_data, tmp_path):
+    import shutil
+
+    from avvp_core.constants import EVAL_FILES, SPLIT_FILES
+
+    root = tmp_path / "csv_only"
+    root.mkdir()
+    for name in [*SPLIT_FILES.values(), *EVAL_FILES.values()]:
+        shutil.copy(tiny_data / name, root / name)
+    at = _app(root)
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["train videos"] == "60"
+    assert "feature files missing" in at.error[0].value
