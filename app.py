@@ -9,6 +9,7 @@ ui.init_state()
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/timelines.py", title="Timelines", icon=":material/view_timeline:"),
 ]

@@ -26,6 +26,11 @@ class StateKeys:
     TIMELINE_CLASS = "timeline_class"
     TIMELINE_DISAGREE = "timeline_disagree"
     TIMELINE_VIDEO = "timeline_video"
+    DATA_SOURCE = "data_source"
+    DATA_SYNTH_NAME = "data_synth_name"
+    DATA_SYNTH_PRESET = "data_synth_preset"
+    DATA_SYNTH_SEED = "data_synth_seed"
+    DATA_LLP_PATH = "data_llp_path"
     COMPARE_MODELS = "compare_models"
     COMPARE_SPLIT = "compare_split"
     COMPARE_BASELINE = "compare_baseline"
@@ -128,6 +133,53 @@ def score_report(checkpoint: str, root: str, split: str, gating: str):
     sp = load_dataset(root).split(split)
     pred_a, pred_v = predictions(checkpoint, root, split).decisions(gating)
     return score(pred_a, pred_v, sp.gt_audio, sp.gt_visual)
+
+
+def synth_target(name: str) -> Path:
+    """Where a SynthLLP dataset named by the user goes: always a direct child of the data folder (no '..', no
+    absolute paths, no separators), so the app never writes outside the folder it owns."""
+    import re
+
+    from .paths import DATA_DIR
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name) or ".." in name:
+        raise InputError(f"dataset name {name!r}: use letters, digits, '-', '_' or '.' (at most 64 characters)")
+    return DATA_DIR / name
+
+
+def generate_synth(name: str, preset: str, seed: int, knobs: dict[str, float]) -> Path:
+    """Generate (or regenerate) a SynthLLP folder with a progress bar; clears the cached loaders of that folder."""
+    from .data.synthetic import generate_and_cache
+
+    target = synth_target(name)
+    with st.status(f"Generating SynthLLP {preset} (seed {seed}) into {target}…", expanded=True) as status:
+        bar = st.progress(0.0, text="starting")
+        generate_and_cache(target, preset=preset, seed=seed, overwrite=True,
+                           progress=lambda frac, msg: bar.progress(min(max(frac, 0.0), 1.0), text=msg), **knobs)
+        status.update(label=f"SynthLLP {preset} ready in {target}", state="complete", expanded=False)
+    load_dataset.clear()
+    dataset_summary.clear()
+    data_fingerprint.clear()
+    return target
+
+
+def check_llp_folder(path: str) -> tuple[Path, list[str]]:
+    """Validate a user's LLP folder (read only): every split parses, dense truth builds, features exist and have
+    the right shapes (the cache is built, which checks each file). Returns (resolved folder, report lines)."""
+    from .data.dataset import LLPDataset
+
+    root = Path(path).expanduser().resolve()
+    ds = LLPDataset(root)
+    lines = [f"{s}: {len(ds.split(s))} videos" + (" with dense truth" if ds.split(s).has_truth else "")
+             for s in ds.available_splits]
+    lines += [r.summary() for r in ds.reports]
+    if ds.has_features:
+        for s in ds.available_splits:
+            ds.feature_cache(s)
+        lines.append("features: all present, shapes and dtypes valid (consolidated cache built)")
+    else:
+        lines.append("features: no feats/ folder — scoring works, training and models do not")
+    return root, lines
 
 
 def ensure_default_data() -> bool:

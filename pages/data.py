@@ -1,0 +1,59 @@
+"""Data: choose the source (SynthLLP or a real LLP folder) and look at its statistics beside the real LLP."""
+
+import streamlit as st
+
+from avvp_core import ui
+from avvp_core.analysis.datastats import figures
+from avvp_core.data.synthetic import KNOBS, PRESETS, llp_stats
+from avvp_core.errors import InputError
+
+K = ui.StateKeys
+ui.init_state()
+st.title("Data")
+st.caption(f"In use: `{st.session_state[K.DATA_ROOT]}`")
+
+source = st.radio("Source", ("SynthLLP", "LLP folder"), horizontal=True, key=K.DATA_SOURCE)
+if source == "SynthLLP":
+    with st.form("synth_form"):
+        a, b, c = st.columns(3)
+        name = a.text_input("Name (folder under data/)", value="synthllp-custom", key=K.DATA_SYNTH_NAME)
+        preset = b.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("mini"), key=K.DATA_SYNTH_PRESET)
+        seed = c.number_input("Seed", min_value=0, value=0, step=1, key=K.DATA_SYNTH_SEED)
+        knobs = {}
+        cols = st.columns(3)
+        for i, knob in enumerate(("audio_only_rate", "visual_only_rate", "imbalance", "noise", "co_occurrence",
+                                  "separation")):
+            default = float(KNOBS[knob]["default"])
+            knobs[knob] = cols[i % 3].number_input(knob.replace("_", " "), value=default, min_value=0.0,
+                                                   help=KNOBS[knob]["help"], key=f"knob_{knob}", format="%.4f")
+        submitted = st.form_submit_button("Generate and use")
+    if submitted:
+        try:
+            st.session_state[K.DATA_ROOT] = str(ui.generate_synth(name, preset, int(seed), knobs))
+            st.rerun()
+        except InputError as exc:
+            ui.show_error(exc)
+else:
+    path = st.text_input("LLP folder (the five AVVP_*.csv files and feats/)", key=K.DATA_LLP_PATH)
+    if st.button("Check and use", key="data_llp_use", disabled=not path):
+        try:
+            with st.spinner("Reading the annotations and checking every feature file…"):
+                root, report = ui.check_llp_folder(path)
+            st.session_state[K.DATA_ROOT] = str(root)
+            st.success("Folder is valid and in use:\n\n" + "\n".join(f"- {line}" for line in report))
+        except InputError as exc:
+            ui.show_error(exc)
+
+root = st.session_state[K.DATA_ROOT]
+try:
+    summary = ui.dataset_summary(root)
+    dataset = ui.load_dataset(root)
+    charts = figures(summary["stats"], llp_stats(), dataset)
+except InputError as exc:
+    ui.show_error(exc)
+    st.stop()
+st.subheader("Statistics")
+st.caption("Bars: the data in use beside the real LLP (train labels; val + test dense truth).")
+for i, (title, fig) in enumerate(charts.items()):
+    st.markdown(f"**{title}**")
+    st.plotly_chart(fig, key=f"data_chart_{i}", width="stretch")

@@ -1,0 +1,57 @@
+"""Data page: statistics figures, SynthLLP generation confined to the data folder, LLP folder validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from avvp_core.analysis.datastats import class_frequency_frame, cooccurrence, duration_frame, modality_mix_frame
+from avvp_core.data import LLPDataset
+from avvp_core.data.stats import dataset_statistics
+from avvp_core.data.synthetic import llp_stats
+from avvp_core.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_statistics_frames_put_the_data_beside_llp(tiny_data):
+    ds = LLPDataset(tiny_data)
+    stats = dataset_statistics(ds)
+    freq = class_frequency_frame(stats, llp_stats())
+    assert set(freq.source) == {"in use", "real LLP"} and len(freq) == 50
+    speech = freq[(freq["class"] == "Speech") & (freq.source == "real LLP")]["share of train videos (%)"].item()
+    assert speech == pytest.approx(49.88, abs=0.01)
+    mix = modality_mix_frame(stats).groupby("class")["share (%)"].sum()
+    assert all(abs(v - 100) < 1e-6 or v == 0 for v in mix)  # each class's mix sums to 100 (or has no event)
+    assert set(duration_frame(stats, llp_stats()).modality) == {"audio", "visual"}
+    co = cooccurrence(ds)
+    assert co.shape == (25, 25) and (co == co.T).all()
+
+
+def test_synth_target_refuses_paths_outside_the_data_folder():
+    from avvp_core import ui
+    from avvp_core.paths import DATA_DIR
+
+    assert ui.synth_target("my-set_1") == DATA_DIR / "my-set_1"
+    for bad in ("../evil", "/tmp/x", "a/b", "..", "", "x" * 65):
+        with pytest.raises(InputError):
+            ui.synth_target(bad)
+
+
+@pytest.mark.app
+def test_data_page_shows_statistics_and_checks_an_llp_folder(tiny_data, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "pages" / "data.py"), default_timeout=60)
+    at.session_state["data_root"] = str(tiny_data)
+    at.run()
+    assert not at.exception and len(at.get("plotly_chart")) == 4
+    at.radio(key="data_source").set_value("LLP folder").run()
+    at.text_input(key="data_llp_path").input(str(tmp_path / "missing")).run()
+    at.button(key="data_llp_use").click().run()
+    assert not at.exception and "data folder not found" in at.error[0].value
+    at.text_input(key="data_llp_path").input(str(tiny_data)).run()
+    at.button(key="data_llp_use").click().run()
+    assert "Folder is valid and in use" in at.success[0].value
+    assert at.session_state["data_root"] == str(Path(tiny_data).resolve())
