@@ -10,5 +10,5 @@ CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 ASSETS_DIR = REPO_ROOT / "assets"
 # SynthLLP `mini` is generated here on first use (deterministic, so it is not committed).
 DATA_DIR = Path(os.environ.get("AVVP_DATA_DIR", REPO_ROOT / "data"))
-DEFAULT_DATA = DATA_DIR / "synthllp-mini"
-RUNS_DIR = REPO_ROOT / "runs"  # trainings started from the app
+DEFAULT_DATA = Path(os.environ.get("AVVP_DEFAULT_DATA", DATA_DIR / "synthllp-mini"))
+RUNS_DIR = Path(os.environ.get("AVVP_RUNS_DIR", REPO_ROOT / "runs"))  # trainings started from the app

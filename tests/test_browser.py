@@ -1,0 +1,99 @@
+"""A real browser (Debian's chromium driven by Playwright) visits every page of the running app, waits for its
+content and saves a screenshot. Skips cleanly where chromium or playwright is absent (.ci/run installs them)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+pytestmark = [
+    pytest.mark.app,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed"),
+]
+# (page link text, text that proves the page rendered its content)
+PAGES = [("Home", "Leaderboard"), ("Data", "Statistics"), ("Compare", "Per-class F1"), ("Timelines", "videos match")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    pytest.importorskip("playwright")
+    from avvp_core.data import LLPDataset
+    from avvp_core.data.synthetic import generate_and_cache
+    from avvp_core.training.recipes import RecipeContext, run_recipe
+
+    base = tmp_path_factory.mktemp("browser")
+    data = generate_and_cache(base / "tiny", preset="tiny", seed=0)
+    run_recipe("plain", RecipeContext(LLPDataset(data), "han", base / "runs" / "han", "paper",
+                                      {"dim": 16, "ffn_dim": 16}, {"epochs": 1}, terminal=False))
+    port = _free_port()
+    env = {**os.environ, "AVVP_DEFAULT_DATA": str(data), "AVVP_RUNS_DIR": str(base / "runs")}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 60:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not become healthy within 60 s")
+    yield url, base
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_every_page_renders_in_a_real_browser(server):
+    from playwright.sync_api import sync_playwright
+
+    url, base = server
+    shots = Path(os.environ.get("AVVP_SCREENSHOT_DIR", base / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    timings = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        t0 = time.perf_counter()
+        page.goto(url)
+        page.get_by_role("heading", name="AVVP Lab").wait_for(timeout=60_000)
+        timings["first content"] = time.perf_counter() - t0
+        for link, marker in PAGES:
+            t0 = time.perf_counter()
+            page.get_by_role("link", name=link).click()
+            page.get_by_text(marker).first.wait_for(timeout=60_000)
+            timings[link] = time.perf_counter() - t0
+            assert page.get_by_text("Traceback").count() == 0, f"{link} shows a traceback"
+            page.screenshot(path=str(shots / f"{link.lower()}.png"), full_page=True)
+        # Timelines draws the per-video figure (a plotly SVG) for the trained model.
+        page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=60_000)
+        browser.close()
+    assert not errors, errors
+    assert sorted(f.name for f in shots.glob("*.png")) == sorted(f"{p.lower()}.png" for p, _ in PAGES)
+    print("browser timings (s):", {k: round(v, 2) for k, v in timings.items()}, "screenshots:", shots)
