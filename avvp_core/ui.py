@@ -35,6 +35,18 @@ class StateKeys:
     COMPARE_SPLIT = "compare_split"
     COMPARE_BASELINE = "compare_baseline"
     COMPARE_LEVEL = "compare_level"
+    ATTENTION_CHECKPOINT = "attention_checkpoint"
+    ATTENTION_SPLIT = "attention_split"
+    ATTENTION_MODE = "attention_mode"  # one video or averaged per class
+    ATTENTION_SEARCH = "attention_search"
+    ATTENTION_VIDEO = "attention_video"
+    ATTENTION_CLASS = "attention_class"
+    ATTENTION_MAX_VIDEOS = "attention_max_videos"
+    ATTENTION_LAYER = "attention_layer"  # prefix: one layer picker per map, "<prefix>/<map name>"
+    ATTENTION_HEAD = "attention_head"  # prefix, as above
+    ATTENTION_SLICE = "attention_slice"  # prefix, as above (CM-Co's per-segment class-token maps)
+    CROSS_AUDIO_MODEL = "cross_audio_model"
+    CROSS_AUDIO_VIDEO = "cross_audio_video"
 
 
 def init_state() -> None:
@@ -133,6 +145,78 @@ def score_report(checkpoint: str, root: str, split: str, gating: str):
     sp = load_dataset(root).split(split)
     pred_a, pred_v = predictions(checkpoint, root, split).decisions(gating)
     return score(pred_a, pred_v, sp.gt_audio, sp.gt_visual)
+
+
+@st.cache_data(show_spinner="Capturing attention maps…", max_entries=64)
+def attention_maps(checkpoint: str, root: str, split: str, rows: tuple[int, ...]):
+    """A checkpoint's attention maps (analysis.attention.AttentionMap list) averaged over some videos of a split."""
+    from .analysis.attention import capture_maps
+    from .checkpoints import load_checkpoint
+
+    model, _ = load_checkpoint(checkpoint)
+    return capture_maps(model, load_dataset(root).split(split), list(rows))
+
+
+def attention_pickers(map_name: str, layers: list) -> tuple[Any, int | None, int | None]:
+    """Layer / head / segment pickers for one map (only those it needs, side by side): (the layer's map, head or
+    None = mean of heads, slice or None = mean of slices)."""
+    m = layers[0]
+    if len(layers) == 1 and m.heads == 1 and not m.slice_title:
+        return m, None, None
+    pick = st.columns(3)
+    if len(layers) > 1:
+        m = layers[pick[0].selectbox("Layer", range(len(layers)), key=f"{StateKeys.ATTENTION_LAYER}/{map_name}",
+                                     format_func=lambda i: f"layer {layers[i].layer}")]
+    head = slice_ = None
+    if m.heads > 1:
+        head = pick[1].selectbox("Head", [None, *range(m.heads)], key=f"{StateKeys.ATTENTION_HEAD}/{map_name}",
+                                 format_func=lambda h: "mean of heads" if h is None else f"head {h}")
+    if m.slice_title:
+        unit = m.slice_title
+        slice_ = pick[2].selectbox(unit.capitalize(), [None, *range(m.weights.shape[0])],
+                                   key=f"{StateKeys.ATTENTION_SLICE}/{map_name}",
+                                   format_func=lambda s: f"mean of {unit}s" if s is None else f"{unit} {s}")
+    return m, head, slice_
+
+
+@st.cache_data(show_spinner="Swapping the audio…", max_entries=64)
+def cross_audio(checkpoint: str, root: str, split: str, row: int, audio_row: int):
+    """Visual predictions of one video with its own audio and with another video's audio (analysis.attention)."""
+    from .analysis.attention import cross_audio as swap
+    from .checkpoints import load_checkpoint
+
+    model, _ = load_checkpoint(checkpoint)
+    return swap(model, load_dataset(root).split(split), row, audio_row)
+
+
+def cross_audio_section(root: str, cards: dict[str, Any], chosen: list[str], split_name: str, row: int) -> None:
+    """Timelines' "Cross-audio" section, shown when a chosen model is MMT-family: the video's visual predictions
+    with its own audio vs the audio of another video of the split swapped in, and their difference."""
+    from .analysis.attention import cross_audio_classes, cross_audio_figure, is_mmt_family
+
+    candidates = [n for n in chosen if is_mmt_family(cards[n].model)]
+    split = load_dataset(root).split(split_name)
+    if not candidates or len(split) < 2:
+        return
+    st.subheader("Cross-audio")
+    st.caption("Visual segment probabilities of this video with its own audio features and with another video's "
+               "audio swapped in (visual features unchanged), and the change. A visual stream that leans on audio "
+               "moves with the swap; MMT's CAPC trains it not to.")
+    left, right = st.columns(2)
+    name = left.selectbox("MMT model", candidates, key=StateKeys.CROSS_AUDIO_MODEL)
+    others = [i for i in range(len(split)) if i != row]
+    audio_row = right.selectbox("Swap in the audio of", others, format_func=lambda i: split.filenames[i],
+                                key=StateKeys.CROSS_AUDIO_VIDEO)
+    try:
+        result = cross_audio(str(cards[name].path), root, split_name, row, int(audio_row))
+    except InputError as exc:
+        show_error(exc)
+        return
+    classes = cross_audio_classes(result, split, row, int(audio_row))
+    title = f"{split.filenames[row]} with the audio of {split.filenames[audio_row]}"
+    st.plotly_chart(cross_audio_figure(result, classes, title), key="cross_audio_chart", width="stretch")
+    changed = float(abs(result.swapped_video - result.own_video).max())
+    st.caption(f"Largest change of a video-level visual probability: {changed:.3f}")
 
 
 def synth_target(name: str) -> Path:

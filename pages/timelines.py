@@ -64,3 +64,6 @@ if models and split.has_truth:
     st.dataframe(pd.DataFrame(table).T.round(1), key="timeline_scores")
 st.download_button("Download this timeline (CSV)", frame.to_csv(index=False), f"{split.filenames[video]}.csv",
                    key="timeline_csv")
+
+# Cross-audio (MMT family): visual predictions with the video's own audio vs another video's audio swapped in.
+ui.cross_audio_section(root, cards, chosen, split_name, int(video))
