@@ -4,7 +4,8 @@ Annotations follow the committed real figures (`llp_stats.json`): label sets, pe
 counts and durations per kind of event and per context (only event of its video or not), clip-edge
 anchoring, coincidence and nesting of the audio and visual extents of "both" events. Features are per-class
 prototypes per stream (related classes share a group part) scaled by class- and modality-dependent
-salience, plus a per-video nuisance vector and segment noise, quantised to float16-representable values.
+salience, plus a per-video nuisance vector, segment noise and a low-rank per-segment latent shared by all streams
+(the scene dynamics that real audio and video see together), quantised to float16-representable values.
 
 Train label sets follow LLP train; val/test ones follow LLP val+test (which hold more labels per video).
 Deviations from LLP, on purpose: dense truth exists for every split (train's in SYNTH_train_eval_*.csv,
@@ -46,7 +47,7 @@ from ..constants import (
 from ..errors import InputError
 from .dataset import LLPDataset
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"  # 1.1: shared per-segment dynamics across modalities
 STATS_PATH = Path(__file__).with_name("llp_stats.json")
 FULL_FILE = "AVVP_dataset_full.csv"  # LLP ships it too: every video, train then val then test
 ProgressFn = Callable[[float, str], None]
@@ -78,6 +79,7 @@ KNOBS: dict[str, dict] = {
     "imbalance": {"default": 1.0, "help": "spread of the class-dependent audio/visual salience (0: all 1)"},
     "nuisance": {"default": 1.0, "help": "std of the per-video scene/recording vector, per element"},
     "noise": {"default": 1.0, "help": "std of the i.i.d. segment noise, per element"},
+    "shared_dynamics": {"default": 1.0, "help": "std of the per-segment scene dynamics seen by both modalities"},
     "res152_frames": {"default": 10, "help": "10: segment-level res152 (10, 2048); 80: LLP's 80 frames"},
     "frame_jitter": {"default": 0.1, "help": "80-frame res152 only: per-frame noise std, times noise"},
 }
@@ -108,7 +110,12 @@ SALIENCE: dict[str, tuple[float, float]] = {
 ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"))
 # One independent random stream per purpose (SeedSequence spawn keys), so feature knobs never move labels
 # and a video's features do not depend on how many videos come before it.
-_KEY_IDS, _KEY_LABELS, _KEY_PROTOS, _KEY_VIDEO = 1, 2, 3, 4
+_KEY_IDS, _KEY_LABELS, _KEY_PROTOS, _KEY_VIDEO, _KEY_DYNAMICS = 1, 2, 3, 4, 5
+# Real clips carry signal that both modalities see segment by segment besides the events (a door slams as it
+# swings, a camera pan changes the wind noise). SynthLLP models it as a low-rank per-segment latent projected
+# into every stream: without it, cross-modal temporal objectives (MA's contrast, JoMoLD's NCE) have nothing to
+# learn but event boundaries.
+DYNAMICS_RANK = 16
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
@@ -333,10 +340,20 @@ def _prototypes(seed: int, knobs: dict) -> dict[str, np.ndarray]:
     return out
 
 
+def _dynamics_maps(seed: int) -> dict[str, np.ndarray]:
+    """(DYNAMICS_RANK, D) projection per stream of the shared dynamics: unit-variance output per element."""
+    out = {}
+    for s_idx, (stream, dim) in enumerate(FEATURE_DIMS.items()):
+        rng = _rng(seed, _KEY_DYNAMICS, s_idx)
+        out[stream] = rng.standard_normal((DYNAMICS_RANK, dim)) / np.sqrt(DYNAMICS_RANK)
+    return out
+
+
 def _video_features(seed: int, key: tuple[int, int], gt_a: np.ndarray, gt_v: np.ndarray, protos: dict,
-                    salience: np.ndarray, knobs: dict) -> dict[str, np.ndarray]:
-    """float32, float16-representable features of one video, from its own child seed."""
+                    salience: np.ndarray, knobs: dict, dynamics: dict) -> dict[str, np.ndarray]:
+    """float32, float16-representable features of one video, from its own child seeds."""
     rng = _rng(seed, _KEY_VIDEO, *key)
+    latent = _rng(seed, _KEY_DYNAMICS, 100, *key).standard_normal((NUM_SEGMENTS, DYNAMICS_RANK))  # (T, R)
     out = {}
     for stream, dim in FEATURE_DIMS.items():
         visual = stream != "vggish"
@@ -344,6 +361,7 @@ def _video_features(seed: int, key: tuple[int, int], gt_a: np.ndarray, gt_v: np.
         draw = rng.standard_normal((NUM_SEGMENTS + 1, dim))  # row 0: the video's scene/recording offset
         x = knobs["noise"] * draw[1:] + knobs["nuisance"] * draw[0]  # (T, D)
         x += active @ protos[stream]
+        x += knobs["shared_dynamics"] * (latent @ dynamics[stream])  # (T, R) @ (R, D): same latent, every stream
         if stream == "res152" and knobs["res152_frames"] > NUM_SEGMENTS:  # each segment's vector x 8 frames
             x = np.repeat(x, FRAMES_PER_SEGMENT, axis=0)
             x += knobs["frame_jitter"] * knobs["noise"] * rng.standard_normal(x.shape)
@@ -440,7 +458,7 @@ def _write_all(root: Path, preset: str, seed: int, k: dict, progress: ProgressFn
         _write_text(root / EVAL_FILES[modality], eval_header + "".join(rows))
         train_rows = _eval_lines(names["train"], truth["train"][m])
         _write_text(root / TRAIN_EVAL_FILES[modality], eval_header + "".join(train_rows))
-    protos = _prototypes(seed, k)
+    protos, dynamics = _prototypes(seed, k), _dynamics_maps(seed)
     salience = np.exp(k["imbalance"] * np.array([SALIENCE[c] for c in CLASSES]).T)  # (2, C): audio, visual
     for stream in FEATURE_DIMS:
         (root / "feats" / stream).mkdir(parents=True)
@@ -450,7 +468,7 @@ def _write_all(root: Path, preset: str, seed: int, k: dict, progress: ProgressFn
     for s_idx, split in enumerate(SPLITS):
         for i, name in enumerate(names[split]):
             gt_a, gt_v = truth[split][1][i], truth[split][2][i]
-            feats = _video_features(seed, (s_idx, i), gt_a, gt_v, protos, salience, k)
+            feats = _video_features(seed, (s_idx, i), gt_a, gt_v, protos, salience, k, dynamics)
             for stream, arr in feats.items():
                 with open(root / "feats" / stream / f"{name[:11]}.npy", "wb") as fh:
                     np.lib.format.write_array(fh, arr, allow_pickle=False)
