@@ -117,8 +117,8 @@ def test_removal_quality():
     removed = np.array([[True, True], [False, False]])
     q = removal_quality(labels, {"audio": removed, "visual": np.zeros((2, 2), bool)},
                         {"audio": truth_a, "visual": np.ones((2, 10, 2), np.uint8)})
-    assert q["audio"] == {"removed": 2, "precision": 0.5, "recall": 0.5, "truly_absent": 2}
-    assert q["visual"] == {"removed": 0, "precision": None, "recall": None, "truly_absent": 0}
+    assert q["audio"] == {"removed": 2, "precision": 0.5, "recall": 0.5, "truly_absent": 2, "positives": 3}
+    assert q["visual"] == {"removed": 0, "precision": None, "recall": None, "truly_absent": 0, "positives": 3}
 
 
 # --- end to end ------------------------------------------------------------------------------------------------

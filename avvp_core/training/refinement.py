@@ -147,7 +147,7 @@ def removal_quality(labels: np.ndarray, removed: dict[str, np.ndarray], truth: d
         hit = int((rem & absent).sum())
         n_rem, n_abs = int(rem.sum()), int(absent.sum())
         out[m] = {"removed": n_rem, "precision": hit / n_rem if n_rem else None,
-                  "recall": hit / n_abs if n_abs else None, "truly_absent": n_abs}
+                  "recall": hit / n_abs if n_abs else None, "truly_absent": n_abs, "positives": int(pos.sum())}
     return out
 
 
