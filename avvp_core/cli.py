@@ -94,7 +94,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     pred_a, pred_v = preds.decisions(args.gating)
     report = score(pred_a, pred_v, split.gt_audio, split.gt_visual)
     for r in ds.reports:
-        if r.empty_rows or r.unmatched_rows:
+        if r.empty_rows or r.unmatched_rows or r.duplicate_rows:
             print(f"note: {r.summary()}", file=sys.stderr)
     _write_json(args.json, report.to_json())
     return 0
@@ -148,12 +148,35 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_zoo(args: argparse.Namespace) -> int:
+    from .paths import CHECKPOINTS_DIR, DEFAULT_DATA, RUNS_DIR
+    from .zoo import train_zoo
+
+    data = Path(args.data) if args.data else DEFAULT_DATA
+    if args.data is None and not (data / "AVVP_train.csv").is_file():
+        from .data.synthetic import generate_and_cache
+
+        print(f"generating SynthLLP mini (seed 0) into {data}", flush=True)
+        generate_and_cache(data, preset="mini", seed=0)
+    out = Path(args.out) if args.out else CHECKPOINTS_DIR
+    work = Path(args.work) if args.work else RUNS_DIR / "zoo"
+    rows = train_zoo(data, out, work, args.only, _device(args.device), log=lambda m: print(m, flush=True))
+    print(f"\n{'entry':<18}{'seg Type@AV':>12}{'seg Event@AV':>13}{'ev Type@AV':>11}{'ev Event@AV':>12}")
+    for row in rows:
+        t = row["test"]
+        print(f"{row['name']:<18}{t['segment/type']:>12.1f}{t['segment/event']:>13.1f}{t['event/type']:>11.1f}"
+              f"{t['event/event']:>12.1f}")
+    print(f"checkpoints in {out} (index {out / 'zoo.json'})")
+    return 0
+
+
 def _load(args: argparse.Namespace):
     from .checkpoints import load_checkpoint
     from .data.dataset import LLPDataset
 
     model, card = load_checkpoint(args.checkpoint, _device(args.device))
     ds = LLPDataset(args.data)
+    ds.split(args.split)  # a broken or missing split is the error to report, before any fingerprint warning
     fp = (card.config.get("data") or {}).get("fingerprint")
     if fp and fp != ds.fingerprint():
         print(f"warning: {args.checkpoint} was trained on data with fingerprint {fp}, "
@@ -267,6 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             s.add_argument("--out", required=True)
             s.set_defaults(fn=cmd_predict)
+
+    s = sub.add_parser("zoo", help="train the demo zoo on SynthLLP mini and export it as shipped checkpoints")
+    s.add_argument("--data", help="default: the embedded SynthLLP mini (generated when missing)")
+    s.add_argument("--out", help="default: checkpoints/")
+    s.add_argument("--work", help="training folders, resumable (default: runs/zoo)")
+    s.add_argument("--only", nargs="+", metavar="NAME", help="train only these entries")
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(fn=cmd_zoo)
 
     s = sub.add_parser("convert", help="import an official checkpoint")
     s.add_argument("--from", dest="source_format", default="official-han", choices=("official-han",))

@@ -5,7 +5,9 @@ run by run, so an interrupted matrix keeps what it finished; finished runs are s
     python bench/run_matrix.py --data data/synthllp-mini --out runs/matrix --width demo --seeds 1 2 3 \
         --run han:plain --run han:ma --run han:jomold --run "han:jomold:batch_size=25"
 
-A run spec is MODEL:RECIPE[:KEY=VALUE,...] (training overrides).
+A run spec is MODEL:RECIPE[:KEY=VALUE,...] (training overrides), or zoo:ENTRY for an entry of the demo zoo
+(avvp_core/zoo.py: its model, recipe and the LLP-steps batch rule), so the zoo's single-seed claims can be
+re-checked over seeds with `python bench/claims.py OUT/results.json`.
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ from common import machine_info
 from avvp_core.constants import METRIC_KEYS
 from avvp_core.data import LLPDataset
 from avvp_core.training.recipes import RecipeContext, run_recipe
+from avvp_core.zoo import ENTRIES
 
 
 def parse_spec(spec: str) -> tuple[str, str, dict]:
+    if spec.startswith("zoo:"):
+        entry = ENTRIES[spec[4:]]
+        return entry.model, entry.recipe, dict(entry.train_overrides)
     parts = spec.split(":")
     model, recipe = parts[0], parts[1] if len(parts) > 1 else "plain"
     overrides = {}
@@ -58,9 +64,12 @@ def main() -> None:
             key = f"{spec}|{args.width}|s{seed}"
             if key in results:
                 continue
-            name = f"{model}-{recipe}-{args.width}" + "".join(f"-{k}{v}" for k, v in overrides.items()) + f"-s{seed}"
+            zoo = spec.startswith("zoo:")
+            name = (f"{spec[4:]}-zoo" if zoo else f"{model}-{recipe}-{args.width}"
+                    + "".join(f"-{k}{v}" for k, v in overrides.items())) + f"-s{seed}"
             t0 = time.perf_counter()
-            ctx = RecipeContext(data, model, out / name, args.width, {}, {**overrides, "seed": seed}, terminal=False)
+            ctx = RecipeContext(data, model, out / name, args.width, {}, {**overrides, "seed": seed}, terminal=False,
+                                llp_steps=zoo)
             res = run_recipe(recipe, ctx)
             m = res.metrics
             results[key] = {"spec": spec, "seed": seed, "folder": str(out / name),

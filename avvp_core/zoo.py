@@ -1,0 +1,231 @@
+"""The demo zoo: every method of our papers trained on SynthLLP `mini` with fixed seeds, shipped in checkpoints/.
+
+    python -m avvp_core zoo [--data DIR] [--out checkpoints/] [--work runs/zoo] [--only NAME ...]
+
+Each entry is a registered model + recipe at demo width, trained by the same recipes a user runs, in a work folder
+(resumable; multi-stage recipes keep their stages there), then exported: weights in float16 (kept only when every
+val and test figure stays within 0.1 point of float32, else float32), the card (configuration, data fingerprint,
+seed, the ten val and test figures *of the shipped weights*, training time, machine), the epoch log and, for DGM
+runs, the per-step log. `tests/test_zoo.py` regenerates SynthLLP mini and requires the shipped figures back.
+
+Deviation from the papers, named: batches above 16 are scaled so each epoch has as many optimiser steps on the
+2,000 mini training videos as the paper's batch has on LLP's 10,000 (`llp_steps_batch`: MMT 64 -> 16, CM-Co 64
+-> 16, JoMoLD and MSDU 128 -> 26); the papers' large batches leave too few steps on mini (bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoints import CONFIG, LOG, METRICS, WEIGHTS, load_checkpoint, read_card, save_weights
+from .constants import METRIC_KEYS
+from .data.dataset import LLPDataset
+from .errors import InputError
+from .evaluation import evaluate
+from .fileio import write_json, write_text
+from .training.loop import STEP_LOG
+from .training.recipes import RecipeContext, run_recipe
+
+ZOO_FILE = "zoo.json"
+ZOO_SEED = 1  # training seed of every entry (the data is SynthLLP mini, seed 0)
+HALF_TOLERANCE = 0.1  # points: the most any figure may move when the weights are stored in float16
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str  # folder name under checkpoints/
+    model: str
+    recipe: str
+    title: str  # what the leaderboard calls it
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+ZOO: tuple[ZooEntry, ...] = (
+    ZooEntry("han", "han", "plain", "HAN"),
+    ZooEntry("han-ma", "han", "ma", "HAN + MA"),
+    ZooEntry("han-jomold", "han", "jomold", "HAN + JoMoLD"),
+    ZooEntry("mmt", "mmt", "plain", "MMT"),
+    ZooEntry("mmt-nomsg", "mmt_nomsg", "plain", "MMT, No MSG (full cross-modal context)"),
+    ZooEntry("mmt-capc", "mmt", "capc", "MMT + CAPC (three stages)"),
+    ZooEntry("cmco", "cmco", "plain", "CM-Co"),
+    ZooEntry("cmco-cms", "cmco", "cms", "CM-Co + CM-S"),
+    ZooEntry("mgn", "mgn", "plain", "MGN"),
+    ZooEntry("cmpie", "cmpie", "plain", "CM-PIE"),
+    ZooEntry("msdu-jomold", "msdu", "jomold", "MSDU + JoMoLD"),
+    ZooEntry("msdu-jomold-dgm", "msdu", "jomold_dgm", "MSDU + JoMoLD + DGM"),
+)
+ENTRIES = {e.name: e for e in ZOO}
+
+
+def select(names: list[str] | None) -> list[ZooEntry]:
+    if not names:
+        return list(ZOO)
+    unknown = [n for n in names if n not in ENTRIES]
+    if unknown:
+        raise InputError(f"unknown zoo entr{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}; "
+                         f"choose from {', '.join(ENTRIES)}")
+    return [ENTRIES[n] for n in names]
+
+
+def _figures(model: torch.nn.Module, data: LLPDataset, gating: str) -> dict[str, dict[str, float]]:
+    return {split: evaluate(model, data.split(split), gating).summary for split in ("val", "test")}
+
+
+def _max_delta(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> float:
+    return max(abs(a[s][k] - b[s][k]) for s in a for k in METRIC_KEYS)
+
+
+def export(entry: ZooEntry, trained: Path, data: LLPDataset, out: Path, seconds: float) -> dict[str, Any]:
+    """Copy a finished training into `out/<name>/`: float16 weights when harmless, figures of what ships."""
+    model, card = load_checkpoint(trained)
+    full = _figures(model, data, card.gating)
+    half_model = model.half().float()  # the float16 round trip, evaluated in float32 like every load
+    half = _figures(half_model, data, card.gating)
+    use_half = _max_delta(full, half) <= HALF_TOLERANCE
+    model, _ = load_checkpoint(trained)  # fresh float32 copy (half() rounded the one above)
+    target = out / entry.name
+    tmp = out / f".{entry.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_weights(tmp / WEIGHTS, model, half=use_half)
+    config = {**card.config, "weights_dtype": "float16" if use_half else "float32",
+              "zoo": {"entry": entry.name, "title": entry.title, "seed": card.config.get("seed", ZOO_SEED),
+                      "train_seconds": round(seconds, 1), "machine": machine(),
+                      "float16_max_delta": round(_max_delta(full, half), 4)}}
+    metrics = {**card.metrics, **(half if use_half else full), "complete": True, "float32": full}
+    write_json(tmp / CONFIG, config)
+    write_json(tmp / METRICS, metrics)
+    for name in (LOG, STEP_LOG):
+        if (trained / name).is_file():
+            shutil.copyfile(trained / name, tmp / name)
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.rename(target)
+    return {"name": entry.name, "title": entry.title, "model": entry.model, "recipe": entry.recipe,
+            "width": config.get("width"), "weights_dtype": config["weights_dtype"],
+            "train_seconds": round(seconds, 1), "val": metrics["val"], "test": metrics["test"]}
+
+
+def machine() -> str:
+    threads = torch.get_num_threads()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {threads} threads, {gpu}"
+
+
+def _stage_seconds(folder: Path) -> float:
+    """Training time of a recipe: its final fit plus every stage's (from their metrics.json)."""
+    total = 0.0
+    for metrics in [folder / METRICS, *sorted((folder / "stages").glob(f"*/{METRICS}"))]:
+        if metrics.is_file():
+            total += float(json.loads(metrics.read_text()).get("train_seconds") or 0.0)
+    return total
+
+
+def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: list[str] | None = None,
+              device: str = "cpu", log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Train (or resume) and export the chosen entries; returns their rows of `out/zoo.json`."""
+    entries = select(names)
+    data = LLPDataset(data_root)
+    out, work = Path(out), Path(work)
+    out.mkdir(parents=True, exist_ok=True)
+    index_path = out / ZOO_FILE
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {"entries": {}}
+    for entry in entries:
+        t0 = time.monotonic()
+        log(f"[zoo] {entry.name}: {entry.model} with recipe {entry.recipe} (demo width, seed {ZOO_SEED})")
+        ctx = RecipeContext(data, entry.model, work / entry.name, "demo", dict(entry.model_overrides),
+                            {"seed": ZOO_SEED, "device": device, **entry.train_overrides}, terminal=False,
+                            llp_steps=True)
+        run_recipe(entry.recipe, ctx)
+        row = export(entry, work / entry.name, data, out, _stage_seconds(work / entry.name))
+        index["entries"][entry.name] = row
+        index["data"] = {"fingerprint": data.fingerprint(), "synth": data.synth_meta and {
+            k: data.synth_meta.get(k) for k in ("generator_version", "preset", "seed")}}
+        write_json(index_path, index)
+        test = row["test"]
+        write_text(out / "README.md", render_readme(out))
+        log(f"[zoo] {entry.name}: test segment Type@AV {test['segment/type']:.1f}, event Type@AV "
+            f"{test['event/type']:.1f} ({row['weights_dtype']}; {row['train_seconds']:.0f} s of training, "
+            f"{time.monotonic() - t0:.0f} s here)")
+    return [index["entries"][e.name] for e in entries]
+
+
+def zoo_runs(out: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """Per shipped entry, its one run as claims.check wants it (test figures, epoch log, refinement record)."""
+    runs = {}
+    for folder in shipped(out):
+        card = read_card(folder)
+        runs[folder.name] = [{"test": card.metrics["test"], "log": card.log,
+                              "refinement": card.metrics.get("refinement")}]
+    return runs
+
+
+def render_readme(out: str | Path) -> str:
+    """checkpoints/README.md from zoo.json and the cards: the leaderboard, the claims table, how to reproduce."""
+    from . import claims
+    from .published import published_for
+
+    out = Path(out)
+    index = json.loads((out / ZOO_FILE).read_text())
+    data = index["data"]
+    synth = data.get("synth") or {}
+    lines = [
+        "# checkpoints/ — the demo zoo",
+        "",
+        "Every method of our papers trained on the embedded benchmark, so the app shows trained models the moment",
+        "it opens. Written by `python -m avvp_core zoo` (this file included); `tests/test_zoo.py` regenerates the",
+        "data and requires every figure below back within 0.1 point.",
+        "",
+        f"- Data: SynthLLP `{synth.get('preset')}` (seed {synth.get('seed')}, generator "
+        f"{synth.get('generator_version')}), fingerprint `{data['fingerprint']}`; test split, 500 videos.",
+        f"- Training: the registered recipes at **demo width** (see each `config.json`), seed {ZOO_SEED}; batches above"
+        " 16 scaled to LLP's steps per epoch (`llp_steps_batch`: MMT and CM-Co 64 -> 16, JoMoLD/MSDU 128 -> 26).",
+        "- Weights in float16 where every figure stays within 0.1 point of float32 (`weights_dtype` on each card);"
+        " loading never unpickles objects (`weights_only=True`).",
+        "- Times are training seconds on the machine named in each card (`zoo.machine`), often with other work"
+        " sharing its 2 CPU cores.",
+        "",
+        "## Leaderboard (test; segment level, then event level)",
+        "",
+        "| entry | model | recipe | seg A | seg V | seg AV | seg Type@AV | seg Event@AV | ev A | ev V | ev AV |"
+        " ev Type@AV | ev Event@AV | published LLP seg / ev Type@AV | weights | train s |",
+        "|---" * 16 + "|",
+    ]
+    for name, row in index["entries"].items():
+        t = row["test"]
+        pub = [r for r in published_for(row["model"], row["recipe"]) if r.figures.get("segment/type") is not None]
+        pub_text = (f"{pub[0].figures['segment/type']:.1f} / " + (
+            f"{pub[0].figures['event/type']:.1f}" if pub[0].figures.get("event/type") is not None else "–")
+            + f" ({pub[0].method}, paper {pub[0].paper})") if pub else "–"
+        figs = " | ".join(f"{t[k]:.1f}" for k in METRIC_KEYS)
+        lines.append(f"| {name} | {row['model']} | {row['recipe']} | {figs} | {pub_text} | {row['weights_dtype']}"
+                     f" | {row['train_seconds']:.0f} |")
+    entries = {n: {"model": r["model"], "recipe": r["recipe"]} for n, r in index["entries"].items()}
+    lines += ["", "## The papers' claims on SynthLLP (one seed; bench/RESULTS.md has three)", "",
+              claims.markdown(claims.check(zoo_runs(out), entries)), "",
+              "Reproduce: `python -m avvp_core zoo` (all entries, about 40 minutes on 2 CPU cores) or",
+              "`python -m avvp_core zoo --only han mmt` (some); intermediate stages stay in `runs/zoo/`.", ""]
+    return "\n".join(lines)
+
+
+def shipped(out: str | Path) -> list[Path]:
+    """The zoo's checkpoint folders under `out` (those listed in zoo.json that exist)."""
+    out = Path(out)
+    index = out / ZOO_FILE
+    if not index.is_file():
+        return []
+    names = json.loads(index.read_text()).get("entries", {})
+    return [out / n for n in names if (out / n / CONFIG).is_file()]
+
+
+__all__ = ["ENTRIES", "ZOO", "ZooEntry", "export", "render_readme", "select", "shipped", "train_zoo", "zoo_runs"]

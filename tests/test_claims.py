@@ -1,0 +1,46 @@
+"""Claim verdicts from hand-made runs: rise, loss gap and label precision, and 'not measured' when a side is missing."""
+
+from avvp_core import claims
+from avvp_core.constants import METRIC_KEYS
+
+
+def _run(level: float, **figures: float) -> dict:
+    test = {k: level for k in METRIC_KEYS} | {k.replace("__", "/"): v for k, v in figures.items()}
+    return {"test": test, "log": [], "refinement": None}
+
+
+def _row(rows: list[dict], text: str) -> dict:
+    return next(r for r in rows if r["claim"].startswith(text))
+
+
+def test_rise_claims_hold_partly_or_not():
+    runs = {"han": [_run(50.0)], "mgn": [_run(55.0)], "cmpie": [_run(45.0)],
+            "cmco": [_run(50.0, segment__type=52.0, event__type=48.0)]}
+    rows = claims.check(runs, {"han": {"model": "han", "recipe": "plain"}, "mgn": {"model": "mgn", "recipe": "plain"}})
+    assert _row(rows, "MGN beats HAN")["verdict"] == "holds"
+    assert "seg Type 55.0 vs 50.0 (+5.0)" in _row(rows, "MGN beats HAN")["measured"]
+    assert "vs" in _row(rows, "MGN beats HAN")["published"]  # both papers' LLP figures are known
+    assert _row(rows, "CM-PIE beats HAN")["verdict"] == "does not hold"
+    assert _row(rows, "CM-Co beats HAN")["verdict"] == "partly holds"
+    assert _row(rows, "CM-S adds to CM-Co")["verdict"] == "not measured"
+
+
+def test_seeds_are_averaged():
+    runs = {"han": [_run(50.0), _run(52.0)], "mgn": [_run(50.0), _run(53.0)]}
+    assert _row(claims.check(runs), "MGN beats HAN")["verdict"] == "holds"  # 51.5 vs 51.0
+
+
+def test_loss_gap_and_label_precision():
+    gap = [{"loss/audio": 0.3, "loss/visual": 0.1}]
+    wide = [{"loss/audio": 0.5, "loss/visual": 0.1}]
+    record = {"audio": {"removed": 10, "precision": 0.6, "recall": 0.5, "truly_absent": 12, "positives": 100},
+              "visual": {"removed": 10, "precision": 0.2, "recall": 0.1, "truly_absent": 40, "positives": 100}}
+    runs = {"msdu-jomold-dgm": [{**_run(50.0), "log": gap}], "msdu-jomold": [{**_run(50.0), "log": wide}],
+            "han-ma": [{**_run(50.0), "refinement": record}], "han": [_run(50.0)]}
+    rows = claims.check(runs)
+    assert _row(rows, "DGM narrows")["verdict"] == "holds"
+    precision = _row(rows, "MA's removed labels")
+    assert precision["verdict"] == "partly holds"  # audio 0.6 > 0.12; visual 0.2 < 0.4
+    assert "chance 0.12" in precision["measured"] and "chance 0.40" in precision["measured"]
+    table = claims.markdown(rows)
+    assert table.count("\n") == len(claims.CLAIMS) + 1

@@ -1,0 +1,63 @@
+"""The shipped zoo is honest: regenerate SynthLLP mini from its seed, load every checkpoint in checkpoints/, and get
+the card's figures back (within 0.1 point) on data with the card's fingerprint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from avvp_core.checkpoints import LOG, load_checkpoint
+from avvp_core.constants import METRIC_KEYS
+from avvp_core.data import LLPDataset
+from avvp_core.data.synthetic import GENERATOR_VERSION, generate_and_cache
+from avvp_core.evaluation import evaluate
+from avvp_core.paths import CHECKPOINTS_DIR
+from avvp_core.zoo import ENTRIES, ZOO_FILE, render_readme, shipped
+
+MAX_ZOO_BYTES = 30 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def index() -> dict:
+    path = CHECKPOINTS_DIR / ZOO_FILE
+    assert path.is_file(), f"{path} missing: the zoo ships with the repository (python -m avvp_core zoo)"
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory, index) -> LLPDataset:
+    synth = index["data"]["synth"]
+    assert synth["generator_version"] == GENERATOR_VERSION, "zoo trained on an older generator: retrain it"
+    root = generate_and_cache(tmp_path_factory.mktemp("zoo") / "mini", preset=synth["preset"], seed=synth["seed"])
+    return LLPDataset(root)
+
+
+def test_zoo_lists_every_entry_and_fits_the_size_budget(index):
+    assert set(index["entries"]) == set(ENTRIES)
+    folders = shipped(CHECKPOINTS_DIR)
+    assert len(folders) == len(ENTRIES)
+    size = sum(f.stat().st_size for folder in folders for f in folder.rglob("*") if f.is_file())
+    assert size <= MAX_ZOO_BYTES, f"zoo is {size / 2**20:.1f} MiB"
+
+
+def test_every_shipped_checkpoint_reproduces_its_card(mini, index):
+    fingerprint = mini.fingerprint()
+    assert index["data"]["fingerprint"] == fingerprint
+    for folder in shipped(CHECKPOINTS_DIR):
+        model, card = load_checkpoint(folder)
+        assert card.config["data"]["fingerprint"] == fingerprint, folder.name
+        assert card.config["width"] == "demo" and card.config["zoo"]["train_seconds"] > 0
+        assert (folder / LOG).is_file() and card.log, f"{folder.name}: no training log"
+        for split in ("val", "test"):
+            got = evaluate(model, mini.split(split), card.gating).summary
+            for key in METRIC_KEYS:
+                assert abs(got[key] - card.metrics[split][key]) <= 0.1, (folder.name, split, key)
+        assert index["entries"][folder.name]["test"] == card.metrics["test"]
+
+
+def test_zoo_readme_is_the_one_the_zoo_writes(index):
+    readme = (CHECKPOINTS_DIR / "README.md").read_text()
+    assert readme == render_readme(CHECKPOINTS_DIR), "checkpoints/README.md is stale: rerun the zoo export"
+    for name in index["entries"]:
+        assert f"| {name} |" in readme
