@@ -26,6 +26,7 @@ class StateKeys:
     TIMELINE_CLASS = "timeline_class"
     TIMELINE_DISAGREE = "timeline_disagree"
     TIMELINE_VIDEO = "timeline_video"
+    TIMELINE_START = "timeline_start"  # segment the player starts from
     DATA_SOURCE = "data_source"
     DATA_SYNTH_NAME = "data_synth_name"
     DATA_SYNTH_PRESET = "data_synth_preset"
@@ -217,6 +218,60 @@ def cross_audio_section(root: str, cards: dict[str, Any], chosen: list[str], spl
     st.plotly_chart(cross_audio_figure(result, classes, title), key="cross_audio_chart", width="stretch")
     changed = float(abs(result.swapped_video - result.own_video).max())
     st.caption(f"Largest change of a video-level visual probability: {changed:.3f}")
+
+
+@st.cache_data(show_spinner="Rendering the video…", max_entries=256)
+def _video_path(root: str, split: str, index: int) -> str:
+    from .videos import video_for as find
+
+    return str(find(load_dataset(root), split, index))
+
+
+def video_for(root: str, split: str, index: int) -> str:
+    """Path of a row's video: the user's real LLP file, else the SynthLLP render (made once, cached on disk).
+    Raises videos.NoVideo when there is none (say what to do), InputError when the file is unreadable."""
+    path = _video_path(root, split, int(index))
+    if not Path(path).is_file():  # the disk cache was cleared under us: render again
+        _video_path.clear()
+        path = _video_path(root, split, int(index))
+    return path
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _filmstrip(path: str, mtime: float):
+    from .videos import filmstrip as strip
+
+    return strip(path)
+
+
+def filmstrip(path: str):
+    """The video's 10 segment thumbnails as one image (cached per file and modification time)."""
+    return _filmstrip(path, Path(path).stat().st_mtime)
+
+
+@st.cache_data(show_spinner="Preparing the demo video…", max_entries=8)
+def demo_video(root: str) -> tuple[str, int, str] | None:
+    """(split, row, path) of the home page's video: a shipped demo matching the data, else one rendered."""
+    from .videos import demo_video as find
+
+    found = find(load_dataset(root))
+    return None if found is None else (found[0], found[1], str(found[2]))
+
+
+def show_video(root: str, split: str, index: int, start: int = 0) -> str | None:
+    """The player for a row (from `start` seconds), or what to do when the folder has no video for it."""
+    from .videos import NoVideo
+
+    try:
+        path = video_for(root, split, index)
+    except NoVideo as exc:
+        st.info(str(exc), icon=":material/videocam_off:")
+        return None
+    except InputError as exc:
+        show_error(exc)
+        return None
+    st.video(path, start_time=int(start))
+    return path
 
 
 def synth_target(name: str) -> Path:

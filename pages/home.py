@@ -4,9 +4,13 @@ import pandas as pd
 import streamlit as st
 
 from avvp_core import ui
+from avvp_core.analysis.filmstrip import add_filmstrip
+from avvp_core.analysis.timeline import timeline_figure, timeline_frame
 from avvp_core.constants import CLASSES
 from avvp_core.errors import InputError
 from avvp_core.paths import DEFAULT_DATA
+from avvp_core.render import describe
+from avvp_core.videos import video_truth
 
 ui.init_state()
 st.title("AVVP Lab")
@@ -24,6 +28,27 @@ try:
 except InputError as exc:
     ui.show_error(exc)
     st.stop()
+
+st.subheader("A video and its ground truth")
+try:
+    demo = ui.demo_video(root)
+except InputError as exc:
+    ui.show_error(exc)
+    demo = None
+if demo:
+    demo_split, demo_row, demo_path = demo
+    split_data = ui.load_dataset(root).split(demo_split)
+    left, right = st.columns([2, 3])
+    left.video(demo_path)
+    gt = video_truth(ui.load_dataset(root), demo_split, demo_row)
+    right.markdown(f"`{split_data.filenames[demo_row]}` ({demo_split} split). " + (
+        "Rendered from its truth: what you **see** is the visual truth (a glyph per visible event), what you "
+        "**hear** the audio truth (a sound per audible event):" if summary["synth"] else "Its annotated events:"))
+    right.markdown("\n".join(f"- {line}" for line in describe(*gt, sounds=bool(summary["synth"]))))
+    demo_figure = timeline_figure(timeline_frame(split_data, demo_row, {}), "ground truth")
+    st.plotly_chart(add_filmstrip(demo_figure, ui.filmstrip(demo_path)), key="home_demo_timeline", width="stretch")
+else:
+    st.markdown(f"No video to show for this folder: put LLP videos in `{root}/videos/<id>.mp4`.")
 
 stats = summary["stats"]
 synth = summary["synth"]

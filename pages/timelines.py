@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from avvp_core import ui
+from avvp_core.analysis.filmstrip import add_filmstrip
 from avvp_core.analysis.timeline import timeline_figure, timeline_frame
 from avvp_core.constants import CLASSES
 from avvp_core.metrics import score
@@ -52,8 +53,18 @@ if not len(rows):
     st.stop()
 video = st.selectbox("Video", rows, format_func=lambda i: split.filenames[i], key=K.TIMELINE_VIDEO)
 
+player, note = st.columns([2, 3])
+start = note.select_slider("Play from segment", range(10), key=K.TIMELINE_START)
+note.markdown("SynthLLP videos are rendered from the truth: each visible event is its class's glyph, each audible "
+              "event its class's sound. The filmstrip above the timeline shows the middle frame of each segment.")
+with player:
+    clip = ui.show_video(root, split_name, int(video), start)
+
 frame = timeline_frame(split, int(video), models)
-st.plotly_chart(timeline_figure(frame, split.filenames[video]), key="timeline_chart", width="stretch")
+figure = timeline_figure(frame, split.filenames[video])
+if clip:
+    add_filmstrip(figure, ui.filmstrip(clip))
+st.plotly_chart(figure, key="timeline_chart", width="stretch")
 
 if models and split.has_truth:
     one = slice(int(video), int(video) + 1)
