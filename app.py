@@ -12,6 +12,8 @@ pages = [
     st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/timelines.py", title="Timelines", icon=":material/view_timeline:"),
+    st.Page("pages/errors.py", title="Errors", icon=":material/report:"),
+    st.Page("pages/features.py", title="Features", icon=":material/scatter_plot:"),
     st.Page("pages/attention.py", title="Attention", icon=":material/grid_on:"),
 ]
 navigation = st.navigation(pages)

@@ -26,6 +26,23 @@ class StateKeys:
     TIMELINE_CLASS = "timeline_class"
     TIMELINE_DISAGREE = "timeline_disagree"
     TIMELINE_VIDEO = "timeline_video"
+    ERRORS_SPLIT = "errors_split"
+    ERRORS_MODEL = "errors_model"
+    ERRORS_SECOND = "errors_second"
+    ERRORS_METRIC = "errors_metric"
+    ERRORS_RANK = "errors_rank"
+    ERRORS_CLASS = "errors_class"
+    ERRORS_TABLE = "errors_table"  # the ranked table's row selection
+    ERRORS_CONFUSION = "errors_confusion"  # which modalities the confusion matrix counts
+    FEATURES_MODEL = "features_model"
+    FEATURES_SPLIT = "features_split"
+    FEATURES_KIND = "features_kind"
+    FEATURES_METHOD = "features_method"
+    FEATURES_POINTS = "features_points"
+    FEATURES_COLOUR = "features_colour"
+    FEATURES_COMPUTE = "features_compute"
+    FEATURES_CHART = "features_chart"  # the scatter's box / lasso selection
+    FEATURES_TABLE = "features_table"  # the selected videos' row selection
     TIMELINE_START = "timeline_start"  # segment the player starts from
     DATA_SOURCE = "data_source"
     DATA_SYNTH_NAME = "data_synth_name"
@@ -146,6 +163,51 @@ def score_report(checkpoint: str, root: str, split: str, gating: str):
     sp = load_dataset(root).split(split)
     pred_a, pred_v = predictions(checkpoint, root, split).decisions(gating)
     return score(pred_a, pred_v, sp.gt_audio, sp.gt_visual)
+
+
+def open_in_timelines(split: str, row: int, models: list[str], label: str) -> None:
+    """Point the Timelines page at one video (split, models, row; its filters cleared) and show a link to it."""
+    from .paths import REPO_ROOT
+
+    state = st.session_state
+    state[StateKeys.TIMELINE_SPLIT], state[StateKeys.TIMELINE_MODELS] = split, list(models)
+    state[StateKeys.TIMELINE_VIDEO] = int(row)
+    state[StateKeys.TIMELINE_SEARCH], state[StateKeys.TIMELINE_CLASS] = "", "any"
+    state[StateKeys.TIMELINE_DISAGREE] = False
+    # A Page object (not a path string) also links when a page runs standalone (AppTest); same url_path "timelines".
+    st.page_link(st.Page(REPO_ROOT / "pages" / "timelines.py", title="Timelines"), label=label,
+                 icon=":material/view_timeline:")
+
+
+@st.cache_data(show_spinner="Loading the model…", max_entries=64)
+def feature_kinds(checkpoint: str) -> list[str]:
+    """What a checkpoint can embed on the Features page (segment features; class tokens for MGN / CM-Co)."""
+    from .analysis.features import available_kinds
+    from .checkpoints import load_checkpoint
+
+    return available_kinds(load_checkpoint(checkpoint)[0])
+
+
+def feature_embedding(checkpoint: str, root: str, split: str, kind: str, method: str, max_points: int,
+                      compute: bool = False):
+    """The labelled embedding (analysis.features) from the disk cache; None when not cached and not `compute`;
+    with `compute`, extracted and projected with a progress bar, then cached."""
+    from .analysis.features import cache_path, embedding
+
+    sp = load_dataset(root).split(split)
+    args = (checkpoint, sp, kind, method, int(max_points))
+    fingerprint = data_fingerprint(root)
+    if cache_path(*args, data_fingerprint=fingerprint).is_file():
+        return embedding(*args, data_fingerprint=fingerprint)
+    if not compute:
+        return None
+    with st.status(f"{method} of {kind} ({split}, at most {max_points} points)…", expanded=True) as status:
+        bar = st.progress(0.0, text="loading the model")
+        frame = embedding(*args, data_fingerprint=fingerprint,
+                          progress=lambda frac, msg: bar.progress(min(max(frac, 0.0), 1.0), text=msg))
+        status.update(label=f"{method} of {len(frame)} points ready (cached on disk)", state="complete",
+                      expanded=False)
+    return frame
 
 
 @st.cache_data(show_spinner="Capturing attention maps…", max_entries=64)

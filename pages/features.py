@@ -1,0 +1,62 @@
+"""Features: a model's fused segment features (and MGN / CM-Co class tokens) in 2-D, coloured by what is in each
+segment; select points with the box or lasso to list the videos behind them and open their timelines."""
+
+import streamlit as st
+
+from avvp_core import ui
+from avvp_core.analysis.features import COLOURINGS, methods, scatter_figure, selected_ids, videos_behind
+from avvp_core.errors import InputError
+
+K = ui.StateKeys
+ui.init_state()
+st.title("Features")
+st.caption("Segment features after each model's cross-modal stage, as paper 001 (CM-Co, Figs. 3-4) shows them: one "
+           "point per segment, coloured by its event combination (each class with how it occurs there: audio-only, "
+           "visual-only or audio-visual; background when nothing). Class tokens (MGN, CM-Co) are one point per video "
+           "and labelled class, as in paper 002's Fig. 2. Embeddings are cached on disk per checkpoint.")
+
+root = st.session_state[K.DATA_ROOT]
+cards = ui.require_checkpoints(root)
+
+a, b, c = st.columns([2, 1, 2])
+name = a.selectbox("Checkpoint", list(cards), key=K.FEATURES_MODEL)
+split_name = b.radio("Split", ("test", "val"), horizontal=True, key=K.FEATURES_SPLIT)
+checkpoint = str(cards[name].path)
+try:
+    kinds = ui.feature_kinds(checkpoint)
+except InputError as exc:  # e.g. damaged weights
+    ui.show_error(exc)
+    st.stop()
+kind = c.selectbox("Embed", kinds, key=K.FEATURES_KIND)
+d, e, f = st.columns([2, 1, 2])
+method = d.radio("Method", methods(), horizontal=True, key=K.FEATURES_METHOD,
+                 help="UMAP appears when the `umap-learn` package is installed.")
+max_points = e.number_input("Points at most", 100, 30000, 3000, step=500, key=K.FEATURES_POINTS,
+                            help="A seeded random subset beyond this (t-SNE time grows with the points).")
+colour = f.selectbox("Colour by", COLOURINGS, key=K.FEATURES_COLOUR)
+
+try:
+    frame = ui.feature_embedding(checkpoint, root, split_name, kind, method, max_points)
+    if frame is None:
+        st.info(f"Not computed yet for this choice: {method} of {kind} on {split_name}, at most {max_points} points "
+                "(about a minute for 3,000 points with t-SNE on two cores; PCA is instant). The result is cached.")
+        if not st.button("Compute", key=K.FEATURES_COMPUTE, type="primary"):
+            st.stop()
+        frame = ui.feature_embedding(checkpoint, root, split_name, kind, method, max_points, compute=True)
+except InputError as exc:
+    ui.show_error(exc)
+    st.stop()
+
+fig = scatter_figure(frame, colour, f"{name}: {kind} ({split_name}, {method}, {len(frame)} points)")
+event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key=K.FEATURES_CHART,
+                        width="stretch")
+ids = selected_ids(event["selection"]["points"])  # key access: also works for a selection set in tests
+if not len(ids):
+    st.caption("Select points with the box or lasso tool (top right of the chart) to list the videos behind them.")
+    st.stop()
+table = videos_behind(frame, ids)
+st.caption(f"{len(ids)} points selected in {len(table)} videos. Select a row to open its timeline.")
+chosen = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key=K.FEATURES_TABLE)
+if chosen.selection.rows:
+    row = int(table.iloc[chosen.selection.rows[0]]["row"])
+    ui.open_in_timelines(split_name, row, [name], f"Open {table.iloc[chosen.selection.rows[0]]['video']} in Timelines")

@@ -1,0 +1,174 @@
+"""Features: points, labels, projection, the disk cache, the scatter and its selection, and the page."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from avvp_core.analysis import features as F
+from avvp_core.constants import CLASS_INDEX
+from avvp_core.data import LLPDataset
+from avvp_core.data.dataset import Split
+
+REPO = Path(__file__).resolve().parents[1]
+SPEECH, DOG, CAT, CAR = (CLASS_INDEX[c] for c in ("Speech", "Dog", "Cat", "Car"))
+
+
+def _split() -> Split:
+    """Two videos: v0 segment 0 holds Dog (heard and seen) + Speech (heard), segment 2 a Cat seen only; v0 is also
+    weakly labelled Car (never annotated). v1 is background throughout."""
+    z = lambda: np.zeros((2, 10, 25), np.uint8)
+    gt_a, gt_v = z(), z()
+    gt_a[0, 0, [DOG, SPEECH]] = 1
+    gt_v[0, 0, DOG] = gt_v[0, 2, CAT] = 1
+    labels = np.zeros((2, 25), np.float32)
+    labels[0, [DOG, SPEECH, CAT, CAR]] = 1
+    return Split("test", ["v0", "v1"], labels, gt_a, gt_v)
+
+
+def _frame(points: dict[str, np.ndarray], split: Split) -> pd.DataFrame:
+    return pd.DataFrame({"point": np.arange(len(points["row"])), "x": 0.0, "y": 0.0, "row": points["row"],
+                         "video": np.asarray(split.filenames)[points["row"]], "segment": points["segment"],
+                         "modality": np.asarray(["audio", "visual"])[points["modality"]],
+                         "token_class": points["token_class"]})
+
+
+def test_points_and_labels_of_segments_and_tokens():
+    split = _split()
+    both = F.candidate_points("audio + visual segments", split)
+    assert len(both["row"]) == 2 * 2 * 10 and set(both["modality"]) == {0, 1}
+    frame = F.label_points(_frame(F.candidate_points("audio segments", split), split), split).set_index(
+        ["row", "segment"])
+    assert frame.loc[(0, 0), "event combination"] == "Speech (audio-only) + Dog (audio-visual)"
+    assert frame.loc[(0, 0), "event type"] == "audio-visual + audio-only"
+    assert frame.loc[(0, 0), "class"] == "several classes"
+    assert tuple(frame.loc[(0, 2), ["event combination", "event type", "class"]]) == (
+        "Cat (visual-only)", "visual-only", "Cat")
+    assert (frame.loc[1, "event combination"] == F.BACKGROUND).all()
+    tokens = F.candidate_points("visual class tokens", split)
+    assert sorted(tokens["token_class"].tolist()) == sorted([SPEECH, DOG, CAT, CAR]) and set(tokens["modality"]) == {1}
+    labelled = F.label_points(_frame(tokens, split), split).set_index("token_class")
+    assert labelled.loc[DOG, "event combination"] == "Dog (audio-visual)"
+    assert labelled.loc[SPEECH, "event type"] == "audio-only"
+    assert labelled.loc[CAR, "event combination"] == "Car (not annotated)" and labelled.loc[CAR, "class"] == "Car"
+
+
+def test_sampling_gather_and_projection():
+    split = _split()
+    points = F.candidate_points("audio + visual segments", split)
+    few = F.sample_points(points, 7, seed=3)
+    assert len(few["row"]) == 7 and np.array_equal(few["row"], F.sample_points(points, 7, seed=3)["row"])
+    feats = {"audio": np.arange(2 * 10 * 3, dtype=np.float32).reshape(2, 10, 3), "visual": -np.ones((2, 10, 3))}
+    x = F.gather(feats, points)
+    assert x.shape == (40, 3) and np.array_equal(x[0], [0, 1, 2]) and (x[20:] == -1).all()  # audio first
+    rng = np.random.default_rng(0)
+    blobs = np.concatenate([rng.normal(0, 1, (30, 60)), rng.normal(8, 1, (30, 60))])
+    for method in ("PCA", "t-SNE"):
+        xy = F.project(blobs, method)
+        assert xy.shape == (60, 2) and np.isfinite(xy).all()
+        centre = xy[:30].mean(0), xy[30:].mean(0)  # two far-apart blobs stay apart
+        assert np.linalg.norm(centre[0] - centre[1]) > 3 * max(xy[:30].std(), xy[30:].std()), method
+    assert "UMAP" not in F.methods() or F.methods()[-1] == "UMAP"
+
+
+def test_scatter_counts_and_selection_map_back_to_videos():
+    split = _split()
+    frame = F.label_points(_frame(F.candidate_points("audio segments", split), split), split)
+    frame["x"], frame["y"] = np.arange(len(frame), dtype=float), 0.0
+    fig = F.scatter_figure(frame, "event combination")
+    assert sum(len(t.x) for t in fig.data) == len(frame) == 20
+    assert fig.data[-1].name == f"{F.BACKGROUND} (18)"  # background last
+    picked = [{"customdata": list(fig.data[0].customdata[0])}, {"customdata": [12, 1]}, {"customdata": [13, 1]}]
+    ids = F.selected_ids(picked)
+    table = F.videos_behind(frame, ids)
+    assert table["video"].tolist() == ["v1", "v0"] and table["points"].tolist() == [2, 1]
+    assert table.loc[0, "segments"] == "2 3"
+    many = pd.DataFrame({"label": [f"l{i % 30}" for i in range(300)]})
+    assert F.colour_labels(many, "label").nunique() == F.MAX_COLOURS
+
+
+def test_embedding_is_cached_on_disk_and_tokens_come_from_mgn(tiny_data, tmp_path, monkeypatch):
+    from avvp_core.checkpoints import save_checkpoint
+    from avvp_core.models import create_model
+
+    split = LLPDataset(tiny_data).split("test")
+    model = create_model("mgn", width="demo")
+    assert F.available_kinds(model)[-2:] == ["audio class tokens", "visual class tokens"]
+    assert "audio class tokens" not in F.available_kinds(create_model("han", width="demo"))
+    ckpt = tmp_path / "mgn"
+    save_checkpoint(ckpt, model, {"data": {"fingerprint": "x"}})
+    seen = []
+    frame = F.embedding(ckpt, split, "audio class tokens", "PCA", 1000, cache_dir=tmp_path / "cache",
+                        progress=lambda f, msg: seen.append(f))
+    present = (split.labels > 0) | split.gt_audio.any(1) | split.gt_visual.any(1)
+    assert len(frame) == int(present.sum()) and (frame["segment"] == -1).all() and seen and max(seen) <= 1.0
+    assert len(list((tmp_path / "cache" / "embeddings").glob("*.npz"))) == 1
+    monkeypatch.setattr("avvp_core.checkpoints.load_checkpoint", lambda *a, **k: pytest.fail("cache missed"))
+    again = F.embedding(ckpt, split, "audio class tokens", "PCA", 1000, cache_dir=tmp_path / "cache")
+    pd.testing.assert_frame_equal(frame, again)
+
+
+def _plotted_points(chart) -> int:
+    spec = json.loads(chart.proto.spec)
+    count = 0
+    for trace in spec["data"]:
+        x = trace["x"]
+        count += len(np.frombuffer(base64.b64decode(x["bdata"]), x["dtype"])) if isinstance(x, dict) else len(x)
+    return count
+
+
+@pytest.mark.app
+def test_features_page_plots_selects_and_links(tiny_data, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from avvp_core.training.recipes import RecipeContext, run_recipe
+
+    run_recipe("plain", RecipeContext(LLPDataset(tiny_data), "han", tmp_path / "runs" / "han", "paper",
+                                      {"dim": 16, "ffn_dim": 16}, {"epochs": 1}, terminal=False))
+    at = AppTest.from_file(str(REPO / "pages" / "features.py"), default_timeout=90)
+    at.session_state["data_root"] = str(tiny_data)
+    at.session_state["checkpoint_roots"] = [str(tmp_path / "runs")]
+    at.run()
+    assert not at.exception and at.title[0].value == "Features"
+    assert at.selectbox(key="features_kind").options == list(F.SEGMENT_KINDS)  # HAN: no class tokens
+    assert "Not computed yet" in at.info[0].value and not at.get("plotly_chart")
+    at.radio(key="features_method").set_value("PCA")
+    at.selectbox(key="features_kind").set_value("audio + visual segments")
+    at.button(key="features_compute").click().run()
+    assert not at.exception
+    assert _plotted_points(at.get("plotly_chart")[0]) == 20 * 10 * 2  # every segment of the 20 test videos, A + V
+    at.session_state["features_chart"] = {"selection": {"points": [{"customdata": [0, 0]}, {"customdata": [1, 0]},
+                                                                   {"customdata": [205, 0]}],
+                                                        "point_indices": [], "box": [], "lasso": []}}
+    at.run()  # now from the disk cache (no button press)
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert table["row"].tolist() == [0] and table.loc[0, "points"] == 3  # audio 0, 1 and visual segment 5 of video 0
+    assert "3 points selected in 1 videos" in at.caption[-1].value
+    at.session_state["features_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception and at.session_state["timeline_video"] == 0
+    assert at.session_state["timeline_models"] == ["han (han)"] and len(at.get("page_link")) == 1
+
+
+@pytest.mark.app
+def test_features_page_with_damaged_weights_shows_an_error_box(tiny_data, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from avvp_core.checkpoints import save_checkpoint
+    from avvp_core.models import create_model
+
+    fingerprint = LLPDataset(tiny_data).fingerprint()
+    ckpt = tmp_path / "runs" / "broken"
+    save_checkpoint(ckpt, create_model("han", width="demo"), {"data": {"fingerprint": fingerprint}}, {"complete": True})
+    (ckpt / "model.pt").write_bytes(b"not a torch file")
+    at = AppTest.from_file(str(REPO / "pages" / "features.py"), default_timeout=60)
+    at.session_state["data_root"] = str(tiny_data)
+    at.session_state["checkpoint_roots"] = [str(tmp_path / "runs")]
+    at.run()
+    assert not at.exception and "broken/model.pt: " in at.error[0].value  # one line naming the file
