@@ -176,7 +176,8 @@ def write_demos(ds: LLPDataset, out_dir: str | Path = DEMO_DIR, split: str = "te
         entries.append({"file": f"{filename}.mp4", "split": split, "filename": filename,
                         "truth": truth_key(gt_audio, gt_visual)})
     manifest = {"dataset": {k: meta.get(k) for k in ("generator", "generator_version", "preset", "seed")},
-                "render_version": RENDER_VERSION, "videos": entries}
+                "render_version": RENDER_VERSION, "videos": entries,
+                "command": f"python -m avvp_core.videos {ds.root} {out_dir}"}
     (out_dir / DEMO_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
