@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,24 +103,39 @@ def read_card(folder: str | Path) -> Card:
     if config.get("format") != FORMAT or "model" not in config:
         raise InputError(f"not an AVVP Lab checkpoint (format {config.get('format')!r})", folder / CONFIG,
                          "official HAN state dicts are imported with `python -m avvp_core convert`")
+    if not isinstance(config.get("model_config", {}), dict):
+        raise InputError("`model_config` is not a JSON object", folder / CONFIG)
+    try:
+        model_info(str(config["model"]))
+    except InputError as exc:  # e.g. a checkpoint of a model this version does not have
+        raise InputError(str(exc), folder / CONFIG) from None
     metrics = _read_json(folder / METRICS) if (folder / METRICS).is_file() else {}
     return Card(folder, config, metrics)
 
 
-def list_checkpoints(root: str | Path) -> list[Card]:
-    """Every checkpoint folder under `root` (recursively), JSON only; unreadable folders are skipped."""
-    root = Path(root)
-    cards = []
+def _scan(root: Path) -> list[Card | InputError]:
+    """A card, or why there is none, for every folder under `root` holding a config.json (stages excluded)."""
+    found: list[Card | InputError] = []
     if not root.is_dir():
-        return cards
+        return found
     for config in sorted(root.rglob(CONFIG)):
         if "stages" in config.relative_to(root).parts:  # intermediate stages of multi-stage recipes
             continue
         try:
-            cards.append(read_card(config.parent))
-        except InputError:
-            continue
-    return cards
+            found.append(read_card(config.parent))
+        except InputError as exc:
+            found.append(exc)
+    return found
+
+
+def list_checkpoints(root: str | Path) -> list[Card]:
+    """Every checkpoint folder under `root` (recursively), JSON only; unreadable folders are skipped."""
+    return [c for c in _scan(Path(root)) if isinstance(c, Card)]
+
+
+def checkpoint_problems(root: str | Path) -> list[str]:
+    """One line per folder under `root` that `list_checkpoints` skips: which file, what is wrong (JSON only)."""
+    return [str(c) for c in _scan(Path(root)) if isinstance(c, InputError)]
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -126,10 +143,14 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise InputError("missing", path, "the checkpoint has no weights file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns on stderr about old pickle protocols before refusing them
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else "unsupported object"
-        raise InputError(f"refused to load: the file holds objects other than tensors ({first})", path) from None
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what = f" such as {found.group(1)}" if found else ""
+        raise InputError(f"refused to load: the file holds pickled objects{what}, not only tensors", path,
+                         "weights are loaded tensors-only; re-save the model's state_dict()") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise InputError(f"unreadable weights file, truncated or not a torch file ({str(exc)[:80]})", path) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -137,12 +158,36 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _state_mismatch(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> str:
+    """What differs between a model's state dict and a loaded one (names, shapes), in a few words; "" if none."""
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    reshaped = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} tensors missing (e.g. {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+    if reshaped:
+        k = reshaped[0]
+        parts.append(f"{len(reshaped)} of another shape (e.g. {k}: {tuple(state[k].shape)} in the file, "
+                     f"{tuple(expected[k].shape)} in the model)")
+    return "; ".join(parts)
+
+
 def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Card]:
     """Rebuild the model from config.json and load its weights (float32), in eval mode."""
     card = read_card(folder)
-    model = create_model(card.model, **card.config.get("model_config", {}))
+    try:
+        model = create_model(card.model, **card.config.get("model_config", {}))
+    except InputError as exc:  # an option this version of the model does not have
+        raise InputError(str(exc), card.path / CONFIG) from None
     state = load_state_dict(card.path / WEIGHTS)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    problem = _state_mismatch(model.state_dict(), state)
+    if problem:
+        raise InputError(f"weights do not fit model {card.model!r} as config.json builds it: {problem}",
+                         card.path / WEIGHTS, "weights of another model or width?")
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

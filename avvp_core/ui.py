@@ -53,6 +53,8 @@ class StateKeys:
     COMPARE_SPLIT = "compare_split"
     COMPARE_BASELINE = "compare_baseline"
     COMPARE_LEVEL = "compare_level"
+    CHECKPOINT_UPLOAD = "checkpoint_upload"  # the uploaded zip (file_uploader value)
+    CHECKPOINT_UPLOAD_RESULT = "checkpoint_upload_result"  # ("success" | "error", message) of the last upload
     ATTENTION_CHECKPOINT = "attention_checkpoint"
     ATTENTION_SPLIT = "attention_split"
     ATTENTION_MODE = "attention_mode"  # one video or averaged per class
@@ -139,10 +141,69 @@ def require_checkpoints(root: str) -> dict[str, Any]:
     except InputError as exc:
         show_error(exc)
         st.stop()
+    for level, note in checkpoint_notes(root):
+        (st.warning if level == "warning" else st.caption)(note)
     if not cards:
         st.info(f"No trained model for this data yet. {train_hint(root)}")
         st.stop()
     return cards
+
+
+def checkpoint_notes(root: str) -> list[tuple[str, str]]:
+    """Why checkpoint folders are not offered: unreadable ("warning", one per folder), or trained on other data
+    ("caption", one line with the count). JSON only, no weights read."""
+    from .checkpoints import checkpoint_problems, list_checkpoints
+
+    fingerprint = data_fingerprint(root)
+    notes, other = [], []
+    for base in map(Path, st.session_state[StateKeys.CHECKPOINT_ROOTS]):
+        notes += [("warning", f"Skipped a checkpoint folder: {problem}") for problem in checkpoint_problems(base)]
+        other += [c for c in list_checkpoints(base) if (c.config.get("data") or {}).get("fingerprint") != fingerprint]
+    if other:
+        notes.append(("caption", f"{len(other)} checkpoint(s) trained on other data are not shown (e.g. "
+                                 f"{other[0].path}); choose that data on the Data page to use them."))
+    return notes
+
+
+def _install_uploaded_checkpoint() -> None:
+    """on_change of the checkpoint uploader: validate and unpack once per upload, keep the outcome for display."""
+    from .uploads import install_checkpoint_zip
+
+    upload = st.session_state.get(StateKeys.CHECKPOINT_UPLOAD)
+    if upload is None:
+        return
+    try:
+        folder = install_checkpoint_zip(upload.name, upload.getvalue(), RUNS_DIR / "uploads")
+    except InputError as exc:
+        st.session_state[StateKeys.CHECKPOINT_UPLOAD_RESULT] = ("error", str(exc))
+        return
+    from .checkpoints import read_card
+
+    card = read_card(folder)
+    where = f"{upload.name}: checkpoint ({card.model}) added as {folder}."
+    try:
+        other_data = (card.config.get("data") or {}).get("fingerprint") != data_fingerprint(
+            st.session_state[StateKeys.DATA_ROOT])
+    except InputError:  # the data in use is unreadable; the page says so itself
+        other_data = False
+    if other_data:
+        where += " It was trained on other data: it is listed when that data is in use."
+    st.session_state[StateKeys.CHECKPOINT_UPLOAD_RESULT] = ("success", where)
+
+
+def checkpoint_upload() -> None:
+    """An uploader for a zipped checkpoint folder (validated by `uploads.install_checkpoint_zip`, into runs/)."""
+    from .uploads import MAX_CHECKPOINT_BYTES, MB
+
+    result = st.session_state.pop(StateKeys.CHECKPOINT_UPLOAD_RESULT, None)
+    with st.expander("Add a checkpoint (a .zip of a checkpoint folder)", expanded=result is not None):
+        st.file_uploader("Checkpoint zip: config.json and model.pt (metrics.json, log.jsonl optional)", type="zip",
+                         key=StateKeys.CHECKPOINT_UPLOAD, max_upload_size=max(1, MAX_CHECKPOINT_BYTES // MB),
+                         on_change=_install_uploaded_checkpoint)
+        if result and result[0] == "success":
+            st.success(result[1], icon=":material/check_circle:")
+        elif result:
+            show_error(InputError(result[1]))
 
 
 @st.cache_data(show_spinner="Running the model over the split…", max_entries=32)
@@ -367,10 +428,13 @@ def generate_synth(name: str, preset: str, seed: int, knobs: dict[str, float]) -
 def check_llp_folder(path: str) -> tuple[Path, list[str]]:
     """Validate a user's LLP folder (read only): every split parses, dense truth builds, features exist and have
     the right shapes (the cache is built, which checks each file). Returns (resolved folder, report lines)."""
+    from .constants import SPLITS
     from .data.dataset import LLPDataset
 
     root = Path(path).expanduser().resolve()
     ds = LLPDataset(root)
+    for split in SPLITS:  # all five CSVs are needed: raises naming the first file missing or malformed
+        ds.split(split)
     lines = [f"{s}: {len(ds.split(s))} videos" + (" with dense truth" if ds.split(s).has_truth else "")
              for s in ds.available_splits]
     lines += [r.summary() for r in ds.reports]

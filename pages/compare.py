@@ -6,6 +6,7 @@ import streamlit as st
 from avvp_core import ui
 from avvp_core.analysis.compare import aggregate, configuration_label, per_class_frame, published_frame, with_deltas
 from avvp_core.constants import METRIC_KEYS
+from avvp_core.errors import InputError
 
 K = ui.StateKeys
 ui.init_state()
@@ -14,6 +15,7 @@ st.caption("Runs of the same configuration (model, recipe, build and training se
            "seeds as mean ± standard deviation; Δ is each configuration's mean minus the baseline's.")
 
 root = st.session_state[K.DATA_ROOT]
+ui.checkpoint_upload()
 cards = ui.require_checkpoints(root)
 
 left, right = st.columns([3, 1])
@@ -40,7 +42,10 @@ level = st.radio("Level", ("segment", "event"), horizontal=True, key=K.COMPARE_L
 per_class = {}
 for card in selected[:6]:  # one run per configuration is enough to see the pattern; keep the chart legible
     label = configuration_label(card) + f" s{card.config.get('seed')}"
-    per_class[label] = ui.score_report(str(card.path), root, split, card.gating).per_class
+    try:
+        per_class[label] = ui.score_report(str(card.path), root, split, card.gating).per_class
+    except InputError as exc:  # e.g. damaged weights: the other checkpoints are still compared
+        ui.show_error(exc)
 frame = per_class_frame(per_class, level)
 fig = px.bar(frame, x="class", y="F1", color="model", facet_row="modality", barmode="group", height=900,
              labels={"F1": f"{level}-level F1 (%)"})

@@ -8,6 +8,7 @@ from avvp_core import ui
 from avvp_core.analysis.filmstrip import add_filmstrip
 from avvp_core.analysis.timeline import timeline_figure, timeline_frame
 from avvp_core.constants import CLASSES
+from avvp_core.errors import InputError
 from avvp_core.metrics import score
 
 K = ui.StateKeys
@@ -27,7 +28,10 @@ split = dataset.split(split_name)
 models = {}
 for name in chosen:
     card = cards[name]
-    models[name] = (ui.predictions(str(card.path), root, split_name), card.gating)
+    try:
+        models[name] = (ui.predictions(str(card.path), root, split_name), card.gating)
+    except InputError as exc:  # e.g. damaged weights: show it, keep the other models
+        ui.show_error(exc)
 
 a, b, c = st.columns(3)
 search = a.text_input("Video id contains", key=K.TIMELINE_SEARCH).strip()
@@ -43,9 +47,9 @@ if cls != "any":
     if split.has_truth:
         present |= split.gt_audio[:, :, k].any(1) | split.gt_visual[:, :, k].any(1)
     rows = rows[present[rows]]
-if disagree and len(chosen) >= 2:
+if disagree and len(models) >= 2:
     first, second = (ui.score_report(str(cards[n].path), root, split_name, cards[n].gating).per_video["segment/type"]
-                     for n in chosen[:2])
+                     for n in list(models)[:2])
     rows = rows[np.abs(first - second)[rows] >= 0.2]
     rows = rows[np.argsort(-np.abs(first - second)[rows])]  # largest disagreement first
 st.caption(f"{len(rows)} of {len(split)} videos match")
