@@ -108,12 +108,17 @@ def test_class_confusion_counts_what_is_predicted_instead():
 def test_errors_page_ranks_videos_and_links_to_timelines(tiny_data, tmp_path):
     from streamlit.testing.v1 import AppTest
 
+    from avvp_core.checkpoints import save_checkpoint
     from avvp_core.data import LLPDataset
+    from avvp_core.models import create_model
     from avvp_core.training.recipes import RecipeContext, run_recipe
 
-    for seed, name in enumerate(("a", "b"), start=1):
-        run_recipe("plain", RecipeContext(LLPDataset(tiny_data), "han", tmp_path / "runs" / name, "paper",
-                                          {"dim": 16, "ffn_dim": 16}, {"epochs": 1, "seed": seed}, terminal=False))
+    data = LLPDataset(tiny_data)
+    run_recipe("plain", RecipeContext(data, "han", tmp_path / "runs" / "a", "paper", {"dim": 16, "ffn_dim": 16},
+                                      {"epochs": 1}, terminal=False))
+    untrained = create_model("han", dim=16, ffn_dim=16)  # the second model: same build, never trained
+    save_checkpoint(tmp_path / "runs" / "b", untrained, {"data": {"fingerprint": data.fingerprint()}},
+                    {"complete": True})
     at = AppTest.from_file(str(REPO / "pages" / "errors.py"), default_timeout=60)
     at.session_state["data_root"] = str(tiny_data)
     at.session_state["checkpoint_roots"] = [str(tmp_path / "runs")]
