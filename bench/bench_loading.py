@@ -1,16 +1,22 @@
 """Loading speed: one full pass over a training split from the consolidated cache vs per-file `np.load`
-through a torch DataLoader (the official loaders' way), side by side; cache build time reported.
+through a torch DataLoader (the official loaders' way), side by side and interleaved; cache build time reported.
 
-    python bench/bench_loading.py [--data DIR] [--batch 16]
+    python bench/bench_loading.py [--data DIR] [--batch 16] [--repeats 3] [--threads N] [--keep-cache] [--profile]
 
 Without --data, SynthLLP `full` is generated into runs/bench/synthllp-full. The cache is deleted first so
-its build time is measured cold (the page cache is warm for both loaders: they read the same files).
+its build time is measured cold (unless --keep-cache); the page cache is warm for both loaders (they read the
+same files). Each repeat runs both passes back to back (a fresh `SplitFeeder` each time, so opening the cache
+is included); the figures are medians over the repeats, so load from other jobs hits both sides alike.
+--profile prints cProfile's top entries for one cache pass.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import shutil
+import statistics
 import time
 from pathlib import Path
 
@@ -41,41 +47,63 @@ class PerFileDataset(torch.utils.data.Dataset):
                 torch.from_numpy(self.labels[i]))
 
 
+def cache_pass(split, batch: int) -> int:
+    feeder = SplitFeeder(split)
+    rows = 0
+    for b in feeder.batches(batch, shuffle=True, generator=torch.Generator().manual_seed(0)):
+        rows += len(b)
+    return rows
+
+
+def per_file_pass(root: Path, split, batch: int) -> int:
+    loader = torch.utils.data.DataLoader(PerFileDataset(root, split.filenames, split.labels), batch_size=batch,
+                                         shuffle=True, num_workers=0)
+    return sum(len(b[0]) for b in loader)
+
+
+def timed(fn, *args) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    rows = fn(*args)
+    return time.perf_counter() - t0, rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data", type=Path, default=BENCH_DATA)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--split", default="train")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    p.add_argument("--keep-cache", action="store_true", help="reuse an existing cache (no cold build time)")
+    p.add_argument("--profile", action="store_true", help="print cProfile's top entries for one cache pass")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(machine_info())
     root = ensure_full(args.data)
-    cache_root = default_cache_root(root)
-    shutil.rmtree(cache_root, ignore_errors=True)
+    if not args.keep_cache:
+        shutil.rmtree(default_cache_root(root), ignore_errors=True)
     ds = LLPDataset(root)
     split = ds.split(args.split)
 
-    t0 = time.perf_counter()
-    ds.feature_cache(args.split)
-    build = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    feeder = SplitFeeder(split)
-    rows = 0
-    for batch in feeder.batches(args.batch, shuffle=True, generator=torch.Generator().manual_seed(0)):
-        rows += len(batch)
-    cached = time.perf_counter() - t0
-
-    loader = torch.utils.data.DataLoader(PerFileDataset(root, split.filenames, split.labels), batch_size=args.batch,
-                                         shuffle=True, num_workers=0)
-    t0 = time.perf_counter()
-    rows_pf = sum(len(b[0]) for b in loader)
-    per_file = time.perf_counter() - t0
-    assert rows == rows_pf == len(split)
-    print(f"split {args.split}: {len(split)} videos, batch {args.batch}")
-    print(f"cache build (cold, once): {build:.2f} s")
-    print(f"full pass from the cache (incl. opening it): {cached:.3f} s")
-    print(f"full pass per-file np.load + DataLoader:      {per_file:.3f} s")
-    print(f"speed-up: {per_file / cached:.1f}x (target >= 10x)")
+    build, _ = timed(ds.feature_cache, args.split)
+    cached, per_file = [], []
+    for _ in range(args.repeats):
+        t, rows = timed(cache_pass, split, args.batch)
+        cached.append(t)
+        t, rows_pf = timed(per_file_pass, root, split, args.batch)
+        per_file.append(t)
+        assert rows == rows_pf == len(split)
+    c, f = statistics.median(cached), statistics.median(per_file)
+    print(f"split {args.split}: {len(split)} videos, batch {args.batch}, {args.repeats} repeats (medians; all runs)")
+    print(f"cache build ({'reused' if args.keep_cache else 'cold'}, once): {build:.2f} s")
+    print(f"full pass from the cache (incl. opening it): {c:.3f} s   {' '.join(f'{x:.3f}' for x in cached)}")
+    print(f"full pass per-file np.load + DataLoader:      {f:.3f} s   {' '.join(f'{x:.3f}' for x in per_file)}")
+    print(f"speed-up: {f / c:.1f}x (target >= 10x)")
+    if args.profile:
+        prof = cProfile.Profile()
+        prof.runcall(cache_pass, split, args.batch)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(8)
 
 
 if __name__ == "__main__":
