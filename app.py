@@ -10,6 +10,9 @@ ui.init_state()
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/imbalance.py", title="Imbalance", icon=":material/balance:"),
+    st.Page("pages/lab.py", title="Lab", icon=":material/science:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/timelines.py", title="Timelines", icon=":material/view_timeline:"),
     st.Page("pages/errors.py", title="Errors", icon=":material/report:"),

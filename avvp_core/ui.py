@@ -67,6 +67,30 @@ class StateKeys:
     ATTENTION_SLICE = "attention_slice"  # prefix, as above (CM-Co's per-segment class-token maps)
     CROSS_AUDIO_MODEL = "cross_audio_model"
     CROSS_AUDIO_VIDEO = "cross_audio_video"
+    TRAIN_MODEL = "train_model"
+    TRAIN_RECIPE = "train_recipe"
+    TRAIN_WIDTH = "train_width"
+    TRAIN_NAME = "train_name"
+    TRAIN_EPOCHS = "train_epochs"
+    TRAIN_BATCH = "train_batch"
+    TRAIN_LR = "train_lr"
+    TRAIN_SEED = "train_seed"
+    TRAIN_MODEL_SET = "train_model_set"  # model options, KEY=VALUE lines (the CLI's --set)
+    TRAIN_TRAIN_SET = "train_train_set"  # training options, KEY=VALUE lines (the CLI's --train-set)
+    TRAIN_JOB = "train_job"  # the job shown in detail
+    IMBALANCE_DGM = "imbalance_dgm"
+    IMBALANCE_PLAIN = "imbalance_plain"
+    IMBALANCE_STEPS_RUN = "imbalance_steps_run"
+    IMBALANCE_LEVEL = "imbalance_level"
+    IMBALANCE_EPOCHS = "imbalance_epochs"
+    IMBALANCE_JOBS = "imbalance_jobs"  # the DGM / no-DGM pair started from the page
+    LAB_KNOB = "lab_knob"  # prefix: one slider per knob, "<prefix>_<knob>"
+    LAB_MODEL_A = "lab_model_a"
+    LAB_MODEL_B = "lab_model_b"
+    LAB_EPOCHS = "lab_epochs"
+    LAB_SEED = "lab_seed"
+    LAB_RUNS = "lab_runs"  # the two job names of the experiment on show
+    LAB_DATA = "lab_data"  # its data folder
 
 
 def init_state() -> None:
@@ -459,6 +483,77 @@ def ensure_default_data() -> bool:
                            progress=lambda frac, msg: bar.progress(min(max(frac, 0.0), 1.0), text=msg))
         status.update(label="SynthLLP mini is ready", state="complete", expanded=False)
     return True
+
+
+def job_panel(name: str, key: str, controls: bool = True) -> str | None:
+    """One background training (jobs.py): status, epoch progress, cancel / resume, live loss and val curves.
+    Returns its status (None when there is no such job)."""
+    from . import jobs
+    from .analysis.curves import loss_figure, val_figure
+
+    try:
+        job = jobs.get(name)
+    except InputError as exc:
+        show_error(exc)
+        return None
+    r = job.record
+    st.markdown(f"**{job.name}** · {r.get('model')} · {r.get('recipe')} · {r.get('width')} · `{job.status}`")
+    if job.epochs_total:
+        st.progress(min(job.epochs_done / job.epochs_total, 1.0), text=f"epoch {job.epochs_done} of {job.epochs_total}")
+    if job.status == "failed":
+        st.error(f"Training failed: {job.message}", icon=":material/error:")
+    if controls and job.status in ("running", "cancelled", "failed"):
+        running = job.status == "running"
+        if st.button("Cancel" if running else "Resume", key=f"{key}_{'cancel' if running else 'resume'}"):
+            try:
+                (jobs.cancel if running else jobs.resume)(name)
+            except InputError as exc:
+                show_error(exc)
+            else:
+                st.rerun()
+    prog = jobs.progress(job.folder)
+    if prog["epochs"]:
+        st.plotly_chart(loss_figure(prog["epochs"]), key=f"{key}_loss", width="stretch")
+        st.plotly_chart(val_figure(prog["epochs"]), key=f"{key}_val", width="stretch")
+    elif prog["stages"]:
+        done = ", ".join(f"{stage} ({len(rows)} epochs)" for stage, rows in prog["stages"].items())
+        st.caption(f"Intermediate stages: {done}")
+    elif job.status == "running":
+        st.caption("Waiting for the first epoch…")
+    if job.status == "finished":
+        metrics = job.folder / "metrics.json"
+        st.caption(f"Checkpoint ready at `{job.folder}`: it is listed on every page while its data is in use"
+                   + (" (test figures in metrics.json)." if metrics.is_file() else "."))
+    with st.expander("Console output"):
+        st.code(jobs.log_tail(job.folder, 30) or "(nothing yet)", language=None)
+    return job.status
+
+
+def live_jobs(names: list[str], key: str, interval: float = 2.0) -> dict[str, str | None]:
+    """Panels of some jobs (side by side when several), refreshed every `interval` s while one runs; once a job's
+    status changes the whole page reruns (job tables, checkpoint lists). Returns name -> status at this run."""
+    from . import jobs
+
+    def status(name: str) -> str | None:
+        try:
+            return jobs.get(name).status
+        except InputError:
+            return None
+
+    before = {n: status(n) for n in names}
+
+    @st.fragment(run_every=interval if "running" in before.values() else None)
+    def panels() -> None:
+        cols = st.columns(len(names)) if len(names) > 1 else [st.container()]
+        now = {}
+        for col, name in zip(cols, names, strict=True):
+            with col:
+                now[name] = job_panel(name, f"{key}_{name}")
+        if now != before:
+            st.rerun()
+
+    panels()
+    return before
 
 
 def sidebar() -> None:

@@ -1,0 +1,174 @@
+"""Training curves from a run folder's logs (log.jsonl per epoch, steps.jsonl per step) as plotly figures: total and
+per-part losses, val figures, per-modality losses with and without DGM (as paper 004's fig. 5), DGM's omega and mu.
+
+Every function takes plain rows (dicts as the trainer writes them) so it draws live runs and finished checkpoints
+alike; keys: "loss", "loss/<part>" (audio, visual, video, ...), "val/<level>/<figure>", "log/<scalar>".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..constants import METRIC_KEYS, MODALITIES
+
+Rows = Sequence[Mapping[str, Any]]
+FIGURES = ("audio", "visual", "av", "type", "event")
+MODALITY_COLOURS = {"audio": "#1f77b4", "visual": "#ff7f0e"}
+DASHES = ("dash", "dot", "dashdot", "longdash")  # runs without DGM; runs with DGM are solid (as fig. 5)
+
+
+def is_dgm(config: Mapping[str, Any]) -> bool:
+    """Was the run trained with dynamic gradient modulation (a DGM recipe, or dgm_gamma > 0)?"""
+    return config.get("recipe") in ("dgm", "jomold_dgm") or float((config.get("train") or {}).get("dgm_gamma") or 0) > 0
+
+
+def epoch_frame(rows: Rows) -> pd.DataFrame:
+    """One row per epoch (the last row of an epoch wins, as after a resume), sorted by epoch."""
+    if not rows:
+        return pd.DataFrame({"epoch": pd.Series(dtype=int)})
+    frame = pd.DataFrame(list(rows))
+    return frame.drop_duplicates("epoch", keep="last").sort_values("epoch", ignore_index=True)
+
+
+def loss_columns(rows: Rows) -> list[str]:
+    """"loss" (the optimised total) first, then every logged part, in log order."""
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    return [k for k in keys if k == "loss"] + [k for k in keys if k.startswith("loss/")]
+
+
+def _lines(frame: pd.DataFrame, columns: list[str], names: list[str] | None = None, title: str = "",
+           ytitle: str = "", xtitle: str = "epoch", x: str = "epoch"):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for col, name in zip(columns, names or columns, strict=True):
+        if col in frame:
+            fig.add_trace(go.Scatter(x=frame[x], y=frame[col], mode="lines+markers", name=name))
+    fig.update_layout(title=title, xaxis_title=xtitle, yaxis_title=ytitle, height=340, margin={"t": 40, "b": 40},
+                      legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def loss_figure(rows: Rows, title: str = "Training loss per epoch"):
+    """Total loss and every part (audio, visual, video, auxiliary terms) per epoch."""
+    cols = loss_columns(rows)
+    return _lines(epoch_frame(rows), cols, [c.removeprefix("loss/") if c != "loss" else "total" for c in cols],
+                  title, "loss")
+
+
+def val_figure(rows: Rows, level: str = "segment", title: str = ""):
+    """The five val figures of one level (audio, visual, audio-visual, Type@AV, Event@AV) per epoch."""
+    cols = [f"val/{level}/{f}" for f in FIGURES]
+    return _lines(epoch_frame(rows), cols, list(FIGURES), title or f"Validation F1 per epoch ({level} level)", "F1 (%)")
+
+
+def modality_loss_figure(runs: Mapping[str, tuple[Rows, bool]], title: str = "Audio and visual training loss"):
+    """Per-modality training loss of several runs overlaid: colour = modality, solid = with DGM, dashed (dotted,
+    ...) = without, as paper 004's fig. 5. `runs`: name -> (epoch rows, trained with DGM)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    undashed = iter(DASHES * 4)
+    for name, (rows, dgm) in runs.items():
+        frame = epoch_frame(rows)
+        dash = "solid" if dgm else next(undashed)
+        for m in MODALITIES:
+            if f"loss/{m}" in frame:
+                fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[f"loss/{m}"], mode="lines", name=f"{name} · {m}",
+                                         legendgroup=name, line={"color": MODALITY_COLOURS[m], "dash": dash}))
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="BCE loss", height=420, margin={"t": 40},
+                      legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+def loss_gap_frame(runs: Mapping[str, tuple[Rows, bool]]) -> pd.DataFrame:
+    """Per run: final audio and visual loss and the mean over epochs of |audio - visual| (what DGM should shrink)."""
+    out = []
+    for name, (rows, dgm) in runs.items():
+        frame = epoch_frame(rows)
+        if not {"loss/audio", "loss/visual"} <= set(frame):
+            continue
+        gap = (frame["loss/audio"] - frame["loss/visual"]).abs()
+        out.append({"run": name, "DGM": dgm, "epochs": len(frame), "final audio loss": frame["loss/audio"].iloc[-1],
+                    "final visual loss": frame["loss/visual"].iloc[-1], "mean |audio - visual|": gap.mean()})
+    return pd.DataFrame(out)
+
+
+def step_frame(steps: Rows) -> pd.DataFrame:
+    """Per-step scalars with a running step index over the whole training ("global step")."""
+    frame = pd.DataFrame(list(steps))
+    if frame.empty:
+        return pd.DataFrame({"global step": pd.Series(dtype=int)})
+    frame = frame.drop_duplicates(["epoch", "step"], keep="last").sort_values(["epoch", "step"], ignore_index=True)
+    frame.insert(0, "global step", np.arange(1, len(frame) + 1))
+    return frame
+
+
+def dgm_steps_figure(steps: Rows, title: str = "DGM over training steps"):
+    """omega_{v-a} (> 1: visual ahead) above, mu^a and mu^v (gradient scales) below, per training step."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    frame = step_frame(steps)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("ω (visual progress / audio progress)", "μ (gradient scale per modality)"))
+    if "omega" in frame:
+        fig.add_trace(go.Scatter(x=frame["global step"], y=frame["omega"], mode="lines", name="ω v-a",
+                                 line={"color": "#2ca02c"}), row=1, col=1)
+        fig.add_hline(y=1.0, line_dash="dot", line_color="grey", row=1, col=1)
+    for m in MODALITIES:
+        if f"mu_{m}" in frame:
+            fig.add_trace(go.Scatter(x=frame["global step"], y=frame[f"mu_{m}"], mode="lines", name=f"μ {m}",
+                                     line={"color": MODALITY_COLOURS[m]}), row=2, col=1)
+    fig.update_layout(title=title, height=480, margin={"t": 60}, legend={"orientation": "h", "y": -0.15})
+    fig.update_xaxes(title_text="training step", row=2, col=1)
+    return fig
+
+
+def modality_f1_figure(runs: Mapping[str, tuple[Rows, bool]], level: str = "segment", title: str = ""):
+    """Validation audio and visual F1 per epoch for several runs (colour = modality, solid = with DGM)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    undashed = iter(DASHES * 4)
+    for name, (rows, dgm) in runs.items():
+        frame = epoch_frame(rows)
+        dash = "solid" if dgm else next(undashed)
+        for m in MODALITIES:
+            col = f"val/{level}/{m}"
+            if col in frame:
+                fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[col], mode="lines+markers", name=f"{name} · {m}",
+                                         legendgroup=name, line={"color": MODALITY_COLOURS[m], "dash": dash}))
+    fig.update_layout(title=title or f"Validation F1 per modality ({level} level)", xaxis_title="epoch",
+                      yaxis_title="F1 (%)", height=420, margin={"t": 40}, legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+def compare_val_figure(runs: Mapping[str, Rows], metric: str = "val/segment/type", title: str = ""):
+    """One val figure per epoch for several runs (e.g. the Lab's two models side by side)."""
+    frames = {name: epoch_frame(rows) for name, rows in runs.items()}
+    merged = pd.DataFrame({"epoch": sorted({int(e) for f in frames.values() for e in f["epoch"]})})
+    for name, f in frames.items():
+        if metric in f:
+            merged = merged.merge(f[["epoch", metric]].rename(columns={metric: name}), on="epoch", how="left")
+    names = [n for n in runs if n in merged]
+    return _lines(merged, names, names, title or metric, "F1 (%)")
+
+
+def figures_table(metrics: Mapping[str, Mapping[str, Any]], split: str = "test") -> pd.DataFrame:
+    """The ten figures of each run on `split` (rows: runs); with exactly two runs, a third row holds the delta."""
+    table = pd.DataFrame({name: {k: (m.get(split) or {}).get(k, np.nan) for k in METRIC_KEYS}
+                          for name, m in metrics.items()}).T
+    table = table.reindex(columns=list(METRIC_KEYS)).astype(float)
+    if len(table) == 2:
+        a, b = table.index
+        table.loc[f"{b} − {a}"] = table.loc[b] - table.loc[a]
+    return table.round(1)
+
+
+__all__ = ["compare_val_figure", "dgm_steps_figure", "epoch_frame", "figures_table", "is_dgm", "loss_columns",
+           "loss_figure", "loss_gap_frame", "modality_f1_figure", "modality_loss_figure", "step_frame", "val_figure"]

@@ -1,0 +1,71 @@
+"""Imbalance: per-modality training losses with and without DGM (paper 004, fig. 5), omega and mu over training,
+per-modality val F1 over epochs — read from the checkpoints' logs."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from avvp_core import jobs, ui
+from avvp_core.analysis import curves
+from avvp_core.errors import InputError
+
+K = ui.StateKeys
+ui.init_state()
+st.title("Imbalance")
+st.caption("Paper 004 (DGM): one modality learns faster and dominates; dynamic gradient modulation scales down the "
+           "gradients of the one ahead. Solid lines: trained with DGM; dashed: without. Colour: modality.")
+root = st.session_state[K.DATA_ROOT]
+try:
+    cards = ui.checkpoints_for(root)
+except InputError as exc:
+    ui.show_error(exc)
+    st.stop()
+dgm = {n: c for n, c in cards.items() if curves.is_dgm(c.config) and c.log()}
+plain = {n: c for n, c in cards.items() if not curves.is_dgm(c.config) and c.log()}
+
+if not dgm:
+    st.info("No checkpoint trained with DGM on this data yet. Train HAN with and without DGM (demo width) here, "
+            f"or on the command line: `python -m avvp_core train --data {root} --model han --recipe dgm "
+            "--width demo --out runs/han-dgm`.")
+    epochs = st.number_input("Epochs", min_value=1, max_value=100, value=20, key=K.IMBALANCE_EPOCHS)
+    if st.button("Train HAN with and without DGM in the background", key="imbalance_start", type="primary"):
+        try:
+            st.session_state[K.IMBALANCE_JOBS] = [
+                jobs.start(root, "han", recipe, "demo", epochs=int(epochs), seed=1).name for recipe in ("dgm", "plain")]
+        except InputError as exc:
+            ui.show_error(exc)
+    started = st.session_state.get(K.IMBALANCE_JOBS) or [
+        j.name for j in jobs.list_jobs() if j.running and j.record.get("data") == str(Path(root).resolve())
+        and curves.is_dgm({"recipe": j.record.get("recipe"), "train": j.record.get("train_options")})]
+    if started:
+        ui.live_jobs(started, "imbalance_live")
+    st.stop()
+
+a, b = st.columns(2)
+chosen_dgm = a.multiselect("With DGM", list(dgm), default=list(dgm)[:2], key=K.IMBALANCE_DGM)
+models = {dgm[n].model for n in chosen_dgm}
+chosen_plain = b.multiselect("Without DGM", list(plain), default=[n for n in plain if plain[n].model in models][:2],
+                             key=K.IMBALANCE_PLAIN)
+runs = {**{n: (dgm[n].log(), True) for n in chosen_dgm}, **{n: (plain[n].log(), False) for n in chosen_plain}}
+if not runs:
+    st.info("Choose at least one checkpoint above.")
+    st.stop()
+
+st.plotly_chart(curves.modality_loss_figure(runs), key="imbalance_losses", width="stretch")
+st.caption("Mean over epochs of the gap between the audio and visual training losses (DGM should shrink it):")
+st.dataframe(curves.loss_gap_frame(runs).round(4), key="imbalance_gap", hide_index=True)
+
+st.subheader("ω and μ over training")
+if chosen_dgm:
+    run = st.selectbox("DGM run", chosen_dgm, key=K.IMBALANCE_STEPS_RUN)
+    steps = jobs.read_jsonl(dgm[run].path / "steps.jsonl")
+    if steps:
+        st.plotly_chart(curves.dgm_steps_figure(steps), key="imbalance_steps", width="stretch")
+    else:
+        st.caption("This run has no per-step log (steps.jsonl).")
+else:
+    st.caption("Choose a DGM run above to see ω and μ.")
+
+st.subheader("Per-modality validation F1")
+level = st.radio("Level", ("segment", "event"), horizontal=True, key=K.IMBALANCE_LEVEL)
+st.plotly_chart(curves.modality_f1_figure(runs, level), key="imbalance_f1", width="stretch")

@@ -1,0 +1,80 @@
+"""Lab (teaching): turn SynthLLP's knobs, train two small models side by side, see where they diverge."""
+
+import os
+
+import streamlit as st
+
+from avvp_core import jobs, ui
+from avvp_core.analysis import curves, lab
+from avvp_core.checkpoints import read_card
+from avvp_core.errors import InputError
+from avvp_core.models import list_models
+
+K = ui.StateKeys
+ui.init_state()
+st.title("Lab")
+st.markdown(lab.EXPECTATIONS)
+
+models = list_models()
+defaults = lab.default_knobs()
+with st.form("lab_form"):
+    cols = st.columns(len(lab.LAB_KNOBS))
+    knobs = {k: col.slider(k.replace("_", " "), lo, hi, min(max(defaults[k], lo), hi), step, help=text,
+                           key=f"{K.LAB_KNOB}_{k}")
+             for col, (k, (lo, hi, step, text)) in zip(cols, lab.LAB_KNOBS.items(), strict=True)}
+    a, b, c, d = st.columns(4)
+    model_a = a.selectbox("Model A", models, index=models.index(lab.LAB_MODELS[0]), key=K.LAB_MODEL_A)
+    model_b = b.selectbox("Model B", models, index=models.index(lab.LAB_MODELS[1]), key=K.LAB_MODEL_B)
+    epochs = c.number_input("Epochs", 1, 200, lab.LAB_TRAIN["epochs"], key=K.LAB_EPOCHS)
+    seed = d.number_input("Seed", 0, 10_000, 1, key=K.LAB_SEED)
+    go = st.form_submit_button("Generate the data and train both", type="primary", key="lab_submit")
+st.caption(f"{lab.LAB_SIZES['n_train']} training, {lab.LAB_SIZES['n_val']} val and {lab.LAB_SIZES['n_test']} test "
+           f"videos; demo width, batch {lab.LAB_TRAIN['batch_size']}, learning rate {lab.LAB_TRAIN['lr']}: about a "
+           "minute for both on two CPU cores. Both train in the background: you may leave the page.")
+
+if go:
+    try:
+        if model_a == model_b:
+            raise InputError("choose two different models")
+        synth = lab.synth_knobs(knobs)
+        name = lab.data_name(knobs)
+        target = ui.synth_target(name)
+        if not lab.data_ready(target):
+            ui.generate_synth(name, lab.LAB_PRESET, 0, synth)
+        runs = []
+        for model in (model_a, model_b):
+            run = lab.run_name(name, model, int(epochs), int(seed))
+            try:
+                job = jobs.get(run)
+                if job.status in ("cancelled", "failed"):
+                    jobs.resume(run)
+            except InputError:  # not trained yet
+                train = {k: v for k, v in lab.LAB_TRAIN.items() if k != "epochs"}
+                jobs.start(target, model, "plain", "demo", run, epochs=int(epochs), seed=int(seed),
+                           threads=max(1, (os.cpu_count() or 2) // 2), **train)
+            runs.append(run)
+        st.session_state[K.LAB_RUNS], st.session_state[K.LAB_DATA] = runs, str(target)
+    except InputError as exc:
+        ui.show_error(exc)
+
+runs = st.session_state.get(K.LAB_RUNS)
+if not runs:
+    st.info("Set the knobs and the two models above, then press *Generate the data and train both*.")
+    st.stop()
+st.caption(f"Data of this experiment: `{st.session_state[K.LAB_DATA]}`")
+status = ui.live_jobs(runs, "lab_live")
+if not all(s == "finished" for s in status.values()):
+    st.stop()
+
+finished = {jobs.get(r).record["model"]: jobs.get(r).folder for r in runs}
+table = curves.figures_table({m: read_card(folder).metrics for m, folder in finished.items()})
+st.subheader("The ten figures (test split)")
+st.dataframe(table, key="lab_figures")
+st.markdown(lab.measured_summary(table))
+logs = {m: jobs.progress(folder)["epochs"] for m, folder in finished.items()}
+st.plotly_chart(curves.modality_f1_figure({m: (rows, False) for m, rows in logs.items()}), key="lab_modality_f1",
+                width="stretch")
+use = "Use this data in the whole app (its two models then appear on every page)"
+if st.session_state[K.DATA_ROOT] != st.session_state[K.LAB_DATA] and st.button(use, key="lab_use_data"):
+    st.session_state[K.DATA_ROOT] = st.session_state[K.LAB_DATA]
+    st.rerun()
