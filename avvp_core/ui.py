@@ -562,3 +562,31 @@ def sidebar() -> None:
     with st.sidebar:
         st.caption("Data in use")
         st.code(str(root), language=None)
+
+
+@st.cache_data(show_spinner=False)
+def _zoo_claims(folder: str, zoo_json_mtime: float):
+    import pandas as pd
+
+    from . import claims
+    from .zoo import ENTRIES, zoo_runs
+
+    entries = {n: {"model": e.model, "recipe": e.recipe} for n, e in ENTRIES.items()}
+    return pd.DataFrame(claims.check(zoo_runs(folder), entries))
+
+
+def zoo_claims(root: str):
+    """The claims table of the shipped zoo (a DataFrame) when the zoo was trained on the data in use, else None."""
+    import json
+
+    from .paths import CHECKPOINTS_DIR
+    from .zoo import ZOO_FILE
+
+    index = CHECKPOINTS_DIR / ZOO_FILE
+    try:
+        zoo = json.loads(index.read_text())
+    except (OSError, ValueError):
+        return None
+    if (zoo.get("data") or {}).get("fingerprint") != data_fingerprint(root):
+        return None
+    return _zoo_claims(str(CHECKPOINTS_DIR), index.stat().st_mtime)

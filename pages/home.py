@@ -1,4 +1,4 @@
-"""Home: what AVVP is, and the dataset in use."""
+"""Home: what AVVP is, a video with its truth, the leaderboard of trained models, and the dataset in use."""
 
 import pandas as pd
 import streamlit as st
@@ -50,6 +50,25 @@ if demo:
 else:
     st.markdown(f"No video to show for this folder: put LLP videos in `{root}/videos/<id>.mp4`.")
 
+st.subheader("Leaderboard")
+try:
+    cards = ui.checkpoints_for(root)
+except InputError as exc:  # e.g. a folder with annotations but no features: no model can run on it
+    ui.show_error(exc)
+    cards = None
+if cards:
+    st.caption("Test figures (official LLP protocol, percent) of every trained model on this data, best segment-level "
+               "Type@AV first. Each model is gated as its paper evaluates it.")
+    st.dataframe(ui.leaderboard(cards).round(2), hide_index=True, key="home_leaderboard")
+    claims = ui.zoo_claims(root)
+    if claims is not None:
+        with st.expander("The papers' claims, checked on this data by the shipped zoo"):
+            st.caption("Each claim compares two zoo models on the test split (one seed; `bench/RESULTS.md` has more). "
+                       "A claim that does not hold on SynthLLP is a finding, shown as such.")
+            st.dataframe(claims, hide_index=True, key="home_claims")
+elif cards is not None:
+    st.info(f"No trained model for this data yet. {ui.train_hint(root)}")
+
 stats = summary["stats"]
 synth = summary["synth"]
 st.subheader("Dataset in use")
@@ -64,15 +83,3 @@ if freq:
 for line in summary["reports"]:
     st.caption(line)
 
-st.subheader("Leaderboard")
-try:
-    cards = ui.checkpoints_for(root)
-except InputError as exc:  # e.g. a folder with annotations but no features: no model can run on it
-    ui.show_error(exc)
-    st.stop()
-if cards:
-    st.caption("Test figures (official LLP protocol, percent) of every trained model on this data, best segment-level "
-               "Type@AV first. Each model is gated as its paper evaluates it.")
-    st.dataframe(ui.leaderboard(cards).round(2), hide_index=True, key="home_leaderboard")
-else:
-    st.info(f"No trained model for this data yet. {ui.train_hint(root)}")

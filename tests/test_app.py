@@ -37,7 +37,9 @@ def test_home_leaderboard_lists_trained_models(tiny_data, tmp_path):
                                       {"dim": 16, "ffn_dim": 16}, {"epochs": 1}, terminal=False))
     at = _app(tiny_data, [str(tmp_path / "runs")])
     assert not at.exception
-    board = at.dataframe[1].value  # after the class table (AppTest does not address dataframes by key)
+    boards = [df.value for df in at.dataframe if "checkpoint" in df.value.columns]  # AppTest has no keyed lookup
+    assert len(boards) == 1
+    board = boards[0]
     assert list(board["checkpoint"]) == ["a (han)"] and board.loc[0, "gating"] == "fused"
     assert {"segment/type", "event/event"} <= set(board.columns)
 

@@ -23,7 +23,9 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed"),
 ]
 # (page link text, text that proves the page rendered its content)
-PAGES = [("Home", "Leaderboard"), ("Data", "Statistics"), ("Compare", "Per-class F1"), ("Timelines", "videos match")]
+PAGES = [("Home", "Leaderboard"), ("Data", "Statistics"), ("Train", "Jobs"), ("Compare", "Per-class F1"),
+         ("Errors", "Class confusion"), ("Features", "Not computed yet"), ("Attention", "Self-attention"),
+         ("Imbalance", "DGM"), ("Lab", "What the papers predict"), ("Timelines", "videos match")]
 
 
 def _free_port() -> int:

@@ -61,3 +61,43 @@ def test_zoo_readme_is_the_one_the_zoo_writes(index):
     assert readme == render_readme(CHECKPOINTS_DIR), "checkpoints/README.md is stale: rerun the zoo export"
     for name in index["entries"]:
         assert f"| {name} |" in readme
+
+
+def test_export_and_home_claims_on_tiny_data(tiny_data, tmp_path, monkeypatch):
+    """The export path on tiny data: float16 kept only within tolerance, figures of what ships, README and the
+    Home page's claims table (the zoo matches the data in use)."""
+    from streamlit.testing.v1 import AppTest
+
+    import avvp_core.paths
+    from avvp_core.fileio import write_json
+    from avvp_core.training.recipes import RecipeContext, run_recipe
+    from avvp_core.zoo import export
+
+    data = LLPDataset(tiny_data)
+    zoo = tmp_path / "zoo"
+    rows = {}
+    for name in ("han", "mgn"):
+        entry = ENTRIES[name]
+        trained = tmp_path / "work" / name
+        run_recipe(entry.recipe, RecipeContext(data, entry.model, trained, "demo", {}, {"epochs": 1}, terminal=False))
+        rows[name] = export(entry, trained, data, zoo, 1.0)
+        card = load_checkpoint(zoo / name)[1]
+        assert card.config["weights_dtype"] == rows[name]["weights_dtype"]
+        assert card.metrics["test"] == rows[name]["test"] and "float32" in card.metrics
+        if rows[name]["weights_dtype"] == "float16":
+            assert card.config["zoo"]["float16_max_delta"] <= 0.1
+    write_json(zoo / ZOO_FILE, {"entries": rows, "data": {"fingerprint": data.fingerprint(), "synth": data.synth_meta}})
+    readme = render_readme(zoo)
+    assert "| han | han | plain |" in readme and "MGN beats HAN" in readme
+
+    monkeypatch.setattr(avvp_core.paths, "CHECKPOINTS_DIR", zoo)
+    at = AppTest.from_file(str(CHECKPOINTS_DIR.parent / "app.py"), default_timeout=60)
+    at.session_state["data_root"] = str(tiny_data)
+    at.session_state["checkpoint_roots"] = [str(zoo)]
+    at.run()
+    assert not at.exception
+    claims = [df.value for df in at.dataframe if "verdict" in df.value.columns]
+    assert len(claims) == 1
+    mgn = claims[0].set_index("claim").loc["MGN beats HAN"]
+    assert mgn["verdict"] in ("holds", "partly holds", "does not hold") and "seg Type" in mgn["measured"]
+    assert (claims[0]["verdict"] == "not measured").sum() >= 8  # only two entries exported here
