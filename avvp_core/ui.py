@@ -230,9 +230,23 @@ def checkpoint_upload() -> None:
             show_error(InputError(result[1]))
 
 
-@st.cache_data(show_spinner="Running the model over the split…", max_entries=32)
+def weights_stamp(checkpoint: str) -> int:
+    """Part of every cache key of a checkpoint's results: a retraining into the same folder invalidates them."""
+    from .checkpoints import WEIGHTS
+
+    try:
+        return (Path(checkpoint) / WEIGHTS).stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 def predictions(checkpoint: str, root: str, split: str):
-    """All probabilities of a checkpoint on a split (numpy; cached per checkpoint, data and split)."""
+    """All probabilities of a checkpoint on a split (numpy; cached per checkpoint weights, data and split)."""
+    return _predictions(checkpoint, root, split, weights_stamp(checkpoint))
+
+
+@st.cache_data(show_spinner="Running the model over the split…", max_entries=32)
+def _predictions(checkpoint: str, root: str, split: str, stamp: int):
     from .checkpoints import load_checkpoint
     from .evaluation import predict
 
@@ -240,9 +254,13 @@ def predictions(checkpoint: str, root: str, split: str):
     return predict(model, load_dataset(root).split(split))
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
 def score_report(checkpoint: str, root: str, split: str, gating: str):
     """The full ScoreReport of a checkpoint on a split: per-video, per-class figures and counts."""
+    return _score_report(checkpoint, root, split, gating, weights_stamp(checkpoint))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _score_report(checkpoint: str, root: str, split: str, gating: str, stamp: int):
     from .metrics import score
 
     sp = load_dataset(root).split(split)
@@ -264,9 +282,13 @@ def open_in_timelines(split: str, row: int, models: list[str], label: str) -> No
                  icon=":material/view_timeline:")
 
 
-@st.cache_data(show_spinner="Loading the model…", max_entries=64)
 def feature_kinds(checkpoint: str) -> list[str]:
     """What a checkpoint can embed on the Features page (segment features; class tokens for MGN / CM-Co)."""
+    return _feature_kinds(checkpoint, weights_stamp(checkpoint))
+
+
+@st.cache_data(show_spinner="Loading the model…", max_entries=64)
+def _feature_kinds(checkpoint: str, stamp: int) -> list[str]:
     from .analysis.features import available_kinds
     from .checkpoints import load_checkpoint
 
@@ -295,9 +317,13 @@ def feature_embedding(checkpoint: str, root: str, split: str, kind: str, method:
     return frame
 
 
-@st.cache_data(show_spinner="Capturing attention maps…", max_entries=64)
 def attention_maps(checkpoint: str, root: str, split: str, rows: tuple[int, ...]):
     """A checkpoint's attention maps (analysis.attention.AttentionMap list) averaged over some videos of a split."""
+    return _attention_maps(checkpoint, root, split, rows, weights_stamp(checkpoint))
+
+
+@st.cache_data(show_spinner="Capturing attention maps…", max_entries=64)
+def _attention_maps(checkpoint: str, root: str, split: str, rows: tuple[int, ...], stamp: int):
     from .analysis.attention import capture_maps
     from .checkpoints import load_checkpoint
 
@@ -327,9 +353,13 @@ def attention_pickers(map_name: str, layers: list) -> tuple[Any, int | None, int
     return m, head, slice_
 
 
-@st.cache_data(show_spinner="Swapping the audio…", max_entries=64)
 def cross_audio(checkpoint: str, root: str, split: str, row: int, audio_row: int):
     """Visual predictions of one video with its own audio and with another video's audio (analysis.attention)."""
+    return _cross_audio(checkpoint, root, split, row, audio_row, weights_stamp(checkpoint))
+
+
+@st.cache_data(show_spinner="Swapping the audio…", max_entries=64)
+def _cross_audio(checkpoint: str, root: str, split: str, row: int, audio_row: int, stamp: int):
     from .analysis.attention import cross_audio as swap
     from .checkpoints import load_checkpoint
 
