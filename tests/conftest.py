@@ -35,3 +35,37 @@ def make_batch(batch: int = 3, frames: int = 10, seed: int = 0):
     labels = (torch.rand(batch, 25, generator=g) < 0.15).float()
     return Batch(torch.randn(batch, 10, 128, generator=g), torch.randn(batch, frames, 2048, generator=g),
                  torch.randn(batch, 10, 512, generator=g), labels, index=torch.arange(batch))
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    """A temporary user runs folder for jobs and uploads (paths.RUNS_DIR is read when a job starts)."""
+    from avvp_core import paths
+
+    folder = tmp_path / "runs"
+    monkeypatch.setattr(paths, "RUNS_DIR", folder)
+    monkeypatch.setenv("AVVP_RUNS_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_han(tiny_data, tmp_path_factory) -> Path:
+    """A runs folder holding one 1-epoch HAN (dim 16) trained on tiny_data, shown as "han (han)": trained once per
+    session for the page tests; treat it as read-only."""
+    from avvp_core.data import LLPDataset
+    from avvp_core.training.recipes import RecipeContext, run_recipe
+
+    runs = tmp_path_factory.mktemp("tiny_han") / "runs"
+    run_recipe("plain", RecipeContext(LLPDataset(tiny_data), "han", runs / "han", "paper", {"dim": 16, "ffn_dim": 16},
+                                      {"epochs": 1}, terminal=False))
+    return runs
+
+
+def app_page(page: str, data_root: Path | str, checkpoint_roots: list | None = None, timeout: int = 60):
+    """AppTest of one page script (pages/<page>.py) on a data folder and checkpoint roots, run once."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / f"{page}.py"), default_timeout=timeout)
+    at.session_state["data_root"] = str(data_root)
+    at.session_state["checkpoint_roots"] = [str(r) for r in checkpoint_roots or []]
+    return at.run()

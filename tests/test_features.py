@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import app_page
 
 from avvp_core.analysis import features as F
 from avvp_core.constants import CLASS_INDEX
@@ -123,17 +124,8 @@ def _plotted_points(chart) -> int:
 
 
 @pytest.mark.app
-def test_features_page_plots_selects_and_links(tiny_data, tmp_path):
-    from streamlit.testing.v1 import AppTest
-
-    from avvp_core.training.recipes import RecipeContext, run_recipe
-
-    run_recipe("plain", RecipeContext(LLPDataset(tiny_data), "han", tmp_path / "runs" / "han", "paper",
-                                      {"dim": 16, "ffn_dim": 16}, {"epochs": 1}, terminal=False))
-    at = AppTest.from_file(str(REPO / "pages" / "features.py"), default_timeout=90)
-    at.session_state["data_root"] = str(tiny_data)
-    at.session_state["checkpoint_roots"] = [str(tmp_path / "runs")]
-    at.run()
+def test_features_page_plots_selects_and_links(tiny_data, tiny_han):
+    at = app_page("features", tiny_data, [tiny_han], timeout=90)
     assert not at.exception and at.title[0].value == "Features"
     assert at.selectbox(key="features_kind").options == list(F.SEGMENT_KINDS)  # HAN: no class tokens
     assert "Not computed yet" in at.info[0].value and not at.get("plotly_chart")

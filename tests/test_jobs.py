@@ -8,20 +8,12 @@ import time
 
 import pytest
 
-from avvp_core import jobs, paths
+from avvp_core import jobs
 from avvp_core.checkpoints import list_checkpoints
 from avvp_core.errors import InputError
 
 TINY = {"dim": 16, "ffn_dim": 16}
 
-
-@pytest.fixture
-def runs(tmp_path, monkeypatch):
-    """Jobs go to a temporary runs folder (paths.RUNS_DIR is read when a job starts)."""
-    folder = tmp_path / "runs"
-    monkeypatch.setattr(paths, "RUNS_DIR", folder)
-    monkeypatch.setenv("AVVP_RUNS_DIR", str(folder))
-    return folder
 
 
 def test_a_tiny_job_runs_to_completion_in_the_background(tiny_data, runs):

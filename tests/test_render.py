@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import app_page
 
 from avvp_core.constants import CLASSES, EVAL_FILES, NUM_SEGMENTS, SPLIT_FILES
 from avvp_core.data import LLPDataset
@@ -194,17 +195,8 @@ def test_shipped_demo_is_used_only_for_matching_data(tiny_data):
 
 # --- the pages -------------------------------------------------------------------------------------------------
 @pytest.mark.app
-def test_timelines_page_plays_the_chosen_video_above_its_filmstrip(tiny_data, tmp_path):
-    from streamlit.testing.v1 import AppTest
-
-    from avvp_core.training.recipes import RecipeContext, run_recipe
-
-    run_recipe("plain", RecipeContext(LLPDataset(tiny_data), "han", tmp_path / "runs" / "han", "paper",
-                                      {"dim": 16, "ffn_dim": 16}, {"epochs": 1}, terminal=False))
-    at = AppTest.from_file(str(REPO / "pages" / "timelines.py"), default_timeout=60)
-    at.session_state["data_root"] = str(tiny_data)
-    at.session_state["checkpoint_roots"] = [str(tmp_path / "runs")]
-    at.run()
+def test_timelines_page_plays_the_chosen_video_above_its_filmstrip(tiny_data, tiny_han):
+    at = app_page("timelines", tiny_data, [tiny_han])
     assert not at.exception
     (video,) = at.get("video")
     ds = LLPDataset(tiny_data)

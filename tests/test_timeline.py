@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import app_page
 
 from avvp_core.analysis.timeline import TRUTH, timeline_figure, timeline_frame
 from avvp_core.data import LLPDataset
@@ -50,17 +51,8 @@ def test_figure_has_one_row_per_class_modality_source(tiny_data):
 
 
 @pytest.mark.app
-def test_timelines_page_shows_a_trained_model(tiny_data, tmp_path):
-    from streamlit.testing.v1 import AppTest
-
-    from avvp_core.training.recipes import RecipeContext, run_recipe
-
-    run_recipe("plain", RecipeContext(LLPDataset(tiny_data), "han", tmp_path / "runs" / "han", "paper",
-                                      {"dim": 16, "ffn_dim": 16}, {"epochs": 1}, terminal=False))
-    at = AppTest.from_file(str(REPO / "pages" / "timelines.py"), default_timeout=60)
-    at.session_state["data_root"] = str(tiny_data)
-    at.session_state["checkpoint_roots"] = [str(tmp_path / "runs")]
-    at.run()
+def test_timelines_page_shows_a_trained_model(tiny_data, tiny_han):
+    at = app_page("timelines", tiny_data, [tiny_han])
     assert not at.exception
     assert at.multiselect(key="timeline_models").value == ["han (han)"]
     assert len(at.get("plotly_chart")) == 1

@@ -35,13 +35,6 @@ def trained(tiny_data, tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
-def runs(tmp_path, monkeypatch):
-    folder = tmp_path / "runs"
-    monkeypatch.setattr(paths, "RUNS_DIR", folder)
-    monkeypatch.setenv("AVVP_RUNS_DIR", str(folder))
-    return folder
-
 
 def _page(page: str, data: Path, roots: list[Path]) -> AppTest:
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
