@@ -27,3 +27,16 @@ def machine_info() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return (f"machine: {cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, GPU {gpu}; "
             f"python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}")
+
+
+def rss_mb() -> float:
+    """This process's resident set size now (MiB)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM, MiB). Not getrusage's maxrss: Linux carries that over exec from the forking
+    parent, so a child of a big parent would report the parent's size."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
