@@ -139,7 +139,6 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
     out, work = Path(out), Path(work)
     out.mkdir(parents=True, exist_ok=True)
     index_path = out / ZOO_FILE
-    index = json.loads(index_path.read_text()) if index_path.is_file() else {"entries": {}}
     for entry in entries:
         t0 = time.monotonic()
         log(f"[zoo] {entry.name}: {entry.model} with recipe {entry.recipe} (demo width, seed {ZOO_SEED})")
@@ -148,7 +147,10 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
                             llp_steps=True)
         run_recipe(entry.recipe, ctx)
         row = export(entry, work / entry.name, data, out, _stage_seconds(work / entry.name))
+        # re-read: another zoo process may have exported other entries meanwhile
+        index = json.loads(index_path.read_text()) if index_path.is_file() else {"entries": {}}
         index["entries"][entry.name] = row
+        index["entries"] = {e.name: index["entries"][e.name] for e in ZOO if e.name in index["entries"]}  # zoo order
         index["data"] = {"fingerprint": data.fingerprint(), "synth": data.synth_meta and {
             k: data.synth_meta.get(k) for k in ("generator_version", "preset", "seed")}}
         write_json(index_path, index)
@@ -157,6 +159,7 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
         log(f"[zoo] {entry.name}: test segment Type@AV {test['segment/type']:.1f}, event Type@AV "
             f"{test['event/type']:.1f} ({row['weights_dtype']}; {row['train_seconds']:.0f} s of training, "
             f"{time.monotonic() - t0:.0f} s here)")
+    index = json.loads(index_path.read_text())
     return [index["entries"][e.name] for e in entries]
 
 
