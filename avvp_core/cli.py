@@ -137,7 +137,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if getattr(args, flag) is not None:
             train_overrides[flag] = getattr(args, flag)
     train_overrides["device"] = _device(args.device)
-    ctx = RecipeContext(LLPDataset(args.data), args.model, Path(args.out), args.width, _kv(args.set), train_overrides)
+    ctx = RecipeContext(LLPDataset(args.data), args.model, Path(args.out), args.width, _kv(args.set), train_overrides,
+                        llp_steps=args.llp_steps)
     result = run_recipe(args.recipe, ctx)
     m = result.metrics
     print(f"checkpoint: {result.folder} (epoch {m.get('selected_epoch')} selected on {m.get('selection_metric')}, "
@@ -272,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--width", choices=("paper", "demo"), default="paper")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option (repeatable)")
     s.add_argument("--train-set", action="append", metavar="KEY=VALUE", help="training option (repeatable)")
+    s.add_argument("--llp-steps", action="store_true",
+                   help="scale batches above 16 so an epoch has as many steps as the paper's batch on LLP's 10,000 "
+                        "training videos (small data such as SynthLLP mini; no effect on LLP itself)")
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_train)
 

@@ -70,6 +70,7 @@ class StateKeys:
     TRAIN_MODEL = "train_model"
     TRAIN_RECIPE = "train_recipe"
     TRAIN_WIDTH = "train_width"
+    TRAIN_LLP_STEPS = "train_llp_steps"
     TRAIN_NAME = "train_name"
     TRAIN_EPOCHS = "train_epochs"
     TRAIN_BATCH = "train_batch"

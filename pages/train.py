@@ -37,6 +37,8 @@ with st.form("train_form"):
     model_set = f.text_area("Model options (KEY=VALUE per line)", key=K.TRAIN_MODEL_SET, placeholder="dim=64")
     train_set = g.text_area("Training options (KEY=VALUE per line)", key=K.TRAIN_TRAIN_SET, placeholder="lr_step=5")
     name = st.text_input("Run name (folder under runs/; empty: model-recipe-width-seed-time)", key=K.TRAIN_NAME)
+    llp_steps = st.checkbox("Scale batches above 16 to LLP's steps per epoch (as the shipped zoo; no effect on LLP)",
+                            value=True, key=K.TRAIN_LLP_STEPS)
     submitted = st.form_submit_button("Start training", type="primary", key="train_submit")
 if submitted:
     try:
@@ -44,7 +46,7 @@ if submitted:
             raise InputError("the data in use has no feature files; choose or generate data on the Data page")
         job = jobs.start(root, model, recipe, width, name.strip() or None, epochs=epochs, batch_size=batch, lr=lr,
                          seed=None if seed is None else int(seed), model_options=jobs.parse_options(model_set),
-                         train_options=jobs.parse_options(train_set))
+                         train_options=jobs.parse_options(train_set), llp_steps=llp_steps)
         st.session_state[K.TRAIN_JOB] = job.name
         st.success(f"Started {job.name} (pid {job.record['pid']}).", icon=":material/play_arrow:")
     except InputError as exc:

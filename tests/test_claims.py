@@ -53,3 +53,14 @@ def test_llp_steps_batch_keeps_the_papers_steps_per_epoch():
     assert llp_steps_batch(64, 2000) == 16  # MMT / CM-Co: 64 * 2000 / 10000 = 12.8, floored at 16
     assert llp_steps_batch(128, 2000) == 26  # JoMoLD: 79 steps per epoch on LLP, 77 on mini
     assert llp_steps_batch(128, 10000) == 128  # LLP itself: unchanged
+
+
+def test_cli_train_llp_steps_scales_the_recipe_batch(tiny_data, tmp_path):
+    import json
+
+    from avvp_core.cli import main
+
+    out = tmp_path / "mmt"
+    assert main(["train", "--data", str(tiny_data), "--model", "mmt", "--width", "demo", "--epochs", "1",
+                 "--set", "dim=16", "--llp-steps", "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["train"]["batch_size"] == 16  # paper 64, 60 videos

@@ -79,6 +79,7 @@ def test_starting_a_tiny_training_from_the_page(tiny_data, runs):
     assert "Started page-run" in at.success[0].value
     job = jobs.get("page-run")
     assert job.record["model_options"] == TINY and job.record["train_options"] == {"epochs": 1}
+    assert "--llp-steps" in job.record["argv"]  # the page's default, as the shipped zoo
     assert list(at.dataframe[0].value["job"]) == ["page-run"]
 
     assert jobs.wait("page-run", 240).status == "finished"
