@@ -39,6 +39,7 @@ def summary(at) -> dict:
     main = at.main
     heading = next((e.value for kind in ("title", "header", "subheader") for e in getattr(main, kind)), "")
     return {"exceptions": len(at.exception), "errors": [e.value[:90] for e in at.error], "heading": heading,
+            "infos": [e.value[:70] for e in at.info],
             "elements": sum(1 for _ in main), "dataframes": len(at.dataframe),
             "charts": len(main.get("plotly_chart"))}
 
@@ -138,7 +139,7 @@ def main() -> None:
           "  heading / errors")
     for r in full["pages"]:
         note = r["heading"] + (f"; EXCEPTIONS {r['exceptions']}" if r["exceptions"] else "") + \
-            "".join(f"; error: {e}" for e in r["errors"])
+            "".join(f"; error: {e}" for e in r["errors"]) + "".join(f"; info: {e}" for e in r["infos"][:1])
         print(f"{r['page']:<12}{r['cold_s']:>14.2f}{r['warm_s']:>9.2f}{r['elements']:>10}{r['dataframes']:>8}"
               f"{r['charts']:>8}  {note}")
     tsne = None

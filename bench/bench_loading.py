@@ -2,12 +2,14 @@
 through a torch DataLoader (the official loaders' way), side by side and interleaved; cache build time reported.
 
     python bench/bench_loading.py [--data DIR] [--batch 16] [--repeats 3] [--threads N] [--keep-cache] [--profile]
+                                  [--feeder-from GIT_REV]
 
 Without --data, SynthLLP `full` is generated into runs/bench/synthllp-full. The cache is deleted first so
 its build time is measured cold (unless --keep-cache); the page cache is warm for both loaders (they read the
 same files). Each repeat runs both passes back to back (a fresh `SplitFeeder` each time, so opening the cache
 is included); the figures are medians over the repeats, so load from other jobs hits both sides alike.
---profile prints cProfile's top entries for one cache pass.
+--profile prints cProfile's top entries for one cache pass. --feeder-from REV also times the feeder as it was at a
+git revision (its source read with `git show`), in the same repeats: a before/after measured side by side.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import cProfile
 import pstats
 import shutil
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -47,8 +51,25 @@ class PerFileDataset(torch.utils.data.Dataset):
                 torch.from_numpy(self.labels[i]))
 
 
-def cache_pass(split, batch: int) -> int:
-    feeder = SplitFeeder(split)
+def feeder_at(rev: str) -> type:
+    """`SplitFeeder` as it was at git revision `rev` (imported from a temporary copy, inside the package)."""
+    import importlib.util
+    import tempfile
+
+    source = subprocess.run(["git", "show", f"{rev}:avvp_core/training/feeder.py"], capture_output=True, text=True,
+                            check=True, cwd=Path(__file__).resolve().parents[1]).stdout
+    path = Path(tempfile.mkdtemp()) / "feeder.py"
+    path.write_text(source)
+    name = f"avvp_core.training._feeder_at_{rev}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module.SplitFeeder
+
+
+def cache_pass(split, batch: int, feeder_cls: type = SplitFeeder) -> int:
+    feeder = feeder_cls(split)
     rows = 0
     for b in feeder.batches(batch, shuffle=True, generator=torch.Generator().manual_seed(0)):
         rows += len(b)
@@ -76,6 +97,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     p.add_argument("--keep-cache", action="store_true", help="reuse an existing cache (no cold build time)")
     p.add_argument("--profile", action="store_true", help="print cProfile's top entries for one cache pass")
+    p.add_argument("--feeder-from", metavar="REV", help="also time SplitFeeder as at this git revision")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -87,10 +109,15 @@ def main() -> None:
     split = ds.split(args.split)
 
     build, _ = timed(ds.feature_cache, args.split)
-    cached, per_file = [], []
+    old_cls = feeder_at(args.feeder_from) if args.feeder_from else None
+    cached, per_file, old = [], [], []
     for _ in range(args.repeats):
         t, rows = timed(cache_pass, split, args.batch)
         cached.append(t)
+        if old_cls is not None:
+            t, rows_old = timed(cache_pass, split, args.batch, old_cls)
+            old.append(t)
+            assert rows_old == rows
         t, rows_pf = timed(per_file_pass, root, split, args.batch)
         per_file.append(t)
         assert rows == rows_pf == len(split)
@@ -100,6 +127,10 @@ def main() -> None:
     print(f"full pass from the cache (incl. opening it): {c:.3f} s   {' '.join(f'{x:.3f}' for x in cached)}")
     print(f"full pass per-file np.load + DataLoader:      {f:.3f} s   {' '.join(f'{x:.3f}' for x in per_file)}")
     print(f"speed-up: {f / c:.1f}x (target >= 10x)")
+    if old:
+        o = statistics.median(old)
+        print(f"feeder at {args.feeder_from}: {o:.3f} s   {' '.join(f'{x:.3f}' for x in old)}; speed-up over per-file "
+              f"{f / o:.1f}x; current feeder {o / c:.1f}x faster")
     if args.profile:
         prof = cProfile.Profile()
         prof.runcall(cache_pass, split, args.batch)
