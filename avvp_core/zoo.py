@@ -168,7 +168,7 @@ def zoo_runs(out: str | Path) -> dict[str, list[dict[str, Any]]]:
     runs = {}
     for folder in shipped(out):
         card = read_card(folder)
-        runs[folder.name] = [{"test": card.metrics["test"], "log": card.log,
+        runs[folder.name] = [{"test": card.metrics["test"], "log": card.log(),
                               "refinement": card.metrics.get("refinement")}]
     return runs
 
