@@ -2,10 +2,10 @@
 
 A claim compares two zoo entries on named test figures: it "holds" when the candidate's mean over seeds is above
 the baseline's on every figure, "partly holds" on some, "does not hold" on none. The loss-gap claim (DGM) holds when
-the mean over epochs of |audio loss - visual loss| shrinks; the label-precision claims (MA, JoMoLD) hold when the
-labels a recipe removes are truly absent more often than a removal at random would be (the share of weak labels that
-are truly absent in that modality). A claim that does not hold on SynthLLP is a finding about SynthLLP or about our
-reading of the paper, not hidden: every figure behind each verdict is printed.
+the mean over epochs of |audio loss - visual loss| shrinks; the label-precision claims (MA, JoMoLD) hold when most
+labels a recipe removes are truly absent in that modality (precision above 0.5, and above chance: the share of weak
+labels that are truly absent there), per modality with removals. A claim that does not hold on SynthLLP is a finding
+about SynthLLP or about our reading of the paper, not hidden: every figure behind each verdict is printed.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("Messengers beat full cross-modal context (No MSG)", "000", "mmt", "mmt-nomsg"),
     Claim("CAPC on MA labels improves MMT (three stages vs one)", "000", "mmt-capc", "mmt"),
     Claim("MA label refinement improves HAN", "000", "han-ma", "han"),
-    Claim("MA's removed labels are truly absent (precision above chance)", "000", "han-ma", "han",
+    Claim("MA's removed labels are mostly truly absent", "000", "han-ma", "han",
           kind="label_precision"),
     Claim("JoMoLD label denoising improves HAN", "004", "han-jomold", "han"),
-    Claim("JoMoLD's dropped labels are truly absent (precision above chance)", "004", "han-jomold", "han",
+    Claim("JoMoLD's dropped labels are mostly truly absent", "004", "han-jomold", "han",
           kind="label_precision"),
     Claim("CM-Co beats HAN", "001", "cmco", "han"),
     Claim("CM-S adds to CM-Co", "001", "cmco-cms", "cmco"),
@@ -104,8 +104,9 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
                             "published": ""})
                 continue
             out.append({**row, "verdict": _verdict([np.mean(ga) < np.mean(gb)]),
-                        "measured": f"mean |audio loss − visual loss| {np.mean(ga):.4f} with vs {np.mean(gb):.4f} "
-                                    "without", "published": "paper 004, Fig. 5 (curves; no figure to compare)"})
+                        "measured": f"mean gap between audio and visual training loss {np.mean(ga):.4f} with vs "
+                                    f"{np.mean(gb):.4f} without",
+                        "published": "paper 004, Fig. 5 (curves; no figure to compare)"})
         else:  # label_precision
             flags, parts = [], []
             for r in cand:
@@ -115,7 +116,7 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
                     if not q.get("removed") or q.get("precision") is None or not q.get("positives"):
                         continue
                     chance = q["truly_absent"] / q["positives"]
-                    flags.append(q["precision"] > chance)
+                    flags.append(q["precision"] > max(0.5, chance))
                     parts.append(f"{modality}: {q['removed']} removed, precision {q['precision']:.2f} "
                                  f"(chance {chance:.2f}), recall {q['recall']:.2f}")
             verdict = _verdict(flags) if flags else "not measured"

@@ -10,7 +10,7 @@ runs, the per-step log. `tests/test_zoo.py` regenerates SynthLLP mini and requir
 
 Deviation from the papers, named: batches above 16 are scaled so each epoch has as many optimiser steps on the
 2,000 mini training videos as the paper's batch has on LLP's 10,000 (`llp_steps_batch`: MMT 64 -> 16, CM-Co 64
--> 16, JoMoLD and MSDU 128 -> 26); the papers' large batches leave too few steps on mini (bench/RESULTS.md).
+-> 16, JoMoLD and MSDU 128 -> 25); the papers' large batches leave too few steps on mini (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def render_readme(out: str | Path) -> str:
         f"- Data: SynthLLP `{synth.get('preset')}` (seed {synth.get('seed')}, generator "
         f"{synth.get('generator_version')}), fingerprint `{data['fingerprint']}`; test split, 500 videos.",
         f"- Training: the registered recipes at **demo width** (see each `config.json`), seed {ZOO_SEED}; batches above"
-        " 16 scaled to LLP's steps per epoch (`llp_steps_batch`: MMT and CM-Co 64 -> 16, JoMoLD/MSDU 128 -> 26).",
+        " 16 scaled to LLP's steps per epoch (`llp_steps_batch`: MMT and CM-Co 64 -> 16, JoMoLD/MSDU 128 -> 25).",
         "- Weights in float16 where every figure stays within 0.1 point of float32 (`weights_dtype` on each card);"
         " loading never unpickles objects (`weights_only=True`).",
         "- Times are training seconds on the machine named in each card (`zoo.machine`), often with other work"
@@ -214,9 +214,12 @@ def render_readme(out: str | Path) -> str:
         lines.append(f"| {name} | {row['model']} | {row['recipe']} | {figs} | {pub_text} | {row['weights_dtype']}"
                      f" | {row['train_seconds']:.0f} |")
     entries = {n: {"model": r["model"], "recipe": r["recipe"]} for n, r in index["entries"].items()}
-    lines += ["", "## The papers' claims on SynthLLP (one seed; bench/RESULTS.md has three)", "",
+    total_minutes = sum(r["train_seconds"] for r in index["entries"].values()) / 60
+    lines += ["", "## The papers' claims on SynthLLP", "",
+              "Seed 1 only (bench/RESULTS.md has seeds 1-3 for HAN, MA and JoMoLD).", "",
               claims.markdown(claims.check(zoo_runs(out), entries)), "",
-              "Reproduce: `python -m avvp_core zoo` (all entries, about 40 minutes on 2 CPU cores) or",
+              f"Reproduce: `python -m avvp_core zoo` (all entries: {total_minutes:.0f} minutes of training on the",
+              "cards' machine, 2 CPU cores) or",
               "`python -m avvp_core zoo --only han mmt` (some); intermediate stages stay in `runs/zoo/`.", ""]
     return "\n".join(lines)
 

@@ -63,7 +63,7 @@ if cards:
     claims = ui.zoo_claims(root)
     if claims is not None:
         with st.expander("The papers' claims, checked on this data by the shipped zoo"):
-            st.caption("Each claim compares two zoo models on the test split (one seed; `bench/RESULTS.md` has more). "
+            st.caption("Each claim compares two zoo models on the test split (seed 1 only; see checkpoints/README.md). "
                        "A claim that does not hold on SynthLLP is a finding, shown as such.")
             st.dataframe(claims, hide_index=True, key="home_claims")
 elif cards is not None:

@@ -40,7 +40,7 @@ def test_loss_gap_and_label_precision():
     rows = claims.check(runs)
     assert _row(rows, "DGM narrows")["verdict"] == "holds"
     precision = _row(rows, "MA's removed labels")
-    assert precision["verdict"] == "partly holds"  # audio 0.6 > 0.12; visual 0.2 < 0.4
+    assert precision["verdict"] == "partly holds"  # audio 0.6 > max(0.5, 0.12); visual 0.2 < 0.5
     assert "chance 0.12" in precision["measured"] and "chance 0.40" in precision["measured"]
     table = claims.markdown(rows)
     assert table.count("\n") == len(claims.CLAIMS) + 1
@@ -51,7 +51,7 @@ def test_llp_steps_batch_keeps_the_papers_steps_per_epoch():
 
     assert llp_steps_batch(16, 2000) == 16  # HAN's batch is kept
     assert llp_steps_batch(64, 2000) == 16  # MMT / CM-Co: 64 * 2000 / 10000 = 12.8, floored at 16
-    assert llp_steps_batch(128, 2000) == 26  # JoMoLD: 79 steps per epoch on LLP, 77 on mini
+    assert llp_steps_batch(128, 2000) == 25  # JoMoLD: 79 steps per epoch on LLP, 80 on mini
     assert llp_steps_batch(128, 10000) == 128  # LLP itself: unchanged
 
 

@@ -47,7 +47,7 @@ from ..constants import (
 from ..errors import InputError
 from .dataset import LLPDataset
 
-GENERATOR_VERSION = "1.1"  # 1.1: shared per-segment dynamics across modalities
+GENERATOR_VERSION = "1.1"  # 1.1: the shared_dynamics knob (default 0: features byte-identical to 1.0's)
 STATS_PATH = Path(__file__).with_name("llp_stats.json")
 FULL_FILE = "AVVP_dataset_full.csv"  # LLP ships it too: every video, train then val then test
 ProgressFn = Callable[[float, str], None]
@@ -79,7 +79,7 @@ KNOBS: dict[str, dict] = {
     "imbalance": {"default": 1.0, "help": "spread of the class-dependent audio/visual salience (0: all 1)"},
     "nuisance": {"default": 1.0, "help": "std of the per-video scene/recording vector, per element"},
     "noise": {"default": 1.0, "help": "std of the i.i.d. segment noise, per element"},
-    "shared_dynamics": {"default": 1.0, "help": "std of the per-segment scene dynamics seen by both modalities"},
+    "shared_dynamics": {"default": 0.0, "help": "std of the per-segment scene dynamics seen by both modalities"},
     "res152_frames": {"default": 10, "help": "10: segment-level res152 (10, 2048); 80: LLP's 80 frames"},
     "frame_jitter": {"default": 0.1, "help": "80-frame res152 only: per-frame noise std, times noise"},
 }
@@ -114,7 +114,9 @@ _KEY_IDS, _KEY_LABELS, _KEY_PROTOS, _KEY_VIDEO, _KEY_DYNAMICS = 1, 2, 3, 4, 5
 # Real clips carry signal that both modalities see segment by segment besides the events (a door slams as it
 # swings, a camera pan changes the wind noise). SynthLLP models it as a low-rank per-segment latent projected
 # into every stream: without it, cross-modal temporal objectives (MA's contrast, JoMoLD's NCE) have nothing to
-# learn but event boundaries.
+# learn but event boundaries. Off by default: measured on mini (HAN demo, seed 1), it does not rescue MA (HAN+MA
+# segment Type@AV 32.0 at std 1.0, 30.8 at 0.25, 34.2 without) and at std 1.0 JoMoLD's NCE learns it instead of the
+# classes (MSDU+JoMoLD 29.8 vs 48.3 without); see bench/RESULTS.md.
 DYNAMICS_RANK = 16
 
 
@@ -361,7 +363,8 @@ def _video_features(seed: int, key: tuple[int, int], gt_a: np.ndarray, gt_v: np.
         draw = rng.standard_normal((NUM_SEGMENTS + 1, dim))  # row 0: the video's scene/recording offset
         x = knobs["noise"] * draw[1:] + knobs["nuisance"] * draw[0]  # (T, D)
         x += active @ protos[stream]
-        x += knobs["shared_dynamics"] * (latent @ dynamics[stream])  # (T, R) @ (R, D): same latent, every stream
+        if knobs["shared_dynamics"]:  # skipped at 0, so the default output stays byte-identical to generator 1.0
+            x += knobs["shared_dynamics"] * (latent @ dynamics[stream])  # (T, R) @ (R, D): same latent, all streams
         if stream == "res152" and knobs["res152_frames"] > NUM_SEGMENTS:  # each segment's vector x 8 frames
             x = np.repeat(x, FRAMES_PER_SEGMENT, axis=0)
             x += knobs["frame_jitter"] * knobs["noise"] * rng.standard_normal(x.shape)

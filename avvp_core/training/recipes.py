@@ -31,7 +31,7 @@ def llp_steps_batch(paper_batch: int, n_train: int, floor: int = 16) -> int:
     """
     if paper_batch <= floor:
         return paper_batch
-    return max(floor, round(paper_batch * n_train / LLP_TRAIN_VIDEOS))
+    return max(floor, paper_batch * n_train // LLP_TRAIN_VIDEOS)  # rounded down: never fewer steps than on LLP
 
 
 @dataclass
