@@ -23,6 +23,11 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed"),
 ]
 # (page link text, text that proves the page rendered its content)
+# Every plotly chart has its SVG, every dataframe its canvas, and no lazy-loading placeholder is left.
+DRAWN = """() =>
+  [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))
+  && [...document.querySelectorAll('[data-testid="stDataFrame"]')].every(f => f.querySelector('canvas'))
+  && !document.querySelector('[data-testid="stSkeleton"]')"""
 PAGES = [("Home", "Leaderboard"), ("Data", "Statistics"), ("Train", "Jobs"), ("Compare", "Per-class F1"),
          ("Errors", "Class confusion"), ("Features", "Not computed yet"), ("Attention", "Self-attention"),
          ("Imbalance", "DGM"), ("Lab", "What the papers predict"), ("Timelines", "videos match")]
@@ -79,7 +84,8 @@ def test_every_page_renders_in_a_real_browser(server):
     timings = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        # Streamlit scrolls inside its own container, so a full-page screenshot shows one viewport: make it tall.
+        page = browser.new_page(viewport={"width": 1300, "height": 2400})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         t0 = time.perf_counter()
@@ -91,6 +97,9 @@ def test_every_page_renders_in_a_real_browser(server):
             page.get_by_role("link", name=link).click()
             page.get_by_text(marker).first.wait_for(timeout=60_000)
             timings[link] = time.perf_counter() - t0
+            # the script run is over when Streamlit's "running" widget is gone: then the screenshot shows it all
+            page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=60_000)
+            page.wait_for_function(DRAWN, timeout=60_000)  # lazy-loaded charts and tables have painted
             assert page.get_by_text("Traceback").count() == 0, f"{link} shows a traceback"
             page.screenshot(path=str(shots / f"{link.lower()}.png"), full_page=True)
         # Timelines draws the per-video figure (a plotly SVG) for the trained model.
