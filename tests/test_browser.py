@@ -26,7 +26,8 @@ pytestmark = [
 # Every plotly chart has its SVG, every dataframe its canvas, and no lazy-loading placeholder is left.
 DRAWN = """() =>
   [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))
-  && [...document.querySelectorAll('[data-testid="stDataFrame"]')].every(f => !f.offsetParent || f.querySelector('canvas'))
+  && [...document.querySelectorAll('[data-testid="stDataFrame"]')]
+       .every(f => !f.offsetParent || f.querySelector('canvas'))
   && !document.querySelector('[data-testid="stSkeleton"]')"""
 PAGES = [("Home", "Leaderboard"), ("Data", "Statistics"), ("Train", "Jobs"), ("Compare", "Per-class F1"),
          ("Errors", "Class confusion"), ("Features", "Not computed yet"), ("Attention", "Self-attention"),
