@@ -108,9 +108,12 @@ def export(entry: ZooEntry, trained: Path, data: LLPDataset, out: Path, seconds:
     for name in (LOG, STEP_LOG):
         if (trained / name).is_file():
             shutil.copyfile(trained / name, tmp / name)
+    old = out / f".{entry.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
     if target.exists():
-        shutil.rmtree(target)
+        target.rename(old)  # a kill from here on leaves the previous export beside the new one, never neither
     tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
     return {"name": entry.name, "title": entry.title, "model": entry.model, "recipe": entry.recipe,
             "width": config.get("width"), "weights_dtype": config["weights_dtype"],
             "train_seconds": round(seconds, 1), "val": metrics["val"], "test": metrics["test"]}
