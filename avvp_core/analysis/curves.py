@@ -66,9 +66,9 @@ def val_figure(rows: Rows, level: str = "segment", title: str = ""):
     return _lines(epoch_frame(rows), cols, list(FIGURES), title or f"Validation F1 per epoch ({level} level)", "F1 (%)")
 
 
-def modality_loss_figure(runs: Mapping[str, tuple[Rows, bool]], title: str = "Audio and visual training loss"):
-    """Per-modality training loss of several runs overlaid: colour = modality, solid = with DGM, dashed (dotted,
-    ...) = without, as paper 004's fig. 5. `runs`: name -> (epoch rows, trained with DGM)."""
+def _per_modality_figure(runs: Mapping[str, tuple[Rows, bool]], column: str, mode: str, title: str, y_title: str):
+    """One trace per run and modality of an epoch column ("{m}" = modality): colour = modality, solid = with DGM,
+    dashed (dotted, ...) = without, as paper 004's fig. 5."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -77,12 +77,19 @@ def modality_loss_figure(runs: Mapping[str, tuple[Rows, bool]], title: str = "Au
         frame = epoch_frame(rows)
         dash = "solid" if dgm else next(undashed)
         for m in MODALITIES:
-            if f"loss/{m}" in frame:
-                fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[f"loss/{m}"], mode="lines", name=f"{name} · {m}",
+            col = column.format(m=m)
+            if col in frame:
+                fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[col], mode=mode, name=f"{name} · {m}",
                                          legendgroup=name, line={"color": MODALITY_COLOURS[m], "dash": dash}))
-    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="BCE loss", height=420, margin={"t": 40},
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title=y_title, height=420, margin={"t": 40},
                       legend={"orientation": "h", "y": -0.2})
     return fig
+
+
+def modality_loss_figure(runs: Mapping[str, tuple[Rows, bool]], title: str = "Audio and visual training loss"):
+    """Per-modality training loss of several runs overlaid (paper 004's fig. 5). `runs`: name -> (epoch rows,
+    trained with DGM)."""
+    return _per_modality_figure(runs, "loss/{m}", "lines", title, "BCE loss")
 
 
 def loss_gap_frame(runs: Mapping[str, tuple[Rows, bool]]) -> pd.DataFrame:
@@ -131,21 +138,8 @@ def dgm_steps_figure(steps: Rows, title: str = "DGM over training steps"):
 
 def modality_f1_figure(runs: Mapping[str, tuple[Rows, bool]], level: str = "segment", title: str = ""):
     """Validation audio and visual F1 per epoch for several runs (colour = modality, solid = with DGM)."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    undashed = iter(DASHES * 4)
-    for name, (rows, dgm) in runs.items():
-        frame = epoch_frame(rows)
-        dash = "solid" if dgm else next(undashed)
-        for m in MODALITIES:
-            col = f"val/{level}/{m}"
-            if col in frame:
-                fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[col], mode="lines+markers", name=f"{name} · {m}",
-                                         legendgroup=name, line={"color": MODALITY_COLOURS[m], "dash": dash}))
-    fig.update_layout(title=title or f"Validation F1 per modality ({level} level)", xaxis_title="epoch",
-                      yaxis_title="F1 (%)", height=420, margin={"t": 40}, legend={"orientation": "h", "y": -0.2})
-    return fig
+    return _per_modality_figure(runs, f"val/{level}/{{m}}", "lines+markers",
+                                title or f"Validation F1 per modality ({level} level)", "F1 (%)")
 
 
 def compare_val_figure(runs: Mapping[str, Rows], metric: str = "val/segment/type", title: str = ""):
