@@ -15,6 +15,7 @@ Deviation from the papers, named: batches above 16 are scaled so each epoch has 
 
 from __future__ import annotations
 
+import copy
 import json
 import platform
 import shutil
@@ -89,10 +90,9 @@ def export(entry: ZooEntry, trained: Path, data: LLPDataset, out: Path, seconds:
     """Copy a finished training into `out/<name>/`: float16 weights when harmless, figures of what ships."""
     model, card = load_checkpoint(trained)
     full = _figures(model, data, card.gating)
-    half_model = model.half().float()  # the float16 round trip, evaluated in float32 like every load
+    half_model = copy.deepcopy(model).half().float()  # the float16 round trip, evaluated in float32 like every load
     half = _figures(half_model, data, card.gating)
     use_half = _max_delta(full, half) <= HALF_TOLERANCE
-    model, _ = load_checkpoint(trained)  # fresh float32 copy (half() rounded the one above)
     target = out / entry.name
     tmp = out / f".{entry.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -142,6 +142,8 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
     out, work = Path(out), Path(work)
     out.mkdir(parents=True, exist_ok=True)
     index_path = out / ZOO_FILE
+    data_record = {"fingerprint": data.fingerprint(), "synth": data.synth_meta and {
+        k: data.synth_meta.get(k) for k in ("generator_version", "preset", "seed")}}
     for entry in entries:
         t0 = time.monotonic()
         log(f"[zoo] {entry.name}: {entry.model} with recipe {entry.recipe} (demo width, seed {ZOO_SEED})")
@@ -154,8 +156,7 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
         index = json.loads(index_path.read_text()) if index_path.is_file() else {"entries": {}}
         index["entries"][entry.name] = row
         index["entries"] = {e.name: index["entries"][e.name] for e in ZOO if e.name in index["entries"]}  # zoo order
-        index["data"] = {"fingerprint": data.fingerprint(), "synth": data.synth_meta and {
-            k: data.synth_meta.get(k) for k in ("generator_version", "preset", "seed")}}
+        index["data"] = data_record
         write_json(index_path, index)
         test = row["test"]
         write_text(out / "README.md", render_readme(out))
