@@ -67,8 +67,9 @@ class Card:
 def save_weights(path: Path, model: torch.nn.Module, half: bool = False) -> None:
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(state, fh)  # through a file object: the archive's inner name is fixed, so the bytes depend on
+        # the tensors only (a path would name it after the random temporary file)
 
 
 def save_checkpoint(folder: str | Path, model: torch.nn.Module, config: dict[str, Any],

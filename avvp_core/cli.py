@@ -233,12 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--overwrite", action="store_true", help="replace an existing SynthLLP folder")
     try:
-        from .data.synthetic import KNOBS
+        from .data.synthetic import KNOBS, PRESET_KNOBS
 
         for name, spec in KNOBS.items():
             kind = int if name.startswith("n_") or name == "res152_frames" else float
+            per_preset = "".join(f"; {p}: {k[name]}" for p, k in PRESET_KNOBS.items() if name in k)
             s.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None,
-                           help=f"{spec['help']} (default {spec['default']})")
+                           help=f"{spec['help']} (default {spec['default']}{per_preset})")
     except ImportError:  # pragma: no cover - generator missing
         pass
     s.set_defaults(fn=cmd_synth)

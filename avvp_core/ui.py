@@ -503,14 +503,18 @@ def check_llp_folder(path: str) -> tuple[Path, list[str]]:
 
 
 def ensure_default_data() -> bool:
-    """Generate SynthLLP `mini` into the default folder on first start, with progress. True when ready."""
-    if (DEFAULT_DATA / "AVVP_train.csv").is_file():
-        return True
-    from .data.synthetic import generate_and_cache
+    """Generate SynthLLP `mini` into the default folder on first start, and again after an upgrade of the
+    generator (the shipped zoo and demo videos follow the current generator), with progress. True when ready."""
+    from .data.synthetic import default_data_outdated, generate_and_cache
 
-    with st.status("First start: generating the SynthLLP benchmark (mini preset, seed 0)…", expanded=True) as status:
+    outdated = default_data_outdated(DEFAULT_DATA)
+    if (DEFAULT_DATA / "AVVP_train.csv").is_file() and not outdated:
+        return True
+    label = (f"SynthLLP generator {outdated[1]} replaces {outdated[0]}: regenerating the default benchmark"
+             if outdated else "First start: generating the SynthLLP benchmark") + " (mini preset, seed 0)…"
+    with st.status(label, expanded=True) as status:
         bar = st.progress(0.0, text="starting")
-        generate_and_cache(DEFAULT_DATA, preset="mini", seed=0,
+        generate_and_cache(DEFAULT_DATA, preset="mini", seed=0, overwrite=bool(outdated),
                            progress=lambda frac, msg: bar.progress(min(max(frac, 0.0), 1.0), text=msg))
         status.update(label="SynthLLP mini is ready", state="complete", expanded=False)
     return True

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from .checkpoints import CONFIG, LOG, METRICS, WEIGHTS, load_checkpoint, read_card, save_weights
+from .checkpoints import CONFIG, LOG, METRICS, WEIGHTS, load_checkpoint, load_state_dict, read_card, save_weights
 from .constants import METRIC_KEYS
 from .data.dataset import LLPDataset
 from .errors import InputError
@@ -86,6 +86,14 @@ def _max_delta(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -
     return max(abs(a[s][k] - b[s][k]) for s in a for k in METRIC_KEYS)
 
 
+def _same_tensors(a: Path, b: Path) -> bool:
+    try:
+        x, y = load_state_dict(a), load_state_dict(b)
+    except InputError:  # nothing shipped yet, or a broken file: write the new one
+        return False
+    return x.keys() == y.keys() and all(x[k].dtype == y[k].dtype and torch.equal(x[k], y[k]) for k in x)
+
+
 def export(entry: ZooEntry, trained: Path, data: LLPDataset, out: Path, seconds: float) -> dict[str, Any]:
     """Copy a finished training into `out/<name>/`: float16 weights when harmless, figures of what ships."""
     model, card = load_checkpoint(trained)
@@ -98,6 +106,8 @@ def export(entry: ZooEntry, trained: Path, data: LLPDataset, out: Path, seconds:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_weights(tmp / WEIGHTS, model, half=use_half)
+    if _same_tensors(target / WEIGHTS, tmp / WEIGHTS):  # a re-export of unchanged weights keeps the shipped file
+        shutil.copyfile(target / WEIGHTS, tmp / WEIGHTS)  # byte for byte: no binary churn in the repository
     config = {**card.config, "weights_dtype": "float16" if use_half else "float32",
               "zoo": {"entry": entry.name, "title": entry.title, "seed": card.config.get("seed", ZOO_SEED),
                       "train_seconds": round(seconds, 1), "machine": machine(),
@@ -194,7 +204,9 @@ def render_readme(out: str | Path) -> str:
         "data and requires every figure below back within 0.1 point.",
         "",
         f"- Data: SynthLLP `{synth.get('preset')}` (seed {synth.get('seed')}, generator "
-        f"{synth.get('generator_version')}), fingerprint `{data['fingerprint']}`; test split, 500 videos.",
+        f"{synth.get('generator_version')}), fingerprint `{data['fingerprint']}`; test split, 500 videos. Its "
+        "difficulty is calibrated so that HAN scores about what it scores on the real LLP test set "
+        "(`bench/calibrate_han.py`, `bench/RESULTS.md`).",
         f"- Training: the registered recipes at **demo width** (see each `config.json`), seed {ZOO_SEED}; batches above"
         " 16 scaled to LLP's steps per epoch (`llp_steps_batch`: MMT and CM-Co 64 -> 16, JoMoLD/MSDU 128 -> 25).",
         "- Weights in float16 where every figure stays within 0.1 point of float32 (`weights_dtype` on each card);"

@@ -1,10 +1,15 @@
-"""Train HAN (plain recipe or a refinement recipe) on a data folder over several seeds and print the ten
-test figures as mean ± spread beside HAN's published figures on the real LLP test set.
+"""Train HAN (plain recipe or a refinement recipe) on SynthLLP over several seeds and print the ten test figures
+as mean ± spread beside HAN's published figures on the real LLP test set.
 
-    python bench/calibrate_han.py --data data/synthllp-mini --width demo --seeds 1 2 3 [--recipe ma] [--epochs 40]
+    python bench/calibrate_han.py --preset full --width paper --seeds 1 2 3     # the calibration of issue 9
+    python bench/calibrate_han.py --preset mini --width demo --seeds 1 2 3      # mini, at the zoo's width
+    python bench/calibrate_han.py --data DIR --width demo --seeds 1 [--recipe ma] [--epochs 40]
+    python bench/calibrate_han.py --merge a.json b.json                         # one table from saved runs
 
-The reference row is paper 000 (Xu, Hu, Lee), table 2: HAN with the official recipe on LLP test.
-Used to check SynthLLP's difficulty after any generator change (issue: calibrate SynthLLP).
+--preset generates SynthLLP (seed 0) at the current generator's default knobs into data/synthllp-<preset>, or reuses
+that folder when its generator version and knobs are current. The reference row is paper 000 (Xu, Hu, Lee), table 2:
+HAN with the official recipe on LLP test. Run it after any generator change (issue 9: calibrate SynthLLP); the
+seeds are independent, so they can run as separate processes (e.g. one thread each) and be merged with --merge.
 """
 
 from __future__ import annotations
@@ -15,19 +20,56 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import machine_info
+from common import REPO, machine_info
 
 from avvp_core.constants import METRIC_KEYS
 from avvp_core.data import LLPDataset
+from avvp_core.data.synthetic import GENERATOR_VERSION, generate_and_cache, resolve_knobs
 from avvp_core.training.recipes import RecipeContext, run_recipe
 
 # HAN on real LLP test (paper 000, table 2): segment A/V/AV/Type/Event, then event level.
 REAL_HAN = dict(zip(METRIC_KEYS, (60.1, 52.9, 48.9, 54.0, 55.4, 51.3, 48.9, 43.0, 47.7, 48.0), strict=True))
+BAND = 3.0  # issue 9: segment and event Type@AV within ±3 points of the real figures
+
+
+def current_data(preset: str) -> Path:
+    """data/synthllp-<preset> at the current generator and default knobs (generated when missing or stale)."""
+    folder = REPO / "data" / f"synthllp-{preset}"
+    try:
+        meta = json.loads((folder / "synthllp.json").read_text())
+    except (OSError, ValueError):
+        meta = {}
+    current = meta.get("generator_version") == GENERATOR_VERSION and meta.get("seed") == 0 \
+        and meta.get("knobs") == resolve_knobs(preset)
+    if not current:
+        print(f"generating SynthLLP {preset} (seed 0, generator {GENERATOR_VERSION}) into {folder}", flush=True)
+        generate_and_cache(folder, preset=preset, seed=0, overwrite=folder.exists())
+    return folder
+
+
+def table(runs: list[dict[str, float]]) -> str:
+    """The ten figures: real LLP HAN, then mean, sample std, min and max over the runs."""
+    values = np.array([[r[k] for k in METRIC_KEYS] for r in runs])
+    lines = [f"{'figure':<16}{'real LLP HAN':>13}{'mean':>8}{'± std':>8}{'min':>8}{'max':>8}"]
+    for i, key in enumerate(METRIC_KEYS):
+        col = values[:, i]
+        std = col.std(ddof=1) if len(col) > 1 else 0.0
+        lines.append(f"{key:<16}{REAL_HAN[key]:>13.1f}{col.mean():>8.2f}{std:>8.2f}{col.min():>8.2f}{col.max():>8.2f}")
+    gaps = {k: values[:, METRIC_KEYS.index(k)].mean() - REAL_HAN[k] for k in ("segment/type", "event/type")}
+    audio_first = all(r["segment/audio"] > r["segment/visual"] and r["event/audio"] > r["event/visual"] for r in runs)
+    verdict = all(abs(g) <= BAND for g in gaps.values()) and audio_first
+    lines.append(f"Type@AV minus real: segment {gaps['segment/type']:+.2f}, event {gaps['event/type']:+.2f} "
+                 f"(band ±{BAND:g}); audio above visual in every run: {audio_first}; "
+                 f"{'IN' if verdict else 'OUT OF'} the calibration band")
+    return "\n".join(lines)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="a SynthLLP (or LLP) folder")
+    source.add_argument("--preset", choices=("tiny", "mini", "full"), help="SynthLLP at the current defaults")
+    source.add_argument("--merge", nargs="+", metavar="JSON", help="print one table from runs saved with --json")
     p.add_argument("--model", default="han")
     p.add_argument("--recipe", default="plain")
     p.add_argument("--width", default="paper", choices=("paper", "demo"))
@@ -37,30 +79,33 @@ def main() -> None:
     p.add_argument("--out", default="runs/calibration")
     p.add_argument("--json", help="write all runs' figures here")
     args = p.parse_args()
+    if args.merge:
+        saved = [json.loads(Path(f).read_text()) for f in args.merge]
+        print(f"{sum(len(s['runs']) for s in saved)} runs, seeds {[x for s in saved for x in s['seeds']]}")
+        print(table([r for s in saved for r in s["runs"]]))
+        return
     print(machine_info())
-    data = LLPDataset(args.data)
+    data = LLPDataset(current_data(args.preset) if args.preset else args.data)
     meta = data.synth_meta or {}
-    print(f"data: {args.data} (generator {meta.get('generator_version')}, preset {meta.get('preset')}, "
+    print(f"data: {data.root} (generator {meta.get('generator_version')}, preset {meta.get('preset')}, "
           f"knobs {meta.get('knobs')})")
-    runs = []
+    runs, seconds = [], []
     for seed in args.seeds:
         train = {"seed": seed, "device": args.device, **({"epochs": args.epochs} if args.epochs else {})}
         out = Path(args.out) / f"{args.model}-{args.recipe}-{args.width}-s{seed}"
         t0 = time.perf_counter()
         ctx = RecipeContext(data, args.model, out, args.width, {}, train)
-        result = run_recipe(args.recipe, ctx)
-        runs.append(result.metrics["test"])
-        test = result.metrics["test"]
-        print(f"seed {seed}: {time.perf_counter() - t0:.0f} s, test segment/type {test['segment/type']:.2f}"
+        test = run_recipe(args.recipe, ctx).metrics["test"]
+        runs.append(test)
+        seconds.append(round(time.perf_counter() - t0, 1))
+        print(f"seed {seed}: {seconds[-1]:.0f} s, test segment/type {test['segment/type']:.2f}"
               f" event/type {test['event/type']:.2f}", flush=True)
-    table = np.array([[r[k] for k in METRIC_KEYS] for r in runs])
-    print(f"\n{'figure':<16}{'real LLP HAN':>13}{'mean':>8}{'± std':>8}{'min':>8}{'max':>8}")
-    for i, key in enumerate(METRIC_KEYS):
-        col = table[:, i]
-        print(f"{key:<16}{REAL_HAN[key]:>13.1f}{col.mean():>8.2f}{col.std(ddof=1) if len(col) > 1 else 0:>8.2f}"
-              f"{col.min():>8.2f}{col.max():>8.2f}")
+    print()
+    print(table(runs))
     if args.json:
-        Path(args.json).write_text(json.dumps({"runs": runs, "seeds": args.seeds, "args": vars(args)}, indent=2))
+        record = {"runs": runs, "seeds": args.seeds, "seconds": seconds, "args": vars(args),
+                  "data": {"root": str(data.root), "synth": meta}, "machine": machine_info()}
+        Path(args.json).write_text(json.dumps(record, indent=2))
 
 
 if __name__ == "__main__":

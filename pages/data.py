@@ -4,7 +4,7 @@ import streamlit as st
 
 from avvp_core import ui
 from avvp_core.analysis.datastats import figures
-from avvp_core.data.synthetic import KNOBS, PRESETS, llp_stats
+from avvp_core.data.synthetic import KNOBS, PRESETS, knob_defaults, llp_stats
 from avvp_core.errors import InputError
 
 K = ui.StateKeys
@@ -14,18 +14,20 @@ st.caption(f"In use: `{st.session_state[K.DATA_ROOT]}`")
 
 source = st.radio("Source", ("SynthLLP", "LLP folder"), horizontal=True, key=K.DATA_SOURCE)
 if source == "SynthLLP":
+    # The preset sits outside the form so the knobs below show its own (calibrated) defaults when it changes.
+    preset = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("mini"), key=K.DATA_SYNTH_PRESET)
+    defaults = knob_defaults(preset)
     with st.form("synth_form"):
-        a, b, c = st.columns(3)
+        a, c = st.columns(2)
         name = a.text_input("Name (folder under data/)", value="synthllp-custom", key=K.DATA_SYNTH_NAME)
-        preset = b.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("mini"), key=K.DATA_SYNTH_PRESET)
         seed = c.number_input("Seed", min_value=0, value=0, step=1, key=K.DATA_SYNTH_SEED)
         knobs = {}
         cols = st.columns(3)
         for i, knob in enumerate(("audio_only_rate", "visual_only_rate", "imbalance", "noise", "co_occurrence",
                                   "separation")):
-            default = float(KNOBS[knob]["default"])
-            knobs[knob] = cols[i % 3].number_input(knob.replace("_", " "), value=default, min_value=0.0,
-                                                   help=KNOBS[knob]["help"], key=f"knob_{knob}", format="%.4f")
+            knobs[knob] = cols[i % 3].number_input(knob.replace("_", " "), value=float(defaults[knob]),
+                                                   min_value=0.0, help=KNOBS[knob]["help"],
+                                                   key=f"knob_{preset}_{knob}", format="%.4f")
         submitted = st.form_submit_button("Generate and use")
     if submitted:
         try:

@@ -55,3 +55,19 @@ def test_data_page_shows_statistics_and_checks_an_llp_folder(tiny_data, tmp_path
     at.button(key="data_llp_use").click().run()
     assert "Folder is valid and in use" in at.success[0].value
     assert at.session_state["data_root"] == str(Path(tiny_data).resolve())
+
+
+@pytest.mark.app
+def test_synth_form_shows_each_presets_calibrated_knobs(tiny_data):
+    """The knob fields follow the chosen preset: full's separation is calibrated lower than mini's (issue 9)."""
+    from conftest import app_page
+
+    from avvp_core.data.synthetic import knob_defaults
+
+    at = app_page("data", tiny_data)
+    assert not at.exception
+    assert at.number_input(key="knob_mini_separation").value == knob_defaults("mini")["separation"] == 4.0
+    at.selectbox(key="data_synth_preset").set_value("full").run()
+    assert not at.exception
+    assert at.number_input(key="knob_full_separation").value == knob_defaults("full")["separation"] == 2.5
+    assert at.number_input(key="knob_full_noise").value == knob_defaults("full")["noise"]

@@ -49,6 +49,8 @@ def test_save_load_round_trip(name, tmp_path):
     batch = make_batch()
     assert card.model == name
     torch.testing.assert_close(loaded(batch).segment_prob, model(batch).segment_prob, rtol=0, atol=0)
+    save_checkpoint(tmp_path / "again", model, {"name": name, "recipe": "test"})  # same tensors, same bytes
+    assert (tmp_path / "again" / "model.pt").read_bytes() == (tmp_path / name / "model.pt").read_bytes()
 
 
 @pytest.mark.parametrize("name", MODELS)

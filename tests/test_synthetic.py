@@ -21,9 +21,12 @@ from avvp_core.data.dataset import LLPDataset
 from avvp_core.data.synthetic import (
     GENERATOR_VERSION,
     KNOBS,
+    PRESET_KNOBS,
     PRESETS,
     class_mix,
+    default_data_outdated,
     generate,
+    knob_defaults,
     llp_stats,
     resolve_knobs,
     sample_annotations,
@@ -127,6 +130,57 @@ def test_presets_and_knob_validation():
         resolve_knobs("huge")
 
 
+def test_calibrated_knobs_are_per_preset_and_an_explicit_knob_wins():
+    # issue 9: full (LLP's 10,000 training videos) is calibrated harder than mini and tiny (bench/RESULTS.md)
+    assert knob_defaults("full")["separation"] == PRESET_KNOBS["full"]["separation"] == 2.5
+    assert knob_defaults("mini")["separation"] == knob_defaults("tiny")["separation"] == KNOBS["separation"]["default"]
+    assert resolve_knobs("full")["separation"] == 2.5
+    assert resolve_knobs("full", separation=4.0)["separation"] == 4.0
+    assert set(knob_defaults("full")) == set(KNOBS)
+    with pytest.raises(InputError, match="unknown preset"):
+        knob_defaults("huge")
+
+
+def test_default_benchmark_is_outdated_only_when_written_by_another_generator(tmp_path):
+    meta = {"generator": "SynthLLP", "generator_version": GENERATOR_VERSION, "preset": "mini", "seed": 0}
+    cases = {"current": {}, "older": {"generator_version": "1.1"}, "other seed": {"generator_version": "1.1",
+             "seed": 3}, "other preset": {"generator_version": "1.1", "preset": "full"}}
+    for name, change in cases.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / SYNTH_META_FILE).write_text(json.dumps({**meta, **change}))
+    assert default_data_outdated(tmp_path / "older") == ("1.1", GENERATOR_VERSION)
+    assert default_data_outdated(tmp_path / "current") is None
+    assert default_data_outdated(tmp_path / "other seed") is None  # a user's folder: never regenerated
+    assert default_data_outdated(tmp_path / "other preset") is None
+    assert default_data_outdated(tmp_path / "missing") is None  # first start: generated, not "outdated"
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / SYNTH_META_FILE).write_text("{not json")
+    assert default_data_outdated(tmp_path / "broken") is None
+
+
+def test_app_regenerates_the_default_benchmark_after_a_generator_upgrade(tmp_path, monkeypatch):
+    from avvp_core import ui
+    from avvp_core.data import synthetic
+
+    folder = tmp_path / "synthllp-mini"
+    folder.mkdir()
+    (folder / "AVVP_train.csv").write_text("filename\tevent_labels\n")
+    meta = {"generator": "SynthLLP", "generator_version": "1.1", "preset": "mini", "seed": 0}
+    (folder / SYNTH_META_FILE).write_text(json.dumps(meta))
+    calls = []
+
+    def fake_generate(out_dir, preset, seed, progress=None, overwrite=False):
+        calls.append((Path(out_dir), preset, seed, overwrite))
+        (Path(out_dir) / SYNTH_META_FILE).write_text(json.dumps({**meta, "generator_version": GENERATOR_VERSION}))
+        return Path(out_dir)
+
+    monkeypatch.setattr(ui, "DEFAULT_DATA", folder)
+    monkeypatch.setattr(synthetic, "generate_and_cache", fake_generate)
+    assert ui.ensure_default_data()
+    assert calls == [(folder, "mini", 0, True)]
+    assert ui.ensure_default_data() and len(calls) == 1  # now current: left alone
+
+
 def test_overwrite_rules(tmp_path):
     foreign = tmp_path / "mine"
     foreign.mkdir()
@@ -172,3 +226,30 @@ def test_modality_rate_knobs_rescale_the_mix():
     ea, ev = a.any(1), v.any(1)
     n = (ea | ev).sum()
     assert abs((ea & ~ev).sum() / n - 0.6) < 0.04 and abs((ev & ~ea).sum() / n - 0.1) < 0.03
+
+
+def test_event_dynamics_vary_an_events_intensity_alike_in_both_modalities():
+    from avvp_core.data.synthetic import _prototypes, _video_features
+
+    k = resolve_knobs("tiny", noise=0.0, nuisance=0.0, event_dynamics=1.0)
+    protos = _prototypes(0, k)
+    salience = np.ones((2, len(CLASSES)))
+    gt = np.zeros((10, len(CLASSES)))
+    gt[:, 3] = 1  # one event, heard and seen in every segment
+    feats = _video_features(0, (0, 0), gt, gt, protos, salience, k, {})
+    # the projection on the class prototype grows with the event's intensity in every stream (ReLU / squareplus
+    # are monotone), so equal segment rankings mean the intensities are shared
+    ranks = {s: np.argsort(feats[s] @ protos[s][3]) for s in feats}
+    assert len(set(np.round(feats["vggish"] @ protos["vggish"][3], 3))) > 5  # it does vary over time
+    assert all((r == ranks["vggish"]).all() for r in ranks.values())
+    flat = _video_features(0, (0, 0), gt, gt, protos, salience, {**k, "event_dynamics": 0.0}, {})
+    assert all((flat[s] == flat[s][0]).all() for s in flat)  # off: every segment identical
+
+
+def test_event_dynamics_off_is_byte_identical_and_never_moves_the_annotations(tmp_path):
+    a = _files(generate(tmp_path / "a", "tiny", seed=1, **SMALL))
+    b = _files(generate(tmp_path / "b", "tiny", seed=1, event_dynamics=0.0, **SMALL))
+    c = _files(generate(tmp_path / "c", "tiny", seed=1, event_dynamics=0.5, **SMALL))
+    assert a == b
+    assert all(a[k] == c[k] for k in a if k.endswith(".csv"))
+    assert any(a[k] != c[k] for k in a if k.endswith(".npy"))

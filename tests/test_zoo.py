@@ -86,6 +86,9 @@ def test_export_and_home_claims_on_tiny_data(tiny_data, tmp_path, monkeypatch):
         assert card.metrics["test"] == rows[name]["test"] and "float32" in card.metrics
         if rows[name]["weights_dtype"] == "float16":
             assert card.config["zoo"]["float16_max_delta"] <= 0.1
+    shipped_bytes = (zoo / "han" / "model.pt").read_bytes()
+    export(ENTRIES["han"], tmp_path / "work" / "han", data, zoo, 1.0)  # a re-export of unchanged weights
+    assert (zoo / "han" / "model.pt").read_bytes() == shipped_bytes
     write_json(zoo / ZOO_FILE, {"entries": rows, "data": {"fingerprint": data.fingerprint(), "synth": data.synth_meta}})
     readme = render_readme(zoo)
     assert "| han | han | plain |" in readme and "MGN beats HAN" in readme
