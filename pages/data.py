@@ -17,6 +17,9 @@ if source == "SynthLLP":
     # The preset sits outside the form so the knobs below show its own (calibrated) defaults when it changes.
     preset = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("mini"), key=K.DATA_SYNTH_PRESET)
     defaults = knob_defaults(preset)
+    st.caption(f"{PRESETS[preset]['n_train']:,} training videos. The knobs below start at this preset's calibrated "
+               f"defaults (separation {defaults['separation']:g}): HAN scores about what it scores on the real LLP "
+               "test set on `full` (paper width) and `mini` (demo width); see bench/RESULTS.md.")
     with st.form("synth_form"):
         a, c = st.columns(2)
         name = a.text_input("Name (folder under data/)", value="synthllp-custom", key=K.DATA_SYNTH_NAME)

@@ -70,4 +70,5 @@ def test_synth_form_shows_each_presets_calibrated_knobs(tiny_data):
     at.selectbox(key="data_synth_preset").set_value("full").run()
     assert not at.exception
     assert at.number_input(key="knob_full_separation").value == knob_defaults("full")["separation"] == 2.5
+    assert any("10,000 training videos" in c.value and "separation 2.5" in c.value for c in at.caption)
     assert at.number_input(key="knob_full_noise").value == knob_defaults("full")["noise"]
