@@ -19,12 +19,10 @@ import argparse
 import json
 import re
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from common import REPO, machine_info
+from common import REPO, ChildFailed, machine_info, run_child
 
 PAGE_RE = re.compile(r'st\.Page\(\s*"([^"]+)"[^)]*?title="([^"]+)"')
 
@@ -99,13 +97,13 @@ def tsne_timing(data: Path, card, points: int) -> tuple[float, float, int]:
     return cold, cached, len(frame)
 
 
-def run_child(args: argparse.Namespace, pages: bool) -> dict:
-    cmd = [sys.executable, __file__, "--child", "--data", str(args.data), "--timeout", str(args.timeout),
-           "--launched", repr(time.time())] + (["--pages"] if pages else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    if proc.returncode:
-        raise SystemExit(f"child failed:\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def app_child(args: argparse.Namespace, pages: bool) -> dict:
+    argv = [__file__, "--child", "--data", str(args.data), "--timeout", str(args.timeout),
+            "--launched", repr(time.time())] + (["--pages"] if pages else [])
+    try:
+        return run_child(argv)
+    except ChildFailed as exc:
+        raise SystemExit(f"child failed:\n{exc.stderr[-2000:]}") from None
 
 
 def main() -> None:
@@ -129,8 +127,8 @@ def main() -> None:
     cards = zoo(args.data)
     print(f"data: {args.data}; checkpoint roots: {', '.join(roots)}; {len(cards)} checkpoints trained on this data "
           f"({', '.join(sorted({c.model for c in cards}))})")
-    full = run_child(args, pages=True)  # also warms the OS page cache for the timed cold starts
-    starts = [run_child(args, pages=False)["first_content_s"] for _ in range(args.repeats)]
+    full = app_child(args, pages=True)  # also warms the OS page cache for the timed cold starts
+    starts = [app_child(args, pages=False)["first_content_s"] for _ in range(args.repeats)]
     home = full["home"]
     print(f"cold start to first content (fresh process -> Home rendered): median {statistics.median(starts):.2f} s "
           f"over {len(starts)} ({' '.join(f'{s:.2f}' for s in starts)}); in the page run {full['first_content_s']:.2f}"

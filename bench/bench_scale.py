@@ -19,12 +19,10 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from common import REPO, machine_info, peak_rss_mb, rss_mb
+from common import REPO, ChildFailed, machine_info, peak_rss_mb, rss_mb, run_child
 
 DEFAULT_OUT = REPO / "runs" / "bench" / "scale-full"
 
@@ -132,13 +130,13 @@ def main() -> None:
           f"{'over start MB':>15}")
     rows = []
     for n in args.sizes:
-        cmd = [sys.executable, __file__, "--out", str(args.out), "--model", args.model, "--width", args.width,
-               "--batch", str(args.batch), "--threads", str(args.threads), "--child", str(n)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-        if proc.returncode:
-            print(f"{n:>8} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+        argv = [__file__, "--out", str(args.out), "--model", args.model, "--width", args.width,
+                "--batch", str(args.batch), "--threads", str(args.threads), "--child", str(n)]
+        try:
+            r = run_child(argv)
+        except ChildFailed as exc:
+            print(f"{n:>8} failed: {exc}")
             continue
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
         rows.append(r)
         print(f"{n:>8}{r['epoch_s']:>10.1f}{r['ms_per_video']:>10.2f}{r['median_step_ms']:>17.1f}{r['best_step_ms']:>7.1f}"
               f"{r['peak_rss_mb']:>13.0f}"

@@ -21,12 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from common import BENCH_DATA, REPO, machine_info, peak_rss_mb, rss_mb
+from common import BENCH_DATA, ChildFailed, machine_info, peak_rss_mb, rss_mb, run_child
 
 METHODS = ("han", "mmt", "cmco", "mgn", "cmpie", "msdu")  # one per paper; --all adds the ablations
 GEMM_SIZES = ((160, 2048, 512), (160, 512, 512), (640, 512, 512), (1280, 512, 512), (2048, 2048, 2048))
@@ -214,12 +212,11 @@ def main() -> None:
           f"{'GFLOP/vid':>10}{'GFLOP/s':>9}{'roofline':>9}{'% roof':>7}{'peak MB':>9}" +
           ("   epoch" if args.epoch_videos else ""), flush=True)
     for name in args.models:
-        proc = subprocess.run([sys.executable, __file__, *options, "--child", name], capture_output=True, text=True,
-                              cwd=REPO)
-        if proc.returncode:
-            print(f"{name:<17} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else '?'}")
+        try:
+            r = run_child([__file__, *options, "--child", name])
+        except ChildFailed as exc:
+            print(f"{name:<17} failed: {exc}")
             continue
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
         rows.append(r)
         peak = r.get("peak_mem_mb", r.get("peak_rss_mb"))
         extra = f"   {r['epoch_videos']} videos {r['epoch_s']:.1f} s ({r['epoch_videos_per_s']:.0f}/s)" \

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from common import REPO, machine_info
 
-from avvp_core.constants import METRIC_KEYS
+from avvp_core.constants import METRIC_KEYS, SYNTH_META_FILE
 from avvp_core.data import LLPDataset
 from avvp_core.data.synthetic import GENERATOR_VERSION, generate_and_cache, resolve_knobs
 from avvp_core.training.recipes import RecipeContext, run_recipe
@@ -36,7 +36,7 @@ def current_data(preset: str) -> Path:
     """data/synthllp-<preset> at the current generator and default knobs (generated when missing or stale)."""
     folder = REPO / "data" / f"synthllp-{preset}"
     try:
-        meta = json.loads((folder / "synthllp.json").read_text())
+        meta = json.loads((folder / SYNTH_META_FILE).read_text())
     except (OSError, ValueError):
         meta = {}
     current = meta.get("generator_version") == GENERATOR_VERSION and meta.get("seed") == 0 \

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -40,3 +42,20 @@ def peak_rss_mb() -> float:
     parent, so a child of a big parent would report the parent's size."""
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+
+
+class ChildFailed(RuntimeError):
+    """A benchmark child process exited non-zero; `str()` is the last line of its stderr, `.stderr` all of it."""
+
+    def __init__(self, stderr: str):
+        super().__init__((stderr.strip().splitlines() or ["?"])[-1])
+        self.stderr = stderr
+
+
+def run_child(argv: list[str]) -> dict:
+    """Run `python ARGV` from the repository root (a script's own --child mode: a fresh process, so its memory and
+    start-up are its own) and return the JSON object on the last line of its stdout; ChildFailed if it fails."""
+    proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=REPO)
+    if proc.returncode:
+        raise ChildFailed(proc.stderr)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
