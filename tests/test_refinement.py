@@ -37,6 +37,21 @@ def test_recipes_are_registered():
     assert {"plain", "ma", "jomold"} <= set(RECIPES)
 
 
+@pytest.mark.parametrize("first", ["refinement", "cmco_recipe", "mmt_recipe", "dgm_recipe", "recipes"])
+def test_any_training_module_imports_first_and_every_recipe_registers(first):
+    # a fresh interpreter: in this one the modules are long imported. `import ...refinement` first used to fail
+    # (circular import through the recipe registry).
+    import subprocess
+    import sys
+
+    code = (f"import avvp_core.training.{first}\n"
+            "from avvp_core.training.recipes import RECIPES\n"
+            "print(' '.join(sorted(RECIPES)))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert {"plain", "ma", "jomold", "cms", "capc", "dgm"} <= set(proc.stdout.split())
+
+
 def test_ma_thresholds_normalise_the_error():
     labels = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], float)
     a_prob = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.9], [0.1, 0.6]])  # class 0: 1 error, class 1: 1 error

@@ -97,26 +97,29 @@ def plain(ctx: RecipeContext) -> FitResult:
     return ctx.fit(ctx.out, ctx.build(cfg.seed), cfg, "plain")
 
 
-RECIPES: dict[str, Callable[[RecipeContext], FitResult]] = {"plain": plain}
+_REGISTRY: dict[str, Callable[[RecipeContext], FitResult]] = {"plain": plain}
 
 
 def register_recipe(name: str):
     def wrap(fn: Callable[[RecipeContext], FitResult]):
-        RECIPES[name] = fn
+        _REGISTRY[name] = fn
         return fn
 
     return wrap
 
 
 def run_recipe(recipe: str, ctx: RecipeContext) -> FitResult:
-    if recipe not in RECIPES:
-        raise InputError(f"unknown recipe {recipe!r}; choose one of {', '.join(sorted(RECIPES))}")
+    recipes = _recipes()
+    if recipe not in recipes:
+        raise InputError(f"unknown recipe {recipe!r}; choose one of {', '.join(sorted(recipes))}")
     resolve_config(ctx.model, ctx.width, **ctx.model_overrides)  # fail fast on bad model options
-    return RECIPES[recipe](ctx)
+    return recipes[recipe](ctx)
 
 
-def _load_recipe_modules() -> None:
-    """Import every recipe module of the training package (`refinement`, `*_recipe`): that registers them."""
+def _recipes() -> dict[str, Callable[[RecipeContext], FitResult]]:
+    """Every recipe, by name. The recipe modules are imported here, on first use, not when this module is: they
+    import this module (and refinement each other), so importing them from its top made `import
+    avvp_core.training.refinement` fail when it was the first training module imported."""
     import importlib
     import pkgutil
 
@@ -125,6 +128,10 @@ def _load_recipe_modules() -> None:
     for info in pkgutil.iter_modules(training.__path__):
         if info.name == "refinement" or info.name.endswith("_recipe"):
             importlib.import_module(f"{training.__name__}.{info.name}")
+    return _REGISTRY
 
 
-_load_recipe_modules()
+def __getattr__(name: str) -> Any:
+    if name == "RECIPES":  # `from .recipes import RECIPES` gets the full registry
+        return _recipes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
