@@ -39,8 +39,9 @@ def current_data(preset: str) -> Path:
         meta = json.loads((folder / SYNTH_META_FILE).read_text())
     except (OSError, ValueError):
         meta = {}
+    # a knob missing from an older folder's metadata was added later with a default that leaves the output as it was
     current = meta.get("generator_version") == GENERATOR_VERSION and meta.get("seed") == 0 \
-        and meta.get("knobs") == resolve_knobs(preset)
+        and {**resolve_knobs(preset), **meta.get("knobs", {})} == resolve_knobs(preset)
     if not current:
         print(f"generating SynthLLP {preset} (seed 0, generator {GENERATOR_VERSION}) into {folder}", flush=True)
         generate_and_cache(folder, preset=preset, seed=0, overwrite=folder.exists())

@@ -26,8 +26,8 @@ if source == "SynthLLP":
         seed = c.number_input("Seed", min_value=0, value=0, step=1, key=K.DATA_SYNTH_SEED)
         knobs = {}
         cols = st.columns(3)
-        for i, knob in enumerate(("audio_only_rate", "visual_only_rate", "imbalance", "noise", "co_occurrence",
-                                  "separation")):
+        for i, knob in enumerate(("audio_only_rate", "visual_only_rate", "imbalance", "audio_salience", "noise",
+                                  "co_occurrence", "separation")):
             knobs[knob] = cols[i % 3].number_input(knob.replace("_", " "), value=float(defaults[knob]),
                                                    min_value=0.0, help=KNOBS[knob]["help"],
                                                    key=f"knob_{preset}_{knob}", format="%.4f")

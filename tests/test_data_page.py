@@ -72,3 +72,4 @@ def test_synth_form_shows_each_presets_calibrated_knobs(tiny_data):
     assert at.number_input(key="knob_full_separation").value == knob_defaults("full")["separation"] == 2.5
     assert any("10,000 training videos" in c.value and "separation 2.5" in c.value for c in at.caption)
     assert at.number_input(key="knob_full_noise").value == knob_defaults("full")["noise"]
+    assert at.number_input(key="knob_full_audio_salience").value == 1.0

@@ -253,3 +253,13 @@ def test_event_dynamics_off_is_byte_identical_and_never_moves_the_annotations(tm
     assert a == b
     assert all(a[k] == c[k] for k in a if k.endswith(".csv"))
     assert any(a[k] != c[k] for k in a if k.endswith(".npy"))
+
+
+def test_audio_salience_scales_the_audio_stream_only_and_its_default_is_byte_identical(tmp_path):
+    a = _files(generate(tmp_path / "a", "tiny", seed=1, **SMALL))
+    b = _files(generate(tmp_path / "b", "tiny", seed=1, audio_salience=1.0, **SMALL))
+    c = _files(generate(tmp_path / "c", "tiny", seed=1, audio_salience=2.0, **SMALL))
+    assert a == b  # (the shipped zoo's data fingerprint test pins the default features themselves)
+    changed = {k.split("/")[1] for k in a if k.endswith(".npy") and a[k] != c[k]}
+    assert changed == {"vggish"}  # louder audio events; the visual streams and the annotations stay as they were
+    assert all(a[k] == c[k] for k in a if k.endswith(".csv"))

@@ -56,7 +56,8 @@ from .dataset import LLPDataset
 
 # 1.1: the shared_dynamics knob (default 0: features byte-identical to 1.0's).
 # 1.2: per-preset calibrated knobs (PRESET_KNOBS): `full` is harder; tiny and mini features are byte-identical to
-#      1.1's. The event_dynamics knob (default 0: no change).
+#      1.1's. The event_dynamics knob (default 0: no change). Later, same version: the audio_salience knob (default 1:
+#      no change; features and fingerprints stay byte-identical, so data written before it is still current).
 GENERATOR_VERSION = "1.2"
 STATS_PATH = Path(__file__).with_name("llp_stats.json")
 FULL_FILE = "AVVP_dataset_full.csv"  # LLP ships it too: every video, train then val then test
@@ -91,6 +92,8 @@ KNOBS: dict[str, dict] = {
     "separation": {"default": 4.0, "help": "class prototype norm in noise stds (x (D/128)^0.25 per stream)"},
     "shared_structure": {"default": 0.5, "help": "0..1 weight of the group part of related prototypes"},
     "imbalance": {"default": 1.0, "help": "spread of the class-dependent audio/visual salience (0: all 1)"},
+    "audio_salience": {"default": 1.0, "help": "factor on every class's audio salience (how loud events are "
+                       "against the visual streams)"},
     "nuisance": {"default": 1.0, "help": "std of the per-video scene/recording vector, per element"},
     "noise": {"default": 1.0, "help": "std of the i.i.d. segment noise, per element"},
     "shared_dynamics": {"default": 0.0, "help": "std of the per-segment scene dynamics seen by both modalities"},
@@ -494,6 +497,7 @@ def _write_all(root: Path, preset: str, seed: int, k: dict, progress: ProgressFn
         _write_text(root / TRAIN_EVAL_FILES[modality], eval_header + "".join(train_rows))
     protos, dynamics = _prototypes(seed, k), _dynamics_maps(seed)
     salience = np.exp(k["imbalance"] * np.array([SALIENCE[c] for c in CLASSES]).T)  # (2, C): audio, visual
+    salience[0] *= k["audio_salience"]  # x 1.0 is exact: the default leaves the features byte-identical
     for stream in FEATURE_DIMS:
         (root / "feats" / stream).mkdir(parents=True)
     total, done, t0 = sum(sizes.values()), 0, time.monotonic()

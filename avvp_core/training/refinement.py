@@ -198,6 +198,25 @@ def _per_class(mask: np.ndarray) -> dict[str, int]:
 
 
 # --- MA --------------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def ma_swap_probs(model: torch.nn.Module, feeder: SplitFeeder, partners: np.ndarray, batch_size: int = 256,
+                  device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
+    """MA's three forwards over a split, (N, C) video-level probabilities each: "a", "v" (the video as it is);
+    "a_v", "v_v" (its own audio with the partner's visual tracks); "a_a", "v_a" (the partner's audio with its own
+    visual tracks). A row whose partner is -1 is paired with itself. The model is run as it is (eval mode)."""
+    partner_rows = torch.from_numpy(np.where(partners >= 0, partners, np.arange(len(partners))))
+    probs: dict[str, list[np.ndarray]] = {k: [] for k in ("a", "v", "a_v", "v_v", "a_a", "v_a")}
+    for batch in feeder.batches(batch_size):
+        other = feeder.rows(partner_rows[batch.index])
+        for suffix, b in (("", batch),  # original
+                          ("_v", batch.replace(video_2d=other.video_2d, video_3d=other.video_3d)),  # own audio
+                          ("_a", batch.replace(audio=other.audio))):  # own visual
+            out = model(b.to(device))
+            probs["a" + suffix].append(out.audio_prob.float().cpu().numpy())
+            probs["v" + suffix].append(out.visual_prob.float().cpu().numpy())
+    return {k: np.concatenate(v) for k, v in probs.items()}
+
+
 def _ma_labels(ctx: RecipeContext, model: torch.nn.Module, cfg: TrainConfig, folder: Path) -> dict[str, np.ndarray]:
     path, feeder = folder / "labels.npz", ctx.feeder("train")
     if path.is_file():  # resumable: the labels of a finished pass are reused
@@ -207,18 +226,7 @@ def _ma_labels(ctx: RecipeContext, model: torch.nn.Module, cfg: TrainConfig, fol
     labels = feeder.labels.numpy()
     partners = ma_partners(labels, np.random.default_rng(cfg.seed))
     has = partners >= 0
-    partner_rows = torch.from_numpy(np.where(has, partners, np.arange(len(labels))))
-    probs: dict[str, list[np.ndarray]] = {k: [] for k in ("a", "v", "a_v", "v_v", "a_a", "v_a")}
-    with torch.no_grad():
-        for batch in feeder.batches(cfg.batch_size):
-            other = feeder.rows(partner_rows[batch.index])
-            for suffix, b in (("", batch),  # original
-                              ("_v", batch.replace(video_2d=other.video_2d, video_3d=other.video_3d)),  # own audio
-                              ("_a", batch.replace(audio=other.audio))):  # own visual
-                out = model(b.to(cfg.device))
-                probs["a" + suffix].append(out.audio_prob.float().cpu().numpy())
-                probs["v" + suffix].append(out.visual_prob.float().cpu().numpy())
-    p = {k: np.concatenate(v) for k, v in probs.items()}
+    p = ma_swap_probs(model, feeder, partners, cfg.batch_size, cfg.device)
     r_a, r_v = ma_thresholds(labels, p["a"], p["v"])
     audio, visual = ma_removals(labels, p["a_v"], p["v_v"], p["a_a"], p["v_a"], r_a, r_v)
     store = {"audio_remove": audio & has[:, None], "visual_remove": visual & has[:, None], "partner": partners,
@@ -362,5 +370,5 @@ def jomold(ctx: RecipeContext) -> FitResult:
     return _record(result, refinement)
 
 
-__all__ = ["jomold", "jomold_drops", "jomold_noise_ratios", "ma", "ma_partners", "ma_removals", "ma_thresholds",
-           "removal_quality"]
+__all__ = ["jomold", "jomold_drops", "jomold_noise_ratios", "ma", "ma_partners", "ma_removals", "ma_swap_probs",
+           "ma_thresholds", "removal_quality"]

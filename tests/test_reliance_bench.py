@@ -1,0 +1,54 @@
+"""bench/cross_modal_reliance.py: the single- vs multi-modality event split on hand-made truth, then the whole script
+on SynthLLP `tiny` with the session's tiny HAN (seconds)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _module():
+    sys.path.insert(0, str(BENCH))  # the script imports its sibling `common`
+    spec = importlib.util.spec_from_file_location("cross_modal_reliance", BENCH / "cross_modal_reliance.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_event_kinds_and_their_f1():
+    mod = _module()
+    gt_a = np.zeros((3, 10, 2), bool)
+    gt_v = np.zeros((3, 10, 2), bool)
+    gt_a[0, :4, 0] = True  # video 0, class 0: heard only -> single
+    gt_a[1, 2:6, 0], gt_v[1, 4:8, 0] = True, True  # video 1, class 0: heard and seen, overlapping -> multi
+    gt_a[2, :2, 1], gt_v[2, 5:7, 1] = True, True  # video 2, class 1: heard and seen, apart -> neither
+    kinds = mod.event_kinds(gt_a, gt_v)
+    assert kinds["single"].tolist() == [[True, False], [False, False], [False, False]]
+    assert kinds["multi"].tolist() == [[False, False], [True, False], [False, False]]
+    # predicting the heard-only event in both modalities: 4 right, 4 visual false positives -> F1 = 8 / 12
+    pred_a, pred_v = gt_a.copy(), gt_v.copy()
+    pred_v[0, :4, 0] = True
+    assert np.isclose(mod.kind_f1(pred_a, pred_v, gt_a, gt_v, kinds["single"]), 100 * 8 / 12)
+    assert np.isclose(mod.kind_f1(pred_a, pred_v, gt_a, gt_v, kinds["multi"]), 100.0)
+
+
+def test_the_script_reports_both_figures_for_a_checkpoint(tiny_data, tiny_han, tmp_path):
+    out = tmp_path / "reliance.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "cross_modal_reliance.py"), "--data", str(tiny_data),
+                           "--checkpoint", str(tiny_han / "han"), "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "real LLP, HAN (paper 000, table 1)" in proc.stdout and "44.0" in proc.stdout
+    row = json.loads(out.read_text())["rows"][str(tiny_han / "han")]
+    sm, swap = row["single_multi"], row["swap"]
+    assert 0 <= sm["single"] <= 100 and 0 <= sm["multi"] <= 100 and sm["single_events"] + sm["multi_events"] > 0
+    for m in ("audio", "visual"):
+        assert swap[m]["positives"] > 0 and 0 <= swap[m]["removed"] <= swap[m]["positives"]
+    assert 0 <= swap["a_v"]["heard_and_seen"] <= 1
