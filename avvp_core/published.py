@@ -225,6 +225,7 @@ PUBLISHED: tuple[PublishedResult, ...] = (
 # score / discrepancy measures. "mmt" alone has no published row: 000 never trains MMT on the weak labels only.
 MODEL_KEYS: dict[str, list[str]] = {
     "han": ["HAN"],
+    "han_ca": [],  # 000's table 1 gives HAN-CA's single- / multi-modality event F only (bench/cross_modal_reliance.py)
     "han+ma": ["MA"],
     "han+jomold": ["JoMoLD"],
     "han+cms": ["HAN+CM-S"],
