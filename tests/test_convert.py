@@ -55,7 +55,8 @@ class OfficialStyleNet(nn.Module):
         self.fc_prob, self.fc_frame_att, self.fc_av_att = nn.Linear(512, 25), nn.Linear(512, 25), nn.Linear(512, 25)
         self.fc_a, self.fc_v, self.fc_st = nn.Linear(128, 512), nn.Linear(2048, 512), nn.Linear(512, 512)
         self.fc_fusion = nn.Linear(1024, 512)
-        self.audio_encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(512, 1, 512), 1)  # unused
+        self.audio_encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(512, 1, 512), 1,  # unused
+                                                   enable_nested_tensor=False)  # (silences a torch warning)
         self.hat_encoder = OfficialStyleEncoder()
 
     def forward(self, audio, visual, visual_st):
