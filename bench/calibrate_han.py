@@ -10,6 +10,8 @@ as mean ± spread beside HAN's published figures on the real LLP test set.
 that folder when its generator version and knobs are current. The reference row is paper 000 (Xu, Hu, Lee), table 2:
 HAN with the official recipe on LLP test. Run it after any generator change (issue 9: calibrate SynthLLP); the
 seeds are independent, so they can run as separate processes (e.g. one thread each) and be merged with --merge.
+Each run is also scored on paper 000's table 1 (single- vs multi-modality events, bench/cross_modal_reliance.py):
+how much HAN borrows from the other modality, the figure that decides whether MA's swap test works (RESULTS.md).
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from pathlib import Path
 
 import numpy as np
 from common import REPO, machine_info
+from cross_modal_reliance import REAL_HAN as REAL_HAN_EVENT_KINDS
+from cross_modal_reliance import single_multi
 
+from avvp_core.checkpoints import load_checkpoint
 from avvp_core.constants import METRIC_KEYS, SYNTH_META_FILE
 from avvp_core.data import LLPDataset
 from avvp_core.data.synthetic import GENERATOR_VERSION, generate_and_cache, resolve_knobs
@@ -62,6 +67,11 @@ def table(runs: list[dict[str, float]]) -> str:
     lines.append(f"Type@AV minus real: segment {gaps['segment/type']:+.2f}, event {gaps['event/type']:+.2f} "
                  f"(band ±{BAND:g}); audio above visual in every run: {audio_first}; "
                  f"{'IN' if verdict else 'OUT OF'} the calibration band")
+    if all("single" in r for r in runs):  # runs saved before this figure existed have none
+        kinds = {k: np.mean([r[k] for r in runs]) for k in ("single", "multi")}
+        lines.append(f"single- / multi-modality events (paper 000, table 1; bench/cross_modal_reliance.py): "
+                     f"{kinds['single']:.1f} / {kinds['multi']:.1f}, real LLP HAN "
+                     f"{REAL_HAN_EVENT_KINDS['single']:.1f} / {REAL_HAN_EVENT_KINDS['multi']:.1f}")
     return "\n".join(lines)
 
 
@@ -96,11 +106,16 @@ def main() -> None:
         out = Path(args.out) / f"{args.model}-{args.recipe}-{args.width}-s{seed}"
         t0 = time.perf_counter()
         ctx = RecipeContext(data, args.model, out, args.width, {}, train)
-        test = run_recipe(args.recipe, ctx).metrics["test"]
+        result = run_recipe(args.recipe, ctx)
+        test = dict(result.metrics["test"])
+        model, card = load_checkpoint(result.folder, args.device)
+        kinds = single_multi(model, card.gating, data.split("test"))
+        test.update(single=kinds["single"], multi=kinds["multi"])
         runs.append(test)
         seconds.append(round(time.perf_counter() - t0, 1))
         print(f"seed {seed}: {seconds[-1]:.0f} s, test segment/type {test['segment/type']:.2f}"
-              f" event/type {test['event/type']:.2f}", flush=True)
+              f" event/type {test['event/type']:.2f}, single / multi-modality events {test['single']:.1f} / "
+              f"{test['multi']:.1f}", flush=True)
     print()
     print(table(runs))
     if args.json:
