@@ -83,6 +83,10 @@ def swap_test(model: torch.nn.Module, split, seed: int) -> dict:
     return out
 
 
+def _cell(value: float | None, width: int) -> str:
+    return f"{'-' if value is None else f'{value:.2f}':>{width}s}"
+
+
 def _mean(values: np.ndarray, mask: np.ndarray) -> float | None:
     return float(values[mask].mean()) if mask.any() else None
 
@@ -110,9 +114,9 @@ def main() -> None:
                "swap": swap_test(model, data.split(args.swap_split), args.seed)}
         rows[folder] = row
         sm, sw = row["single_multi"], row["swap"]
-        fmt = " ".join(f"{sw[m]['removed']:5d} {sw[m]['precision'] or 0:5.2f}" for m in MODALITIES)
+        fmt = " ".join(f"{sw[m]['removed']:5d} {_cell(sw[m]['precision'], 5)}" for m in MODALITIES)
         print(f"{str(folder)[-44:]:44s} {sm['single']:6.1f} {sm['multi']:6.1f} | {fmt} | "
-              + " ".join(f"{'-' if v is None else f'{v:.2f}':>6s}" for v in sw["a_v"].values()), flush=True)
+              + " ".join(_cell(v, 6) for v in sw["a_v"].values()), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2) + "\n")
 
