@@ -263,3 +263,20 @@ def test_audio_salience_scales_the_audio_stream_only_and_its_default_is_byte_ide
     changed = {k.split("/")[1] for k in a if k.endswith(".npy") and a[k] != c[k]}
     assert changed == {"vggish"}  # louder audio events; the visual streams and the annotations stay as they were
     assert all(a[k] == c[k] for k in a if k.endswith(".csv"))
+
+
+def test_silent_objects_add_unlabelled_visual_evidence_only_and_off_is_byte_identical(tmp_path):
+    from avvp_core.data.synthetic import _silent_object
+
+    a = _files(generate(tmp_path / "a", "tiny", seed=1, **SMALL))
+    b = _files(generate(tmp_path / "b", "tiny", seed=1, silent_objects=0.0, **SMALL))
+    c = _files(generate(tmp_path / "c", "tiny", seed=1, silent_objects=1.0, **SMALL))
+    assert a == b
+    assert all(a[k] == c[k] for k in a if k.endswith(".csv"))  # never labelled, never in the truth
+    assert {k.split("/")[1] for k in a if k.endswith(".npy") and a[k] != c[k]} == {"res152", "r2plus1d_18"}
+    labels = np.zeros(len(CLASSES), bool)
+    labels[:24] = True  # only the last class is free
+    shown = [_silent_object(0, (0, i), labels, 1.0) for i in range(20)]
+    assert all(s[:, :24].sum() == 0 and s[:, 24].sum() >= 1 for s in shown)
+    assert all(np.all(np.diff(np.flatnonzero(s[:, 24])) == 1) for s in shown)  # one run of segments
+    assert sum(_silent_object(0, (0, i), labels, 0.3) is not None for i in range(400)) in range(90, 151)

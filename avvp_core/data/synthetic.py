@@ -56,8 +56,9 @@ from .dataset import LLPDataset
 
 # 1.1: the shared_dynamics knob (default 0: features byte-identical to 1.0's).
 # 1.2: per-preset calibrated knobs (PRESET_KNOBS): `full` is harder; tiny and mini features are byte-identical to
-#      1.1's. The event_dynamics knob (default 0: no change). Later, same version: the audio_salience knob (default 1:
-#      no change; features and fingerprints stay byte-identical, so data written before it is still current).
+#      1.1's. The event_dynamics knob (default 0: no change). Later, same version: the audio_salience (default 1) and
+#      silent_objects (default 0) knobs: at their defaults features and fingerprints stay byte-identical, so data
+#      written before them is still current.
 GENERATOR_VERSION = "1.2"
 STATS_PATH = Path(__file__).with_name("llp_stats.json")
 FULL_FILE = "AVVP_dataset_full.csv"  # LLP ships it too: every video, train then val then test
@@ -99,11 +100,13 @@ KNOBS: dict[str, dict] = {
     "shared_dynamics": {"default": 0.0, "help": "std of the per-segment scene dynamics seen by both modalities"},
     "event_dynamics": {"default": 0.0, "help": "std of each event's per-segment log-intensity, shared by its audio "
                        "and visual streams (0: constant intensity)"},
+    "silent_objects": {"default": 0.0, "help": "share of videos showing one unlabelled class, seen but silent (LLP's "
+                       "labels come from sounds: a parked car, a guitar on the wall)"},
     "res152_frames": {"default": 10, "help": "10: segment-level res152 (10, 2048); 80: LLP's 80 frames"},
     "frame_jitter": {"default": 0.1, "help": "80-frame res152 only: per-frame noise std, times noise"},
 }
 _UNIT_KNOBS = ("co_occurrence", "eval_label_sets", "audio_only_rate", "visual_only_rate", "coincide_rate",
-               "shared_structure")  # shares and weights: 0..1
+               "shared_structure", "silent_objects")  # shares and weights: 0..1
 GROUPS: tuple[tuple[str, ...], ...] = (  # related classes share the group part of their prototypes
     ("Cello", "Banjo", "Violin_fiddle", "Accordion", "Acoustic_guitar"),
     ("Car", "Motorcycle", "Helicopter", "Lawn_mower", "Chainsaw"),
@@ -129,7 +132,7 @@ SALIENCE: dict[str, tuple[float, float]] = {
 ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"))
 # One independent random stream per purpose (SeedSequence spawn keys), so feature knobs never move labels
 # and a video's features do not depend on how many videos come before it.
-_KEY_IDS, _KEY_LABELS, _KEY_PROTOS, _KEY_VIDEO, _KEY_DYNAMICS, _KEY_INTENSITY = 1, 2, 3, 4, 5, 6
+_KEY_IDS, _KEY_LABELS, _KEY_PROTOS, _KEY_VIDEO, _KEY_DYNAMICS, _KEY_INTENSITY, _KEY_SILENT = 1, 2, 3, 4, 5, 6, 7
 # Real clips carry signal that both modalities see segment by segment besides the events (a door slams as it
 # swings, a camera pan changes the wind noise). SynthLLP models it as a low-rank per-segment latent projected
 # into every stream: without it, cross-modal temporal objectives (MA's contrast, JoMoLD's NCE) have nothing to
@@ -378,9 +381,27 @@ def _dynamics_maps(seed: int) -> dict[str, np.ndarray]:
     return out
 
 
+def _silent_object(seed: int, key: tuple[int, int], labels: np.ndarray, rate: float) -> np.ndarray | None:
+    """(T, C) 0/1 extent of one unlabelled class on screen, for a `rate` share of videos (None for the others)."""
+    if not rate:  # skipped at 0, so the default output stays byte-identical
+        return None
+    rng = _rng(seed, _KEY_SILENT, *key)
+    if rng.random() >= rate:
+        return None
+    absent = np.flatnonzero(~labels.astype(bool))
+    c = int(rng.choice(absent))
+    start = int(rng.integers(NUM_SEGMENTS))
+    stop = int(rng.integers(start + 1, NUM_SEGMENTS + 1))
+    out = np.zeros((NUM_SEGMENTS, NUM_CLASSES))
+    out[start:stop, c] = 1.0
+    return out
+
+
 def _video_features(seed: int, key: tuple[int, int], gt_a: np.ndarray, gt_v: np.ndarray, protos: dict,
-                    salience: np.ndarray, knobs: dict, dynamics: dict) -> dict[str, np.ndarray]:
-    """float32, float16-representable features of one video, from its own child seeds."""
+                    salience: np.ndarray, knobs: dict, dynamics: dict,
+                    silent: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """float32, float16-representable features of one video, from its own child seeds. `silent` (T, C): classes
+    on screen that are no event (not in the truth, not in the labels)."""
     rng = _rng(seed, _KEY_VIDEO, *key)
     latent = _rng(seed, _KEY_DYNAMICS, 100, *key).standard_normal((NUM_SEGMENTS, DYNAMICS_RANK))  # (T, R)
     intensity = None
@@ -392,6 +413,8 @@ def _video_features(seed: int, key: tuple[int, int], gt_a: np.ndarray, gt_v: np.
     for stream, dim in FEATURE_DIMS.items():
         visual = stream != "vggish"
         active = (gt_v if visual else gt_a) * salience[int(visual)]  # (T, C) salience of present events
+        if visual and silent is not None:
+            active = active + silent * salience[1]  # seen, never heard, never labelled
         if intensity is not None:
             active = active * intensity
         draw = rng.standard_normal((NUM_SEGMENTS + 1, dim))  # row 0: the video's scene/recording offset
@@ -506,7 +529,8 @@ def _write_all(root: Path, preset: str, seed: int, k: dict, progress: ProgressFn
     for s_idx, split in enumerate(SPLITS):
         for i, name in enumerate(names[split]):
             gt_a, gt_v = truth[split][1][i], truth[split][2][i]
-            feats = _video_features(seed, (s_idx, i), gt_a, gt_v, protos, salience, k, dynamics)
+            silent = _silent_object(seed, (s_idx, i), truth[split][0][i], k["silent_objects"])
+            feats = _video_features(seed, (s_idx, i), gt_a, gt_v, protos, salience, k, dynamics, silent)
             for stream, arr in feats.items():
                 with open(root / "feats" / stream / f"{name[:11]}.npy", "wb") as fh:
                     np.lib.format.write_array(fh, arr, allow_pickle=False)
