@@ -389,6 +389,8 @@ def _silent_object(seed: int, key: tuple[int, int], labels: np.ndarray, rate: fl
     if rng.random() >= rate:
         return None
     absent = np.flatnonzero(~labels.astype(bool))
+    if not len(absent):  # every class is an event of this video
+        return None
     c = int(rng.choice(absent))
     start = int(rng.integers(NUM_SEGMENTS))
     stop = int(rng.integers(start + 1, NUM_SEGMENTS + 1))
