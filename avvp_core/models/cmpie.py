@@ -60,6 +60,7 @@ from ..errors import InputError
 from ..schema import Batch, ParseOutput
 from .base import AVVPModel
 from .blocks import Attention, HANLayer, InputProjection, MMILHead
+from .han import HAN_TRAIN
 from .registry import register_model
 
 MODALITIES = ("audio", "visual")
@@ -173,9 +174,7 @@ class CMPIE(AVVPModel):
 PAPER = ("Chen, Guo, Liu, Wu, Li, Li, Wang. CM-PIE: Cross-Modal Perception for Interactive-Enhanced "
          "Audio-Visual Video Parsing. ICASSP 2024")
 DEMO = {"dim": 128, "ffn_dim": 128}
-# No recipe in the paper: HAN's official one (Adam 3e-4, StepLR(10, 0.1), batch 16, 40 epochs, seed 1).
-TRAIN = {"epochs": 40, "batch_size": 16, "lr": 3e-4, "lr_step": 10, "lr_gamma": 0.1, "seed": 1,
-         "select_metric": "val/segment/type", "gating": "fused"}
+TRAIN = HAN_TRAIN  # no recipe in the paper: HAN's official one
 DEFAULTS = {"dim": 512, "heads": 1, "ffn_dim": 512, "dropout": 0.1, "layers": 1, "segments": NUM_SEGMENTS,
             "sa_hidden": 5, "share_sa": True, "share_han": True, "cma_residual": False}
 
