@@ -155,12 +155,10 @@ def knob_defaults(preset: str = "mini") -> dict:
 
 def resolve_knobs(preset: str = "mini", **knobs) -> dict:
     """Every knob, with preset sizes and defaults filled in, validated (InputError on bad values)."""
-    if preset not in PRESETS:
-        raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    defaults = knob_defaults(preset)  # checks the preset
     unknown = sorted(set(knobs) - set(KNOBS))
     if unknown:
         raise InputError(f"unknown knob(s) {', '.join(unknown)}; known: {', '.join(KNOBS)}")
-    defaults = knob_defaults(preset)
     out = {k: knobs[k] if knobs.get(k) is not None else defaults[k] for k in KNOBS}
     for k in ("n_train", "n_val", "n_test"):
         out[k] = int(out[k] if out[k] is not None else PRESETS[preset][k])
