@@ -246,34 +246,36 @@ def test_event_dynamics_vary_an_events_intensity_alike_in_both_modalities():
     assert all((flat[s] == flat[s][0]).all() for s in flat)  # off: every segment identical
 
 
-def test_event_dynamics_off_is_byte_identical_and_never_moves_the_annotations(tmp_path):
-    a = _files(generate(tmp_path / "a", "tiny", seed=1, **SMALL))
-    b = _files(generate(tmp_path / "b", "tiny", seed=1, event_dynamics=0.0, **SMALL))
-    c = _files(generate(tmp_path / "c", "tiny", seed=1, event_dynamics=0.5, **SMALL))
-    assert a == b
-    assert all(a[k] == c[k] for k in a if k.endswith(".csv"))
-    assert any(a[k] != c[k] for k in a if k.endswith(".npy"))
+@pytest.fixture(scope="module")
+def small_default(tmp_path_factory) -> dict[str, bytes]:
+    """The files of a SMALL tiny folder (seed 1) at every knob's default: what a knob switched off must reproduce."""
+    return _files(generate(tmp_path_factory.mktemp("small") / "default", "tiny", seed=1, **SMALL))
 
 
-def test_audio_salience_scales_the_audio_stream_only_and_its_default_is_byte_identical(tmp_path):
-    a = _files(generate(tmp_path / "a", "tiny", seed=1, **SMALL))
-    b = _files(generate(tmp_path / "b", "tiny", seed=1, audio_salience=1.0, **SMALL))
-    c = _files(generate(tmp_path / "c", "tiny", seed=1, audio_salience=2.0, **SMALL))
-    assert a == b  # (the shipped zoo's data fingerprint test pins the default features themselves)
-    changed = {k.split("/")[1] for k in a if k.endswith(".npy") and a[k] != c[k]}
-    assert changed == {"vggish"}  # louder audio events; the visual streams and the annotations stay as they were
-    assert all(a[k] == c[k] for k in a if k.endswith(".csv"))
+def _streams_moved(tmp_path: Path, default: dict[str, bytes], knob: str, off: float, on: float) -> set[str]:
+    """The feature streams `knob = on` changes, after checking that `knob = off` is byte-identical to the defaults
+    and that `knob = on` never moves an annotation."""
+    assert _files(generate(tmp_path / "off", "tiny", seed=1, **{knob: off}, **SMALL)) == default
+    moved = _files(generate(tmp_path / "on", "tiny", seed=1, **{knob: on}, **SMALL))
+    assert all(default[k] == moved[k] for k in default if k.endswith(".csv"))
+    return {k.split("/")[1] for k in default if k.endswith(".npy") and default[k] != moved[k]}
 
 
-def test_silent_objects_add_unlabelled_visual_evidence_only_and_off_is_byte_identical(tmp_path):
+def test_event_dynamics_off_is_byte_identical_and_never_moves_the_annotations(tmp_path, small_default):
+    assert _streams_moved(tmp_path, small_default, "event_dynamics", 0.0, 0.5) == set(FEATURE_DIMS)
+
+
+def test_audio_salience_scales_the_audio_stream_only_and_its_default_is_byte_identical(tmp_path, small_default):
+    # louder audio events; the visual streams and the annotations stay as they were (the shipped zoo's data
+    # fingerprint test pins the default features themselves)
+    assert _streams_moved(tmp_path, small_default, "audio_salience", 1.0, 2.0) == {"vggish"}
+
+
+def test_silent_objects_add_unlabelled_visual_evidence_only_and_off_is_byte_identical(tmp_path, small_default):
     from avvp_core.data.synthetic import _silent_object
 
-    a = _files(generate(tmp_path / "a", "tiny", seed=1, **SMALL))
-    b = _files(generate(tmp_path / "b", "tiny", seed=1, silent_objects=0.0, **SMALL))
-    c = _files(generate(tmp_path / "c", "tiny", seed=1, silent_objects=1.0, **SMALL))
-    assert a == b
-    assert all(a[k] == c[k] for k in a if k.endswith(".csv"))  # never labelled, never in the truth
-    assert {k.split("/")[1] for k in a if k.endswith(".npy") and a[k] != c[k]} == {"res152", "r2plus1d_18"}
+    # never labelled, never in the truth (annotations unmoved), seen only
+    assert _streams_moved(tmp_path, small_default, "silent_objects", 0.0, 1.0) == {"res152", "r2plus1d_18"}
     labels = np.zeros(len(CLASSES), bool)
     labels[:24] = True  # only the last class is free
     shown = [_silent_object(0, (0, i), labels, 1.0) for i in range(20)]
