@@ -42,7 +42,7 @@ def test_event_kinds_and_their_f1():
 def test_the_script_reports_both_figures_for_a_checkpoint(tiny_data, tiny_han, tmp_path):
     out = tmp_path / "reliance.json"
     proc = subprocess.run([sys.executable, str(BENCH / "cross_modal_reliance.py"), "--data", str(tiny_data),
-                           "--checkpoint", str(tiny_han / "han"), "--json", str(out)],
+                           "--checkpoint", str(tiny_han / "han"), "--json", str(out), "--per-class"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "real LLP, HAN (paper 000, table 1)" in proc.stdout and "44.0" in proc.stdout
@@ -52,3 +52,10 @@ def test_the_script_reports_both_figures_for_a_checkpoint(tiny_data, tiny_han, t
     for m in ("audio", "visual"):
         assert swap[m]["positives"] > 0 and 0 <= swap[m]["removed"] <= swap[m]["positives"]
     assert 0 <= swap["a_v"]["heard_and_seen"] <= 1
+    per_class = swap["per_class"]  # --per-class prints the same figures, class by class
+    assert len(per_class) == 25 and "Violin_fiddle" in proc.stdout and "v_a AV" in proc.stdout
+    kinds = ("n_both", "n_heard_only", "n_seen_only")  # every weak label is heard or seen (or both)
+    assert sum(row[k] for row in per_class.values() for k in kinds) == swap["audio"]["positives"]
+    for row in per_class.values():
+        assert all(v is None or 0 <= v <= 1 for k, v in row.items() if not k.startswith("n_"))
+        assert (row["a_v AV"] is None) == (row["n_both"] == 0)
