@@ -27,10 +27,13 @@ if source == "SynthLLP":
         knobs = {}
         cols = st.columns(3)
         for i, knob in enumerate(("audio_only_rate", "visual_only_rate", "imbalance", "audio_salience", "noise",
-                                  "co_occurrence", "separation")):
-            knobs[knob] = cols[i % 3].number_input(knob.replace("_", " "), value=float(defaults[knob]),
-                                                   min_value=0.0, help=KNOBS[knob]["help"],
-                                                   key=f"knob_{preset}_{knob}", format="%.4f")
+                                  "co_occurrence", "separation", "background_events", "noise_rank")):
+            whole = isinstance(KNOBS[knob]["default"], int)  # a count, not a share or a scale
+            knobs[knob] = cols[i % 3].number_input(
+                knob.replace("_", " "), value=int(defaults[knob]) if whole else float(defaults[knob]),
+                min_value=0 if whole else 0.0,
+                step=1 if whole else None, help=KNOBS[knob]["help"], key=f"knob_{preset}_{knob}",
+                format="%d" if whole else "%.4f")
         submitted = st.form_submit_button("Generate and use")
     if submitted:
         try:

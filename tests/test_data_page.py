@@ -73,3 +73,6 @@ def test_synth_form_shows_each_presets_calibrated_knobs(tiny_data):
     assert any("10,000 training videos" in c.value and "separation 2.5" in c.value for c in at.caption)
     assert at.number_input(key="knob_full_noise").value == knob_defaults("full")["noise"]
     assert at.number_input(key="knob_full_audio_salience").value == 1.0
+    assert at.number_input(key="knob_full_background_events").value == knob_defaults("full")["background_events"]
+    rank = at.number_input(key="knob_full_noise_rank")  # a whole number of dimensions, not a share
+    assert rank.value == knob_defaults("full")["noise_rank"] and isinstance(rank.value, int)

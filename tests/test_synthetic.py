@@ -282,3 +282,48 @@ def test_silent_objects_add_unlabelled_visual_evidence_only_and_off_is_byte_iden
     assert all(s[:, :24].sum() == 0 and s[:, 24].sum() >= 1 for s in shown)
     assert all(np.all(np.diff(np.flatnonzero(s[:, 24])) == 1) for s in shown)  # one run of segments
     assert sum(_silent_object(0, (0, i), labels, 0.3) is not None for i in range(400)) in range(90, 151)
+
+
+def test_background_events_are_heard_never_labelled_and_off_is_byte_identical(tmp_path, small_default):
+    from avvp_core.data.synthetic import _SEEN_TOO, BACKGROUND_POWER, _background_event
+
+    # features only: the labels and both truth files stay as they were; the sound moves in every video that has one
+    assert "vggish" in _streams_moved(tmp_path, small_default, "background_events", 0.0, 1.0)
+    labels = np.zeros(len(CLASSES), bool)
+    labels[[CLASSES.index("Dog"), CLASSES.index("Violin_fiddle")]] = True
+    events = [_background_event(0, (0, i), labels, 1.0) for i in range(2000)]
+    classes = [int(np.flatnonzero(heard.any(0))[0]) for heard, _ in events]
+    assert all(heard.sum(1).max() == 1 and not (heard * labels).any() for heard, _ in events)  # one class, unlabelled
+    assert all(np.all(np.diff(np.flatnonzero(heard.any(1))) == 1) for heard, _ in events)  # one run of segments
+    assert all(not seen.any() or np.array_equal(seen, heard) for heard, seen in events)  # seen: over the same run
+    # the commoner the class in LLP's train labels, the likelier: Speech (in half of LLP's videos) most of the time
+    weight = {c: f ** BACKGROUND_POWER for c, f in llp_stats()["train"]["class_frequency"].items()}
+    expected = weight["Speech"] / sum(w for c, w in weight.items() if c not in ("Dog", "Violin_fiddle"))
+    assert expected > 0.75
+    assert abs(classes.count(CLASSES.index("Speech")) / len(classes) - expected) < 0.03
+    assert max(set(classes), key=classes.count) == CLASSES.index("Speech")
+    # heard only as often as LLP's Speech events (77 %); a background car is nearly always on screen too
+    speech = CLASSES.index("Speech")
+    seen_speech = np.mean([seen.any() for (_, seen), c in zip(events, classes, strict=True) if c == speech])
+    assert 0.15 < seen_speech < 0.3 and _SEEN_TOO[CLASSES.index("Car")] > 0.95
+    assert sum(_background_event(0, (0, i), labels, 0.3) is not None for i in range(400)) in range(90, 151)
+    assert _background_event(0, (0, 0), labels, 0.0) is None
+
+
+def test_noise_rank_puts_noise_and_prototypes_in_a_subspace_and_zero_is_byte_identical(tmp_path, small_default):
+    from avvp_core.data.synthetic import _bases, _prototypes
+
+    assert _streams_moved(tmp_path, small_default, "noise_rank", 0, 16) == set(FEATURE_DIMS)
+    knobs = resolve_knobs("tiny", noise_rank=16)
+    bases = _bases(0, 16)
+    protos = _prototypes(0, knobs, bases)
+    for stream, dim in FEATURE_DIMS.items():
+        basis = bases[stream]
+        assert basis.shape == (16, dim) and np.allclose(basis @ basis.T, np.eye(16))
+        inside = protos[stream] @ basis.T @ basis  # projection onto the subspace changes nothing
+        assert np.allclose(inside, protos[stream])
+        assert np.allclose(np.linalg.norm(protos[stream], axis=1), knobs["separation"] * (dim / 128) ** 0.25)
+    assert _bases(0, 0) is None
+    for bad in (-1, 129):
+        with pytest.raises(InputError, match="noise_rank"):
+            resolve_knobs("tiny", noise_rank=bad)
