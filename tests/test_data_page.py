@@ -66,11 +66,11 @@ def test_synth_form_shows_each_presets_calibrated_knobs(tiny_data):
 
     at = app_page("data", tiny_data)
     assert not at.exception
-    assert at.number_input(key="knob_mini_separation").value == knob_defaults("mini")["separation"] == 4.0
+    assert at.number_input(key="knob_mini_separation").value == knob_defaults("mini")["separation"] == 3.5
     at.selectbox(key="data_synth_preset").set_value("full").run()
     assert not at.exception
-    assert at.number_input(key="knob_full_separation").value == knob_defaults("full")["separation"] == 2.5
-    assert any("10,000 training videos" in c.value and "separation 2.5" in c.value for c in at.caption)
+    assert at.number_input(key="knob_full_separation").value == knob_defaults("full")["separation"] == 2.05
+    assert any("10,000 training videos" in c.value and "separation 2.05" in c.value for c in at.caption)
     assert at.number_input(key="knob_full_noise").value == knob_defaults("full")["noise"]
     assert at.number_input(key="knob_full_audio_salience").value == 1.0
     assert at.number_input(key="knob_full_background_events").value == knob_defaults("full")["background_events"]

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from avvp_core import jobs, paths
 from avvp_core.analysis import curves
 from avvp_core.analysis import lab as lab_core
+from avvp_core.data.synthetic import GENERATOR_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"dim": 16, "ffn_dim": 16}
@@ -160,7 +161,7 @@ def test_lab_trains_two_models_and_shows_their_figures(tmp_path, runs, monkeypat
     at.number_input(key="lab_epochs").set_value(1)
     at.button(key="lab_submit").click().run()
     assert not at.exception and not at.error
-    data = tmp_path / "data" / "lab-a0.60-v0.05-i1.00-s4.0-d0"
+    data = tmp_path / "data" / f"lab-g{GENERATOR_VERSION}-a0.60-v0.05-i1.00-s3.5-d0"
     assert json.loads((data / "synthllp.json").read_text())["splits"] == {"train": 40, "val": 20, "test": 20}
     assert sorted(j.name for j in jobs.list_jobs()) == [f"{data.name}-han-e1-s1", f"{data.name}-mmt-e1-s1"]
 

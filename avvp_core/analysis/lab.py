@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..data.synthetic import KNOBS, SYNTH_META_FILE, resolve_knobs
+from ..data.synthetic import GENERATOR_VERSION, KNOBS, SYNTH_META_FILE, resolve_knobs
 
 # knob -> (min, max, step, short help); defaults are SynthLLP's (the real LLP's figures)
 LAB_KNOBS: dict[str, tuple[float, float, float, str]] = {
@@ -39,9 +39,10 @@ def default_knobs() -> dict[str, float]:
 
 
 def data_name(knobs: dict[str, float], seed: int = 0) -> str:
-    """A folder name that spells out the knobs (same knobs, same folder: generated once)."""
+    """A folder name that spells out the knobs and the generator version (same knobs, same folder: generated once;
+    a generator upgrade changes the other knobs' defaults, so it gets new folders and runs, never stale ones)."""
     k = {name: float(knobs.get(name, KNOBS[name]["default"])) for name in LAB_KNOBS}
-    return (f"lab-a{k['audio_only_rate']:.2f}-v{k['visual_only_rate']:.2f}-i{k['imbalance']:.2f}"
+    return (f"lab-g{GENERATOR_VERSION}-a{k['audio_only_rate']:.2f}-v{k['visual_only_rate']:.2f}-i{k['imbalance']:.2f}"
             f"-s{k['separation']:.1f}-d{seed}")
 
 
