@@ -10,6 +10,7 @@ as mean ± spread beside HAN's published figures on the real LLP test set.
 that folder when its generator version and knobs are current. The reference row is paper 000 (Xu, Hu, Lee), table 2:
 HAN with the official recipe on LLP test. Run it after any generator change (issue 9: calibrate SynthLLP); the
 seeds are independent, so they can run as separate processes (e.g. one thread each) and be merged with --merge.
+A complete run folder already under --out is scored as it is, provided it was trained on the same data (fingerprint).
 Each run is also scored on paper 000's table 1 (single- vs multi-modality events, bench/cross_modal_reliance.py):
 how much HAN borrows from the other modality, the figure that decides whether MA's swap test works (RESULTS.md).
 """
@@ -111,6 +112,10 @@ def main() -> None:
         seconds.append(round(time.perf_counter() - t0, 1))  # training only, as before the table-1 figures
         test = dict(result.metrics["test"])
         model, card = load_checkpoint(result.folder, args.device)
+        trained_on = card.config.get("data", {}).get("fingerprint")
+        if trained_on != data.fingerprint():  # a complete folder under --out is reused as it is: it must match
+            raise SystemExit(f"{result.folder}: trained on data {trained_on}, not on {data.root} "
+                             f"({data.fingerprint()}); use another --out")
         kinds = single_multi(model, card.gating, data.split("test"))
         test.update(single=kinds["single"], multi=kinds["multi"])
         runs.append(test)

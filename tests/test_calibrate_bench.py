@@ -1,0 +1,42 @@
+"""bench/calibrate_han.py, the record of issue 9's calibration: the whole script on SynthLLP `tiny` (one epoch at demo
+width, seconds), its --merge table, and its refusal to score a reused run folder trained on other data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from avvp_core.data.synthetic import generate
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+SCRIPT = str(BENCH / "calibrate_han.py")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_trains_scores_and_merges_then_refuses_a_run_on_other_data(tiny_data, tmp_path):
+    out, record = tmp_path / "runs", tmp_path / "seed1.json"
+    proc = _run("--data", str(tiny_data), "--width", "demo", "--seeds", "1", "--epochs", "1", "--out", str(out),
+                "--json", str(record))
+    assert proc.returncode == 0, proc.stderr
+    assert "real LLP HAN" in proc.stdout and "segment/type" in proc.stdout and "54.0" in proc.stdout
+    assert "calibration band" in proc.stdout and "single- / multi-modality events" in proc.stdout
+    saved = json.loads(record.read_text())
+    run = saved["runs"][0]
+    assert saved["seeds"] == [1] and 0 <= run["segment/type"] <= 100 and 0 <= run["single"] <= 100
+    assert (out / "han-plain-demo-s1" / "metrics.json").is_file()
+
+    merged = _run("--merge", str(record), str(record))  # two copies of one run: spread 0
+    assert merged.returncode == 0, merged.stderr
+    assert "2 runs, seeds [1, 1]" in merged.stdout
+    type_row = next(line for line in merged.stdout.splitlines() if line.startswith("segment/type"))
+    assert type_row.split()[3] == "0.00" and f"{run['segment/type']:.2f}" in type_row
+
+    other = generate(tmp_path / "other", preset="tiny", seed=5)  # same layout, other videos
+    refused = _run("--data", str(other), "--width", "demo", "--seeds", "1", "--epochs", "1", "--out", str(out))
+    assert refused.returncode != 0
+    assert "han-plain-demo-s1" in refused.stderr and "trained on data" in refused.stderr
