@@ -4,7 +4,7 @@ import streamlit as st
 
 from avvp_core import ui
 from avvp_core.analysis.datastats import figures
-from avvp_core.data.synthetic import KNOBS, PRESETS, knob_defaults, llp_stats
+from avvp_core.data.synthetic import KNOBS, PRESET_KNOBS, PRESETS, knob_defaults, llp_stats
 from avvp_core.errors import InputError
 
 K = ui.StateKeys
@@ -17,8 +17,10 @@ if source == "SynthLLP":
     # The preset sits outside the form so the knobs below show its own (calibrated) defaults when it changes.
     preset = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("mini"), key=K.DATA_SYNTH_PRESET)
     defaults = knob_defaults(preset)
+    calibrated = dict.fromkeys(("separation", *PRESET_KNOBS.get(preset, {})))  # the knobs set per preset
+    own = ", ".join(f"{knob.replace('_', ' ')} {defaults[knob]:g}" for knob in calibrated)
     st.caption(f"{PRESETS[preset]['n_train']:,} training videos. The knobs below start at this preset's calibrated "
-               f"defaults (separation {defaults['separation']:g}): HAN scores about what it scores on the real LLP "
+               f"defaults ({own}): HAN scores about what it scores on the real LLP "
                "test set on `full` (paper width) and `mini` (demo width); see bench/RESULTS.md.")
     with st.form("synth_form"):
         a, c = st.columns(2)
@@ -27,7 +29,7 @@ if source == "SynthLLP":
         knobs = {}
         cols = st.columns(3)
         for i, knob in enumerate(("audio_only_rate", "visual_only_rate", "imbalance", "audio_salience", "noise",
-                                  "co_occurrence", "separation", "background_events", "noise_rank")):
+                                  "co_occurrence", "separation", "background_events", "noise_rank", "silent_objects")):
             whole = isinstance(KNOBS[knob]["default"], int)  # a count, not a share or a scale
             knobs[knob] = cols[i % 3].number_input(
                 knob.replace("_", " "), value=int(defaults[knob]) if whole else float(defaults[knob]),

@@ -59,7 +59,8 @@ def test_data_page_shows_statistics_and_checks_an_llp_folder(tiny_data, tmp_path
 
 @pytest.mark.app
 def test_synth_form_shows_each_presets_calibrated_knobs(tiny_data):
-    """The knob fields follow the chosen preset: full's separation is calibrated lower than mini's (issue 9)."""
+    """The knob fields follow the chosen preset: full's separation is calibrated lower than mini's, and only full
+    shows silent objects (issue 9)."""
     from conftest import app_page
 
     from avvp_core.data.synthetic import knob_defaults
@@ -67,10 +68,14 @@ def test_synth_form_shows_each_presets_calibrated_knobs(tiny_data):
     at = app_page("data", tiny_data)
     assert not at.exception
     assert at.number_input(key="knob_mini_separation").value == knob_defaults("mini")["separation"] == 3.5
+    assert at.number_input(key="knob_mini_silent_objects").value == 0.0
+    assert any("(separation 3.5)" in c.value for c in at.caption)
     at.selectbox(key="data_synth_preset").set_value("full").run()
     assert not at.exception
     assert at.number_input(key="knob_full_separation").value == knob_defaults("full")["separation"] == 2.05
-    assert any("10,000 training videos" in c.value and "separation 2.05" in c.value for c in at.caption)
+    assert at.number_input(key="knob_full_silent_objects").value == knob_defaults("full")["silent_objects"] == 0.3
+    assert any("10,000 training videos" in c.value and "(separation 2.05, silent objects 0.3)" in c.value
+               for c in at.caption)
     assert at.number_input(key="knob_full_noise").value == knob_defaults("full")["noise"]
     assert at.number_input(key="knob_full_audio_salience").value == 1.0
     assert at.number_input(key="knob_full_background_events").value == knob_defaults("full")["background_events"]

@@ -136,6 +136,9 @@ def test_calibrated_knobs_are_per_preset_and_an_explicit_knob_wins():
     assert knob_defaults("mini")["separation"] == knob_defaults("tiny")["separation"] == KNOBS["separation"]["default"]
     assert resolve_knobs("full")["separation"] == 2.05
     assert resolve_knobs("full", separation=4.0)["separation"] == 4.0
+    # generator 1.4: only full shows silent objects; mini (the zoo's data) keeps 1.3's features
+    assert knob_defaults("full")["silent_objects"] == 0.3 and knob_defaults("mini")["silent_objects"] == 0.0
+    assert resolve_knobs("full", silent_objects=0.0)["silent_objects"] == 0.0
     assert set(knob_defaults("full")) == set(KNOBS)
     with pytest.raises(InputError, match="unknown preset"):
         knob_defaults("huge")

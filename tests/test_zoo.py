@@ -27,8 +27,9 @@ def index() -> dict:
 
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory, index) -> LLPDataset:
+    # The zoo may come from an older generator version whose mini features the current one writes byte for byte
+    # (1.4 changed full only); the fingerprint check below is what says the zoo is current.
     synth = index["data"]["synth"]
-    assert synth["generator_version"] == GENERATOR_VERSION, "zoo trained on an older generator: retrain it"
     root = generate_and_cache(tmp_path_factory.mktemp("zoo") / "mini", preset=synth["preset"], seed=synth["seed"])
     return LLPDataset(root)
 
@@ -43,7 +44,9 @@ def test_zoo_lists_every_entry_and_fits_the_size_budget(index):
 
 def test_every_shipped_checkpoint_reproduces_its_card(mini, index):
     fingerprint = mini.fingerprint()
-    assert index["data"]["fingerprint"] == fingerprint
+    assert index["data"]["fingerprint"] == fingerprint, (
+        f"zoo trained on other features (generator {index['data']['synth']['generator_version']}, now "
+        f"{GENERATOR_VERSION}): retrain it with python -m avvp_core zoo")
     for folder in shipped(CHECKPOINTS_DIR):
         model, card = load_checkpoint(folder)
         assert card.config["data"]["fingerprint"] == fingerprint, folder.name

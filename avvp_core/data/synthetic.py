@@ -24,7 +24,10 @@ knobs make the latter possible: `noise_rank` 64 (a model cannot memorise its tra
 fills every dimension) and `background_events` 0.4 (unlabelled sounds, mostly Speech, that MA's swap test should
 find). The same features get easier with more training videos (HAN at paper width gains ~8 points from mini's
 2,000 to full's 10,000), so the prototype separation is set per preset (3.5 by default, 2.05 on full in
-PRESET_KNOBS): this is a deliberate deviation from "one generator, one set of knobs".
+PRESET_KNOBS): this is a deliberate deviation from "one generator, one set of knobs". On full, `silent_objects` 0.3
+(an unlabelled object seen but never heard in 30 % of the videos: LLP's labels come from sounds) brings HAN's
+visual figures down to LLP's, so that audio scores above visual at both levels as on LLP; mini keeps 0 (there it
+costs audio-visual accuracy as much as it gains on visual, and mini's features are the zoo's).
 """
 
 from __future__ import annotations
@@ -67,7 +70,11 @@ from .dataset import LLPDataset
 # 1.3: the calibrated defaults of issue 9 (bench/RESULTS.md): noise_rank 64, background_events 0.4, separation 3.5
 #      (full: 2.05, PRESET_KNOBS). Every preset's features change; labels and truth do not. 1.2's features come back
 #      with noise_rank=0, background_events=0 and separation 4.0 (full: 2.5).
-GENERATOR_VERSION = "1.3"
+# 1.4: full also shows a silent, unlabelled object in 30 % of its videos (PRESET_KNOBS silent_objects 0.3), which
+#      brings HAN's visual figures down to LLP's (event-level audio above visual, as on LLP). tiny and mini features
+#      are byte-identical to 1.3's (the zoo's fingerprint holds); full's 1.3 features come back with
+#      --silent-objects 0.
+GENERATOR_VERSION = "1.4"
 STATS_PATH = Path(__file__).with_name("llp_stats.json")
 FULL_FILE = "AVVP_dataset_full.csv"  # LLP ships it too: every video, train then val then test
 ProgressFn = Callable[[float, str], None]
@@ -78,7 +85,7 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 # Knob defaults that differ per preset (the calibration, see the module docstring). An explicit knob wins.
 PRESET_KNOBS: dict[str, dict[str, float]] = {
-    "full": {"separation": 2.05},
+    "full": {"separation": 2.05, "silent_objects": 0.3},
 }
 
 
