@@ -27,7 +27,7 @@ find). The same features get easier with more training videos (HAN at paper widt
 PRESET_KNOBS): this is a deliberate deviation from "one generator, one set of knobs". On full, `silent_objects` 0.3
 (an unlabelled object seen but never heard in 30 % of the videos: LLP's labels come from sounds) brings HAN's
 visual figures down to LLP's, so that audio scores above visual at both levels as on LLP; mini keeps 0 (there it
-costs audio-visual accuracy as much as it gains on visual, and mini's features are the zoo's).
+costs 3 points of segment AV and brings the ten figures no closer to LLP's; mini's features are the zoo's).
 """
 
 from __future__ import annotations
