@@ -74,12 +74,12 @@ def table(runs: list[dict[str, float]], recipe: str = "plain", baseline: dict[in
     published gain; that is the issue's other criterion, "HAN + MA above HAN"."""
     label, real = REFERENCE.get(recipe, REFERENCE["plain"])
     values = np.array([[r[k] for k in METRIC_KEYS] for r in runs])
-    lines = [f"{'figure':<16}{label:>{max(13, len(label) + 1)}}{'mean':>8}{'± std':>8}{'min':>8}{'max':>8}"]
+    width = max(13, len(label) + 1)
+    lines = [f"{'figure':<16}{label:>{width}}{'mean':>8}{'± std':>8}{'min':>8}{'max':>8}"]
     for i, key in enumerate(METRIC_KEYS):
         col = values[:, i]
         std = col.std(ddof=1) if len(col) > 1 else 0.0
-        lines.append(f"{key:<16}{real[key]:>{max(13, len(label) + 1)}.1f}{col.mean():>8.2f}{std:>8.2f}"
-                     f"{col.min():>8.2f}{col.max():>8.2f}")
+        lines.append(f"{key:<16}{real[key]:>{width}.1f}{col.mean():>8.2f}{std:>8.2f}{col.min():>8.2f}{col.max():>8.2f}")
     gaps = {k: values[:, METRIC_KEYS.index(k)].mean() - real[k] for k in TYPE_KEYS}
     gap_text = f"Type@AV minus {label}: segment {gaps['segment/type']:+.2f}, event {gaps['event/type']:+.2f}"
     if recipe == "plain":
@@ -108,7 +108,7 @@ def _gain_over_han(runs: list[dict[str, float]], seeds: list[int], baseline: dic
         raise SystemExit(f"--baseline: no plain HAN run for seed(s) {missing}")
     gains = np.array([[run[k] - baseline[seed][k] for k in TYPE_KEYS] for run, seed in zip(runs, seeds, strict=True)])
     above = bool((gains > 0).all())
-    real = [REAL_HAN_MA[k] - REAL_HAN[k] for k in TYPE_KEYS] if recipe == "ma" else None
+    real = [REFERENCE[recipe][1][k] - REAL_HAN[k] for k in TYPE_KEYS] if recipe in REFERENCE else None
     per_seed = ", ".join(f"s{seed} {g[0]:+.2f} / {g[1]:+.2f}" for seed, g in zip(seeds, gains, strict=True))
     return (f"gain over HAN (Type@AV, segment / event): {gains[:, 0].mean():+.2f} / {gains[:, 1].mean():+.2f} "
             f"({per_seed})" + (f"; real LLP {real[0]:+.1f} / {real[1]:+.1f}" if real else "")
@@ -161,7 +161,8 @@ def main() -> None:
     meta = data.synth_meta or {}
     print(f"data: {data.root} (generator {meta.get('generator_version')}, preset {meta.get('preset')}, "
           f"knobs {meta.get('knobs')})")
-    data_record = {"root": str(data.root), "synth": meta, "fingerprint": data.fingerprint()}
+    fingerprint = data.fingerprint()
+    data_record = {"root": str(data.root), "synth": meta, "fingerprint": fingerprint}
     baseline = _load_baseline(args.baseline, data_record) if args.baseline else None
     runs, seconds = [], []
     for seed in args.seeds:
@@ -174,9 +175,9 @@ def main() -> None:
         test = dict(result.metrics["test"])
         model, card = load_checkpoint(result.folder, args.device)
         trained_on = card.config.get("data", {}).get("fingerprint")
-        if trained_on != data.fingerprint():  # a complete folder under --out is reused as it is: it must match
-            raise SystemExit(f"{result.folder}: trained on data {trained_on}, not on {data.root} "
-                             f"({data.fingerprint()}); use another --out")
+        if trained_on != fingerprint:  # a complete folder under --out is reused as it is: it must match
+            raise SystemExit(f"{result.folder}: trained on data {trained_on}, not on {data.root} ({fingerprint}); "
+                             "use another --out")
         kinds = single_multi(model, card.gating, data.split("test"))
         test.update(single=kinds["single"], multi=kinds["multi"])
         runs.append(test)
