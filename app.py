@@ -5,7 +5,6 @@ import streamlit as st
 from avvp_core import ui
 
 st.set_page_config(page_title="AVVP Lab", page_icon=":material/graphic_eq:", layout="wide")
-ui.init_state()
 
 pages = {  # sections in the order a newcomer meets them: look, train, compare and inspect, teach
     "Start": [
@@ -24,5 +23,6 @@ pages = {  # sections in the order a newcomer meets them: look, train, compare a
     "Teach": [st.Page("pages/lab.py", title="Lab", icon=":material/science:")],
 }
 navigation = st.navigation(pages)
+ui.init_state()  # after st.navigation, which ends Streamlit's pages/-folder mode, so init_state need not rerun here
 ui.sidebar()
 navigation.run()

@@ -19,6 +19,7 @@ CHECKPOINT_ROOTS = (CHECKPOINTS_DIR, RUNS_DIR)  # shipped models, then the user'
 
 class StateKeys:
     DATA_ROOT = "data_root"
+    SESSION_STARTED = "session_started"  # set by the session's first run (init_state)
     CHECKPOINT_ROOTS = "checkpoint_roots"  # folders searched for checkpoints (shipped zoo, then the user's runs)
     TIMELINE_SPLIT = "timeline_split"
     TIMELINE_MODELS = "timeline_models"
@@ -96,8 +97,32 @@ class StateKeys:
 
 def init_state() -> None:
     """Idempotent: every page calls it first, so each page also runs standalone (AppTest)."""
+    _leave_pages_folder_mode()
     st.session_state.setdefault(StateKeys.DATA_ROOT, str(DEFAULT_DATA))
     st.session_state.setdefault(StateKeys.CHECKPOINT_ROOTS, [str(p) for p in CHECKPOINT_ROOTS])
+    st.session_state[StateKeys.SESSION_STARTED] = True
+
+
+def _leave_pages_folder_mode() -> None:
+    """Run this visit through app.py's `st.navigation`, even when it is a fresh server's first and opens a page's URL.
+
+    Streamlit treats an app beside a `pages/` folder as an old-style multipage app until `st.navigation` first runs
+    in the process (`PagesManager.uses_pages_directory`, a process-wide flag). Until then a visit to a page's URL
+    (a bookmark, a reload) runs that page alone: no app.py, no shared sidebar, the folder's file names as the
+    navigation, and it stays so for every session until someone opens "/". Our `pages/` folder holds st.navigation's
+    pages only, so a page run that finds the flag set clears it and, on its session's first run, reruns: the rerun
+    goes through app.py. Only the first run, because a rerun drops the run's button clicks, and a first run has
+    none; a later run with the flag set exists only under AppTest, which starts every run as a fresh server.
+    app.py calls init_state after st.navigation, which clears the flag itself. The flag is Streamlit's internal
+    API: where it is missing this does nothing."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:
+        return
+    if getattr(PagesManager, "uses_pages_directory", None):
+        PagesManager.uses_pages_directory = False
+        if StateKeys.SESSION_STARTED not in st.session_state:
+            st.rerun()
 
 
 def show_error(exc: Exception) -> None:

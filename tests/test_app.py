@@ -44,6 +44,22 @@ def test_home_leaderboard_lists_trained_models(tiny_data, tmp_path):
     assert {"segment/type", "event/event"} <= set(board.columns)
 
 
+def test_a_pages_url_on_a_fresh_server_runs_through_app_py(tiny_data):
+    """A bookmark or a reload on a page's URL as a fresh server's first visit: Streamlit would run that page alone, as
+    an old-style pages/ app (no shared sidebar, file names as navigation), for every session until "/" was opened.
+    AppTest starts each run as such a fresh server."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.session_state["data_root"] = str(tiny_data)
+    at.session_state["checkpoint_roots"] = []
+    at.switch_page("pages/timelines.py").run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Timelines"]
+    assert [c.value for c in at.sidebar.caption] == ["Data in use"]  # app.py's shared sidebar ran
+    assert PagesManager.uses_pages_directory is False
+
+
 def test_bad_data_folder_is_an_error_box_not_a_traceback(tmp_path):
     at = _app(tmp_path / "does-not-exist")
     assert not at.exception
