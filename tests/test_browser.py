@@ -89,6 +89,11 @@ def test_every_page_renders_in_a_real_browser(server):
         page = browser.new_page(viewport={"width": 1300, "height": 2400})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # A fresh server's first visit on a page's URL (a bookmark) goes through app.py: its navigation and sidebar.
+        page.goto(f"{url}/errors")
+        page.get_by_text("Data in use").wait_for(timeout=60_000)
+        assert page.get_by_role("heading", name="Errors").count() == 1
+        assert page.get_by_role("link", name="Home").count() == 1 and page.get_by_role("link", name="app").count() == 0
         t0 = time.perf_counter()
         page.goto(url)
         page.get_by_role("heading", name="AVVP Lab").wait_for(timeout=60_000)
