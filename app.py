@@ -25,5 +25,4 @@ pages = {  # sections in the order a newcomer meets them: look, train, compare a
 navigation = st.navigation(pages)
 ui.init_state()  # after st.navigation, which ends Streamlit's pages/-folder mode, so init_state need not rerun here
 ui.sidebar()
-ui.prepare_data_in_use()  # first start generates the default benchmark, whichever page is opened first
 navigation.run()

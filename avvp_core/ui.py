@@ -545,17 +545,19 @@ def ensure_default_data() -> bool:
     return True
 
 
-def prepare_data_in_use() -> None:
-    """Run by app.py before every page: when the data in use is the default folder, generate (or regenerate) it, so
-    a first visit on any page's URL finds the benchmark, not "data folder not found". A failure is an error box and
-    ends the run; any other folder is the page's to load and check."""
-    if st.session_state[StateKeys.DATA_ROOT] != str(DEFAULT_DATA):
-        return
-    try:
-        ensure_default_data()
-    except InputError as exc:
-        show_error(exc)
-        st.stop()
+def data_in_use() -> str:
+    """The data folder in use, for a page to load. When it is the default folder it is generated first (first start,
+    generator upgrade; with progress), whichever page asks first: a first visit on any page's URL finds the benchmark,
+    not "data folder not found". Pages ask after their title, so a newcomer reads what the page is while it is made.
+    A failure is an error box and ends the run; any other folder is the page's to load and check."""
+    root = st.session_state[StateKeys.DATA_ROOT]
+    if root == str(DEFAULT_DATA):
+        try:
+            ensure_default_data()
+        except InputError as exc:
+            show_error(exc)
+            st.stop()
+    return root
 
 
 def job_panel(name: str, key: str, controls: bool = True) -> str | None:

@@ -14,7 +14,7 @@ st.title("Attention")
 st.caption("Rows are query tokens, columns key tokens; segments are numbered 0-9 (seconds). Pick a layer or head "
            "where a map has several; \"mean\" averages them.")
 
-root = st.session_state[K.DATA_ROOT]
+root = ui.data_in_use()
 cards = ui.require_checkpoints(root)
 dataset = ui.load_dataset(root)
 

@@ -14,7 +14,7 @@ st.title("Compare")
 st.caption("Runs of the same configuration (model, recipe, build and training settings) are aggregated over "
            "seeds as mean ± standard deviation; Δ is each configuration's mean minus the baseline's.")
 
-root = st.session_state[K.DATA_ROOT]
+root = ui.data_in_use()
 ui.checkpoint_upload()
 cards = ui.require_checkpoints(root)
 

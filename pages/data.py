@@ -54,7 +54,7 @@ else:
         except InputError as exc:
             ui.show_error(exc)
 
-root = st.session_state[K.DATA_ROOT]
+root = ui.data_in_use()
 try:
     summary = ui.dataset_summary(root)
     dataset = ui.load_dataset(root)

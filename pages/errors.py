@@ -26,7 +26,7 @@ st.caption("Each wrong cell (one segment of one class in one modality) gets one 
            "edge off), **wrong class** (another class annotated there), **false** (nothing of that modality "
            "annotated there) or **missed** (the whole event missed).")
 
-root = st.session_state[K.DATA_ROOT]
+root = ui.data_in_use()
 cards = ui.require_checkpoints(root)
 names = list(cards)
 

@@ -15,7 +15,7 @@ st.caption("Segment features after each model's cross-modal stage, as paper 001 
            "visual-only or audio-visual; background when nothing). Class tokens (MGN, CM-Co) are one point per video "
            "and labelled class, as in paper 002's Fig. 2. Embeddings are cached on disk per checkpoint.")
 
-root = st.session_state[K.DATA_ROOT]
+root = ui.data_in_use()
 cards = ui.require_checkpoints(root)
 
 a, b, c = st.columns([2, 1, 2])

@@ -14,7 +14,7 @@ ui.init_state()
 st.title("Imbalance")
 st.caption("Paper 004 (DGM): one modality learns faster and dominates; dynamic gradient modulation scales down the "
            "gradients of the one ahead. Solid lines: trained with DGM; dashed: without. Colour: modality.")
-root = st.session_state[K.DATA_ROOT]
+root = ui.data_in_use()
 try:
     cards = ui.checkpoints_for(root)
 except InputError as exc:

@@ -17,7 +17,7 @@ st.title("Timelines")
 st.caption("Per segment and class: the annotation, each model's probability (heat) and decision (red square), "
            "every cell marked TP / FP / FN against the truth.")
 
-root = st.session_state[K.DATA_ROOT]
+root = ui.data_in_use()
 cards = ui.require_checkpoints(root)
 dataset = ui.load_dataset(root)
 

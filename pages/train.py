@@ -11,7 +11,7 @@ from avvp_core.training.recipes import RECIPES
 K = ui.StateKeys
 ui.init_state()
 st.title("Train")
-root = st.session_state[K.DATA_ROOT]
+root = ui.data_in_use()
 st.caption(f"Trains on the data in use (`{root}`) as a background process: it keeps running when you leave this "
            "page or close the browser. Finished runs are listed as checkpoints on every page.")
 
