@@ -71,7 +71,7 @@ class StateKeys:
     TRAIN_MODEL = "train_model"
     TRAIN_RECIPE = "train_recipe"
     TRAIN_WIDTH = "train_width"
-    TRAIN_LLP_STEPS = "train_llp_steps"
+    TRAIN_BUDGET = "train_budget"  # recipes.BUDGETS
     TRAIN_NAME = "train_name"
     TRAIN_EPOCHS = "train_epochs"
     TRAIN_BATCH = "train_batch"
@@ -149,6 +149,31 @@ def dataset_summary(root: str) -> dict[str, Any]:
 @st.cache_data(show_spinner="Fingerprinting the data…")
 def data_fingerprint(root: str) -> str:
     return load_dataset(root).fingerprint()
+
+
+def train_plan(root: str, model: str, recipe: str, budget: str, train_options: dict[str, Any] | None = None):
+    """The schedule a training of `model` with `recipe` on the data in use would run, one row per stage, beside the
+    same stage on LLP (recipes.budget_plan) as a DataFrame; None when the data has no train split to count."""
+    import pandas as pd
+
+    from .training.recipes import budget_plan
+
+    try:
+        n_train = len(load_dataset(root).split("train"))
+    except InputError:
+        return None
+    rows = []
+    for r in budget_plan(model, recipe, n_train, train_options, budget):
+        llp = r["llp"]
+        steps = ", ".join(f"{x:,}" for x in r["lr_drop_steps"]) or "none"
+        llp_steps = ", ".join(f"{x:,}" for x in llp["lr_drop_steps"]) or "none"
+        warm = "; ".join(f"{k} until step {v:,} (LLP {llp['warmup_steps'].get(k, 0):,})"
+                         for k, v in r["warmup_steps"].items())
+        rows.append({"stage": r["stage"], "epochs": r["epochs"], "batch": r["batch_size"],
+                     "steps / epoch": r["steps_per_epoch"], "total steps": r["total_steps"],
+                     "LR drops after step": steps, "warm-up": warm or "–", "on LLP: epochs": llp["epochs"],
+                     "on LLP: total steps": llp["total_steps"], "on LLP: LR drops after step": llp_steps})
+    return pd.DataFrame(rows)
 
 
 def checkpoints_for(root: str) -> dict[str, Any]:

@@ -67,6 +67,11 @@ def test_train_page_offers_every_model_and_recipe(tiny_data, runs):
     assert {"han", "mmt", "msdu"} <= set(at.selectbox(key="train_model").options)
     assert {"plain", "dgm", "capc", "jomold"} <= set(at.selectbox(key="train_recipe").options)
     assert "No training started from the app yet" in at.info[0].value
+    plan = at.dataframe(key="train_plan").value  # HAN plain on tiny data (60 videos, 4 steps per epoch)
+    assert list(plan["stage"]) == ["model"] and plan.loc[0, "total steps"] == plan.loc[0, "on LLP: total steps"]
+    assert plan.loc[0, "LR drops after step"] == plan.loc[0, "on LLP: LR drops after step"] == "6,250, 12,500, 18,750"
+    at.radio(key="train_budget").set_value("epochs").run()
+    assert at.dataframe(key="train_plan").value.loc[0, "total steps"] == 40 * 4
 
 
 def test_starting_a_tiny_training_from_the_page(tiny_data, runs):
@@ -80,7 +85,8 @@ def test_starting_a_tiny_training_from_the_page(tiny_data, runs):
     assert "Started page-run" in at.success[0].value
     job = jobs.get("page-run")
     assert job.record["model_options"] == TINY and job.record["train_options"] == {"epochs": 1}
-    assert "--llp-steps" in job.record["argv"]  # the page's default, as the shipped zoo
+    argv = job.record["argv"]
+    assert argv[argv.index("--budget") + 1] == "llp_steps"  # the page's default budget
     assert list(at.dataframe[0].value["job"]) == ["page-run"]
 
     assert jobs.wait("page-run", 240).status == "finished"

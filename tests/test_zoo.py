@@ -34,10 +34,16 @@ def mini(tmp_path_factory, index) -> LLPDataset:
     return LLPDataset(root)
 
 
+# Entries defined after the shipped zoo was trained; they ship with its next training (python -m avvp_core zoo) and
+# until then their claims read "not measured".
+NOT_YET_TRAINED = {"mmt-nomsg-capc"}  # issue 19: No MSG after CAPC's stages, the messenger claim's baseline
+
+
 def test_zoo_lists_every_entry_and_fits_the_size_budget(index):
-    assert set(index["entries"]) == set(ENTRIES)
+    assert set(index["entries"]) <= set(ENTRIES)
+    assert set(ENTRIES) - set(index["entries"]) <= NOT_YET_TRAINED
     folders = shipped(CHECKPOINTS_DIR)
-    assert len(folders) == len(ENTRIES)
+    assert len(folders) == len(index["entries"])
     size = sum(f.stat().st_size for folder in folders for f in folder.rglob("*") if f.is_file())
     assert size <= MAX_ZOO_BYTES, f"zoo is {size / 2**20:.1f} MiB"
 
