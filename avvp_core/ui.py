@@ -665,20 +665,27 @@ def sidebar() -> None:
 
 
 @st.cache_data(show_spinner=False)
-def _zoo_claims(folder: str, zoo_json_mtime: float):
+def _zoo_claims(folder: str, zoo_json_mtime: float, full_mtime: float):
     import pandas as pd
 
     from . import claims
     from .zoo import ENTRIES, zoo_runs
 
     entries = {n: {"model": e.model, "recipe": e.recipe} for n, e in ENTRIES.items()}
-    return pd.DataFrame(claims.check(zoo_runs(folder), entries))
+    problem, full = "", None
+    try:
+        full = claims.read_full(Path(folder) / claims.CLAIMS_FULL)
+    except InputError as exc:  # shown in the table's row instead of a verdict
+        problem = f"unusable: {exc}"
+    return pd.DataFrame(claims.side_by_side(claims.check(zoo_runs(folder), entries), full, problem))
 
 
 def zoo_claims(root: str):
-    """The claims table of the shipped zoo (a DataFrame) when the zoo was trained on the data in use, else None."""
+    """The claims table when the shipped zoo was trained on the data in use, else None (a DataFrame): the
+    calibrated verdict of checkpoints/claims_full.json beside the demo zoo's (claims.side_by_side)."""
     import json
 
+    from .claims import CLAIMS_FULL
     from .paths import CHECKPOINTS_DIR
     from .zoo import ZOO_FILE
 
@@ -689,4 +696,5 @@ def zoo_claims(root: str):
         return None
     if (zoo.get("data") or {}).get("fingerprint") != data_fingerprint(root):
         return None
-    return _zoo_claims(str(CHECKPOINTS_DIR), index.stat().st_mtime)
+    full = CHECKPOINTS_DIR / CLAIMS_FULL
+    return _zoo_claims(str(CHECKPOINTS_DIR), index.stat().st_mtime, full.stat().st_mtime if full.is_file() else 0.0)
