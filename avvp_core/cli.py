@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("convert", help="import an official checkpoint")
     s.add_argument("--from", dest="source_format", default="official-han",
-                   choices=("official-han", "official-ma", "official-jomold", "official-cmco"),
+                   choices=("official-han", "official-ma", "official-jomold", "official-cmco", "official-mgn"),
                    help="the official code whose saved state dict SOURCE is (avvp_core/convert.py lists the layouts)")
     s.add_argument("source")
     s.add_argument("--out", required=True)

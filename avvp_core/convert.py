@@ -18,8 +18,15 @@ official-cmco    GenjiB/CM-Co-Occurrence-AVVP `MMIL_Net` -> cmco. fc_occ_class_a
                  fc_frame_att / fc_av_att -> MMIL attention. Ignored (registered, never called by its forward):
                  fc_prob, fc_occ_class_av, fc_occ_{a,v,av}_{q,k,v}, fc_occ_frame_prob, fc_occ_modality_prob,
                  frame_att_encoder, modality_encoder, the encoders' own LayerNorms.
-Not yet: official-mgn (stoneMo/MGN `MGN_Net`, nets/mgn.py + nets/grouping.py: the layout is public, the converter
-and its independent-forward test are not written).
+official-mgn     stoneMo/MGN `MGN_Net` (nets/mgn.py, nets/grouping.py) -> mgn: audio_cug / visual_cug / av_mcg ->
+                 our audio / visual / av grouping stages (ViT blocks: fused qkv -> in_proj; grouping blocks: the
+                 pre-assignment attention's q_proj / k_proj / v_proj packed into one in_proj, Mlp fc1 / fc2 -> our
+                 Sequential's 0 / 2), audio_token / visual_token -> the stages' class tokens; width and depths from
+                 the shapes. Not in a state dict, so the official defaults are assumed: 8 heads, soft uni-modal and
+                 cross-modal assignment (a run trained with `--unimodal_assign hard` looks the same and would convert
+                 as soft: not supported). Video-level probabilities (p, a_prob, v_prob) are the official ones exactly;
+                 segment probabilities follow our documented reading (avvp_core/models/mgn.py: the official code
+                 normalises its assignment maps over the batch axis).
 """
 
 from __future__ import annotations
@@ -116,6 +123,85 @@ def official_cmco_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch
     return mapped, config
 
 
+# --- MGN: stoneMo/MGN nets/mgn.py (MGN_Net) + nets/grouping.py (ModalityTrans, GroupingBlock, AssignAttention) --
+MGN_TOP = {"fc_a.": "project.audio.", "fc_v.": "project.video_2d.", "fc_st.": "project.video_3d.",
+           "fc_fusion.": "project.video_fusion.", "fc_prob.": "fc_prob.", "fc_prob_a.": "fc_prob_a.",
+           "fc_prob_v.": "fc_prob_v.", "fc_cls.": "fc_cls.", "audio_token": "audio.class_tokens",
+           "visual_token": "visual.class_tokens"}
+MGN_STAGES = {"audio_cug": "audio", "visual_cug": "visual", "av_mcg": "av"}
+# inside a stage: (official pattern, ours); Mlp's fc1 / fc2 are our Sequential's 0 / 2
+MGN_INNER = [
+    (r"blocks\.(\d+)\.(norm1|norm2)\.(weight|bias)", r"blocks.\1.\2.\3"),
+    (r"blocks\.(\d+)\.attn\.qkv\.(weight|bias)", r"blocks.\1.attn.in_proj_\2"),
+    (r"blocks\.(\d+)\.attn\.proj\.(weight|bias)", r"blocks.\1.attn.out_proj.\2"),
+    (r"blocks\.(\d+)\.mlp\.fc([12])\.(weight|bias)", lambda m: f"blocks.{m[1]}.mlp.{_fc(m[2])}.{m[3]}"),
+    (r"(han_encoder|grouping)\.(norm_tokens|norm_post_tokens|norm_x)\.(weight|bias)", r"\1.\2.\3"),
+    (r"(han_encoder|grouping)\.norm_new_x\.(weight|bias)", r"\1.norm_new.\2"),
+    (r"(han_encoder|grouping)\.mlp_inter\.fc([12])\.(weight|bias)", lambda m: f"{m[1]}.token_mlp.{_fc(m[2])}.{m[3]}"),
+    (r"(han_encoder|grouping)\.mlp_channels\.fc([12])\.(weight|bias)", lambda m: f"{m[1]}.mlp.{_fc(m[2])}.{m[3]}"),
+    (r"(han_encoder|grouping)\.assign\.(q|k|v)_proj\.(weight|bias)", r"\1.assign.\2.\3"),
+    (r"(han_encoder|grouping)\.assign\.proj\.(weight|bias)", r"\1.assign.proj.\2"),
+    (r"(han_encoder|grouping)\.pre_assign_attn\.(norm_post|norm2)\.(weight|bias)", r"\1.cross.\2.\3"),
+    (r"(han_encoder|grouping)\.pre_assign_attn\.mlp\.fc([12])\.(weight|bias)",
+     lambda m: f"{m[1]}.cross.mlp.{_fc(m[2])}.{m[3]}"),
+    (r"(han_encoder|grouping)\.pre_assign_attn\.attn\.proj\.(weight|bias)", r"\1.cross.attn.out_proj.\2"),
+]
+MGN_QKV = re.compile(r"^(han_encoder|grouping)\.pre_assign_attn\.attn\.(q|k|v)_proj\.(weight|bias)$")
+
+
+def _fc(n: str) -> str:
+    return "0" if n == "1" else "2"
+
+
+def official_mgn_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict]:
+    """MGN_Net's keys onto ours. The grouping blocks' separate q / k / v projections of the pre-assignment
+    cross-attention are packed into one in_proj (rows q, k, v: nn.MultiheadAttention's layout, as ours)."""
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    mapped: dict[str, torch.Tensor] = {}
+    packed: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+    unknown = []
+    inner = [(re.compile(f"^{p}$"), r) for p, r in MGN_INNER]
+    for key, value in state.items():
+        top = next((p for p in MGN_TOP if key == p or (p.endswith(".") and key.startswith(p))), None)
+        if top is not None:
+            mapped[MGN_TOP[top] + key[len(top):]] = value
+            continue
+        stage, _, rest = key.partition(".")
+        if stage not in MGN_STAGES:
+            unknown.append(key)
+            continue
+        ours = MGN_STAGES[stage]
+        m = MGN_QKV.match(rest)
+        if m:
+            block = "han" if m[1] == "han_encoder" else "grouping"
+            packed.setdefault((f"{ours}.{block}.cross.attn.in_proj_", m[3]), {})[m[2]] = value
+            continue
+        for pattern, repl in inner:
+            if pattern.match(rest):
+                new = pattern.sub(repl, rest)
+                mapped[f"{ours}.{new.replace('han_encoder.', 'han.', 1)}"] = value
+                break
+        else:
+            unknown.append(key)
+    if unknown:
+        raise InputError(f"unexpected keys for an official MGN state dict: {', '.join(unknown[:4])}")
+    for (prefix, kind), parts in packed.items():
+        if set(parts) != {"q", "k", "v"}:
+            raise InputError(f"official MGN state dict lacks some of q/k/v for {prefix}{kind}")
+        mapped[prefix + kind] = torch.cat([parts["q"], parts["k"], parts["v"]])
+    if "project.audio.weight" not in mapped:
+        raise InputError("no fc_a.weight: not an official MGN (MGN_Net) state dict")
+
+    def depth(stage: str) -> int:
+        found = [int(k.split(".")[2]) for k in mapped if k.startswith(f"{stage}.blocks.")]
+        return 1 + max(found) if found else 0
+
+    config = {"dim": mapped["project.audio.weight"].shape[0], "depth_audio": depth("audio"),
+              "depth_visual": depth("visual"), "depth_av": depth("av"),
+              "han_grouping": any(k.startswith("audio.han.") for k in mapped)}
+    return mapped, config
+
+
 @dataclass(frozen=True)
 class Format:
     model: str
@@ -133,6 +219,7 @@ FORMATS: dict[str, Format] = {
     "official-jomold": Format("han", lambda s: official_han_state(s, what="JoMoLD"), "jomold", "modality",
                               {"visual_head_dropout": 0.5}, source="MCG-NJU/JoMoLD"),
     "official-cmco": Format("cmco", official_cmco_state, "plain", "fused", source="GenjiB/CM-Co-Occurrence-AVVP"),
+    "official-mgn": Format("mgn", official_mgn_state, "plain", "fused", source="stoneMo/MGN"),
 }
 
 

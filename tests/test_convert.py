@@ -241,4 +241,170 @@ def test_official_layouts_refuse_each_other(tmp_path):
     with pytest.raises(InputError, match="CM-Co"):
         convert(tmp_path / "han.pt", tmp_path / "b", "official-cmco")
     with pytest.raises(InputError, match="unknown source format"):
-        convert(tmp_path / "han.pt", tmp_path / "c", "official-mgn")
+        convert(tmp_path / "han.pt", tmp_path / "c", "official-valor")
+
+
+# --- MGN: stoneMo/MGN's layout and forward (nets/mgn.py, nets/grouping.py), written from its equations ------------
+class OMlp(nn.Module):
+    def __init__(self, i, h, o=None):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(i, h), nn.Linear(h, o or i)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+def _heads(x, h):  # (B, N, D) -> (B, h, N, D/h)
+    B, N, D = x.shape
+    return x.view(B, N, h, D // h).transpose(1, 2)
+
+
+def _merge(x):  # (B, h, N, c) -> (B, N, h c)
+    B, h, N, c = x.shape
+    return x.transpose(1, 2).reshape(B, N, h * c)
+
+
+class OAttnBlock(nn.Module):
+    """Pre-norm ViT block with a fused qkv projection (official AttnBlock, qkv_fuse=True)."""
+
+    def __init__(self, d, h):
+        super().__init__()
+        self.h = h
+        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.attn = nn.Module()
+        self.attn.qkv, self.attn.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.mlp = OMlp(d, 4 * d)
+
+    def forward(self, x):
+        B, N, D = x.shape
+        qkv = self.attn.qkv(self.norm1(x)).reshape(B, N, 3, self.h, D // self.h).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        a = ((q @ k.transpose(-2, -1)) * (D // self.h) ** -0.5).softmax(-1)
+        x = x + self.attn.proj(_merge(a @ v))
+        return x + self.mlp(self.norm2(x))
+
+
+class OCrossAttnBlock(nn.Module):
+    """Post-norm cross-attention block with separate q / k / v projections (official CrossAttnBlock, post_norm)."""
+
+    def __init__(self, d, h):
+        super().__init__()
+        self.h = h
+        self.norm_post, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.attn = nn.Module()
+        self.attn.q_proj, self.attn.k_proj, self.attn.v_proj = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+        self.attn.proj = nn.Linear(d, d)
+        self.mlp = OMlp(d, 4 * d)
+
+    def forward(self, q_in, k_in):
+        D = q_in.shape[-1]
+        q, k, v = (_heads(f(x), self.h) for f, x in ((self.attn.q_proj, q_in), (self.attn.k_proj, k_in),
+                                                      (self.attn.v_proj, k_in)))
+        a = ((q @ k.transpose(-2, -1)) * (D // self.h) ** -0.5).softmax(-1)
+        x = q_in + self.attn.proj(_merge(a @ v))
+        return self.norm_post(x + self.mlp(self.norm2(x)))
+
+
+class OAssign(nn.Module):
+    """AssignAttention (1 head): softmax over the group axis (eval), one-hot of its argmax when hard, weights / (sum
+    over members + 1)."""
+
+    def __init__(self, d, hard):
+        super().__init__()
+        self.hard = hard
+        self.q_proj, self.k_proj, self.v_proj, self.proj = (nn.Linear(d, d) for _ in range(4))
+
+    def forward(self, groups, members):
+        raw = (self.q_proj(groups) @ self.k_proj(members).transpose(-2, -1)) * groups.shape[-1] ** -0.5
+        attn = raw.softmax(-2)
+        if self.hard:
+            attn = torch.zeros_like(attn).scatter_(-2, attn.argmax(-2, keepdim=True), 1.0)
+        attn = attn / (attn.sum(-1, keepdim=True) + 1.0)
+        return self.proj(attn @ self.v_proj(members))
+
+
+class OGrouping(nn.Module):
+    def __init__(self, d, h, groups, hard):
+        super().__init__()
+        self.norm_tokens, self.norm_post_tokens = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.norm_x, self.norm_new_x = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.mlp_inter = OMlp(groups, d // 2, groups)
+        self.pre_assign_attn = OCrossAttnBlock(d, h)
+        self.assign = OAssign(d, hard)
+        self.mlp_channels = OMlp(d, 4 * d)
+
+    def forward(self, x, group_tokens):
+        group_tokens, x = self.norm_tokens(group_tokens), self.norm_x(x)
+        g = self.norm_post_tokens(self.mlp_inter(group_tokens.transpose(1, 2)).transpose(1, 2))
+        g = self.pre_assign_attn(g, x)
+        new = self.assign(g, x) + g
+        return new + self.mlp_channels(self.norm_new_x(new))
+
+
+class OModalityTrans(nn.Module):
+    def __init__(self, d, depth, use_han, h=8):
+        super().__init__()
+        self.blocks = nn.ModuleList(OAttnBlock(d, h) for _ in range(depth))
+        self.han_encoder = OGrouping(d, h, 10, hard=True) if use_han else None  # soft mode: the HAN block is hard
+        self.grouping = OGrouping(d, h, 25, hard=False)
+
+    def forward(self, x, group_token, x_other=None):
+        group_token = group_token.expand(x.shape[0], -1, -1)
+        cat = torch.cat([x, group_token], 1)
+        for b in self.blocks:
+            cat = b(cat)
+        x_attn, group_token = cat[:, :-group_token.shape[1]], cat[:, -group_token.shape[1]:]
+        if self.han_encoder is not None and x_other is not None:
+            x_attn = self.han_encoder(x_attn, x_other)
+        return self.grouping(x_attn, group_token)
+
+
+class OfficialMGNNet(nn.Module):
+    def __init__(self, d=32, depths=(1, 1, 2)):
+        super().__init__()
+        self.fc_a, self.fc_v, self.fc_st = nn.Linear(128, d), nn.Linear(2048, d), nn.Linear(512, d)
+        self.fc_fusion = nn.Linear(2 * d, d)
+        self.audio_token, self.visual_token = nn.Parameter(torch.zeros(25, d)), nn.Parameter(torch.zeros(25, d))
+        self.audio_cug = OModalityTrans(d, depths[0], True)
+        self.visual_cug = OModalityTrans(d, depths[1], False)
+        self.av_mcg = OModalityTrans(d, depths[2], False)
+        self.fc_prob, self.fc_prob_a, self.fc_prob_v = nn.Linear(d, 1), nn.Linear(d, 1), nn.Linear(d, 1)
+        self.fc_cls = nn.Linear(d, 25)
+
+    def forward(self, audio, visual, visual_st):
+        x1_0 = self.fc_a(audio)
+        vid_s = F.avg_pool2d(self.fc_v(visual).permute(0, 2, 1).unsqueeze(-1), (8, 1)).squeeze(-1).permute(0, 2, 1)
+        x2_0 = self.fc_fusion(torch.cat((vid_s, self.fc_st(visual_st)), dim=-1))
+        x2 = self.visual_cug(x2_0, self.visual_token)
+        x1 = self.audio_cug(x1_0, self.audio_token, x2_0)
+        x = self.av_mcg(x1, x2)
+        squeeze = lambda t: t.sum(-1)  # noqa: E731  (B, 25, 1) -> (B, 25), as the official `.sum(dim=-1)`
+        return (squeeze(torch.sigmoid(self.fc_prob(x))), squeeze(torch.sigmoid(self.fc_prob_a(x1))),
+                squeeze(torch.sigmoid(self.fc_prob_v(x2))), self.fc_cls(self.audio_token))
+
+
+@pytest.mark.parametrize("prefix", ["", "module."])
+def test_converted_mgn_matches_official_forward(tmp_path, prefix):
+    torch.manual_seed(5)
+    net = OfficialMGNNet().eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    path = tmp_path / "mgn.pt"
+    torch.save({prefix + k: v for k, v in net.state_dict().items()}, path)
+    convert(path, tmp_path / "ckpt", "official-mgn")
+    ours, card = load_checkpoint(tmp_path / "ckpt")
+    assert {k: card.config["model_config"][k] for k in ("dim", "depth_audio", "depth_visual", "depth_av")} == \
+        {"dim": 32, "depth_audio": 1, "depth_visual": 1, "depth_av": 2}
+    batch = make_batch(batch=3, frames=80, seed=7)
+    with torch.no_grad():
+        p, a, v, cls = net(batch.audio, batch.video_2d, batch.video_3d)
+        out = ours(batch)
+    for mine, theirs in ((out.video_prob, p), (out.audio_prob, a), (out.visual_prob, v),
+                         (out.aux["audio_token_logits"], cls)):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-5)
+    state = torch.load(path, weights_only=True)
+    state.pop(prefix + "av_mcg.grouping.pre_assign_attn.attn.k_proj.weight")
+    torch.save(state, tmp_path / "broken.pt")
+    with pytest.raises(InputError, match="q/k/v"):
+        convert(tmp_path / "broken.pt", tmp_path / "b", "official-mgn")
