@@ -12,14 +12,15 @@ rewritten after every run that finishes, so a stopped matrix leaves what it meas
 read "not measured"). Budget "llp_steps" is the rule, but on `full` it changes nothing (10,000 videos: LLP's own
 steps), so these are the papers' schedules as written.
 
-GPU session (prepared, not yet run): copy the repository, then
-    python -m avvp_core synth runs/bench/synthllp-full --preset full --seed 0      # ~2 min on 16 cores
+GPU session (prepared, not yet run: the session that wrote this had no GPU): in the repository root,
+    python -m avvp_core synth runs/bench/synthllp-full --preset full --seed 0      # ~30 s (bench/RESULTS.md)
     python bench/claims_matrix.py --data runs/bench/synthllp-full --device cuda --jobs 12 --threads 1
-14 entries x 3 seeds = 42 processes, multi-stage recipes two trainings each; at paper width a run is small for
-the GPU (batch 16-128 of 10 segments), so many processes share it; --threads keeps each process's CPU threads to
-one so 12 processes fit 16 cores. The ~10-minute estimate of issue 19 is not measured here; time one entry first:
-    python bench/claims_matrix.py --data ... --device cuda --entries han --seeds 1
-and scale --jobs to what the GPU and the cores sustain.
+12 entries x 3 seeds = 36 processes; the multi-stage recipes (ma, jomold, jomold_dgm, capc, two trainings each,
+and cms) are the long ones. At paper width a run is small for one GPU (batch 16-128 of 10 segments), so many
+processes share it; --threads 1 keeps 12 processes within 16 cores. The ~10 minutes issue 19 hopes for is not
+measured (on 2 CPU cores HAN alone takes about 40 minutes a seed, bench/RESULTS.md); time one entry first,
+    python bench/claims_matrix.py --data runs/bench/synthllp-full --device cuda --entries han --seeds 1 --jobs 1
+and size --jobs (and the session) from it. A stopped matrix resumes with the same command.
 
 Plumbing test (tests/test_claims_matrix.py): `--data <tiny> --width demo --epochs 1 --entries han mgn --seeds 1 2`.
 """
