@@ -31,7 +31,7 @@ plan = ui.train_plan(root, model, recipe, budget)
 if plan is not None:
     st.caption("The schedule each stage will run on this data (recipe values; epochs, batch or options you set "
                "below are taken as given), beside the same stage on LLP:")
-    st.dataframe(plan, hide_index=True, key="train_plan")
+    st.table(plan.set_index("stage"))  # a static table: one or two rows
 with st.form("train_form"):
     a, b, c, d, e = st.columns(5)
     width = a.radio("Width", ("demo", "paper"), key=K.TRAIN_WIDTH, help="demo: small and fast on CPU")
