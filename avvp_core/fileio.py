@@ -13,8 +13,10 @@ import errno
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ import numpy as np
 
 from .errors import InputError
 
+_LEGACY_RE = re.compile(r"[a-z0-9_]{8}")  # tempfile's random part, as earlier versions named temporaries
+_RUN_STARTED = time.time()
 _UMASK = os.umask(0)
 os.umask(_UMASK)  # read once at import (setting and restoring it is the only portable way to read it)
 
@@ -53,9 +57,10 @@ def _owner_gone(pid: int, mtime: float) -> bool:
 
 def remove_stale_temporaries(folder: str | Path, name: str, suffix: str = "") -> list[Path]:
     """Remove `.<name>.pid<PID>.*<suffix>` entries of `folder` (files or folders) whose writing process is gone:
-    what a killed writer left. Returns what was removed; never raises (a cleanup must not stop a write)."""
+    what a killed writer left. Temporaries of earlier versions (`.<name>.<8 random characters><suffix>`, no pid)
+    are removed when older than this run. Returns what was removed; never raises (a cleanup must not stop a write)."""
     removed = []
-    prefix = f".{name}.pid"
+    prefix = f".{name}."
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -63,11 +68,14 @@ def remove_stale_temporaries(folder: str | Path, name: str, suffix: str = "") ->
     for entry in entries:
         if not entry.name.startswith(prefix) or not entry.name.endswith(suffix):
             continue
-        pid = entry.name[len(prefix):].split(".", 1)[0]
-        if not (pid.isascii() and pid.isdigit()):
+        rest = entry.name[len(prefix):len(entry.name) - len(suffix)]
+        pid = rest[3:].split(".", 1)[0] if rest.startswith("pid") and "." in rest else ""
+        legacy = _LEGACY_RE.fullmatch(rest)
+        if not (pid.isascii() and pid.isdigit()) and not legacy:
             continue
         try:
-            if not _owner_gone(int(pid), entry.stat(follow_symlinks=False).st_mtime):
+            mtime = entry.stat(follow_symlinks=False).st_mtime
+            if not (_owner_gone(int(pid), mtime) if pid else mtime < _RUN_STARTED):
                 continue
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)

@@ -179,6 +179,16 @@ def _build(data_root: Path, filenames: list[str], target: Path, signature: str, 
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _remove_killed_builds(cache_root: Path, split: str) -> None:
+    """Temporary folders of this split's builds whose builder is gone (killed), whatever their source signature."""
+    try:
+        names = {e.name[1:].split(".", 1)[0] for e in os.scandir(cache_root) if e.name.startswith(f".{split}-")}
+    except OSError:
+        return
+    for name in names:
+        remove_stale_temporaries(cache_root, name)
+
+
 def _prepare_root(cache_root: Path, data_root: Path, explicit: bool) -> None:
     """Create the cache folder, or say in one line why there is nowhere to build the cache."""
     try:
@@ -223,7 +233,7 @@ class FeatureCache:
         target = cache_root / f"{split}-{signature[:20]}"
         if not (target / "manifest.json").is_file():
             _prepare_root(cache_root, data_root, explicit)
-            remove_stale_temporaries(cache_root, target.name)  # folders of builds that were killed
+            _remove_killed_builds(cache_root, split)
             _build(data_root, filenames, target, signature, progress)
             for stale in cache_root.glob(f"{split}-*"):  # older caches of this split: superseded
                 if stale != target and stale.is_dir():

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..constants import EVAL_FILES, MODALITIES, SPLIT_FILES, SPLITS, SYNTH_META_FILE, TRAIN_EVAL_FILES, VIDEO_ID_LEN
 from ..errors import InputError
+from ..untrusted import read_text
 from .annotations import AnnotationReport, dense_truth, read_eval_csv, read_weak_csv
 from .cache import FeatureCache, ProgressFn
 
@@ -184,7 +185,15 @@ class LLPDataset:
     @property
     def synth_meta(self) -> dict | None:
         path = self.root / SYNTH_META_FILE
-        return json.loads(path.read_text()) if path.is_file() else None
+        if not path.exists():
+            return None
+        try:
+            meta = json.loads(read_text(path, 1 << 20))
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise InputError(f"not valid JSON ({str(exc)[:80]})", path) from None
+        if not isinstance(meta, dict):
+            raise InputError("expected a JSON object (SynthLLP's generator settings)", path)
+        return meta
 
     def annotations_fingerprint(self) -> str:
         """sha256 over the annotation files present (what `score` depends on)."""
