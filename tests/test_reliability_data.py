@@ -159,6 +159,39 @@ def test_class2_feature_file_with_forged_header_is_one_line(data_copy, checkpoin
     one_line(rc, err, str(target), "unreadable .npy", "declares shape (10, 128)", "holds only 100 bytes")
 
 
+def test_class2_feature_file_claiming_terabytes_is_refused_from_its_header(data_copy, checkpoint, capsys):
+    target = data_copy / "feats" / "res152" / f"{split_video(data_copy)[:11]}.npy"
+    target.write_bytes(forged_npy((640_000_000, 2000), body=bytes(64)))
+    shutil.rmtree(data_copy / ".avvp_cache")
+    rc, out, err = cli(capsys, "evaluate", "--data", data_copy, "--checkpoint", checkpoint)
+    one_line(rc, err, str(target), "shape (640000000, 2000), expected (10, 2048) or (80, 2048)")
+
+
+PROBE_CACHE = """
+import sys
+from avvp_core.data import LLPDataset
+from avvp_core.errors import InputError
+try:
+    LLPDataset(sys.argv[1]).feature_cache("test")
+except InputError as exc:
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(2)
+"""
+
+
+@pytest.mark.skipif(not can_run_as_other_user(), reason="needs root with setpriv, or a non-root user")
+def test_class6_feature_folder_this_user_may_not_enter(tiny_data, public_dir):
+    data = Path(shutil.copytree(tiny_data, public_dir / "llp", ignore=shutil.ignore_patterns(".avvp_cache")))
+    for path in [data, *data.rglob("*")]:
+        path.chmod(0o777 if path.is_dir() else 0o644)
+    (data / "feats" / "vggish").chmod(0o700)
+    prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.getuid() == 0 else []
+    proc = subprocess.run([*prefix, sys.executable, "-c", PROBE_CACHE, str(data)], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    one_line(proc.returncode, proc.stderr, str(data / "feats" / "vggish"), "cannot read (Permission denied)")
+    assert not (data / ".avvp_cache").exists() or not any((data / ".avvp_cache").iterdir())
+
+
 def _pred_with_member(path: Path, arrays: dict, name: str, size: int) -> None:
     """PRED.npz plus a member `name` of `size` zero bytes (deflated: a few MB on disk)."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:

@@ -64,9 +64,11 @@ def source_signature(data_root: Path, filenames: list[str]) -> str:
             path = feature_path(data_root, stream, name)
             try:
                 st = path.stat()
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 missing.setdefault(stream, []).append(path.name)
                 continue
+            except OSError as exc:  # e.g. a feats/ folder this user may not enter
+                raise InputError(f"cannot read ({exc.strerror or exc})", path) from None
             h.update(f"{stream}/{path.name}:{st.st_size}:{st.st_mtime_ns};".encode())
     if missing:
         stream, names = next(iter(missing.items()))
