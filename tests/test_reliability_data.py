@@ -59,6 +59,7 @@ def one_line(rc: int, err: str, *needles: str) -> str:
     assert len(lines) == 1, err
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+    print(f"MESSAGE: {lines[0]}")  # shown with `pytest -rP`: the exact line each case gets
     return lines[0]
 
 
