@@ -59,7 +59,9 @@ def one_line(rc: int, err: str, *needles: str) -> str:
     assert len(lines) == 1, err
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
-    print(f"MESSAGE: {lines[0]}")  # shown with `pytest -rP`: the exact line each case gets
+    if os.environ.get("AVVP_CASE_MESSAGES"):  # a file collecting the exact line each case gets (closing note)
+        with open(os.environ["AVVP_CASE_MESSAGES"], "a") as fh:
+            fh.write(f"{os.environ.get('PYTEST_CURRENT_TEST', '?').split(' ')[0]}\t{lines[0]}\n")
     return lines[0]
 
 
