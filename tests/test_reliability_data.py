@@ -428,7 +428,8 @@ def test_class6_unwritable_avvp_cache_dir(data_copy, checkpoint, tmp_path, monke
     blocker.write_text("not a folder")
     monkeypatch.setenv("AVVP_CACHE_DIR", str(blocker / "cache"))
     rc, out, err = cli(capsys, "evaluate", "--data", data_copy, "--checkpoint", checkpoint)
-    one_line(rc, err, "cannot create the feature cache here", "AVVP_CACHE_DIR")
+    one_line(rc, err, str(blocker / "cache"), "cannot create the feature cache in AVVP_CACHE_DIR (Not a directory)",
+             "set AVVP_CACHE_DIR to a writable folder")
 
 
 @pytest.mark.skipif(not can_run_as_other_user(), reason="needs root with setpriv, or a non-root user")
@@ -459,8 +460,9 @@ def test_class6_read_only_data_folder_and_unwritable_home(tiny_data, checkpoint,
     env = {"HOME": str(home)}
     env.pop("AVVP_CACHE_DIR", None)
     proc = run_cli("evaluate", "--data", data, "--checkpoint", ckpt, env={**env, "AVVP_CACHE_DIR": ""}, user=True)
-    line = one_line(proc.returncode, proc.stderr, "cannot create the feature cache here",
-                    f"{data} is not writable and neither is this fallback", "set AVVP_CACHE_DIR")
+    line = one_line(proc.returncode, proc.stderr, "cannot create the feature cache (Permission denied)",
+                    f"the data folder {data} is not writable and neither is this fallback under $HOME",
+                    "set AVVP_CACHE_DIR")
     assert str(home) in line
 
 

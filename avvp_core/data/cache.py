@@ -198,10 +198,15 @@ def _prepare_root(cache_root: Path, data_root: Path, explicit: bool) -> None:
         with tempfile.TemporaryFile(dir=cache_root):  # a real probe: os.access says yes to root everywhere
             pass
     except OSError as exc:
-        where = ("the folder given for the cache" if explicit else "AVVP_CACHE_DIR" if os.environ.get("AVVP_CACHE_DIR")
-                 else f"{data_root} is not writable and neither is this fallback")
-        raise InputError(f"cannot create the feature cache here ({exc.strerror or exc}; {where})", cache_root,
-                         "set AVVP_CACHE_DIR to a writable folder") from None
+        reason = exc.strerror or str(exc)
+        if explicit:
+            message = f"cannot create the feature cache here ({reason})"
+        elif os.environ.get("AVVP_CACHE_DIR"):
+            message = f"cannot create the feature cache in AVVP_CACHE_DIR ({reason})"
+        else:
+            message = (f"cannot create the feature cache ({reason}): the data folder {data_root} is not writable "
+                       "and neither is this fallback under $HOME")
+        raise InputError(message, cache_root, "set AVVP_CACHE_DIR to a writable folder") from None
 
 
 class FeatureCache:
