@@ -1,6 +1,6 @@
 """Atomic writes: every file AVVP Lab writes appears whole or not at all (temp file + rename).
 
-A temporary's name carries the writing process's id (`.<name>.pid<PID>.<random>.tmp`), so the next write of the
+A temporary's name carries the writing process's id (`.<name>.pid<PID>-<host>.<random>.tmp`), so the next write of the
 same file removes what a killed writer left, and only that: a temporary whose process still runs is kept. A write
 that fails (full disk, read-only or unwritable folder, a folder in the file's place) is one-line `InputError`
 naming the file, which is left as it was.
@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import io
 import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,13 +29,15 @@ from .errors import InputError
 
 _LEGACY_RE = re.compile(r"[a-z0-9_]{8}")  # tempfile's random part, as earlier versions named temporaries
 _RUN_STARTED = time.time()
+_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 _UMASK = os.umask(0)
 os.umask(_UMASK)  # read once at import (setting and restoring it is the only portable way to read it)
 
 
-def temp_prefix(name: str) -> str:
-    """Prefix of this process's temporaries for `name` (see `remove_stale_temporaries`)."""
-    return f".{name}.pid{os.getpid()}."
+def temp_prefix(name: str, pid: int | None = None) -> str:
+    """Prefix of this process's temporaries for `name` (see `remove_stale_temporaries`). The host tag keeps a
+    machine sharing the folder (NFS home, shared data) from judging another machine's process ids."""
+    return f".{name}.pid{os.getpid() if pid is None else pid}-{_HOST}."
 
 
 def _owner_gone(pid: int, mtime: float) -> bool:
@@ -69,10 +73,10 @@ def remove_stale_temporaries(folder: str | Path, name: str, suffix: str = "") ->
         if not entry.name.startswith(prefix) or not entry.name.endswith(suffix):
             continue
         rest = entry.name[len(prefix):len(entry.name) - len(suffix)]
-        pid = rest[3:].split(".", 1)[0] if rest.startswith("pid") and "." in rest else ""
+        pid, _, host = (rest[3:].split(".", 1)[0] if rest.startswith("pid") and "." in rest else "").partition("-")
         legacy = _LEGACY_RE.fullmatch(rest)
-        if not (pid.isascii() and pid.isdigit()) and not legacy:
-            continue
+        if not (pid.isascii() and pid.isdigit() and host == _HOST) and not legacy:
+            continue  # not ours to judge: another machine's, or no temporary of ours at all
         try:
             mtime = entry.stat(follow_symlinks=False).st_mtime
             if not (_owner_gone(int(pid), mtime) if pid else mtime < _RUN_STARTED):

@@ -582,7 +582,7 @@ def test_class8_a_temporary_whose_builder_still_runs_is_kept(data_copy):
     target_name = f"val-{source_signature(data_copy, names)[:20]}"
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        live = cache_root / f".{target_name}.pid{sleeper.pid}.abc"
+        live = cache_root / f"{temp_prefix(target_name, sleeper.pid)}abc"
         live.mkdir()
         FeatureCache.open_or_build(data_copy, "val", names)
         assert live.is_dir()  # another process's build in progress is not ours to remove
@@ -615,7 +615,7 @@ def test_class8_killed_predict_temporary_is_removed_by_the_next_write(tiny_data,
 def test_class8_a_temporary_of_a_running_writer_is_kept(tmp_path):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        live = tmp_path / f".x.json.pid{sleeper.pid}.abcd.tmp"
+        live = tmp_path / f"{temp_prefix('x.json', sleeper.pid)}abcd.tmp"
         live.write_text("in progress")
         mine = tmp_path / f"{temp_prefix('x.json')}efgh.tmp"
         mine.write_text("this process's, e.g. another thread")
@@ -635,12 +635,14 @@ def dead_pid() -> int:
 
 def test_class8_killed_build_of_an_older_source_version_is_removed_too(data_copy):
     cache_root = data_copy / ".avvp_cache"
-    stale = cache_root / f".val-{'0' * 20}.pid{dead_pid()}.abcdefgh"
+    stale = cache_root / f"{temp_prefix('val-' + '0' * 20, dead_pid())}abcdefgh"
+    elsewhere = cache_root / f".val-{'0' * 20}.pid{dead_pid()}-0000beef.abcdefgh"  # another machine's build
+    elsewhere.mkdir()
     stale.mkdir()
     (stale / "vggish.f32.npy").write_bytes(bytes(1000))
     shutil.rmtree(next(cache_root.glob("val-*")))  # force a build of val
     LLPDataset(data_copy).feature_cache("val")
-    assert not stale.exists()
+    assert not stale.exists() and elsewhere.exists()
 
 
 def test_class8_temporaries_of_earlier_versions_are_removed_when_older_than_the_run(tmp_path):
