@@ -195,7 +195,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model, card, ds = _load(args)
     split = ds.split(args.split)
     gating = args.gating or card.gating
-    report = score_predictions(predict(model, split, device=args.device), split, gating)
+    report = score_predictions(predict(model, split, device=args.device, source=str(card.path)), split, gating)
     out = {**report.to_json(), "checkpoint": str(card.path), "split": args.split, "gating": gating}
     if args.json:
         from .fileio import write_json
@@ -210,7 +210,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .fileio import save_npz
 
     model, card, ds = _load(args)
-    preds = predict(model, ds.split(args.split), device=args.device)
+    preds = predict(model, ds.split(args.split), device=args.device, source=str(card.path))
+    preds.gating = card.gating  # recorded, so that `score` gates the way the model's paper does
     save_npz(args.out, **preds.npz_arrays())
     print(f"wrote {args.out}: {len(preds.filenames)} videos ({', '.join(preds.npz_arrays())})")
     return 0
@@ -259,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pred", required=True)
     s.add_argument("--json", help="also write the figures to this JSON file")
     s.add_argument("--gating", choices=("fused", "modality", "none"), default=None,
-                   help="default: fused if `video` is given, modality if `video_audio`/`video_visual`, else none")
+                   help="default: the file's `gating` array, else fused if only `video` is given, modality if only "
+                        "`video_audio`/`video_visual`, none if neither (both without `gating`: this flag is needed)")
     s.set_defaults(fn=cmd_score)
 
     s = sub.add_parser("models", help="list registered models with paper and parameter counts")

@@ -536,7 +536,7 @@ def check_llp_folder(path: str) -> tuple[Path, list[str]]:
     from .constants import SPLITS
     from .data.dataset import LLPDataset
 
-    root = Path(path).expanduser().resolve()
+    root = LLPDataset(path).root.resolve()  # any typed string (a NUL byte, "~nosuchuser/x", 10,000 characters)
     ds = LLPDataset(root)
     for split in SPLITS:  # all five CSVs are needed: raises naming the first file missing or malformed
         ds.split(split)
