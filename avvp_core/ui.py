@@ -152,16 +152,18 @@ def data_fingerprint(root: str) -> str:
 
 
 def checkpoints_for(root: str) -> dict[str, Any]:
-    """Checkpoints (JSON cards only) trained on the data in use, by display name: "<folder> (<model>)"."""
+    """Checkpoints (JSON cards only) trained on the data in use, by display name (names.checkpoint_names: the
+    method as its paper writes it, "HAN + MA"; a user's run adds its folder, "HAN · my-run")."""
     from .checkpoints import list_checkpoints
+    from .names import checkpoint_names
 
     fingerprint = data_fingerprint(root)
-    cards = {}
+    found = []
     for base in map(Path, st.session_state[StateKeys.CHECKPOINT_ROOTS]):
         for card in list_checkpoints(base):
             if (card.config.get("data") or {}).get("fingerprint") == fingerprint and card.metrics.get("complete"):
-                cards[f"{card.path.relative_to(base)} ({card.model})"] = card
-    return cards
+                found.append((base, card))
+    return checkpoint_names(found)
 
 
 def leaderboard(cards: dict[str, Any]):

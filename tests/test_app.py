@@ -40,7 +40,7 @@ def test_home_leaderboard_lists_trained_models(tiny_data, tmp_path):
     boards = [df.value for df in at.dataframe if "checkpoint" in df.value.columns]  # AppTest has no keyed lookup
     assert len(boards) == 1
     board = boards[0]
-    assert list(board["checkpoint"]) == ["a (han)"] and board.loc[0, "gating"] == "fused"
+    assert list(board["checkpoint"]) == ["HAN · a"] and board.loc[0, "gating"] == "fused"
     assert {"segment/type", "event/event"} <= set(board.columns)
 
 
