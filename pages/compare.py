@@ -43,7 +43,9 @@ table = aggregate(selected, split)
 if table.empty:
     st.info(f"None of the chosen checkpoints has {split} figures.")
     st.stop()
-baseline = st.selectbox("Baseline (for Δ)", list(table["configuration"]), key=K.COMPARE_BASELINE)
+configurations = list(table["configuration"])
+baseline = st.selectbox("Baseline (for Δ)", configurations, key=K.COMPARE_BASELINE,
+                        index=configurations.index("HAN") if "HAN" in configurations else 0)  # the field's baseline
 table = with_deltas(table, baseline)
 
 figures, figures_table, deltas, deltas_tab = st.tabs(["Figures", "Figures (table)", "Δ against the baseline",

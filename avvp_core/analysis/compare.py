@@ -109,7 +109,7 @@ def _heat(z: np.ndarray, rows: list[str], columns: list[str], text: list[list[st
                       xgap=1, ygap=1)
     fig = go.Figure(heat)
     fig.update_layout(title=title, height=max(260, 90 + 30 * len(rows)), margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                      yaxis={"autorange": "reversed"}, xaxis={"side": "top"})
+                      yaxis={"autorange": "reversed"})
     return fig
 
 
@@ -171,24 +171,38 @@ def _spaced(method: str) -> str:
     return "".join(out)
 
 
+def _agree(row: dict[str, Any], figures: dict[str, float | None]) -> bool:
+    """Same printed result: every figure both give is equal (one table may leave a cell out)."""
+    return all(row[k] is None or v is None or row[k] == v for k, v in figures.items())
+
+
 def published_frame(cards: list[Any]) -> pd.DataFrame:
     """The papers' published LLP test figures for the (model, recipe) pairs among `cards`, each printed row once:
     a method's figures that several papers copy (HAN's in all five) are one row naming every source."""
     from ..names import paper_name
     from ..published import published_for
 
-    seen, merged = set(), {}
+    seen, merged = set(), []
     for card in cards:
         pair = (card.config.get("model"), card.config.get("recipe") or "plain")
         if pair in seen:
             continue
         seen.add(pair)
         for result in published_for(*pair):
-            key = (result.method, tuple(result.figures.values()))
-            row = merged.setdefault(key, {"ours": configuration_label(card), "published method": _spaced(result.method),
-                                          "sources": [], **result.figures})
-            row["sources"].append(f"{paper_name(result.paper)}, {result.table}")
-    rows = [{**r, "source": "; ".join(dict.fromkeys(r.pop("sources")))} for r in merged.values()]
+            source = f"{paper_name(result.paper)}, {result.table}"
+            row = next((r for r in merged if r["method"] == result.method and _agree(r, result.figures)), None)
+            if row is None:
+                merged.append({"ours": configuration_label(card), "method": result.method, "sources": [source],
+                               **result.figures})
+                continue
+            row["sources"].append(source)
+            for key, value in result.figures.items():  # a figure one table leaves out, another prints
+                if row[key] is None:
+                    row[key] = value
+    names = [_spaced(r["method"]) for r in merged]
+    rows = [{"ours": r["ours"], "published method": name if names.count(name) == 1 else f"{name} ({r['sources'][0]})",
+             "source": "; ".join(dict.fromkeys(r["sources"])), **{k: r[k] for k in METRIC_KEYS}}
+            for r, name in zip(merged, names, strict=True)]
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
