@@ -50,6 +50,7 @@ class StateKeys:
     DATA_SYNTH_PRESET = "data_synth_preset"
     DATA_SYNTH_SEED = "data_synth_seed"
     DATA_LLP_PATH = "data_llp_path"
+    DATA_LLP_REPORT = "data_llp_report"  # the check report of the folder just put in use, shown by the next run
     COMPARE_MODELS = "compare_models"
     COMPARE_SPLIT = "compare_split"
     COMPARE_BASELINE = "compare_baseline"
@@ -682,9 +683,11 @@ def job_panel(name: str, key: str, controls: bool = True) -> str | None:
     return job.status
 
 
-def live_jobs(names: list[str], key: str, interval: float = 2.0) -> dict[str, str | None]:
+def live_jobs(names: list[str], key: str, interval: float = 2.0, table=None) -> dict[str, str | None]:
     """Panels of some jobs (side by side when several), refreshed every `interval` s while one runs; once a job's
-    status changes the whole page reruns (job tables, checkpoint lists). Returns name -> status at this run."""
+    status changes the whole page reruns (job tables, checkpoint lists). `table` (a callable drawing a job list) is
+    drawn above the panels in the same refresh, so the list and the panels never disagree. Returns name -> status
+    at this run."""
     from . import jobs
 
     def status(name: str) -> str | None:
@@ -697,6 +700,8 @@ def live_jobs(names: list[str], key: str, interval: float = 2.0) -> dict[str, st
 
     @st.fragment(run_every=interval if "running" in before.values() else None)
     def panels() -> None:
+        if table is not None:
+            table()
         cols = st.columns(len(names)) if len(names) > 1 else [st.container()]
         now = {}
         for col, name in zip(cols, names, strict=True):

@@ -64,8 +64,9 @@ def test_train_page_offers_every_model_and_recipe(tiny_data, runs):
     at = _page("train", tiny_data, [runs])
     assert not at.exception
     assert at.title[0].value == "Train"
-    assert {"han", "mmt", "msdu"} <= set(at.selectbox(key="train_model").options)
-    assert {"plain", "dgm", "capc", "jomold"} <= set(at.selectbox(key="train_recipe").options)
+    assert {"HAN (han)", "MMT (mmt)", "MSDU (msdu)"} <= set(at.selectbox(key="train_model").options)
+    assert {"paper recipe (plain)", "DGM (dgm)", "CAPC (capc)", "JoMoLD (jomold)"} <= set(
+        at.selectbox(key="train_recipe").options)
     assert "No training started from the app yet" in at.info[0].value
 
 
@@ -91,8 +92,8 @@ def test_starting_a_tiny_training_from_the_page(tiny_data, runs):
     assert [t["name"] for t in loss] == ["total", "audio", "visual", "video"]
     assert [t["name"] for t in val] == list(curves.FIGURES) and _n(val[0]["x"]) == 1
     home = _page("home", tiny_data, [runs])  # the new checkpoint is listed where checkpoints are listed
-    boards = [df.value for df in home.dataframe if "checkpoint" in df.value.columns]
-    assert boards and "HAN · page-run" in list(boards[0]["checkpoint"])
+    boards = [df.value for df in home.dataframe if ("", "model") in df.value.columns]
+    assert boards and "HAN · page-run" in list(boards[0][("", "model")])
 
 
 def test_cancel_and_resume_buttons(tiny_data, runs):
