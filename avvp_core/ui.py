@@ -84,6 +84,7 @@ class StateKeys:
     IMBALANCE_DGM = "imbalance_dgm"
     IMBALANCE_PLAIN = "imbalance_plain"
     IMBALANCE_STEPS_RUN = "imbalance_steps_run"
+    IMBALANCE_SMOOTHING = "imbalance_smoothing"  # EMA span of the per-step omega / mu curves
     IMBALANCE_LEVEL = "imbalance_level"
     IMBALANCE_EPOCHS = "imbalance_epochs"
     IMBALANCE_JOBS = "imbalance_jobs"  # the DGM / no-DGM pair started from the page

@@ -134,7 +134,8 @@ def test_imbalance_page_plots_a_dgm_run_against_a_plain_one(tiny_data, trained, 
     assert all(_n(t["x"]) == 2 for t in losses)  # two epochs each
     n_steps = len(jobs.read_jsonl(trained / "dgm" / "steps.jsonl"))
     assert n_steps == 2 * 4  # 60 videos, batch 16: 4 steps per epoch
-    assert [t["name"] for t in steps] == ["ω v-a", "μ audio", "μ visual"] and _n(steps[0]["x"]) == n_steps
+    assert [t["name"] for t in steps] == ["ω v-a (raw)", "ω v-a", "μ audio (raw)", "μ audio", "μ visual (raw)",
+                                          "μ visual"] and _n(steps[0]["x"]) == n_steps
     assert len(f1) == 4 and f1[0]["name"] == "HAN + DGM · dgm · audio"
     gap = at.dataframe[0].value
     assert list(gap["run"]) == ["HAN + DGM · dgm", "HAN · plain"] and list(gap["DGM"]) == [True, False]
