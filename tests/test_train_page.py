@@ -88,6 +88,7 @@ def test_starting_a_tiny_training_from_the_page(tiny_data, runs):
     at.run()
     table = at.dataframe[0].value
     assert table.loc[0, "status"] == "finished" and table.loc[0, "epoch"] == "1/1"
+    assert at.get("progress")[0].proto.text == "epoch 1 of 1"  # the panel, drawn in the table's refresh, agrees
     loss, val = _traces(at)
     assert [t["name"] for t in loss] == ["total", "audio", "visual", "video"]
     assert [t["name"] for t in val] == list(curves.FIGURES) and _n(val[0]["x"]) == 1
@@ -139,6 +140,10 @@ def test_imbalance_page_plots_a_dgm_run_against_a_plain_one(tiny_data, trained, 
     assert len(f1) == 4 and f1[0]["name"] == "HAN + DGM · dgm · audio"
     gap = at.dataframe[0].value
     assert list(gap["run"]) == ["HAN + DGM · dgm", "HAN · plain"] and list(gap["DGM"]) == [True, False]
+    verdict = next(m.value for m in at.markdown if "the gap between the audio and visual training losses" in m.value)
+    with_, without = gap["mean |audio - visual|"]
+    assert ("DGM narrows" if with_ < without else "DGM does not narrow") in verdict and f"{with_:.4f}" in verdict
+    assert at.select_slider(key="imbalance_smoothing").value == curves.DGM_SMOOTHING
 
 
 def test_imbalance_page_without_dgm_starts_the_pair(tiny_data, trained, runs):
