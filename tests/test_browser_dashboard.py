@@ -66,10 +66,11 @@ def test_features_box_and_lasso_selection_lists_the_videos(server):  # noqa: F81
         # Lasso (the default drag mode): a wide polygon around the middle of the plot.
         _drag(page, area, [(0.05, 0.05), (0.95, 0.05), (0.95, 0.95), (0.05, 0.95), (0.05, 0.06)])
         page.get_by_text("points selected in").wait_for(timeout=90_000)
+        page.get_by_test_id("stDataFrame").first.wait_for(timeout=90_000)  # the videos behind the points
         _idle(page)
         assert page.get_by_text("Traceback").count() == 0 and page.get_by_text("TypeError").count() == 0
         lasso_caption = page.get_by_text("points selected in").inner_text()
-        assert page.get_by_test_id("stDataFrame").count() >= 1
+        assert int(lasso_caption.split()[0]) > 0 and "videos" in lasso_caption
         page.screenshot(path=str(shots / "features_lasso.png"), full_page=True)
 
         # Box: the modebar's box-select tool, then a drag over the left half.
@@ -83,3 +84,32 @@ def test_features_box_and_lasso_selection_lists_the_videos(server):  # noqa: F81
         browser.close()
     assert not errors, errors
     print("screenshots:", shots)
+
+
+FIGURE_HEADERS = ["A", "V", "AV", "Type@AV", "Event@AV"]
+
+
+def test_home_leaderboard_shows_all_ten_figures_on_a_laptop_screen(server):  # noqa: F811
+    """At 1366 × 768 with the sidebar open, the leaderboard's grid renders the model column and all ten figures, and
+    the next column after the last figure too (so the tenth is not cut). Glide's grid keeps an accessibility table of
+    the columns it draws: only those in view."""
+    from playwright.sync_api import sync_playwright
+
+    url, base = server
+    shots = Path(os.environ.get("AVVP_SCREENSHOT_DIR", base / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(url)
+        page.get_by_role("heading", name="Leaderboard").wait_for(timeout=90_000)
+        _idle(page)
+        page.get_by_role("heading", name="Leaderboard").scroll_into_view_if_needed()
+        _idle(page)
+        board = page.get_by_test_id("stDataFrame").first
+        headers = board.locator("th").all_inner_texts()
+        assert headers[:11] == ["model", *FIGURE_HEADERS, *FIGURE_HEADERS], headers
+        assert len(headers) > 11, headers  # a column after the tenth figure is drawn: the tenth is wholly in view
+        assert page.get_by_text("segment-level", exact=False).count() >= 1
+        page.screenshot(path=str(shots / "home_leaderboard_1366x768.png"))
+        browser.close()
