@@ -66,7 +66,8 @@ if demo:
     st.page_link(st.Page(REPO_ROOT / "pages" / "timelines.py", title="Timelines"), icon=":material/view_timeline:",
                  label=f"Open {split_data.filenames[demo_row]} on Timelines"
                        + (f" with {' and '.join(board_names)}" if board_names else ""),
-                 query_params={"split": demo_split, "video": split_data.filenames[demo_row], "models": board_names})
+                 query_params={"split": demo_split, "video": split_data.filenames[demo_row],
+                               "models": ",".join(board_names)})  # Timelines' URL: ?split&video&models (comma list)
 else:
     st.markdown(f"No video to show for this folder: put LLP videos in `{root}/videos/<id>.mp4`.")
 
