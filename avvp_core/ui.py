@@ -741,7 +741,8 @@ def _zoo_claims(folder: str, zoo_json_mtime: float):
     named = lambda entry: method_name(ENTRIES[entry].model, ENTRIES[entry].recipe) if entry in ENTRIES else entry
     frame["paper"] = frame["paper"].map(paper_name)
     frame["candidate"], frame["baseline"] = frame["candidate"].map(named), frame["baseline"].map(named)
-    return frame
+    # What a reader looks for first (the claim, its verdict, the figures behind it) before who and whence.
+    return frame[["claim", "verdict", "measured", "published", "paper", "candidate", "baseline"]]
 
 
 def zoo_claims(root: str):

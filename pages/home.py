@@ -89,7 +89,8 @@ if cards:
         with st.expander("The papers' claims, checked on this data by the shipped zoo"):
             st.markdown(CLAIMS_FRAME)
             st.dataframe(claims, hide_index=True, key="home_claims",
-                         column_config={"paper": st.column_config.TextColumn("paper", width="small"),
+                         column_config={"claim": st.column_config.TextColumn("claim", width=340),
+                                        "paper": st.column_config.TextColumn("paper", width="medium"),
                                         "measured": st.column_config.TextColumn("measured here (candidate vs baseline)",
                                                                                 width="large"),
                                         "published": st.column_config.TextColumn("published on the real LLP")})
