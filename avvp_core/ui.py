@@ -50,6 +50,7 @@ class StateKeys:
     DATA_SYNTH_PRESET = "data_synth_preset"
     DATA_SYNTH_SEED = "data_synth_seed"
     DATA_LLP_PATH = "data_llp_path"
+    DATA_LLP_REPORT = "data_llp_report"  # the check report of the folder just put in use, shown by the next run
     COMPARE_MODELS = "compare_models"
     COMPARE_SPLIT = "compare_split"
     COMPARE_BASELINE = "compare_baseline"
@@ -83,6 +84,7 @@ class StateKeys:
     IMBALANCE_DGM = "imbalance_dgm"
     IMBALANCE_PLAIN = "imbalance_plain"
     IMBALANCE_STEPS_RUN = "imbalance_steps_run"
+    IMBALANCE_SMOOTHING = "imbalance_smoothing"  # EMA span of the per-step omega / mu curves
     IMBALANCE_LEVEL = "imbalance_level"
     IMBALANCE_EPOCHS = "imbalance_epochs"
     IMBALANCE_JOBS = "imbalance_jobs"  # the DGM / no-DGM pair started from the page
@@ -177,20 +179,23 @@ def train_plan(root: str, model: str, recipe: str, budget: str, train_options: d
 
 
 def checkpoints_for(root: str) -> dict[str, Any]:
-    """Checkpoints (JSON cards only) trained on the data in use, by display name: "<folder> (<model>)"."""
+    """Checkpoints (JSON cards only) trained on the data in use, by display name (names.checkpoint_names: the
+    method as its paper writes it, "HAN + MA"; a user's run adds its folder, "HAN · my-run")."""
     from .checkpoints import list_checkpoints
+    from .names import checkpoint_names
 
     fingerprint = data_fingerprint(root)
-    cards = {}
+    found = []
     for base in map(Path, st.session_state[StateKeys.CHECKPOINT_ROOTS]):
         for card in list_checkpoints(base):
             if (card.config.get("data") or {}).get("fingerprint") == fingerprint and card.metrics.get("complete"):
-                cards[f"{card.path.relative_to(base)} ({card.model})"] = card
-    return cards
+                found.append((base, card))
+    return checkpoint_names(found)
 
 
 def leaderboard(cards: dict[str, Any]):
-    """The ten test figures of each checkpoint (from metrics.json, no weights loaded), best Type@AV first."""
+    """The ten test figures of each checkpoint (from metrics.json, no weights loaded), best segment-level Type@AV first:
+    the checkpoint's display name, the figures (METRIC_KEYS columns), then how it was trained."""
     import pandas as pd
 
     from .constants import METRIC_KEYS
@@ -199,10 +204,85 @@ def leaderboard(cards: dict[str, Any]):
     for name, card in cards.items():
         test = card.metrics.get("test") or {}
         cfg = card.config
-        rows.append({"checkpoint": name, "model": card.model, "recipe": cfg.get("recipe"), "width": cfg.get("width"),
-                     "seed": cfg.get("seed"), "gating": card.gating, **{k: test.get(k) for k in METRIC_KEYS}})
+        rows.append({"checkpoint": name, **{k: test.get(k) for k in METRIC_KEYS}, "model": card.model,
+                     "recipe": cfg.get("recipe"), "width": cfg.get("width"), "seed": cfg.get("seed"),
+                     "gating": card.gating})
     frame = pd.DataFrame(rows)
     return frame.sort_values("segment/type", ascending=False, ignore_index=True) if rows else frame
+
+
+def figure_table(frame, lead: list[str], tail: list[str] = (), prefix: str = "", fmt: str | None = "%.1f",
+                 help_: dict[str, str] | None = None):
+    """A table of the ten figures for st.dataframe, compact enough for a laptop: the figures under two group headers
+    ("segment-level", "event-level") with short names as the field writes them (A, V, AV, Type@AV, Event@AV) and the
+    glossary on hover. `frame` has METRIC_KEYS columns (named `prefix` + key); `lead` / `tail` columns go before /
+    after. Returns (the table with two header rows, its column_config by position). Show with hide_index=True:
+    Streamlit then counts positions from 1 for the first column (0 is the hidden index), as measured in chromium."""
+    import pandas as pd
+
+    from .constants import METRIC_KEYS
+    from .names import FIGURE_SHORT, LEVELS, metric_help
+
+    columns, data, config = [], {}, {}
+    for name in lead:
+        columns.append(("", name))
+        data[("", name)] = frame[name].to_numpy()
+    for key in METRIC_KEYS:
+        level, figure = key.split("/")
+        head = (f"{prefix}{LEVELS[level]}", FIGURE_SHORT[figure])
+        columns.append(head)
+        data[head] = frame[f"{prefix}{key}"].to_numpy()
+        help_text = metric_help(key) + (" Δ: this row minus the baseline, in points." if prefix.startswith("Δ") else "")
+        config[len(columns)] = (st.column_config.NumberColumn(help=help_text, format=fmt) if fmt
+                                    else st.column_config.TextColumn(help=help_text))
+    for name in tail:
+        columns.append(("", name))
+        data[("", name)] = frame[name].to_numpy()
+    for i, (_, name) in enumerate(columns):
+        if help_ and name in help_:
+            config[i + 1] = st.column_config.Column(help=help_[name])
+    table = pd.DataFrame(data, columns=pd.MultiIndex.from_tuples(columns))
+    return table, config
+
+
+LEADERBOARD_HELP = {
+    "model": "The method as its paper names it; a run of yours adds its folder under runs/.",
+    "model id": "registered model id (python -m avvp_core models)",
+    "gating": "video-level gating its paper evaluates with: fused (one video probability) or modality (one per "
+              "modality)",
+}
+
+
+def leaderboard_table(frame):
+    """`leaderboard` for display: checkpoint, the ten figures (grouped, short headers, help), then how it was trained.
+    Returns (table, column_config)."""
+    if frame.empty:
+        return frame, {}
+    shown = frame.rename(columns={"checkpoint": "model", "model": "model id"})
+    return figure_table(shown, ["model"], ["model id", "recipe", "width", "seed", "gating"], help_=LEADERBOARD_HELP)
+
+
+def figure_columns(keys: tuple[str, ...] | None = None, prefix: str = "", fmt: str | None = "%.1f",
+                   width: str = "small") -> dict[str, Any]:
+    """column_config for the ten figures: short headers as the field writes them ("Seg Type@AV"), the glossary on
+    hover. `prefix` names columns like "Δ segment/type"; `fmt` None for text cells ("54.3 ± 0.6")."""
+    from .constants import METRIC_KEYS
+    from .names import metric_help, metric_short
+
+    out = {}
+    for key in keys or METRIC_KEYS:
+        label, help_ = f"{prefix}{metric_short(key)}", metric_help(key)
+        out[f"{prefix}{key}"] = (st.column_config.NumberColumn(label, help=help_, format=fmt, width=width) if fmt
+                                 else st.column_config.TextColumn(label, help=help_, width=width))
+    return out
+
+
+def glossary() -> None:
+    """The metric glossary, one click away (a popover)."""
+    from .names import glossary_markdown
+
+    with st.popover("Glossary of the figures", icon=":material/help:"):
+        st.markdown(glossary_markdown())
 
 
 def train_hint(root: str) -> str:
@@ -629,9 +709,11 @@ def job_panel(name: str, key: str, controls: bool = True) -> str | None:
     return job.status
 
 
-def live_jobs(names: list[str], key: str, interval: float = 2.0) -> dict[str, str | None]:
+def live_jobs(names: list[str], key: str, interval: float = 2.0, table=None) -> dict[str, str | None]:
     """Panels of some jobs (side by side when several), refreshed every `interval` s while one runs; once a job's
-    status changes the whole page reruns (job tables, checkpoint lists). Returns name -> status at this run."""
+    status changes the whole page reruns (job tables, checkpoint lists). `table` (a callable drawing a job list) is
+    drawn above the panels in the same refresh, so the list and the panels never disagree. Returns name -> status
+    at this run."""
     from . import jobs
 
     def status(name: str) -> str | None:
@@ -644,6 +726,8 @@ def live_jobs(names: list[str], key: str, interval: float = 2.0) -> dict[str, st
 
     @st.fragment(run_every=interval if "running" in before.values() else None)
     def panels() -> None:
+        if table is not None:
+            table()
         cols = st.columns(len(names)) if len(names) > 1 else [st.container()]
         now = {}
         for col, name in zip(cols, names, strict=True):
@@ -657,11 +741,13 @@ def live_jobs(names: list[str], key: str, interval: float = 2.0) -> dict[str, st
 
 
 def sidebar() -> None:
-    """The shared sidebar: which data folder is in use."""
+    """The shared sidebar: which data folder is in use — its name first (a long path used to be cut exactly there),
+    then the folder it sits in, wrapped."""
     root = Path(st.session_state[StateKeys.DATA_ROOT])
     with st.sidebar:
         st.caption("Data in use")
-        st.code(str(root), language=None)
+        st.markdown(f"**{root.name}**")
+        st.caption(f"in `{root.parent}`")
 
 
 @st.cache_data(show_spinner=False)
@@ -669,15 +755,24 @@ def _zoo_claims(folder: str, zoo_json_mtime: float, full_mtime: float):
     import pandas as pd
 
     from . import claims
+    from .names import method_name, paper_name
     from .zoo import ENTRIES, zoo_runs
 
     entries = {n: {"model": e.model, "recipe": e.recipe} for n, e in ENTRIES.items()}
+    zoo_rows = claims.check(zoo_runs(folder), entries)
+    if not zoo_rows:
+        return pd.DataFrame()
+    # Papers by short name and year, zoo entries by the name every other page gives them.
+    named = lambda entry: method_name(ENTRIES[entry].model, ENTRIES[entry].recipe) if entry in ENTRIES else entry
+    for row in zoo_rows:
+        row["paper"] = paper_name(row["paper"])
+        row["candidate"], row["baseline"] = named(row["candidate"]), named(row["baseline"])
     problem, full = "", None
     try:
         full = claims.read_full(Path(folder) / claims.CLAIMS_FULL)
     except InputError as exc:  # shown in the table's row instead of a verdict
         problem = f"unusable: {exc}"
-    return pd.DataFrame(claims.side_by_side(claims.check(zoo_runs(folder), entries), full, problem))
+    return pd.DataFrame(claims.side_by_side(zoo_rows, full, problem))
 
 
 def zoo_claims(root: str):
