@@ -242,8 +242,13 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from .extract.pipeline import format_events, parse_video, write_parsed
+    from .checkpoints import read_card
+    from .extract.pipeline import format_events, parse_video, synthetic_reason, write_parsed
 
+    for folder in args.checkpoint:  # refused before any extractor is built or video decoded
+        reason = synthetic_reason(read_card(folder))
+        if reason:
+            raise InputError(f"refused: {reason}")
     ex = _extractors(args)
     last = [-1.0]
 

@@ -26,7 +26,8 @@ R2PLUS1D_18_BLOCKS = (2, 2, 2, 2)
 WIDTHS = (64, 128, 256, 512)  # planes per stage; the last fixes the output size (ResNet: x4 = 2048, R(2+1)D: 512)
 # Test-only sizes: same outputs, a few percent of the compute (see module docstring).
 TINY = {"res152": {"blocks": (1, 1, 1, 1), "widths": (8, 16, 32, 512), "stem": 8},
-        "r2plus1d_18": {"blocks": (1, 1, 1, 1), "widths": (8, 16, 32, 512), "stem": (8, 8)}}
+        "r2plus1d_18": {"blocks": (1, 1, 1, 1), "widths": (8, 16, 32, 512), "stem": (8, 8)},
+        "vggish": {"trunk": (8, "M", 16, "M", 32, 32, "M", 64, 512, "M")}}
 
 
 # ------------------------------------------------------------------------------------------- ResNet-152
@@ -179,24 +180,24 @@ class VGGish(nn.Module):
     Keys: features.{0,3,6,8,11,13} (3x3 convs; ReLU and max-pool layers hold no parameters) and
     embeddings.{0,2,4} (4096, 4096, 128 units, each followed by a ReLU as in the released model)."""
 
-    def __init__(self):
+    def __init__(self, trunk: tuple = VGGISH_TRUNK):
         super().__init__()
         layers: list[nn.Module] = []
         channels = 1
-        for v in VGGISH_TRUNK:
+        for v in trunk:
             if v == "M":
                 layers.append(nn.MaxPool2d(2, 2))
             else:
                 layers += [nn.Conv2d(channels, int(v), 3, padding=1), nn.ReLU(inplace=True)]
                 channels = int(v)
         self.features = nn.Sequential(*layers)
-        self.embeddings = nn.Sequential(nn.Linear(512 * 6 * 4, 4096), nn.ReLU(True), nn.Linear(4096, 4096),
+        self.embeddings = nn.Sequential(nn.Linear(channels * 6 * 4, 4096), nn.ReLU(True), nn.Linear(4096, 4096),
                                         nn.ReLU(True), nn.Linear(4096, 128), nn.ReLU(True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)  # (N, 512, 6, 4): time x frequency after four 2x2 pools
         # TF's trunk is channels-last: flatten in (time, frequency, channel) order so the ported fc weights apply.
-        x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)  # (N, 6*4*512)
+        x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)  # (N, 6*4*512), (t, f, c) order
         return self.embeddings(x)  # (N, 128)
 
 

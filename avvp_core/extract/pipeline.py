@@ -100,14 +100,16 @@ class Extractors:
     def __init__(self, settings: Settings, device: str = "cpu", download: bool = True,
                  progress: ProgressFn | None = None):
         self.settings, self.device = settings, torch.device(device)
-        sizes = nets.TINY if settings.tiny else {"res152": {}, "r2plus1d_18": {}}
+        paths = {}
+        if settings.weights == "pretrained":  # first: a missing file is reported before the networks are built
+            paths = {k: weights.ensure(k, download, progress) for k in settings.weight_keys}
+        sizes = nets.TINY if settings.tiny else {"res152": {}, "r2plus1d_18": {}, "vggish": {}}
         torch.manual_seed(0)  # random weights are the same in every run
         self.res152 = nets.resnet152(**sizes["res152"])
         self.r2plus1d = nets.r2plus1d_18(**sizes["r2plus1d_18"])
-        self.vggish = nets.VGGish()
+        self.vggish = nets.VGGish(**sizes["vggish"])
         self.pca: tuple[np.ndarray, np.ndarray] | None = None
         if settings.weights == "pretrained":
-            paths = {k: weights.ensure(k, download, progress) for k in settings.weight_keys}
             weights.load_into(self.res152, paths["res152"])
             weights.load_into(self.r2plus1d, paths["r2plus1d_18"])
             weights.load_into(self.vggish, paths["vggish"])

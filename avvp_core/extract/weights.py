@@ -171,7 +171,9 @@ def load_into(model: torch.nn.Module, path: Path) -> torch.nn.Module:
     """Load a published state dict into one of our modules, refusing any difference of names or shapes."""
     state = load_tensors(path)
     expected = model.state_dict()
-    missing_keys = [k for k in expected if k not in state]
+    # torchvision's 2017 ResNet files predate BatchNorm's `num_batches_tracked` counter (unused in eval mode):
+    # load_state_dict fills it in for files without it, as torchvision's own loading does.
+    missing_keys = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
     extra = [k for k in state if k not in expected]
     reshaped = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
     if missing_keys or extra or reshaped:
