@@ -63,18 +63,20 @@ except InputError as exc:
 entry = parsed.entry
 st.markdown(f"**{upload.name}** · {entry['duration']:g} s · {len(entry['windows'])} window(s) of 10 s"
             + ("" if entry["has_audio"] else " · no sound track (parsed as silence)"))
-st.video(str(path))
-
-st.subheader("Events")
-for name, result in parsed.results.items():
-    st.markdown(f"**{name}** ({result['card'].model}, {result['gating']} gating)")
-    lines = []
-    for kind in MODALITY_EVENTS:
-        events = result["events"][kind]
-        text = ", ".join(f"{e['class']} {e['onset']:g}–{e['offset']:g} s (p {e['probability']:.2f})" for e in events)
-        lines.append(f"- {kind}: {text or 'nothing'}")
-    st.markdown("\n".join(lines))
-ui.parsed_downloads(parsed)
+player, events_column = st.columns([2, 3])
+player.video(str(path))
+with events_column:
+    st.subheader("Events")
+    for name, result in parsed.results.items():
+        st.markdown(f"**{name}** ({result['card'].model}, {result['gating']} gating)")
+        lines = []
+        for kind in MODALITY_EVENTS:
+            events = result["events"][kind]
+            text = ", ".join(f"{e['class']} {e['onset']:g}–{e['offset']:g} s (p {e['probability']:.2f})"
+                             for e in events)
+            lines.append(f"- {kind}: {text or 'nothing'}")
+        st.markdown("\n".join(lines))
+    ui.parsed_downloads(parsed)
 
 st.subheader("Timelines")
 st.caption("Rows: class · modality · checkpoint; heat = probability, red square = decision (after the checkpoint's "

@@ -266,6 +266,36 @@ def test_frames_at_8_fps_and_window_audio(short_clip):
     assert len(held) == 80 and held[79] is frames[31]
 
 
+def test_a_long_video_is_cut_into_windows_that_continue_its_frames(tmp_path, monkeypatch):
+    """23 s, red / green / blue for 0-10 / 10-20 / 20-23 s: three windows, each fed its own 80 frames in order, the
+    last padded by holding its final frame, the sound padded with silence (networks stubbed: only the plumbing)."""
+    from moviepy import ColorClip, concatenate_videoclips
+
+    path = tmp_path / "long.mp4"
+    concatenate_videoclips([ColorClip((32, 32), c).with_duration(d) for c, d in
+                            (((255, 0, 0), 10), ((0, 255, 0), 10), ((0, 0, 255), 3))]).write_videofile(
+        str(path), fps=8, codec="libx264", logger=None)
+    fed = []
+
+    class Stub:
+        settings = Settings("random")
+
+        def window(self, res_in, r21_in, samples):
+            fed.append((res_in.copy(), r21_in.copy(), samples.copy()))
+            return {}
+
+    feats = extract_video(path, Stub())
+    assert [(w.start, w.padded, w.valid_segments) for w in feats.windows] == [(0, False, 10), (10, False, 10),
+                                                                              (20, True, 3)]
+    assert not feats.media.has_audio and len(fed) == 3
+    for k, (res_in, r21_in, samples) in enumerate(fed):
+        assert res_in.shape == (80, 3, 224, 224) and r21_in.shape == (80, 3, 112, 112) and samples.shape == (160000,)
+        dominant = r21_in.mean(axis=(2, 3)).argmax(axis=1)  # per frame: the brightest normalised channel
+        assert (dominant == k).all(), (k, dominant)
+        assert not samples.any()  # no sound track: silence
+    assert all(np.array_equal(fed[2][0][i], fed[2][0][23]) for i in range(24, 80))  # 3 s = 24 frames, then held
+
+
 # --------------------------------------------------------------------------------------------------- weights
 def test_offline_message_is_one_line(tmp_path, monkeypatch, capsys):
     from avvp_core.cli import main

@@ -131,6 +131,7 @@ def iter_frames(path: str | Path, fps: int = FPS) -> Iterator[np.ndarray]:
     need no probing."""
     path = Path(path)
     proc = _run(path, ["-an", "-vf", f"fps={fps}", "-f", "image2pipe", "-vcodec", "ppm"])
+    finished = False
     try:
         while True:
             header = b""
@@ -140,6 +141,7 @@ def iter_frames(path: str | Path, fps: int = FPS) -> Iterator[np.ndarray]:
                     break
                 header += byte
             if not header:
+                finished = True
                 break
             parts = header.split()
             if len(parts) != 4 or parts[0] != b"P6" or parts[3] != b"255":
@@ -149,15 +151,18 @@ def iter_frames(path: str | Path, fps: int = FPS) -> Iterator[np.ndarray]:
                 raise InputError(f"frame size {w}x{h} is not supported", path)
             data = _read_exact(proc.stdout, w * h * 3)
             if len(data) < w * h * 3:
+                finished = True
                 break  # a frame cut short: the stream ended
             yield np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3)
     finally:
+        if not finished:  # the reader stopped early (closed generator, or an error): stop ffmpeg, report nothing
+            proc.kill()
         proc.stdout.close()
         err = proc.stderr.read().decode(errors="replace")
         proc.stderr.close()
         proc.wait()
-        if proc.returncode not in (0, None, -13) and "Broken pipe" not in err:  # -13: we stopped reading early
-            raise InputError(f"ffmpeg could not decode the frames ({' '.join(err.split())[:160]})", path)
+    if proc.returncode != 0:
+        raise InputError(f"ffmpeg could not decode the frames ({' '.join(err.split())[:160]})", path)
 
 
 def read_audio(path: str | Path, media: Media | None = None) -> np.ndarray:
