@@ -231,11 +231,24 @@ def _extractors(args: argparse.Namespace):
                       progress=lambda frac, msg: print(f"[{frac * 100:5.1f}%] {msg}", file=sys.stderr))
 
 
+def _progress_every(step: float):
+    """A progress callback printing to stderr at most every `step` of the way (and at the end)."""
+    last = [-1.0]
+
+    def progress(frac: float, msg: str) -> None:
+        if frac - last[0] >= step or frac >= 1:
+            last[0] = frac
+            print(f"[{frac * 100:5.1f}%] {msg}", file=sys.stderr, flush=True)
+
+    return progress
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
     from .extract.pipeline import extract_folder
 
     ex = _extractors(args)
-    report = extract_folder(args.source, args.out, ex, log=lambda m: print(m, flush=True))
+    report = extract_folder(args.source, args.out, ex, log=lambda m: print(m, flush=True),
+                            progress=_progress_every(0.02))
     print(f"{len(report.extracted)} extracted, {len(report.skipped)} already there, {len(report.failed)} failed "
           f"-> {args.out} (feats/, AVVP_test_pd.csv, extraction.json)")
     return 0 if report.extracted or report.skipped else 2
@@ -250,14 +263,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
         if reason:
             raise InputError(f"refused: {reason}")
     ex = _extractors(args)
-    last = [-1.0]
-
-    def progress(frac: float, msg: str) -> None:
-        if frac - last[0] >= 0.25 or frac >= 1:
-            last[0] = frac
-            print(f"[{frac * 100:5.1f}%] {msg}", file=sys.stderr)
-
-    parsed = parse_video(args.video, args.checkpoint, ex, _device(args.device), progress)
+    parsed = parse_video(args.video, args.checkpoint, ex, _device(args.device), _progress_every(0.1))
     entry = parsed.entry
     print(f"{parsed.video.name}: {entry['duration']:g} s, {len(entry['windows'])} window(s) of 10 s"
           + ("" if entry["has_audio"] else ", no sound track (silence)") + f"; {ex.settings.label}")

@@ -788,8 +788,11 @@ def parsed_timelines(parsed, windows: range) -> None:
         title = f"{w['start']:g}–{w['start'] + 10:g} s"
         if w["padded"]:
             title += f" (the video ends at {w['end']:g} s: the seconds after it are padding, no event is listed there)"
-        st.plotly_chart(timeline_figure(timeline_frame(split, k, models), title), key=f"your_video_timeline_{k}",
-                        width="stretch")
+        frame = timeline_frame(split, k, models)
+        if frame.empty:
+            st.caption(f"{title}: no event predicted by the chosen checkpoints.")
+            continue
+        st.plotly_chart(timeline_figure(frame, title), key=f"your_video_timeline_{k}", width="stretch")
 
 
 def parsed_downloads(parsed) -> None:

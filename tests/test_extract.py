@@ -441,6 +441,12 @@ def test_extract_and_parse_commands(tmp_path, monkeypatch, capsys, short_clip, t
         assert arr.shape == shape and arr.dtype == np.float32
     assert main(["extract", str(videos), "--out", str(out)]) == 0  # resumed: nothing extracted again
     assert "0 extracted, 1 already there, 1 failed" in capsys.readouterr().out
+    llp = tmp_path / "llp"
+    llp.mkdir()
+    (llp / "AVVP_test_pd.csv").write_text("filename\tevent_labels\n")
+    assert main(["extract", str(videos), "--out", str(llp)]) == 2  # a real LLP folder's split list is never replaced
+    assert "that `extract` did not write" in capsys.readouterr().err
+    assert (llp / "AVVP_test_pd.csv").read_text() == "filename\tevent_labels\n"
 
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "han-real", create_model("han"), {"name": "han-real", "recipe": "imported (test)",

@@ -228,6 +228,9 @@ def find_videos(source: str | Path) -> list[Path]:
 def read_manifest(out: Path, settings: Settings) -> dict:
     path = out / MANIFEST
     if not path.is_file():
+        if (out / SPLIT_FILES["test"]).is_file():  # never overwrite the split list of a real LLP folder
+            raise InputError(f"holds an {SPLIT_FILES['test']} that `extract` did not write", out,
+                             "extract into a new folder")
         return {"format": "avvp-lab-extraction/1", "settings": settings.to_json(), "videos": {}}
     try:
         manifest = json.loads(path.read_text())
