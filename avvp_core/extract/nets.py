@@ -178,9 +178,11 @@ class VGGish(nn.Module):
     """AudioSet VGGish: (N, 1, 96, 64) log-mel examples -> (N, 128) embeddings (the layer before PCA).
 
     Keys: features.{0,3,6,8,11,13} (3x3 convs; ReLU and max-pool layers hold no parameters) and
-    embeddings.{0,2,4} (4096, 4096, 128 units, each followed by a ReLU as in the released model)."""
+    embeddings.{0,2,4} (4096, 4096 units with ReLU, then the 128-unit embedding layer). The embedding layer is
+    linear, as in the reference TF-slim definition (`vggish_slim.py`, `fc2` with `activation_fn=None` since 2020),
+    whose port JoMoLD's extractor is; torchvggish's port (2019) ends in a ReLU: `final_relu=True` gives its output."""
 
-    def __init__(self, trunk: tuple = VGGISH_TRUNK):
+    def __init__(self, trunk: tuple = VGGISH_TRUNK, final_relu: bool = False):
         super().__init__()
         layers: list[nn.Module] = []
         channels = 1
@@ -192,13 +194,15 @@ class VGGish(nn.Module):
                 channels = int(v)
         self.features = nn.Sequential(*layers)
         self.embeddings = nn.Sequential(nn.Linear(channels * 6 * 4, 4096), nn.ReLU(True), nn.Linear(4096, 4096),
-                                        nn.ReLU(True), nn.Linear(4096, 128), nn.ReLU(True))
+                                        nn.ReLU(True), nn.Linear(4096, 128))
+        self.final_relu = final_relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)  # (N, 512, 6, 4): time x frequency after four 2x2 pools
         # TF's trunk is channels-last: flatten in (time, frequency, channel) order so the ported fc weights apply.
         x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)  # (N, 6*4*512), (t, f, c) order
-        return self.embeddings(x)  # (N, 128)
+        x = self.embeddings(x)  # (N, 128)
+        return torch.relu(x) if self.final_relu else x
 
 
 def count_parameters(model: nn.Module) -> int:
