@@ -676,14 +676,15 @@ class YourVideoKeys:
     CHECKPOINTS = "your_video_checkpoints"
     WINDOWS = "your_video_windows"  # the range of 10-s windows whose timelines are drawn
     RESULT = "your_video_result"  # {"key": ..., "parsed": Parsed} of the last parse (reruns reuse it)
+    VGGISH = "your_video_vggish"  # the VGGish variant: raw embedding or AudioSet-postprocessed
     DOWNLOAD = "your_video_download"  # the extractor-weights download button
 
 
-def extractor_settings():
+def extractor_settings(vggish: str = "embedding"):
     """Published weights, or random ones where AVVP_RANDOM_EXTRACTORS is set (tests; the page says so)."""
     from .extract.pipeline import Settings
 
-    return Settings.from_env()
+    return Settings.from_env(vggish)
 
 
 @st.cache_resource(show_spinner="Building the extractors…", max_entries=2)

@@ -16,7 +16,11 @@ st.caption("Upload a clip: its features are extracted as the LLP features were (
            "audible, visible or both in every second. Longer clips are cut into 10-second windows, each parsed on its "
            "own.")
 
-settings = ui.extractor_settings()
+vggish = st.radio("VGGish output", ("embedding", "postprocessed"), horizontal=True, key=K.VGGISH,
+                  format_func={"embedding": "128-D embedding as it is (default, JoMoLD's extractor)",
+                               "postprocessed": "AudioSet postprocessing (PCA + 8 bit)"}.get,
+                  help="Which of the two the released LLP features used is not confirmed by their authors.")
+settings = ui.extractor_settings(vggish)
 if settings.weights == "random":
     st.warning(f"Test mode ({ui.RANDOM_ENV_NOTE}): {settings.label}. Timelines below show the pipeline working, "
                "not what is in the video.", icon=":material/science:")

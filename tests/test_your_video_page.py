@@ -67,6 +67,9 @@ def test_page_names_missing_weights_in_one_line_each(tiny_data, tmp_path, monkey
                                                    "vggish-10086976.pth"]
     assert all(str(tmp_path / "weights") in line and "sha256 starts with" in line for line in lines)
     assert at.button(key="your_video_download").label == "Download the extractor weights"
+    at.radio(key="your_video_vggish").set_value("postprocessed").run()  # the PCA file is needed too
+    lines = [c.value for c in at.caption if c.value.startswith("extractor weights")]
+    assert len(lines) == 4 and "vggish_pca_params-970ea276.pth" in lines[-1]
 
 
 def _free_port() -> int:
