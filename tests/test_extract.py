@@ -370,7 +370,8 @@ def test_events_merge_across_windows_and_skip_padding():
 
 
 def test_window_ids():
-    assert window_filenames(Path("BjCEufrlXm4.mp4"), "ab", 1) == ["BjCEufrlXm4"]
+    assert window_filenames(Path("BjCEufrlXm4.mp4"), "ab", 1) == ["BjCEufrlXm4_0_10"]
+    assert window_filenames(Path("AP0061o0Nvk_101.8_111.8.mp4"), "ab", 1) == ["AP0061o0Nvk_101.8_111.8"]
     assert window_filenames(Path("BjCEufrlXm4_30_40.mp4"), "ab", 1) == ["BjCEufrlXm4_30_40"]
     names = window_filenames(Path("holiday.mp4"), "ab", 3)
     assert [n[11:] for n in names] == ["_0_10", "_10_20", "_20_30"] and len({n[:11] for n in names}) == 3
@@ -475,7 +476,7 @@ def test_extract_and_parse_commands(tmp_path, monkeypatch, capsys, short_clip, t
     assert set(events["checkpoints"]["han-real"]["events"]) == {"audible", "visible", "both"}
     assert all(e["offset"] <= 4.0 for kind in events["checkpoints"]["han-real"]["events"].values() for e in kind)
     with np.load(tmp_path / "parsed" / "han-real" / "PRED.npz") as npz:
-        assert npz["visual"].shape == (1, 10, 25) and "video" in npz.files
+        assert npz["visual"].shape == (1, 10, 25) and "video" in npz.files and str(npz["gating"]) == "fused"
 
     assert main(["parse", str(short_clip), "--checkpoint", str(tiny_han / "han")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

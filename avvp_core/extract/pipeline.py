@@ -8,9 +8,9 @@ settings, and per source video its SHA-256, duration and windows). Every existin
 written whole or not at all, so an interrupted run resumes where it stopped; a video that fails gets one line
 and the others go on.
 
-Window ids: a source named like an LLP video (`<11-char YouTube id>` or `<id>_<start>_<end>`) that is a single
-window keeps its name, so its features sit beside the released ones; any other window gets an 11-character id
-derived from the video's SHA-256 and the window index, its filename `<id>_<start>_<end>`.
+Window ids: a source named like an LLP video (`<id>_<start>_<end>`, or the bare 11-character YouTube id, listed as
+`<id>_0_10`) that is a single window keeps its id, so its features sit beside the released ones; any other window
+gets an 11-character id derived from the video's SHA-256 and the window index, its filename `<id>_<start>_<end>`.
 
 parse: extract into a cache folder keyed by the video's SHA-256 and the extraction settings, run each checkpoint,
 and list the audible, visible and audio-visual events (runs of positive segments under the checkpoint's gating,
@@ -42,7 +42,7 @@ from . import decode, nets, weights
 PIPELINE_VERSION = 1
 MANIFEST = "extraction.json"
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
-LLP_NAME = re.compile(r"^[A-Za-z0-9_-]{11}(_\d+_\d+)?$")
+LLP_NAME = re.compile(r"[A-Za-z0-9_-]{11}(_[0-9]+(\.[0-9]+)?_[0-9]+(\.[0-9]+)?)?", re.ASCII)
 RANDOM_ENV = "AVVP_RANDOM_EXTRACTORS"  # "1": random weights, published sizes; "tiny": random weights, test sizes
 MODALITY_EVENTS = ("audible", "visible", "both")
 ProgressFn = Callable[[float, str], None]
@@ -202,8 +202,8 @@ def content_hash(path: str | Path) -> str:
 
 def window_filenames(path: Path, digest: str, n_windows: int) -> list[str]:
     """LLP filenames of a video's windows (module docstring)."""
-    if n_windows == 1 and LLP_NAME.match(path.stem):
-        return [path.stem]
+    if n_windows == 1 and LLP_NAME.fullmatch(path.stem):  # a split's filename is always <id>_<start>_<end>
+        return [path.stem if len(path.stem) > 11 else f"{path.stem}_0_{NUM_SEGMENTS}"]
     names = []
     for k in range(n_windows):
         raw = hashlib.sha256(f"{digest}:{k}".encode()).digest()
@@ -424,6 +424,7 @@ def parse_video(video: str | Path, checkpoints: list[str | Path], ex: Extractors
     for name, card in zip(checkpoint_names(checkpoints), cards, strict=True):
         model, card = load_checkpoint(card.path, device)
         preds = predict(model, split, device=device).subset(np.array(rows))
+        preds.gating = card.gating  # recorded in PRED.npz, as `predict` does: the paper's gating
         parsed.results[name] = {"card": card, "predictions": preds, "gating": card.gating,
                                 "events": find_events(preds, card.gating, entry["windows"], entry["duration"])}
     return parsed
