@@ -793,3 +793,148 @@ def zoo_claims(root: str):
         return None
     full = CHECKPOINTS_DIR / CLAIMS_FULL
     return _zoo_claims(str(CHECKPOINTS_DIR), index.stat().st_mtime, full.stat().st_mtime if full.is_file() else 0.0)
+
+
+# --- Your video (issue 23): any clip through the LLP feature pipeline and real-feature checkpoints -------------------
+RANDOM_ENV_NOTE = "AVVP_RANDOM_EXTRACTORS is set"
+
+
+class YourVideoKeys:
+    UPLOAD = "your_video_upload"  # the uploaded clip (file_uploader value)
+    CHECKPOINTS = "your_video_checkpoints"
+    WINDOWS = "your_video_windows"  # the range of 10-s windows whose timelines are drawn
+    RESULT = "your_video_result"  # {"key": ..., "parsed": Parsed} of the last parse (reruns reuse it)
+    VGGISH = "your_video_vggish"  # the VGGish variant: raw embedding or AudioSet-postprocessed
+    DOWNLOAD = "your_video_download"  # the extractor-weights download button
+
+
+def extractor_settings(vggish: str = "embedding"):
+    """Published weights, or random ones where AVVP_RANDOM_EXTRACTORS is set (tests; the page says so)."""
+    from .extract.pipeline import Settings
+
+    return Settings.from_env(vggish)
+
+
+@st.cache_resource(show_spinner="Building the extractors…", max_entries=2)
+def _extractors(weights: str, vggish: str, tiny: bool):
+    from .extract.pipeline import Extractors, Settings
+
+    return Extractors(Settings(weights, vggish, tiny), download=False)
+
+
+def missing_extractor_weights(settings) -> list[str]:
+    """One line per weight file the settings need that is not in the cache folder (what, where, checksum)."""
+    from .extract import weights
+
+    if settings.weights == "random":
+        return []
+    return [weights.missing_message(spec) for spec in weights.missing(settings.weight_keys)]
+
+
+def download_extractor_weights(settings) -> None:
+    """Download the missing files with a progress bar; an InputError (offline) is the caller's to show."""
+    from .extract import weights
+
+    bar = st.progress(0.0, text="starting")
+    for spec in weights.missing(settings.weight_keys):
+        weights.download(spec, lambda frac, msg: bar.progress(min(max(frac, 0.0), 1.0), text=msg))
+    bar.empty()
+
+
+def real_video_checkpoints() -> tuple[dict[str, Any], list[str]]:
+    """Checkpoints that may parse real video (every root, any data), by display name, and why the others may not
+    (SynthLLP-trained: synthetic inputs). JSON only."""
+    from .checkpoints import list_checkpoints
+    from .extract.pipeline import synthetic_reason
+
+    usable, refused = {}, []
+    for base in map(Path, st.session_state[StateKeys.CHECKPOINT_ROOTS]):
+        for card in list_checkpoints(base):
+            reason = synthetic_reason(card)
+            if reason:
+                refused.append(reason)
+            else:
+                usable[f"{card.path.relative_to(base)} ({card.model})"] = card
+    return usable, refused
+
+
+def store_uploaded_video(upload) -> Path:
+    """Validate an uploaded clip by size and content, keep it under the cache folder by its SHA-256, check that
+    ffmpeg reads it; returns its path. InputError (one line, naming the upload) otherwise."""
+    import hashlib
+
+    from .extract import decode
+    from .extract.pipeline import parse_cache_root
+    from .fileio import write_bytes
+    from .uploads import validate_video
+
+    data = upload.getvalue()
+    validate_video(upload.name, data)
+    digest = hashlib.sha256(data).hexdigest()
+    path = parse_cache_root().parent / "uploads" / f"{digest[:16]}{Path(upload.name).suffix.lower()}"
+    if not path.is_file():
+        write_bytes(path, data)
+    try:
+        decode.probe(path)
+    except InputError as exc:
+        raise InputError(str(exc).replace(str(path), upload.name)) from None
+    return path
+
+
+def parse_clip(path: Path, checkpoints: list[str], settings):
+    """Extract (with a progress bar; cached on disk by content) and run the checkpoints; the result is kept in the
+    session so reruns (widgets) do not run it again."""
+    from .extract.pipeline import parse_video
+
+    key = (str(path), tuple(checkpoints), settings.key, tuple(weights_stamp(c) for c in checkpoints))
+    kept = st.session_state.get(YourVideoKeys.RESULT)
+    if kept and kept["key"] == key:
+        return kept["parsed"]
+    ex = _extractors(settings.weights, settings.vggish, settings.tiny)
+    bar = st.progress(0.0, text="Extracting features…")
+    parsed = parse_video(path, checkpoints, ex,
+                         progress=lambda frac, msg: bar.progress(min(max(frac, 0.0), 1.0), text=msg))
+    bar.empty()
+    st.session_state[YourVideoKeys.RESULT] = {"key": key, "parsed": parsed}
+    return parsed
+
+
+def parsed_timelines(parsed, windows: range) -> None:
+    """Per window (in order, end to end) and checkpoint: the class x modality timeline (probability and decision,
+    no ground truth), with the padded seconds named."""
+    import numpy as np
+
+    from .analysis.timeline import timeline_figure, timeline_frame
+    from .constants import CLASSES
+    from .data.dataset import Split
+
+    entry = parsed.entry
+    names = [w["filename"] for w in entry["windows"]]
+    split = Split("test", names, np.zeros((len(names), len(CLASSES)), dtype=np.float32))
+    models = {name: (r["predictions"], r["gating"]) for name, r in parsed.results.items()}
+    for k in windows:
+        w = entry["windows"][k]
+        title = f"{w['start']:g}–{w['start'] + 10:g} s"
+        if w["padded"]:
+            title += f" (the video ends at {w['end']:g} s: the seconds after it are padding, no event is listed there)"
+        frame = timeline_frame(split, k, models)
+        if frame.empty:
+            st.caption(f"{title}: no event predicted by the chosen checkpoints.")
+            continue
+        st.plotly_chart(timeline_figure(frame, title), key=f"your_video_timeline_{k}", width="stretch")
+
+
+def parsed_downloads(parsed) -> None:
+    """The events (JSON) and each checkpoint's PRED.npz (the score contract, one row per window)."""
+    import io
+    import json
+
+    import numpy as np
+
+    st.download_button("Download the events (JSON)", json.dumps(parsed.to_json(), indent=2),
+                       f"{parsed.video.stem}.events.json", mime="application/json", key="your_video_events_json")
+    for name, r in parsed.results.items():
+        buffer = io.BytesIO()
+        np.savez(buffer, **r["predictions"].npz_arrays())
+        st.download_button(f"Download {name} PRED.npz", buffer.getvalue(), f"{name}.PRED.npz",
+                           key=f"your_video_pred_{name}")
