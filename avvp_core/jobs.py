@@ -10,7 +10,6 @@ survives, so resume simply starts the same command again into the same folder.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -80,18 +79,25 @@ def default_name(model: str, recipe: str, width: str, seed: int | None) -> str:
 
 # --- reading logs ------------------------------------------------------------------------------------------------
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a JSON-lines file being written: a missing file is empty, a cut or garbled line is skipped."""
+    """Rows of a JSON-lines file being written: a missing file is empty; a cut, garbled, oversized or ill-typed line
+    (checked as checkpoint_schema checks a finished log) is skipped, so a live view never trips on one."""
+    from .checkpoint_schema import check_log_row, check_step_row, parse_json, read_bounded
+
     path = Path(path)
-    if not path.is_file():
+    try:
+        lines = read_bounded(path).decode("utf-8", errors="replace").splitlines()
+    except InputError:
         return []
+    check = check_step_row if path.name == "steps.jsonl" else check_log_row
     rows = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in lines:
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+            row = parse_json(line, path)
+            if isinstance(row, dict):
+                check(row, path)
+                rows.append(row)
+        except InputError:
             continue
-        if isinstance(row, dict):
-            rows.append(row)
     return rows
 
 
@@ -118,11 +124,14 @@ def log_tail(folder: str | Path, lines: int = 20) -> str:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    """A small JSON object written by the app or the trainer; anything unreadable, oversized or not an object reads
+    as {} (the job then shows as failed, never as a broken page)."""
+    from .checkpoint_schema import read_json_object
+
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return read_json_object(path)
+    except InputError:
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def parse_options(text: str) -> dict[str, Any]:
@@ -210,7 +219,9 @@ def validate(model: str, recipe: str, width: str, model_options: dict[str, Any],
 
     if recipe not in RECIPES:
         raise InputError(f"unknown recipe {recipe!r}; choose one of {', '.join(sorted(RECIPES))}")
-    resolve_config(model, width, **model_options)
+    from .checkpoints import meta_model
+
+    meta_model(model, resolve_config(model, width, **model_options))  # buildable, within the parameter limit
     cfg = TrainConfig.from_dict({**model_info(model).train, **train_options})
     return cfg.epochs if (recipe in ("plain", "dgm") or "epochs" in train_options) else None
 
@@ -310,9 +321,7 @@ def resume(name: str, runs_dir: str | Path | None = None) -> Job:
     job = get(name, runs_dir)
     if job.status in ("running", "finished"):
         raise InputError(f"job {name!r} is {job.status}; only cancelled or failed jobs resume")
-    lock = job.folder / ".lock"  # left by the killed trainer: free it if it names the job's own (dead) process
-    if lock.is_file() and lock.read_text().strip() == str(job.record.get("pid")):
-        lock.unlink(missing_ok=True)
+    # A .lock left by the killed trainer needs no cleaning: it is an flock, released when its process died.
     return _job(job.folder, _launch(job.folder, job.record))
 
 

@@ -652,16 +652,15 @@ def _zoo_claims(folder: str, zoo_json_mtime: float):
 
 def zoo_claims(root: str):
     """The claims table of the shipped zoo (a DataFrame) when the zoo was trained on the data in use, else None."""
-    import json
-
+    from .checkpoint_schema import read_json_object
     from .paths import CHECKPOINTS_DIR
     from .zoo import ZOO_FILE
 
     index = CHECKPOINTS_DIR / ZOO_FILE
     try:
-        zoo = json.loads(index.read_text())
-    except (OSError, ValueError):
+        zoo = read_json_object(index)
+    except (OSError, InputError):
         return None
-    if (zoo.get("data") or {}).get("fingerprint") != data_fingerprint(root):
+    if not isinstance(zoo.get("data"), dict) or zoo["data"].get("fingerprint") != data_fingerprint(root):
         return None
     return _zoo_claims(str(CHECKPOINTS_DIR), index.stat().st_mtime)

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from .checkpoint_schema import read_json_object
 from .checkpoints import CONFIG, LOG, METRICS, WEIGHTS, load_checkpoint, load_state_dict, read_card, save_weights
 from .constants import METRIC_KEYS
 from .data.dataset import LLPDataset
@@ -181,8 +182,11 @@ def zoo_runs(out: str | Path) -> dict[str, list[dict[str, Any]]]:
     """Per shipped entry, its one run as claims.check wants it (test figures, epoch log, refinement record)."""
     runs = {}
     for folder in shipped(out):
-        card = read_card(folder)
-        runs[folder.name] = [{"test": card.metrics["test"], "log": card.log(),
+        try:
+            card = read_card(folder)
+        except InputError:  # a damaged folder: listed as such by checkpoint_problems, left out of the claims
+            continue
+        runs[folder.name] = [{"test": card.metrics.get("test"), "log": card.log(),
                               "refinement": card.metrics.get("refinement")}]
     return runs
 
@@ -255,8 +259,13 @@ def shipped(out: str | Path) -> list[Path]:
     index = out / ZOO_FILE
     if not index.is_file():
         return []
-    names = json.loads(index.read_text()).get("entries", {})
-    return [out / n for n in names if (out / n / CONFIG).is_file()]
+    try:
+        names = read_json_object(index).get("entries")
+    except InputError:
+        return []
+    if not isinstance(names, dict):
+        return []
+    return [out / n for n in names if isinstance(n, str) and n in ENTRIES and (out / n / CONFIG).is_file()]
 
 
 __all__ = ["ENTRIES", "ZOO", "ZooEntry", "export", "render_readme", "select", "shipped", "train_zoo", "zoo_runs"]

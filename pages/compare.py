@@ -4,7 +4,14 @@ import plotly.express as px
 import streamlit as st
 
 from avvp_core import ui
-from avvp_core.analysis.compare import aggregate, configuration_label, per_class_frame, published_frame, with_deltas
+from avvp_core.analysis.compare import (
+    aggregate,
+    configuration_label,
+    per_class_frame,
+    published_frame,
+    with_deltas,
+    without_figures,
+)
 from avvp_core.constants import METRIC_KEYS
 from avvp_core.errors import InputError
 
@@ -25,6 +32,15 @@ selected = [cards[n] for n in chosen]
 if not selected:
     st.stop()
 table = aggregate(selected, split)
+missing = without_figures(selected, split)
+if missing:
+    st.caption(f"Not in the table, no {split} figures (trained with eval_test off?): "
+               + ", ".join(n for n in chosen if cards[n] in missing)
+               + ("; their val figures are on the val split." if split == "test" else "."))
+if table.empty:
+    st.info(f"None of the chosen checkpoints has {split} figures"
+            + (": choose the val split above." if split == "test" else "."))
+    st.stop()
 baseline = st.selectbox("Baseline", list(table["configuration"]), key=K.COMPARE_BASELINE)
 table = with_deltas(table, baseline)
 st.dataframe(table.round(2), hide_index=True, key="compare_table")

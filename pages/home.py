@@ -57,6 +57,10 @@ if cards:
     st.caption("Test figures (official LLP protocol, percent) of every trained model on this data, best segment-level "
                "Type@AV first. Each model is gated as its paper evaluates it.")
     st.dataframe(ui.leaderboard(cards).round(2), hide_index=True, key="home_leaderboard")
+    untested = [name for name, card in cards.items() if not card.metrics.get("test")]
+    if untested:
+        st.caption(f"No test figures (trained with eval_test off), shown empty: {', '.join(untested)}; their val "
+                   "figures are on Compare.")
     claims = ui.zoo_claims(root)
     if claims is not None:
         with st.expander("The papers' claims, checked on this data by the shipped zoo"):

@@ -58,10 +58,14 @@ st.dataframe(curves.loss_gap_frame(runs).round(4), key="imbalance_gap", hide_ind
 st.subheader("ω and μ over training")
 if chosen_dgm:
     run = st.selectbox("DGM run", chosen_dgm, key=K.IMBALANCE_STEPS_RUN)
-    steps = jobs.read_jsonl(dgm[run].path / "steps.jsonl")
+    try:
+        steps = dgm[run].steps()
+    except InputError as exc:  # a damaged step log: the other figures of the page still stand
+        ui.show_error(exc)
+        steps = None
     if steps:
         st.plotly_chart(curves.dgm_steps_figure(steps), key="imbalance_steps", width="stretch")
-    else:
+    elif steps is not None:
         st.caption("This run has no per-step log (steps.jsonl).")
 else:
     st.caption("Choose a DGM run above to see ω and μ.")

@@ -40,8 +40,15 @@ def _distinct_labels(first_cards: dict[str, Any]) -> dict[str, str]:
     return labels
 
 
+def without_figures(cards: list[Any], split: str = "test") -> list[Any]:
+    """The cards that have no figures on `split` (e.g. trained with eval_test off: val figures only)."""
+    return [card for card in cards if not card.metrics.get(split)]
+
+
 def aggregate(cards: list[Any], split: str = "test") -> pd.DataFrame:
-    """One row per configuration: label, runs, seeds, then for every figure its mean and '<figure> ±' std."""
+    """One row per configuration: label, runs, seeds, then for every figure its mean and '<figure> ±' std.
+    Cards without figures on `split` are left out (`without_figures` names them); with none left the frame is
+    empty but keeps its columns."""
     groups: dict[str, list[Any]] = {}
     for card in cards:
         if (card.metrics.get(split) or {}):
@@ -57,7 +64,8 @@ def aggregate(cards: list[Any], split: str = "test") -> pd.DataFrame:
             row[key] = table[:, i].mean()
             row[f"{key} ±"] = std[i]
         rows.append(row)
-    return pd.DataFrame(rows)
+    columns = ["configuration", "runs", "seeds", *(c for k in METRIC_KEYS for c in (k, f"{k} ±"))]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def with_deltas(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
