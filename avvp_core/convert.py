@@ -7,12 +7,16 @@ cmt_encoder, the encoder's own LayerNorms) are ignored. A "module." prefix (Data
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
 
-from .checkpoints import load_state_dict, save_checkpoint
+from .checkpoint_schema import declared_tensors
+from .checkpoints import _state_mismatch, load_state_dict, meta_model, save_checkpoint
 from .errors import InputError
 from .models import create_model
 
@@ -50,25 +54,64 @@ def official_han_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.
         unknown.append(key)
     if unknown:
         raise InputError(f"unexpected keys for an official HAN state dict: {', '.join(unknown[:4])}")
-    if "project.audio.weight" not in mapped:
-        raise InputError("no fc_a.weight: not an official HAN (MMIL_Net) state dict")
+    for needed, official in (("project.audio.weight", "fc_a.weight"),
+                             ("layers.0.linear1.weight", "hat_encoder.layers.0.linear1.weight")):
+        if needed not in mapped:
+            raise InputError(f"no {official}: not an official HAN (MMIL_Net) state dict, or one missing layers")
+    for key in ("project.audio.weight", "layers.0.linear1.weight"):
+        if len(mapped[key].shape) != 2:
+            raise InputError(f"{key} is not a matrix: not an official HAN (MMIL_Net) state dict")
     layers = 1 + max(int(k.split(".")[1]) for k in mapped if k.startswith("layers."))
     config = {"dim": mapped["project.audio.weight"].shape[0], "ffn_dim": mapped["layers.0.linear1.weight"].shape[0],
               "layers": layers}
     return mapped, config
 
 
+def _check_out(out: Path) -> None:
+    """The output must be a new folder (or an empty one): converting onto a trained checkpoint would keep its
+    metrics.json and log beside imported weights, a checkpoint whose files disagree."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise InputError("exists and is not a folder", out, "choose a new --out folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise InputError("already exists and is not empty", out,
+                         "convert into a new folder: its files would be mixed with the imported ones")
+
+
 def convert(source: str | Path, out: str | Path, fmt: str = "official-han") -> Path:
     if fmt not in FORMATS:
         raise InputError(f"unknown source format {fmt!r}; supported: {', '.join(FORMATS)}")
-    source = Path(source)
-    state, config = official_han_state(load_state_dict(source))
+    source, out = Path(source), Path(out)
+    _check_out(out)
+    # Names and shapes from the file's declarations first (nothing allocated), checked against HAN built on the meta
+    # device with the config they imply; only then are the tensors read.
+    mapped, config = official_han_state(declared_tensors(source))
+    where = f"{source} (as HAN with dim={config['dim']}, ffn_dim={config['ffn_dim']}, layers={config['layers']})"
+    expected = {k: tuple(v.shape) for k, v in meta_model("han", config, source).state_dict().items()}
+    problem = _state_mismatch(expected, {k: v.shape for k, v in mapped.items()})
+    if problem:
+        raise InputError(f"does not fit HAN: {problem}", where)
+    state, _ = official_han_state(load_state_dict(source))
     model = create_model("han", **config)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise InputError(f"does not fit HAN ({' '.join(str(exc).split())[:160]})", source) from None
-    card = {"name": Path(out).name, "recipe": f"imported ({fmt})", "width": "paper", "gating": "fused",
+    card = {"name": out.name, "recipe": f"imported ({fmt})", "width": "paper", "gating": "fused",
             "source": str(source), "data": None}
-    save_checkpoint(out, model, card)
-    return Path(out)
+    # Written whole into a hidden folder beside `out`, then renamed: `out` never holds half a checkpoint.
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".convert", dir=out.parent))
+    except OSError as exc:
+        raise InputError(f"cannot write here ({exc.strerror or exc})", out) from None
+    try:
+        save_checkpoint(tmp, model, card)
+        try:
+            if out.is_dir():
+                out.rmdir()  # empty (checked above); a file appearing meanwhile makes this fail, not vanish
+            os.rename(tmp, out)
+        except OSError as exc:
+            raise InputError(f"could not be written ({exc.strerror or exc})", out) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out

@@ -104,7 +104,7 @@ def export(entry: ZooEntry, trained: Path, data: LLPDataset, out: Path, seconds:
     use_half = _max_delta(full, half) <= HALF_TOLERANCE
     target = out / entry.name
     tmp = out / f".{entry.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
+    recover_exports(out, [entry.name])
     tmp.mkdir(parents=True)
     save_weights(tmp / WEIGHTS, model, half=use_half)
     if _same_tensors(target / WEIGHTS, tmp / WEIGHTS):  # a re-export of unchanged weights keeps the shipped file
@@ -130,6 +130,31 @@ def export(entry: ZooEntry, trained: Path, data: LLPDataset, out: Path, seconds:
             "train_seconds": round(seconds, 1), "val": metrics["val"], "test": metrics["test"]}
 
 
+def recover_exports(out: str | Path, names: list[str] | None = None) -> list[str]:
+    """Finish or undo exports a kill interrupted; returns what was done, one line per entry.
+
+    `export` swaps a folder in two renames (`X` -> `.X.old`, `.X.tmp` -> `X`). Killed between them, `X` is missing:
+    the previous export comes back (`.X.old` -> `X`), since zoo.json still describes it; the unfinished new one is
+    dropped and the next `zoo` run exports it again. Leftover `.X.tmp` and `.X.old` beside a complete `X` are removed.
+    Both are hidden folders, never listed as checkpoints. `names` limits the repair to those entries (an export
+    repairs its own entry only: another zoo process may be exporting another one)."""
+    out = Path(out)
+    done: list[str] = []
+    if not out.is_dir():
+        return done
+    names = list(ENTRIES) if names is None else names
+    for name in names:
+        old, target = out / f".{name}.old", out / name
+        if old.is_dir() and not old.is_symlink() and not target.exists():
+            old.rename(target)
+            done.append(f"{name}: restored the previous export (an export was interrupted)")
+    for leftover in [p for name in names for p in (out / f".{name}.old", out / f".{name}.tmp")]:
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+            done.append(f"removed {leftover.name} (left by an interrupted export)")
+    return done
+
+
 def machine() -> str:
     threads = torch.get_num_threads()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
@@ -152,6 +177,8 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
     data = LLPDataset(data_root)
     out, work = Path(out), Path(work)
     out.mkdir(parents=True, exist_ok=True)
+    for line in recover_exports(out, [e.name for e in entries]):
+        log(f"[zoo] {line}")
     index_path = out / ZOO_FILE
     data_record = {"fingerprint": data.fingerprint(), "synth": data.synth_meta and {
         k: data.synth_meta.get(k) for k in ("generator_version", "preset", "seed")}}
@@ -268,4 +295,5 @@ def shipped(out: str | Path) -> list[Path]:
     return [out / n for n in names if isinstance(n, str) and n in ENTRIES and (out / n / CONFIG).is_file()]
 
 
-__all__ = ["ENTRIES", "ZOO", "ZooEntry", "export", "render_readme", "select", "shipped", "train_zoo", "zoo_runs"]
+__all__ = ["ENTRIES", "ZOO", "ZooEntry", "export", "recover_exports", "render_readme", "select", "shipped", "train_zoo",
+           "zoo_runs"]

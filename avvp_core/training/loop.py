@@ -395,7 +395,8 @@ def _refuse_other(where: Path, there: dict[str, Any], asked: dict[str, Any], wha
     """One line naming the first setting in which the folder's run and the asked one differ (device and name
     excepted: a run may continue on another device, a finished folder may have been renamed)."""
     a, b = _flat(there), _flat(asked)
-    differing = sorted(k for k in a.keys() | b.keys() if k not in ("train.device", "name") and a.get(k) != b.get(k))
+    differing = sorted((k for k in a.keys() | b.keys() if k not in ("train.device", "name") and a.get(k) != b.get(k)),
+                       key=lambda k: (not k.startswith(("model", "recipe")), k))  # the model first, then the rest
     if differing:
         k = differing[0]
         more = f" and {len(differing) - 1} more" if len(differing) > 1 else ""
