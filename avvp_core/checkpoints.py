@@ -11,6 +11,8 @@ arbitrary objects: a weights file holding anything but tensors and plain contain
 
 from __future__ import annotations
 
+import errno
+import os
 import pickle
 import re
 import warnings
@@ -85,7 +87,11 @@ def save_weights(path: Path, model: torch.nn.Module, half: bool = False) -> None
         try:
             torch.save(state, fh)  # through a file object: the archive's inner name is fixed, so the bytes depend on
             # the tensors only (a path would name it after the random temporary file)
-        except RuntimeError as exc:  # torch's writer reports a full disk as a RuntimeError
+        except RuntimeError as exc:  # torch's writer reports a full disk as a RuntimeError about stream positions
+            needed = sum(v.numel() * v.element_size() for v in state.values()) + 65536
+            free = os.statvfs(tmp.parent)
+            if free.f_bavail * free.f_frsize < needed:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
             raise OSError(f"torch could not write the weights: {' '.join(str(exc).split())[:80]}") from None
 
 

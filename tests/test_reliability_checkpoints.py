@@ -215,8 +215,8 @@ def test_class1_pages_list_damaged_checkpoints_and_still_work(page, copy, tiny_d
             assert any(str(runs / name / file) in w for w in warnings), (name, warnings)
         assert list(at.dataframe[0].value["runs"]) == [1]
     if page == "home.py":
-        board = at.dataframe(key="home_leaderboard").value
-        assert list(board["checkpoint"]) == ["good (han)"]
+        boards = [d.value for d in at.dataframe if "checkpoint" in d.value.columns]
+        assert [list(b["checkpoint"]) for b in boards] == [["good (han)"]]
 
 
 @pytest.fixture(scope="module")
@@ -244,7 +244,7 @@ def test_class1_eval_test_off_shows_on_compare_without_keyerror(no_test, tiny_da
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table["runs"]) == [1]
-    assert table.loc[0, "segment/type"] == pytest.approx(read_card(no_test).metrics["val"]["segment/type"])
+    assert table.loc[0, "segment/type"] == pytest.approx(read_card(no_test).metrics["val"]["segment/type"], abs=0.005)
 
 
 @pytest.mark.app
@@ -290,7 +290,7 @@ def test_class2_a_small_zip_asking_han_at_width_6000_is_refused_fast_and_small(t
     (tmp_path / "wide.zip").write_bytes(data)
     script = textwrap.dedent(f"""
         import json, resource, sys, time
-        from avvp_core import uploads
+        from avvp_core import checkpoints, uploads  # loaded, as in the running app: the import is not the upload
         from avvp_core.errors import InputError
         data = open({str(tmp_path / "wide.zip")!r}, "rb").read()
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -400,7 +400,7 @@ def test_class2_oversized_json_is_refused_on_read_and_on_upload(copy, trained, t
     entries = _entries(trained)
     entries["good/metrics.json"] = (bad / "metrics.json").read_bytes()
     data = _zip(entries)
-    assert len(data) < 100_000  # a zip bomb of a metrics file: tiny packed, 2 MB unpacked
+    assert len(data) < len(_zip(_entries(trained))) + 10_000  # a metrics file that packs to a few KB, unpacks to 2 MB
     with pytest.raises(InputError) as info:
         uploads.install_checkpoint_zip("good.zip", data, tmp_path / "uploads")
     assert str(info.value) == "good.zip: metrics.json unpacks to 2.0 MB, over the 1 MB limit for that file"
@@ -413,9 +413,17 @@ def test_class2_weights_of_another_width_are_refused_before_building(copy, tiny_
 
     bad = copy()
     torch.save(create_model("han", dim=32, ffn_dim=32).state_dict(), bad / "model.pt")
-    monkeypatch.setattr(checkpoints, "create_model", lambda *a, **k: pytest.fail("built before the shapes matched"))
+    real = checkpoints.create_model
+
+    def create_model_on_meta_only(*args, **kwargs):
+        if torch.get_default_device().type != "meta":
+            pytest.fail("the real model was built before the shapes matched")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoints, "create_model", create_model_on_meta_only)
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("read before the shapes matched"))
-    with pytest.raises(InputError, match=r"1\d tensors? of another shape|of another shape"):
+    with pytest.raises(InputError, match=r"weights do not fit model 'han' as config.json builds it: \d+ of another "
+                                         r"shape \(e.g. project.audio.weight: \(32, 128\) in the file, \(16, 128\)"):
         load_checkpoint(bad)
 
 
@@ -585,8 +593,8 @@ TRAIN_VALUES = [
     pytest.param(["--train-set", "select_metric=val/nope"],
                  "training option 'select_metric' must be '' (keep the last epoch) or val/<figure>", id="select-nope"),
     pytest.param(["--set", "heads=0"], "option 'heads' of 'han' must be between 1 and 1000000, got 0", id="heads-0"),
-    pytest.param(["--set", "heads=3"], "model 'han' cannot be built with this configuration (embed_dim must be "
-                                       "divisible by num_heads)", id="heads-not-dividing"),
+    pytest.param(["--set", "heads=3"], "model 'han' cannot be built with this configuration (width 128 is not "
+                                       "divisible by 3 heads)", id="heads-not-dividing"),
     pytest.param(["--set", "dropout=2.0"], "option 'dropout' of 'han' is a probability: between 0 and 1 (1 excluded), "
                                            "got 2.0", id="dropout-2"),
     pytest.param(["--set", "dim=-4"], "option 'dim' of 'han' must be between 1 and 1000000, got -4", id="dim-negative"),
@@ -607,7 +615,7 @@ def test_class6_bad_training_values_are_one_line_before_any_folder(flags, messag
 
 @pytest.mark.app
 @pytest.mark.parametrize("model_set, train_set, message", [
-    pytest.param("heads=3", "", "embed_dim must be divisible by num_heads", id="heads-not-dividing"),
+    pytest.param("heads=3", "", "width 128 is not divisible by 3 heads", id="heads-not-dividing"),
     pytest.param("dropout=2.0", "", "is a probability", id="dropout-2"),
     pytest.param("", "batch_size=0", "training option 'batch_size' must be between 1", id="batch-size-0"),
     pytest.param("", "lr=-1", "training option 'lr' must be a finite number > 0", id="lr-negative"),
@@ -700,10 +708,13 @@ def small_disk(tmp_path):
 
 
 def _fill(disk: Path) -> None:
-    with open(disk / "filler", "wb") as fh, pytest.raises(OSError):
-        while True:
-            fh.write(b"\0" * 4096)
-            fh.flush()
+    fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        with pytest.raises(OSError):
+            while True:
+                os.write(fd, b"\0" * 4096)
+    finally:
+        os.close(fd)
 
 
 def test_class6_enospc_in_evaluate_json_is_one_line_and_writes_nothing(small_disk, trained, tiny_data, capsys):
@@ -719,7 +730,7 @@ def test_class6_enospc_in_train_is_one_line_and_nothing_half_written(small_disk,
     rc, out, err = cli(capsys, "train", "--data", tiny_data, "--model", "han", "--set", "dim=64", "--set",
                        "ffn_dim=64", "--epochs", "3", "--out", out_dir)
     line = one_line(rc, err, str(out_dir))
-    assert "No space left on device" in line or "could not write" in line, line
+    assert line.endswith("could not be written (No space left on device); the previous file, if any, is unchanged")
     assert not [p for p in out_dir.rglob(".*") if p.name != LOCK]  # no temporaries
     for path in out_dir.glob("*.json"):
         json.loads(path.read_text())  # whole

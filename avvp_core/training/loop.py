@@ -179,10 +179,18 @@ def folder_lock(folder: Path):
     pid check can be fooled by a reused pid. The file's content (our pid) is only for the message. After taking the
     flock we check that the path still names the file we locked: a release unlinks it, and a lock taken on an
     unlinked file would let two trainings in."""
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        raise InputError("exists and is not a folder", folder, "choose another --out")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the folder ({exc.strerror or exc})", folder) from None
     lock = folder / LOCK
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise InputError(f"cannot write in this folder ({exc.strerror or exc})", folder) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
