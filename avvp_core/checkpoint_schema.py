@@ -14,6 +14,7 @@ than the file) is refused before torch allocates anything.
 from __future__ import annotations
 
 import collections
+import hashlib
 import io
 import json
 import math
@@ -70,20 +71,20 @@ def read_bounded(path: Path, limit: int | None = None) -> bytes:
 
 
 def depth(value: Any) -> int:
-    """Nesting depth of a parsed JSON value (a scalar is 0), without recursion."""
-    deepest, stack = 0, [(value, 0)]
+    """Nesting depth of a parsed JSON value (a scalar is 0, {} or [] is 1), without recursion; stops counting past
+    MAX_JSON_DEPTH."""
+    if not isinstance(value, (dict, list)):
+        return 0
+    deepest, stack = 0, [(value, 1)]
     while stack:
         item, level = stack.pop()
-        if isinstance(item, dict):
-            stack += [(v, level + 1) for v in item.values()]
-        elif isinstance(item, list):
-            stack += [(v, level + 1) for v in item]
-        else:
-            deepest = max(deepest, level)
-            continue
-        deepest = max(deepest, level + 1)
-        if deepest > MAX_JSON_DEPTH:
-            break
+        if level > deepest:
+            deepest = level
+            if deepest > MAX_JSON_DEPTH:
+                break
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, (dict, list)):
+                stack.append((child, level + 1))
     return deepest
 
 
@@ -109,12 +110,32 @@ def read_json_object(path: Path) -> dict[str, Any]:
     return value
 
 
+_CHECKED: collections.OrderedDict[tuple, list[dict[str, Any]]] = collections.OrderedDict()
+_CHECKED_MAX = 256  # files; every page lists every checkpoint several times per run
+
+
 def read_jsonl(path: Path, check_row=None) -> list[dict[str, Any]]:
     """Rows of a JSON-lines file. A line that is not JSON is skipped only when it is the last one (a write cut by a
-    kill); any other bad line, and every row `check_row` refuses, make the whole file an InputError."""
-    if not path.exists():
+    kill); any other bad line, and every row `check_row` refuses, make the whole file an InputError.
+
+    The rows of content that passed are remembered by its hash: listing checkpoints (several times per page run)
+    parses and checks only what changed."""
+    if not os.path.lexists(path):
         return []
-    lines = read_bounded(path).split(b"\n")
+    data = read_bounded(path)
+    key = (hashlib.blake2b(data, digest_size=16).digest(), check_row)
+    if key in _CHECKED:
+        _CHECKED.move_to_end(key)
+        return list(_CHECKED[key])
+    rows = _parse_jsonl(path, data, check_row)
+    _CHECKED[key] = rows
+    while len(_CHECKED) > _CHECKED_MAX:
+        _CHECKED.popitem(last=False)
+    return list(rows)
+
+
+def _parse_jsonl(path: Path, data: bytes, check_row) -> list[dict[str, Any]]:
+    lines = data.split(b"\n")
     rows = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -258,17 +279,16 @@ def check_config(config: dict[str, Any], where: Path | str, fmt: str) -> None:
 def check_log_row(row: dict[str, Any], where: str) -> None:
     """An epoch row: "epoch" a positive integer, every other value a number (losses, figures, lr, seconds)."""
     epoch = row.get("epoch")
-    _expect(isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 1, "'epoch' must be a positive integer",
-            epoch, where)
+    _expect(type(epoch) is int and epoch >= 1, "'epoch' must be a positive integer", epoch, where)
     for k, v in row.items():
-        _expect(_is_number(v) or v is None, f"{k!r} must be a number", v, where)
+        if type(v) not in (int, float) and v is not None:
+            _expect(False, f"{k!r} must be a number", v, where)
 
 
 def check_step_row(row: dict[str, Any], where: str) -> None:
     check_log_row(row, where)
     step = row.get("step")
-    _expect(isinstance(step, int) and not isinstance(step, bool) and step >= 1, "'step' must be a positive integer",
-            step, where)
+    _expect(type(step) is int and step >= 1, "'step' must be a positive integer", step, where)
 
 
 # ----------------------------------------------------------------------------------------------------- weights

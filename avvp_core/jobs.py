@@ -262,14 +262,30 @@ def start(data: str | Path, model: str, recipe: str = "plain", width: str = "dem
     return _job(folder, _launch(folder, record))
 
 
+_RECORD_TYPES = {"pid": int, "started": (int, float), "last_start": (int, float), "epochs": int, "cancelled": bool,
+                 "name": str, "data": str, "model": str, "recipe": str, "width": str, "threads": int}
+
+
+def _valid_record(record: dict[str, Any]) -> bool:
+    """job.json as `start` writes it: the fields pages format have their types (a hand-edited or damaged record is
+    not a job, rather than a page that raises)."""
+    argv = record.get("argv")
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        return False
+    return all(record.get(k) is None or (isinstance(record[k], t) and not (t is int and isinstance(record[k], bool)))
+               for k, t in _RECORD_TYPES.items())
+
+
 def _job(folder: Path, record: dict[str, Any]) -> Job:
     metrics = _read_json(folder / "metrics.json")
     epochs = read_jsonl(folder / "log.jsonl")
     config = _read_json(folder / "config.json")
-    total = (config.get("train") or {}).get("epochs") or record.get("epochs")
+    train = config.get("train") if isinstance(config.get("train"), dict) else {}
+    total = train.get("epochs") if isinstance(train.get("epochs"), int) else None
+    total = total or record.get("epochs")
     message = ""
     alive = _alive(record.get("pid"), record.get("pid_start"))
-    if metrics.get("complete"):
+    if metrics.get("complete") is True:
         status = "finished"
     elif alive:
         status = "running"
@@ -289,6 +305,8 @@ def get(name: str, runs_dir: str | Path | None = None) -> Job:
     record = _read_json(folder / JOB_FILE)
     if not record:
         raise InputError(f"no job named {name!r}", folder)
+    if not _valid_record(record):
+        raise InputError("damaged job record", folder / JOB_FILE)
     return _job(folder, record)
 
 
@@ -297,7 +315,8 @@ def list_jobs(runs_dir: str | Path | None = None) -> list[Job]:
     root = runs_root(runs_dir)
     if not root.is_dir():
         return []
-    jobs = [_job(rec.parent, record) for rec in root.glob(f"*/{JOB_FILE}") if (record := _read_json(rec))]
+    jobs = [_job(rec.parent, record) for rec in root.glob(f"*/{JOB_FILE}")
+            if (record := _read_json(rec)) and _valid_record(record)]
     return sorted(jobs, key=lambda j: j.record.get("last_start", 0), reverse=True)
 
 

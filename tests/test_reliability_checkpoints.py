@@ -882,3 +882,22 @@ def test_class7_validator_property_card_or_input_error_and_pages_cope(mutation, 
     run = {"test": card.metrics.get("test"), "log": rows, "refinement": card.metrics.get("refinement")}
     claims.check({"han": [run], "han-ma": [run]})
     assert all(math.isfinite(v) for s in ("val", "test") for v in (card.metrics.get(s) or {}).values())
+
+
+@pytest.mark.app
+def test_class1_damaged_job_record_does_not_break_the_train_page(tiny_data, runs):
+    from streamlit.testing.v1 import AppTest
+
+    from avvp_core import jobs
+
+    (runs / "hand-edited").mkdir(parents=True)
+    (runs / "hand-edited" / "job.json").write_text(json.dumps({"argv": ["-m"], "started": "yesterday", "pid": "1"}))
+    assert jobs.list_jobs() == []
+    with pytest.raises(InputError, match="damaged job record"):
+        jobs.get("hand-edited")
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.session_state["data_root"] = str(tiny_data)
+    at.session_state["checkpoint_roots"] = [str(runs)]
+    at.run()
+    at = at.switch_page("pages/train.py").run()
+    assert not at.exception and "No training started from the app yet" in at.info[0].value

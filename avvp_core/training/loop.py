@@ -95,9 +95,13 @@ class TrainConfig:
 
 def _device_problem(name: str) -> str:
     try:
-        torch.device(name)
+        device = torch.device(name)
     except (RuntimeError, ValueError):
         return "must be a torch device such as cpu, cuda or cuda:0"
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return "asks for CUDA, which is not available on this machine"
+    if device.type not in ("cpu", "cuda"):
+        return "must be cpu or cuda (cuda:N)"
     return ""
 
 
