@@ -401,6 +401,16 @@ def _unpickle(scanner: _ScanUnpickler, path: Path) -> Any:
 def declared_tensors(path: Path) -> dict[str, TensorDecl]:
     """Name -> declared tensor of a torch state-dict file, checked against the file's own size, read without
     unpickling anything but plain containers and without allocating any tensor."""
+    state = declared_tree(path)
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, TensorDecl)
+                                              for k, v in state.items()):
+        raise InputError("expected a state dict of tensors", path)
+    return dict(state)
+
+
+def declared_tree(path: Path, limit: int = MAX_WEIGHTS_BYTES) -> Any:
+    """What a torch file declares (plain containers and scalars, tensors as TensorDecl), every tensor checked to lie
+    within its storage and every storage within the file, before torch reads any of it (e.g. a training state)."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -409,27 +419,36 @@ def declared_tensors(path: Path) -> dict[str, TensorDecl]:
         raise InputError(f"cannot be read ({exc.strerror})", path) from None
     if not stat.S_ISREG(info.st_mode):
         raise InputError("is not a regular file", path)
-    if info.st_size > MAX_WEIGHTS_BYTES:
-        raise InputError(f"is {info.st_size / MB:.0f} MB, over the {MAX_WEIGHTS_BYTES / MB:.0f} MB limit for weights",
-                         path)
+    if info.st_size > limit:
+        raise InputError(f"is {info.st_size / MB:.0f} MB, over the {limit / MB:.0f} MB limit for this file", path)
     with open(path, "rb") as fh:
         head = fh.read(4)
         fh.seek(0)
         if head == b"PK\x03\x04":
-            state, storages = _scan_zip(fh, path)
+            tree, _ = _scan_zip(fh, path)
         else:
-            state, storages = _scan_legacy(fh, path, info.st_size)
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, TensorDecl)
-                                              for k, v in state.items()):
-        raise InputError("expected a state dict of tensors", path)
-    for name, tensor in state.items():
+            tree, _ = _scan_legacy(fh, path, info.st_size)
+    for name, tensor in _tensors(tree):
         if tensor.numel == 0:
             continue
         extent = tensor.offset + sum((s - 1) * st for s, st in zip(tensor.shape, tensor.stride, strict=True)) + 1
         if extent > tensor.storage.numel or tensor.numel > tensor.storage.numel:
             raise InputError(f"tensor {name!r} declares shape {tensor.shape} (stride {tensor.stride}) over a storage "
                              f"of {tensor.storage.numel} elements; refused", path)
-    return dict(state)
+    return tree
+
+
+def _tensors(tree: Any):
+    """(name, TensorDecl) of every tensor in a tree of dicts, lists and tuples; names are dotted paths."""
+    stack = [("", tree)]
+    while stack:
+        name, item = stack.pop()
+        if isinstance(item, TensorDecl):
+            yield name, item
+        elif isinstance(item, dict):
+            stack += [(f"{name}.{k}" if name else str(k), v) for k, v in item.items()]
+        elif isinstance(item, (list, tuple)):
+            stack += [(f"{name}.{i}" if name else str(i), v) for i, v in enumerate(item)]
 
 
 def _scan_zip(fh, path: Path) -> tuple[Any, dict[str, _Storage]]:
@@ -493,4 +512,5 @@ def _scan_legacy(fh, path: Path, size: int) -> tuple[Any, dict[str, _Storage]]:
 
 __all__ = ["GATINGS", "MAX_BYTES", "MAX_JSON_DEPTH", "MAX_PARAMETERS", "MAX_WEIGHTS_BYTES", "TensorDecl",
            "check_config", "check_figures", "check_log_row", "check_metrics", "check_step_row", "declared_tensors",
+           "declared_tree",
            "parse_json", "read_bounded", "read_json_object", "read_jsonl"]

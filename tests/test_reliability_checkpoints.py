@@ -575,7 +575,7 @@ def test_class4_damaged_training_state_is_one_line(tiny_data, tmp_path, capsys):
     (folder / "train_state.pt").write_text("not a torch file\n")
     rc, out, err = cli(capsys, "train", "--data", tiny_data, "--model", "han", "--set", "dim=16", "--set",
                        "ffn_dim=16", "--epochs", "1", "--out", folder)
-    one_line(rc, err, str(folder / "train_state.pt"), "unreadable training state")
+    one_line(rc, err, str(folder / "train_state.pt"), "truncated or not a torch file")
 
 
 # ------------------------------------------------------- class 6 (and 4): bad values refused before anything exists
@@ -901,3 +901,20 @@ def test_class1_damaged_job_record_does_not_break_the_train_page(tiny_data, runs
     at.run()
     at = at.switch_page("pages/train.py").run()
     assert not at.exception and "No training started from the app yet" in at.info[0].value
+
+
+def test_class2_training_state_asking_1tb_is_refused_on_resume(tiny_data, tmp_path, capsys):
+    from avvp_core.training.recipes import RecipeContext, run_recipe
+
+    folder = tmp_path / "interrupted"
+    stops = iter([False] * 4 + [True] * 100)
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe("plain", RecipeContext(LLPDataset(tiny_data), "han", folder, "paper", dict(TINY), {"epochs": 2},
+                                          terminal=False, should_stop=lambda: next(stops)))
+    state = torch.load(folder / "train_state.pt", weights_only=True)
+    state["model"]["project.audio.weight"] = torch.zeros(1).expand(10**6, 10**6)
+    torch.save(state, folder / "train_state.pt")
+    rc, out, err = cli(capsys, "train", "--data", tiny_data, "--model", "han", "--set", "dim=16", "--set",
+                       "ffn_dim=16", "--epochs", "2", "--out", folder)
+    one_line(rc, err, str(folder / "train_state.pt"), "tensor 'model.project.audio.weight' declares shape "
+                                                      "(1000000, 1000000) (stride (0, 0)) over a storage of 1 elements")

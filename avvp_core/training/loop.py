@@ -282,7 +282,7 @@ def fit(
         start_epoch, best, best_epoch, elapsed = 1, -float("inf"), 0, 0.0
 
         if (out / STATE).exists():  # resume an interrupted run
-            state = _read_state(out / STATE, cfg.epochs)
+            state = _read_state(out / STATE)
             there = state["identity"]
             if there is None:  # written before states recorded the model: its card alone is compared
                 there = {**identity, **{k: v for k, v in json.loads(state["card"]).items() if k != "data"}}
@@ -411,7 +411,7 @@ def _refuse_other(where: Path, there: dict[str, Any], asked: dict[str, Any], wha
                        key=lambda k: (not k.startswith(("model", "recipe")), k))  # the model first, then the rest
     if differing:
         k = differing[0]
-        more = f" and {len(differing) - 1} more" if len(differing) > 1 else ""
+        more = f"; {len(differing) - 1} more settings differ" if len(differing) > 1 else ""
         raise InputError(f"holds {what} of another configuration ({k}: {a.get(k)!r} there, {b.get(k)!r} asked{more})",
                          where, "use another --out, or delete the folder to start again")
 
@@ -430,39 +430,41 @@ STATE_KEYS = {"model": dict, "optimizer": dict, "scheduler": dict, "rng": dict, 
               "best": float, "best_epoch": int, "elapsed": float}
 
 
-def _read_state(path: Path, epochs: int) -> dict[str, Any]:
+def _read_state(path: Path) -> dict[str, Any]:
     """train_state.pt, tensors only, with the keys and types resume needs; anything else is one line."""
-    from ..checkpoint_schema import MAX_WEIGHTS_BYTES
+    from ..checkpoint_schema import MAX_WEIGHTS_BYTES, declared_tree
 
-    if path.stat().st_size > 4 * MAX_WEIGHTS_BYTES:
-        raise InputError("is larger than any training state of a model within the parameter limit", path)
+    # Sizes bounded (Adam keeps two moments per weight) and every tensor within the file before torch allocates any.
+    declared_tree(path, 4 * MAX_WEIGHTS_BYTES)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - a damaged or foreign file: one line, whatever torch raised
         raise InputError(f"unreadable training state ({type(exc).__name__}: {str(exc)[:80]})", path,
                          "delete it to train this folder from the start") from None
-    if isinstance(state, dict) and "identity" not in state and isinstance(state.get("card"), str):
-        try:  # a state written before states recorded their model: resumable, checked on its card
-            card = json.loads(state["card"])
+    if not isinstance(state, dict):
+        raise InputError("damaged training state (not a dict)", path, "delete it to train this folder from the start")
+    if "identity" not in state and isinstance(state.get("card"), str):
+        try:  # written before states recorded their model: resumable, checked on its card alone
+            old_card = json.loads(state["card"])
         except (ValueError, RecursionError):
-            card = None
-        state["identity"] = {} if isinstance(card, dict) else "damaged"
-    if not isinstance(state, dict) or any(
-            not isinstance(state.get(k), t) and not (t is float and isinstance(state.get(k), int))
-            for k, t in STATE_KEYS.items()) or not 0 <= state["epoch"] <= epochs:
-        raise InputError("damaged training state (missing or ill-typed entries)", path,
+            old_card = None
+        state["identity"] = None if isinstance(old_card, dict) else "damaged"
+    wrong = [k for k, t in STATE_KEYS.items()
+             if not (isinstance(state.get(k), t) or (t is float and isinstance(state.get(k), int))
+                     or (k == "identity" and state.get(k) is None))]
+    if wrong or state["epoch"] < 0:
+        raise InputError(f"damaged training state ({(wrong or ['epoch'])[0]!r} missing or ill-typed)", path,
                          "delete it to train this folder from the start")
-    if state["identity"] == {}:
-        state["identity"] = None
     return state
 
 
 def clean_stale_temporaries(folder: Path) -> None:
-    """Remove the temporaries of atomic writes (fileio.atomic_path: `.<name>.<random>.tmp`) a kill left in a folder
-    only its lock holder writes to."""
-    for tmp in folder.glob(".*.tmp"):
-        if tmp.is_file() and not tmp.is_symlink():
-            tmp.unlink(missing_ok=True)
+    """Remove the temporaries of the trainer's atomic writes (fileio.atomic_path: `.<name>.<random>.tmp`) a kill left
+    in the folder; only the lock holder writes these files (the app writes job.json there, so its are left alone)."""
+    for name in (CONFIG, METRICS, LOG, STEP_LOG, STATE, "model.pt"):
+        for tmp in folder.glob(f".{name}.*.tmp"):
+            if tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink(missing_ok=True)
 
 
 def _save_state(out, model, optimizer, scheduler, generator, identity, epoch, best, best_epoch, elapsed) -> None:
