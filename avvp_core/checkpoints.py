@@ -92,7 +92,7 @@ def save_weights(path: Path, model: torch.nn.Module, half: bool = False) -> None
             free = os.statvfs(tmp.parent)
             if free.f_bavail * free.f_frsize < needed:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
-            raise OSError(f"torch could not write the weights: {' '.join(str(exc).split())[:80]}") from None
+            raise OSError(errno.EIO, f"torch could not write the weights: {' '.join(str(exc).split())[:80]}") from None
 
 
 def save_checkpoint(folder: str | Path, model: torch.nn.Module, config: dict[str, Any],

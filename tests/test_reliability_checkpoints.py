@@ -666,11 +666,11 @@ def _official_state(drop: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("drop, message", [
-    pytest.param(("hat_encoder.layers.0.norm2",), "does not fit HAN: 2 tensors missing (e.g. layers.0.norm2.weight)",
+    pytest.param(("hat_encoder.layers.0.norm2",), "does not fit han: 2 tensors missing (e.g. layers.0.norm2.weight)",
                  id="missing-norm"),
     pytest.param(("hat_encoder.layers.0.linear1",), "no hat_encoder.layers.0.linear1.weight: not an official HAN",
                  id="missing-linear1"),
-    pytest.param(("hat_encoder",), "no hat_encoder.layers.0.linear1.weight", id="missing-every-layer"),
+    pytest.param(("hat_encoder",), "no hat_encoder layer: not an official HAN", id="missing-every-layer"),
     pytest.param(("fc_a",), "no fc_a.weight", id="missing-fc_a"),
 ])
 def test_class6_official_state_dicts_with_missing_layers(drop, message, tmp_path, capsys):
@@ -684,11 +684,11 @@ def test_class6_official_state_dicts_with_missing_layers(drop, message, tmp_path
 def test_class6_output_path_that_is_a_folder_or_unwritable(trained, tiny_data, tmp_path, capsys):
     (tmp_path / "adir").mkdir()
     rc, out, err = cli(capsys, "evaluate", "--data", tiny_data, "--checkpoint", trained, "--json", tmp_path / "adir")
-    one_line(rc, err, f"{tmp_path / 'adir'}: is a folder; give a file name to write")
+    one_line(rc, err, f"{tmp_path / 'adir'}: cannot write (Is a directory); nothing was changed")
     (tmp_path / "afile").write_text("x")
     rc, out, err = cli(capsys, "evaluate", "--data", tiny_data, "--checkpoint", trained, "--json",
                        tmp_path / "afile" / "x.json")
-    one_line(rc, err, f"{tmp_path / 'afile' / 'x.json'}: cannot write here")
+    one_line(rc, err, f"{tmp_path / 'afile' / 'x.json'}: cannot write (")
     rc, out, err = cli(capsys, "convert", trained / "model.pt", "--out", tmp_path / "afile")
     one_line(rc, err, f"{tmp_path / 'afile'}: exists and is not a folder")
 
@@ -730,7 +730,8 @@ def test_class6_enospc_in_train_is_one_line_and_nothing_half_written(small_disk,
     rc, out, err = cli(capsys, "train", "--data", tiny_data, "--model", "han", "--set", "dim=64", "--set",
                        "ffn_dim=64", "--epochs", "3", "--out", out_dir)
     line = one_line(rc, err, str(out_dir))
-    assert line.endswith("could not be written (No space left on device); the previous file, if any, is unchanged")
+    assert line.endswith("cannot write (No space left on device); nothing was changed (free some space or write "
+                         "elsewhere)"), line
     assert not [p for p in out_dir.rglob(".*") if p.name != LOCK]  # no temporaries
     for path in out_dir.glob("*.json"):
         json.loads(path.read_text())  # whole

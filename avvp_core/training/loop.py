@@ -61,6 +61,11 @@ class TrainConfig:
     cms_start_epoch: int = 3  # CM-S starts after this many warm-up epochs (official: after epoch 2)
     dgm_gamma: float = 0.0  # DGM's gamma (0.1 in the paper)
     dgm_noise: bool = True  # DGM's compensating Gaussian gradient noise
+    dgm_noise_reading: str = "ogm_ge"  # "ogm_ge": add N(0, sigma^2), giving (mu^2+1) sigma^2; "literal": add that
+    nce_visual: str = "pre_dropout"  # JoMoLD's NCE on the visual features before ("pre_dropout") or after the
+    # model's visual head dropout ("post_dropout", the zoo before issue 19)
+    denoise_start_epoch: int = 2  # JoMoLD denoises from this epoch on (official: one warm-up epoch)
+    budget: str = "epochs"  # how the recipe's schedule was sized for this data: see recipes.BUDGETS
     eval_test: bool = True  # score the selected model on test at the end
 
     @classmethod
@@ -113,6 +118,10 @@ def _select_problem(name: str) -> str:
     return "must be '' (keep the last epoch) or val/<figure>, e.g. val/segment/type"
 
 
+def _one_of(value: str, allowed: tuple[str, ...]) -> str:
+    return "" if value in allowed else f"must be one of {', '.join(allowed)}"
+
+
 _positive = lambda v: "" if v >= 1 else "must be at least 1"  # noqa: E731
 _non_negative = lambda v: "" if math.isfinite(v) and v >= 0 else "must be a finite number >= 0"  # noqa: E731
 _RANGES: dict[str, Callable[[Any], str]] = {
@@ -133,6 +142,10 @@ _RANGES: dict[str, Callable[[Any], str]] = {
     "cms_weight": _non_negative,
     "cms_start_epoch": lambda v: "" if v >= 0 else "must be >= 0",
     "dgm_gamma": _non_negative,
+    "denoise_start_epoch": lambda v: "" if v >= 0 else "must be >= 0",
+    "dgm_noise_reading": lambda v: _one_of(v, ("ogm_ge", "literal")),
+    "nce_visual": lambda v: _one_of(v, ("pre_dropout", "post_dropout")),
+    "budget": lambda v: _one_of(v, ("epochs", "llp_steps", "llp_batch")),
 }
 
 
@@ -170,7 +183,8 @@ def base_losses(model: torch.nn.Module, out: ParseOutput, batch: Batch, cfg: Tra
         parts["contrastive"] = cfg.contrastive_weight * segment_contrastive(f["audio"], f["visual_input"])
     if cfg.nce_weight:
         f = out.features
-        parts["nce"] = cfg.nce_weight * segment_contrastive(f["audio"], f["visual"], nce=True)
+        visual = f.get("visual_pre_dropout", f["visual"]) if cfg.nce_visual == "pre_dropout" else f["visual"]
+        parts["nce"] = cfg.nce_weight * segment_contrastive(f["audio"], visual, nce=True)
     return parts
 
 
