@@ -919,3 +919,27 @@ def test_class2_training_state_asking_1tb_is_refused_on_resume(tiny_data, tmp_pa
                        "ffn_dim=16", "--epochs", "2", "--out", folder)
     one_line(rc, err, str(folder / "train_state.pt"), "tensor 'model.project.audio.weight' declares shape "
                                                       "(1000000, 1000000) (stride (0, 0)) over a storage of 1 elements")
+
+
+def test_class6_enospc_during_a_log_append_leaves_no_half_line(tmp_path, monkeypatch):
+    """The disk fills in the middle of an epoch's log line: the line is cut back off and the error is one line."""
+    import errno
+
+    from avvp_core import fileio
+
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"epoch": 1, "loss": 1.0}\n')
+    real = os.write
+
+    def half_then_full(fd, data):
+        if len(data) > 4:
+            real(fd, bytes(data[:4]))
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd, data)
+
+    monkeypatch.setattr(fileio.os, "write", half_then_full)
+    with pytest.raises(InputError) as info:
+        fileio.append_line(log, json.dumps({"epoch": 2, "loss": 0.5}))
+    assert str(info.value) == (f"{log}: cannot write (No space left on device); nothing was changed (free some space "
+                               "or write elsewhere)")
+    assert log.read_text() == '{"epoch": 1, "loss": 1.0}\n'
