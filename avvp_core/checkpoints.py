@@ -11,7 +11,8 @@ arbitrary objects: a weights file holding anything but tensors and plain contain
 
 from __future__ import annotations
 
-import json
+import errno
+import os
 import pickle
 import re
 import warnings
@@ -22,6 +23,16 @@ from typing import Any
 import torch
 
 from . import __version__
+from .checkpoint_schema import (
+    MAX_PARAMETERS,
+    check_config,
+    check_log_row,
+    check_metrics,
+    check_step_row,
+    declared_tensors,
+    read_json_object,
+    read_jsonl,
+)
 from .constants import CLASSES
 from .errors import InputError
 from .fileio import atomic_path, write_json
@@ -29,6 +40,7 @@ from .models import create_model, model_info
 
 FORMAT = "avvp-lab-checkpoint/1"
 CONFIG, WEIGHTS, METRICS, LOG = "config.json", "model.pt", "metrics.json", "log.jsonl"
+STEPS = "steps.jsonl"
 
 
 @dataclass
@@ -38,6 +50,7 @@ class Card:
     path: Path
     config: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
+    rows: list[dict[str, Any]] | None = field(default=None, repr=False)  # log.jsonl as read_card checked it
 
     @property
     def name(self) -> str:
@@ -52,24 +65,34 @@ class Card:
         return self.config.get("gating") or model_info(self.model).gating
 
     def log(self) -> list[dict[str, Any]]:
-        path = self.path / LOG
-        if not path.is_file():
-            return []
-        rows = []
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut by a kill mid-write: skip it
-                continue
-        return rows
+        """Epoch rows (log.jsonl), checked: a card from read_card returns the rows it validated."""
+        if self.rows is None:
+            self.rows = read_log(self.path / LOG)
+        return self.rows
+
+    def steps(self) -> list[dict[str, Any]]:
+        """Per-step rows (steps.jsonl, DGM's omega and mu), checked like the epoch log."""
+        return read_jsonl(self.path / STEPS, check_step_row)
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """A checkpoint's epoch log, every row checked (a cut last line is skipped, any other bad line refused)."""
+    return read_jsonl(path, check_log_row)
 
 
 def save_weights(path: Path, model: torch.nn.Module, half: bool = False) -> None:
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        torch.save(state, fh)  # through a file object: the archive's inner name is fixed, so the bytes depend on
-        # the tensors only (a path would name it after the random temporary file)
+        try:
+            torch.save(state, fh)  # through a file object: the archive's inner name is fixed, so the bytes depend on
+            # the tensors only (a path would name it after the random temporary file)
+        except RuntimeError as exc:  # torch's writer reports a full disk as a RuntimeError about stream positions
+            needed = sum(v.numel() * v.element_size() for v in state.values()) + 65536
+            free = os.statvfs(tmp.parent)
+            if free.f_bavail * free.f_frsize < needed:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
+            raise OSError(errno.EIO, f"torch could not write the weights: {' '.join(str(exc).split())[:80]}") from None
 
 
 def save_checkpoint(folder: str | Path, model: torch.nn.Module, config: dict[str, Any],
@@ -87,31 +110,27 @@ def save_checkpoint(folder: str | Path, model: torch.nn.Module, config: dict[str
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    if not path.is_file() and not path.exists():
         raise InputError("missing", path, "a checkpoint folder holds config.json, model.pt and metrics.json")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid JSON ({exc})", path) from None
-    if not isinstance(data, dict):
-        raise InputError("expected a JSON object", path)
-    return data
+    return read_json_object(path)
 
 
 def read_card(folder: str | Path) -> Card:
+    """A checkpoint's JSON files, each read size- and depth-bounded and checked against its schema
+    (checkpoint_schema): a damaged or hostile file is an InputError naming it, never a card a page trips over."""
     folder = Path(folder)
     config = _read_json(folder / CONFIG)
-    if config.get("format") != FORMAT or "model" not in config:
-        raise InputError(f"not an AVVP Lab checkpoint (format {config.get('format')!r})", folder / CONFIG,
-                         "official HAN state dicts are imported with `python -m avvp_core convert`")
-    if not isinstance(config.get("model_config", {}), dict):
-        raise InputError("`model_config` is not a JSON object", folder / CONFIG)
+    check_config(config, folder / CONFIG, FORMAT)
     try:
         model_info(str(config["model"]))
     except InputError as exc:  # e.g. a checkpoint of a model this version does not have
         raise InputError(str(exc), folder / CONFIG) from None
-    metrics = _read_json(folder / METRICS) if (folder / METRICS).is_file() else {}
-    return Card(folder, config, metrics)
+    metrics = _read_json(folder / METRICS) if (folder / METRICS).exists() else {}
+    check_metrics(metrics, folder / METRICS)
+    rows = read_log(folder / LOG)
+    if (folder / STEPS).exists():
+        read_jsonl(folder / STEPS, check_step_row)
+    return Card(folder, config, metrics, rows)
 
 
 def _scan(root: Path) -> list[Card | InputError]:
@@ -120,7 +139,10 @@ def _scan(root: Path) -> list[Card | InputError]:
     if not root.is_dir():
         return found
     for config in sorted(root.rglob(CONFIG)):
-        if "stages" in config.relative_to(root).parts:  # intermediate stages of multi-stage recipes
+        parts = config.relative_to(root).parts
+        if "stages" in parts:  # intermediate stages of multi-stage recipes
+            continue
+        if any(p.startswith(".") for p in parts[:-1]):  # temporaries of exports and uploads, never checkpoints
             continue
         try:
             found.append(read_card(config.parent))
@@ -139,10 +161,20 @@ def checkpoint_problems(root: str | Path) -> list[str]:
     return [str(c) for c in _scan(Path(root)) if isinstance(c, InputError)]
 
 
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors only: `weights_only=True` refuses pickled code or arbitrary objects instead of running them."""
-    if not path.is_file():
-        raise InputError("missing", path, "the checkpoint has no weights file")
+def load_state_dict(path: Path, expected: dict[str, tuple[int, ...]] | None = None,
+                    what: str = "") -> dict[str, torch.Tensor]:
+    """Tensors only: `weights_only=True` refuses pickled code or arbitrary objects instead of running them.
+
+    The file is first inspected without allocating (checkpoint_schema.declared_tensors): its declared tensors must
+    fit in the bytes it holds and, when `expected` (name -> shape) is given, match those names and shapes, so a
+    file asking for more memory than it holds, or for another model, is refused before torch reads a tensor.
+    """
+    declared = declared_tensors(path)
+    if expected is not None:
+        problem = _state_mismatch(expected, {k: v.shape for k, v in declared.items()})
+        if problem:
+            raise InputError(f"weights do not fit {what or 'the model'}: {problem}", path,
+                             "weights of another model or width?")
     try:
         with warnings.catch_warnings():  # torch warns on stderr about old pickle protocols before refusing them
             warnings.simplefilter("ignore", UserWarning)
@@ -152,18 +184,38 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
         what = f" such as {found.group(1)}" if found else ""
         raise InputError(f"refused to load: the file holds pickled objects{what}, not only tensors", path,
                          "weights are loaded tensors-only; re-save the model's state_dict()") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, TypeError) as exc:
         raise InputError(f"unreadable weights file, truncated or not a torch file ({str(exc)[:80]})", path) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise InputError("expected a state dict of tensors", path)
     return state
 
 
-def _state_mismatch(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> str:
-    """What differs between a model's state dict and a loaded one (names, shapes), in a few words; "" if none."""
+def meta_model(name: str, config: dict[str, Any], where: str | Path | None = None) -> torch.nn.Module:
+    """The model built on torch's `meta` device (shapes only, no memory), refused above MAX_PARAMETERS: what a
+    config asks for is known before a byte is allocated for it."""
+    try:
+        with torch.device("meta"):
+            model = create_model(name, **config)
+    except InputError as exc:
+        raise InputError(str(exc), where) from None
+    except (AssertionError, ValueError, RuntimeError, TypeError, ZeroDivisionError, OverflowError) as exc:
+        detail = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise InputError(f"model {name!r} cannot be built with this configuration ({detail})", where) from None
+    count = sum(p.numel() for p in model.parameters())
+    if count > MAX_PARAMETERS:
+        raise InputError(f"model {name!r} with this configuration has {count:,} parameters, over the limit of "
+                         f"{MAX_PARAMETERS:,}", where)
+    return model
+
+
+def _state_mismatch(expected: dict[str, Any], state: dict[str, Any]) -> str:
+    """What differs between a model's state dict and a loaded one (names, shapes), in a few words; "" if none.
+    Values are tensors or shapes."""
+    shape = lambda v: tuple(v.shape) if hasattr(v, "shape") else tuple(v)  # noqa: E731
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    reshaped = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    reshaped = [k for k in expected if k in state and shape(state[k]) != shape(expected[k])]
     parts = []
     if missing:
         parts.append(f"{len(missing)} tensors missing (e.g. {missing[0]})")
@@ -171,24 +223,21 @@ def _state_mismatch(expected: dict[str, torch.Tensor], state: dict[str, torch.Te
         parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
     if reshaped:
         k = reshaped[0]
-        parts.append(f"{len(reshaped)} of another shape (e.g. {k}: {tuple(state[k].shape)} in the file, "
-                     f"{tuple(expected[k].shape)} in the model)")
+        parts.append(f"{len(reshaped)} of another shape (e.g. {k}: {shape(state[k])} in the file, "
+                     f"{shape(expected[k])} in the model)")
     return "; ".join(parts)
 
 
 def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Card]:
     """Rebuild the model from config.json and load its weights (float32), in eval mode."""
     card = read_card(folder)
-    try:
-        model = create_model(card.model, **card.config.get("model_config", {}))
-    except InputError as exc:  # an option this version of the model does not have
-        raise InputError(str(exc), card.path / CONFIG) from None
-    state = load_state_dict(card.path / WEIGHTS)
+    config = card.config.get("model_config", {})
+    # Shapes first, memory last: the config's model on the meta device (bounded parameter count), then the weights'
+    # declared shapes against it, and only then the real model and the tensors.
+    shapes = {k: tuple(v.shape) for k, v in meta_model(card.model, config, card.path / CONFIG).state_dict().items()}
+    state = load_state_dict(card.path / WEIGHTS, shapes, f"model {card.model!r} as config.json builds it")
+    model = create_model(card.model, **config)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    problem = _state_mismatch(model.state_dict(), state)
-    if problem:
-        raise InputError(f"weights do not fit model {card.model!r} as config.json builds it: {problem}",
-                         card.path / WEIGHTS, "weights of another model or width?")
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

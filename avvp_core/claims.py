@@ -96,6 +96,8 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
     entries = entries or {}
     for claim in CLAIMS:
         cand, base = runs.get(claim.candidate) or [], runs.get(claim.baseline) or []
+        if claim.kind == "rise":  # a run without test figures (eval_test off) cannot be compared on them
+            cand, base = [r for r in cand if r.get("test")], [r for r in base if r.get("test")]
         row = {"claim": claim.text, "paper": claim.paper, "candidate": claim.candidate, "baseline": claim.baseline}
         if not cand or (claim.kind != "label_precision" and not base):
             out.append({**row, "verdict": "not measured", "measured": "", "published": ""})

@@ -123,6 +123,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 def _device(name: str) -> str:
     import torch
 
+    try:
+        torch.device(name)
+    except (RuntimeError, ValueError):
+        raise InputError(f"--device {name}: expected cpu, cuda or cuda:N") from None
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"--device {name}: CUDA is not available on this machine")
     return name
@@ -130,6 +134,7 @@ def _device(name: str) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .data.dataset import LLPDataset
+    from .jobs import validate
     from .training.recipes import RecipeContext, budget_plan, format_plan, run_recipe
 
     train_overrides = _kv(args.train_set)
@@ -137,9 +142,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         if getattr(args, flag) is not None:
             train_overrides[flag] = getattr(args, flag)
     train_overrides["device"] = _device(args.device)
+    model_overrides = _kv(args.set)
     budget = args.budget or ("llp_steps" if args.llp_steps else None)
+    # Every option checked (model buildable within the parameter limit, training values in range) before the data is
+    # read or any folder exists.
+    validate(args.model, args.recipe, args.width, model_overrides, train_overrides)
     data = LLPDataset(args.data)
-    ctx = RecipeContext(data, args.model, Path(args.out), args.width, _kv(args.set), train_overrides, budget=budget)
+    ctx = RecipeContext(data, args.model, Path(args.out), args.width, model_overrides, train_overrides, budget=budget)
     print(format_plan(budget_plan(args.model, args.recipe, len(data.split("train")), train_overrides, budget)),
           flush=True)
     result = run_recipe(args.recipe, ctx)

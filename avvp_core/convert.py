@@ -31,7 +31,10 @@ official-mgn     stoneMo/MGN `MGN_Net` (nets/mgn.py, nets/grouping.py) -> mgn: a
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +42,9 @@ from typing import Any
 
 import torch
 
-from .checkpoints import load_state_dict, save_checkpoint
+from .checkpoints import _state_mismatch, load_state_dict, meta_model, save_checkpoint
 from .errors import InputError
+from .fileio import write_error
 from .models import create_model
 
 HAN_KEYS = {
@@ -104,6 +108,12 @@ def official_han_state(state: dict[str, torch.Tensor], extra_ignored: tuple[str,
         raise InputError(f"no fc_a.weight: not an official {what} (MMIL_Net) state dict")
     if not any(k.startswith("layers.") for k in mapped):
         raise InputError(f"no hat_encoder layer: not an official {what} (MMIL_Net) state dict")
+    if "layers.0.linear1.weight" not in mapped:
+        raise InputError(f"no hat_encoder.layers.0.linear1.weight: not an official {what} (MMIL_Net) state dict, or "
+                         "one missing layers")
+    for key in ("project.audio.weight", "layers.0.linear1.weight"):
+        if len(mapped[key].shape) != 2:
+            raise InputError(f"{key} is not a matrix: not an official {what} (MMIL_Net) state dict")
     layers = 1 + max(int(k.split(".")[1]) for k in mapped if k.startswith("layers."))
     config = {"dim": mapped["project.audio.weight"].shape[0], "ffn_dim": mapped["layers.0.linear1.weight"].shape[0],
               "layers": layers}
@@ -223,22 +233,54 @@ FORMATS: dict[str, Format] = {
 }
 
 
+def _check_out(out: Path) -> None:
+    """The output must be a new folder (or an empty one): converting onto a trained checkpoint would keep its
+    metrics.json and log beside imported weights, a checkpoint whose files disagree."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise InputError("exists and is not a folder", out, "choose a new --out folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise InputError("already exists and is not empty", out,
+                         "convert into a new folder: its files would be mixed with the imported ones")
+
+
 def convert(source: str | Path, out: str | Path, fmt: str = "official-han") -> Path:
     if fmt not in FORMATS:
         raise InputError(f"unknown source format {fmt!r}; supported: {', '.join(FORMATS)}")
     spec = FORMATS[fmt]
-    source = Path(source)
-    try:
+    source, out = Path(source), Path(out)
+    _check_out(out)
+    try:  # load_state_dict bounds every declared tensor by the file's own bytes before torch reads one
         state, config = spec.read(load_state_dict(source))
     except InputError as exc:
-        raise InputError(str(exc), source) from None
-    model = create_model(spec.model, **{**config, **spec.config})
+        raise InputError(str(exc).removeprefix(f"{source}: "), source) from None
+    config = {**config, **spec.config}
+    # The model the shapes imply, on the meta device first (parameter limit, names and shapes), then for real.
+    expected = {k: tuple(v.shape) for k, v in meta_model(spec.model, config, source).state_dict().items()}
+    problem = _state_mismatch(expected, state)
+    if problem:
+        raise InputError(f"does not fit {spec.model}: {problem}", source)
+    model = create_model(spec.model, **config)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise InputError(f"does not fit {spec.model} ({' '.join(str(exc).split())[:160]})", source) from None
-    card = {"name": Path(out).name, "recipe": f"imported ({fmt})", "width": "paper", "gating": spec.gating,
+    card = {"name": out.name, "recipe": f"imported ({fmt})", "width": "paper", "gating": spec.gating,
             "source": str(source), "data": None,
             "imported": {"format": fmt, "repository": spec.source, "trained_with_recipe": spec.recipe}}
-    save_checkpoint(out, model, card)
-    return Path(out)
+    # Written whole into a hidden folder beside `out`, then renamed: `out` never holds half a checkpoint.
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".convert", dir=out.parent))
+    except OSError as exc:
+        raise write_error(exc, out) from None
+    try:
+        save_checkpoint(tmp, model, card)
+        try:
+            if out.is_dir():
+                out.rmdir()  # empty (checked above); a file appearing meanwhile makes this fail, not vanish
+            os.rename(tmp, out)
+        except OSError as exc:
+            raise write_error(exc, out) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out

@@ -151,8 +151,23 @@ def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
 
 
 def append_line(path: str | Path, line: str) -> None:
-    """Append one line and fsync: a JSON-lines log loses at most the line being written."""
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line.rstrip("\n") + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append one line and fsync: a JSON-lines log loses at most the line being written, and a failed append (a full
+    disk) is cut back off, so the file never ends in half a line."""
+    data = (line.rstrip("\n") + "\n").encode("utf-8")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise write_error(exc, path) from None
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise write_error(exc, path) from None
+    finally:
+        os.close(fd)

@@ -10,7 +10,6 @@ survives, so resume simply starts the same command again into the same folder.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -80,18 +79,25 @@ def default_name(model: str, recipe: str, width: str, seed: int | None) -> str:
 
 # --- reading logs ------------------------------------------------------------------------------------------------
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a JSON-lines file being written: a missing file is empty, a cut or garbled line is skipped."""
+    """Rows of a JSON-lines file being written: a missing file is empty; a cut, garbled, oversized or ill-typed line
+    (checked as checkpoint_schema checks a finished log) is skipped, so a live view never trips on one."""
+    from .checkpoint_schema import check_log_row, check_step_row, parse_json, read_bounded
+
     path = Path(path)
-    if not path.is_file():
+    try:
+        lines = read_bounded(path).decode("utf-8", errors="replace").splitlines()
+    except InputError:
         return []
+    check = check_step_row if path.name == "steps.jsonl" else check_log_row
     rows = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in lines:
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+            row = parse_json(line, path)
+            if isinstance(row, dict):
+                check(row, path)
+                rows.append(row)
+        except InputError:
             continue
-        if isinstance(row, dict):
-            rows.append(row)
     return rows
 
 
@@ -118,11 +124,14 @@ def log_tail(folder: str | Path, lines: int = 20) -> str:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    """A small JSON object written by the app or the trainer; anything unreadable, oversized or not an object reads
+    as {} (the job then shows as failed, never as a broken page)."""
+    from .checkpoint_schema import read_json_object
+
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return read_json_object(path)
+    except InputError:
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def parse_options(text: str) -> dict[str, Any]:
@@ -210,7 +219,9 @@ def validate(model: str, recipe: str, width: str, model_options: dict[str, Any],
 
     if recipe not in RECIPES:
         raise InputError(f"unknown recipe {recipe!r}; choose one of {', '.join(sorted(RECIPES))}")
-    resolve_config(model, width, **model_options)
+    from .checkpoints import meta_model
+
+    meta_model(model, resolve_config(model, width, **model_options))  # buildable, within the parameter limit
     cfg = TrainConfig.from_dict({**model_info(model).train, **train_options})
     return cfg.epochs if (recipe in ("plain", "dgm") or "epochs" in train_options) else None
 
@@ -255,14 +266,30 @@ def start(data: str | Path, model: str, recipe: str = "plain", width: str = "dem
     return _job(folder, _launch(folder, record))
 
 
+_RECORD_TYPES = {"pid": int, "started": (int, float), "last_start": (int, float), "epochs": int, "cancelled": bool,
+                 "name": str, "data": str, "model": str, "recipe": str, "width": str, "threads": int}
+
+
+def _valid_record(record: dict[str, Any]) -> bool:
+    """job.json as `start` writes it: the fields pages format have their types (a hand-edited or damaged record is
+    not a job, rather than a page that raises)."""
+    argv = record.get("argv")
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        return False
+    return all(record.get(k) is None or (isinstance(record[k], t) and not (t is int and isinstance(record[k], bool)))
+               for k, t in _RECORD_TYPES.items())
+
+
 def _job(folder: Path, record: dict[str, Any]) -> Job:
     metrics = _read_json(folder / "metrics.json")
     epochs = read_jsonl(folder / "log.jsonl")
     config = _read_json(folder / "config.json")
-    total = (config.get("train") or {}).get("epochs") or record.get("epochs")
+    train = config.get("train") if isinstance(config.get("train"), dict) else {}
+    total = train.get("epochs") if isinstance(train.get("epochs"), int) else None
+    total = total or record.get("epochs")
     message = ""
     alive = _alive(record.get("pid"), record.get("pid_start"))
-    if metrics.get("complete"):
+    if metrics.get("complete") is True:
         status = "finished"
     elif alive:
         status = "running"
@@ -282,6 +309,8 @@ def get(name: str, runs_dir: str | Path | None = None) -> Job:
     record = _read_json(folder / JOB_FILE)
     if not record:
         raise InputError(f"no job named {name!r}", folder)
+    if not _valid_record(record):
+        raise InputError("damaged job record", folder / JOB_FILE)
     return _job(folder, record)
 
 
@@ -290,7 +319,8 @@ def list_jobs(runs_dir: str | Path | None = None) -> list[Job]:
     root = runs_root(runs_dir)
     if not root.is_dir():
         return []
-    jobs = [_job(rec.parent, record) for rec in root.glob(f"*/{JOB_FILE}") if (record := _read_json(rec))]
+    jobs = [_job(rec.parent, record) for rec in root.glob(f"*/{JOB_FILE}")
+            if (record := _read_json(rec)) and _valid_record(record)]
     return sorted(jobs, key=lambda j: j.record.get("last_start", 0), reverse=True)
 
 
@@ -314,9 +344,7 @@ def resume(name: str, runs_dir: str | Path | None = None) -> Job:
     job = get(name, runs_dir)
     if job.status in ("running", "finished"):
         raise InputError(f"job {name!r} is {job.status}; only cancelled or failed jobs resume")
-    lock = job.folder / ".lock"  # left by the killed trainer: free it if it names the job's own (dead) process
-    if lock.is_file() and lock.read_text().strip() == str(job.record.get("pid")):
-        lock.unlink(missing_ok=True)
+    # A .lock left by the killed trainer needs no cleaning: it is an flock, released when its process died.
     return _job(job.folder, _launch(job.folder, job.record))
 
 

@@ -778,18 +778,17 @@ def _zoo_claims(folder: str, zoo_json_mtime: float, full_mtime: float):
 def zoo_claims(root: str):
     """The claims table when the shipped zoo was trained on the data in use, else None (a DataFrame): the
     calibrated verdict of checkpoints/claims_full.json beside the demo zoo's (claims.side_by_side)."""
-    import json
-
+    from .checkpoint_schema import read_json_object
     from .claims import CLAIMS_FULL
     from .paths import CHECKPOINTS_DIR
     from .zoo import ZOO_FILE
 
     index = CHECKPOINTS_DIR / ZOO_FILE
     try:
-        zoo = json.loads(index.read_text())
-    except (OSError, ValueError):
+        zoo = read_json_object(index)
+    except (OSError, InputError):
         return None
-    if (zoo.get("data") or {}).get("fingerprint") != data_fingerprint(root):
+    if not isinstance(zoo.get("data"), dict) or zoo["data"].get("fingerprint") != data_fingerprint(root):
         return None
     full = CHECKPOINTS_DIR / CLAIMS_FULL
     return _zoo_claims(str(CHECKPOINTS_DIR), index.stat().st_mtime, full.stat().st_mtime if full.is_file() else 0.0)

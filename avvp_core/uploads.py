@@ -100,6 +100,10 @@ def _safe_entries(name: str, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipI
                              f"a checkpoint zip holds {', '.join(CHECKPOINT_FILES)}, optionally in one folder")
         if path.name in files:
             raise InputError(f"{path.name} appears twice", name)
+        bound = _member_limit(path.name)
+        if info.file_size > bound:  # the zip directory's declared size, checked before anything is inflated
+            raise InputError(f"{path.name} unpacks to {info.file_size / MB:.1f} MB, over the {bound / MB:.0f} MB "
+                             "limit for that file", name)
         files[path.name] = info
         total += info.file_size
     if len({PurePosixPath(i.filename).parent for i in files.values()}) > 1:
@@ -110,6 +114,44 @@ def _safe_entries(name: str, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipI
         if needed not in files:
             raise InputError(f"no {needed} in the zip", name, "zip the checkpoint folder itself")
     return files
+
+
+def _member_limit(file_name: str) -> int:
+    from .checkpoint_schema import MAX_BYTES, MAX_WEIGHTS_BYTES
+
+    return MAX_WEIGHTS_BYTES if file_name == "model.pt" else MAX_BYTES[file_name]
+
+
+STALE_UPLOAD_SECONDS = 3600  # an upload still unpacking after an hour was killed: its temporary folder is stale
+
+
+def _clean_stale_uploads(dest_root: Path) -> None:
+    """Remove temporary folders of uploads killed mid-unpack (hidden, never listed; removed once stale)."""
+    import time
+
+    if not dest_root.is_dir():
+        return
+    for tmp in dest_root.glob(".*.upload"):
+        with contextlib.suppress(OSError):
+            if tmp.is_dir() and not tmp.is_symlink() and time.time() - tmp.stat().st_mtime > STALE_UPLOAD_SECONDS:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_config_member(name: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """config.json alone, from the zip, before anything is written: its schema and the parameter count of the model
+    it asks for (built on the meta device), so a small zip asking for a huge model is refused in milliseconds."""
+    from .checkpoint_schema import check_config, parse_json
+    from .checkpoints import FORMAT, meta_model
+    from .models import model_info
+
+    with archive.open(info) as src:
+        raw = src.read(_member_limit("config.json") + 1)
+    config = parse_json(raw, "config.json")
+    if not isinstance(config, dict):
+        raise InputError("expected a JSON object", "config.json")
+    check_config(config, "config.json", FORMAT)
+    model_info(config["model"])
+    meta_model(config["model"], config.get("model_config", {}), "config.json")
 
 
 def checkpoint_folder_name(name: str) -> str:
@@ -144,6 +186,13 @@ def install_checkpoint_zip(name: str, data: bytes, dest_root: str | Path, limit:
         raise InputError(f"not a readable zip archive ({exc})", name) from None
     with archive:
         entries = _safe_entries(name, archive)  # everything refusable by its listing is refused before any write
+        try:
+            _check_config_member(name, archive, entries["config.json"])
+        except InputError as exc:
+            raise InputError(f"refused: {exc}", name) from None
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+            raise InputError(f"could not unpack ({exc})", name) from None
+        _clean_stale_uploads(dest_root)
         created = not dest_root.exists()
         dest_root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".upload", dir=dest_root))

@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from .checkpoint_schema import read_json_object
 from .checkpoints import CONFIG, LOG, METRICS, WEIGHTS, load_checkpoint, load_state_dict, read_card, save_weights
 from .constants import METRIC_KEYS
 from .data.dataset import LLPDataset
@@ -110,7 +111,7 @@ def export(entry: ZooEntry, trained: Path, data: LLPDataset, out: Path, seconds:
     use_half = _max_delta(full, half) <= HALF_TOLERANCE
     target = out / entry.name
     tmp = out / f".{entry.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
+    recover_exports(out, [entry.name])
     tmp.mkdir(parents=True)
     save_weights(tmp / WEIGHTS, model, half=use_half)
     if _same_tensors(target / WEIGHTS, tmp / WEIGHTS):  # a re-export of unchanged weights keeps the shipped file
@@ -134,6 +135,31 @@ def export(entry: ZooEntry, trained: Path, data: LLPDataset, out: Path, seconds:
     return {"name": entry.name, "title": entry.title, "model": entry.model, "recipe": entry.recipe,
             "width": config.get("width"), "weights_dtype": config["weights_dtype"],
             "train_seconds": round(seconds, 1), "val": metrics["val"], "test": metrics["test"]}
+
+
+def recover_exports(out: str | Path, names: list[str] | None = None) -> list[str]:
+    """Finish or undo exports a kill interrupted; returns what was done, one line per entry.
+
+    `export` swaps a folder in two renames (`X` -> `.X.old`, `.X.tmp` -> `X`). Killed between them, `X` is missing:
+    the previous export comes back (`.X.old` -> `X`), since zoo.json still describes it; the unfinished new one is
+    dropped and the next `zoo` run exports it again. Leftover `.X.tmp` and `.X.old` beside a complete `X` are removed.
+    Both are hidden folders, never listed as checkpoints. `names` limits the repair to those entries (an export
+    repairs its own entry only: another zoo process may be exporting another one)."""
+    out = Path(out)
+    done: list[str] = []
+    if not out.is_dir():
+        return done
+    names = list(ENTRIES) if names is None else names
+    for name in names:
+        old, target = out / f".{name}.old", out / name
+        if old.is_dir() and not old.is_symlink() and not target.exists():
+            old.rename(target)
+            done.append(f"{name}: restored the previous export (an export was interrupted)")
+    for leftover in [p for name in names for p in (out / f".{name}.old", out / f".{name}.tmp")]:
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+            done.append(f"removed {leftover.name} (left by an interrupted export)")
+    return done
 
 
 def machine() -> str:
@@ -173,6 +199,8 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
     data = LLPDataset(data_root)
     out, work = Path(out), Path(work)
     out.mkdir(parents=True, exist_ok=True)
+    for line in recover_exports(out, [e.name for e in entries]):
+        log(f"[zoo] {line}")
     index_path = out / ZOO_FILE
     data_record = {"fingerprint": data.fingerprint(), "synth": data.synth_meta and {
         k: data.synth_meta.get(k) for k in ("generator_version", "preset", "seed")}}
@@ -206,8 +234,11 @@ def zoo_runs(out: str | Path) -> dict[str, list[dict[str, Any]]]:
     """Per shipped entry, its one run as claims.check wants it (test figures, epoch log, refinement record)."""
     runs = {}
     for folder in shipped(out):
-        card = read_card(folder)
-        runs[folder.name] = [{"test": card.metrics["test"], "log": card.log(),
+        try:
+            card = read_card(folder)
+        except InputError:  # a damaged folder: listed as such by checkpoint_problems, left out of the claims
+            continue
+        runs[folder.name] = [{"test": card.metrics.get("test"), "log": card.log(),
                               "refinement": card.metrics.get("refinement")}]
     return runs
 
@@ -302,8 +333,14 @@ def shipped(out: str | Path) -> list[Path]:
     index = out / ZOO_FILE
     if not index.is_file():
         return []
-    names = json.loads(index.read_text()).get("entries", {})
-    return [out / n for n in names if (out / n / CONFIG).is_file()]
+    try:
+        names = read_json_object(index).get("entries")
+    except InputError:
+        return []
+    if not isinstance(names, dict):
+        return []
+    return [out / n for n in names if isinstance(n, str) and n in ENTRIES and (out / n / CONFIG).is_file()]
 
 
-__all__ = ["ENTRIES", "ZOO", "ZooEntry", "export", "render_readme", "select", "shipped", "train_zoo", "zoo_runs"]
+__all__ = ["ENTRIES", "ZOO", "ZooEntry", "export", "recover_exports", "render_readme", "select", "shipped", "train_zoo",
+           "zoo_runs"]

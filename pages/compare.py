@@ -17,6 +17,7 @@ from avvp_core.analysis.compare import (
     standings_chart,
     standings_frame,
     with_deltas,
+    without_figures,
 )
 from avvp_core.errors import InputError
 
@@ -40,8 +41,14 @@ selected = [cards[n] for n in chosen]
 if not selected:
     st.stop()
 table = aggregate(selected, split)
+missing = without_figures(selected, split)
+if missing:
+    st.caption(f"Not in the table, no {split} figures (trained with eval_test off?): "
+               + ", ".join(n for n in chosen if cards[n] in missing)
+               + ("; their val figures are on the val split." if split == "test" else "."))
 if table.empty:
-    st.info(f"None of the chosen checkpoints has {split} figures.")
+    st.info(f"None of the chosen checkpoints has {split} figures"
+            + (": choose the val split above." if split == "test" else "."))
     st.stop()
 configurations = list(table["configuration"])
 baseline = st.selectbox("Baseline (for Δ)", configurations, key=K.COMPARE_BASELINE,

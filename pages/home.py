@@ -85,6 +85,10 @@ if cards:
     ui.glossary()
     board, board_columns = ui.leaderboard_table(ui.leaderboard(cards))
     st.dataframe(board, hide_index=True, key="home_leaderboard", column_config=board_columns)
+    untested = [name for name, card in cards.items() if not card.metrics.get("test")]
+    if untested:
+        st.caption(f"No test figures (trained with eval_test off), shown empty: {', '.join(untested)}; their val "
+                   "figures are on Compare.")
     claims = ui.zoo_claims(root)
     if claims is not None:
         with st.expander("The papers' claims, checked on SynthLLP"):

@@ -60,14 +60,18 @@ st.dataframe(curves.loss_gap_frame(runs).round(4), key="imbalance_gap", hide_ind
 st.subheader("ω and μ over training")
 if chosen_dgm:
     run = st.selectbox("DGM run", chosen_dgm, key=K.IMBALANCE_STEPS_RUN)
-    steps = jobs.read_jsonl(dgm[run].path / "steps.jsonl")
+    try:
+        steps = dgm[run].steps()
+    except InputError as exc:  # a damaged step log: the other figures of the page still stand
+        ui.show_error(exc)
+        steps = None
     if steps:
         smooth = st.select_slider("Smoothing (EMA span, steps)", (1, 10, 25, 50, 100, 200),
                                   value=curves.DGM_SMOOTHING, key=K.IMBALANCE_SMOOTHING,
                                   help="1 = the raw per-step values only. ω and μ are recomputed every step from "
                                        "one batch, so they are noisy; the moving average shows their trend.")
         st.plotly_chart(curves.dgm_steps_figure(steps, smooth=int(smooth)), key="imbalance_steps", width="stretch")
-    else:
+    elif steps is not None:
         st.caption("This run has no per-step log (steps.jsonl).")
 else:
     st.caption("Choose a DGM run above to see ω and μ.")

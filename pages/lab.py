@@ -67,7 +67,11 @@ if not all(s == "finished" for s in status.values()):
     st.stop()
 
 finished = {jobs.get(r).record["model"]: jobs.get(r).folder for r in runs}
-table = curves.figures_table({m: read_card(folder).metrics for m, folder in finished.items()})
+try:
+    table = curves.figures_table({m: read_card(folder).metrics for m, folder in finished.items()})
+except InputError as exc:  # a run folder damaged since it finished: say which file, keep the page
+    ui.show_error(exc)
+    st.stop()
 st.subheader("The ten figures (test split)")
 st.dataframe(table, key="lab_figures")
 st.markdown(lab.measured_summary(table))

@@ -196,10 +196,11 @@ def test_zoo_claims_name_papers_and_models():
     from avvp_core import ui
     from avvp_core.paths import CHECKPOINTS_DIR
 
-    claims = ui._zoo_claims(str(CHECKPOINTS_DIR), 0.0)
+    claims = ui._zoo_claims(str(CHECKPOINTS_DIR), 0.0, 0.0)
     assert set(claims["paper"]) <= {p.short for p in names.PAPERS.values()}
-    assert "MMT + CAPC" in set(claims["candidate"]) and "HAN" in set(claims["baseline"])
-    assert not claims["measured"].str.contains(r"Type \d").any()  # "seg Type@AV 51.0", never a bare "Type"
+    assert "MMT + CAPC vs HAN" in set(claims["pair"])
+    measured = claims["demo zoo measured (mini, demo width)"]
+    assert not measured.str.contains(r"Type \d").any()  # "seg Type@AV 51.0", never a bare "Type"
     home = (REPO / "pages" / "home.py").read_text()
     assert "one seed" in home and "demo width" in home  # the newcomer's framing above the claims
 

@@ -47,8 +47,14 @@ def _distinct_labels(first_cards: dict[str, Any]) -> dict[str, str]:
     return labels
 
 
+def without_figures(cards: list[Any], split: str = "test") -> list[Any]:
+    """The cards that have no figures on `split` (e.g. trained with eval_test off: val figures only)."""
+    return [card for card in cards if not card.metrics.get(split)]
+
+
 def group_runs(cards: list[Any], split: str = "test") -> dict[str, list[Any]]:
-    """The runs with `split` figures grouped by configuration, keyed by the configuration's display label."""
+    """The runs with `split` figures grouped by configuration, keyed by the configuration's display label; cards
+    without figures on `split` are left out (`without_figures` names them)."""
     groups: dict[str, list[Any]] = {}
     for card in cards:
         if (card.metrics.get(split) or {}):
@@ -69,7 +75,8 @@ def aggregate(cards: list[Any], split: str = "test") -> pd.DataFrame:
             row[key] = table[:, i].mean()
             row[f"{key} ±"] = std[i]
         rows.append(row)
-    return pd.DataFrame(rows)
+    columns = ["configuration", "runs", "seeds", *(c for k in METRIC_KEYS for c in (k, f"{k} ±"))]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def with_deltas(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:

@@ -74,7 +74,28 @@ def resolve_config(name: str, width: str = "paper", **overrides: Any) -> dict[st
         ):
             raise InputError(f"option {key!r} of {name!r} takes {type(default).__name__}, got {value!r}")
         config[key] = float(value) if isinstance(default, float) else value
+        problem = _range_problem(key, default, config[key])
+        if problem:
+            raise InputError(f"option {key!r} of {name!r} {problem}, got {value!r}")
     return config
+
+
+def _range_problem(key: str, default: Any, value: Any) -> str:
+    """Ranges every registered model shares: sizes and counts are positive (or >= 0 where the default is 0),
+    probabilities (dropouts) lie in [0, 1), real values are finite. Model-specific constraints (heads dividing the
+    width) are found by building the model on the meta device (checkpoints.meta_model)."""
+    import math
+
+    if isinstance(value, (bool, str)):
+        return ""
+    if isinstance(default, int):
+        low = 0 if default == 0 else 1
+        return "" if low <= value <= 1_000_000 else f"must be between {low} and 1000000"
+    if not math.isfinite(value):
+        return "must be a finite number"
+    if "drop" in key:
+        return "" if 0 <= value < 1 else "is a probability: between 0 and 1 (1 excluded)"
+    return "" if value > 0 or (default <= 0 and value >= 0) else "must be positive"
 
 
 def create_model(name: str, width: str = "paper", **overrides: Any) -> nn.Module:

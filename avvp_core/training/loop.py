@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import json
+import math
 import os
 import random
 import sys
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoints import LOG, METRICS, load_state_dict, save_checkpoint, save_weights
+from ..checkpoints import CONFIG, LOG, METRICS, load_state_dict, save_checkpoint, save_weights
 from ..errors import InputError
 from ..evaluation import evaluate
 from ..fileio import append_line, atomic_path
@@ -66,13 +68,6 @@ class TrainConfig:
     budget: str = "epochs"  # how the recipe's schedule was sized for this data: see recipes.BUDGETS
     eval_test: bool = True  # score the selected model on test at the end
 
-    def __post_init__(self) -> None:
-        for key, allowed in (("dgm_noise_reading", ("ogm_ge", "literal")), ("nce_visual", ("pre_dropout",
-                             "post_dropout")), ("budget", ("epochs", "llp_steps", "llp_batch"))):
-            if getattr(self, key) not in allowed:
-                raise InputError(f"training option {key} must be one of {', '.join(allowed)}; got "
-                                 f"{getattr(self, key)!r}")
-
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
@@ -80,6 +75,78 @@ class TrainConfig:
         if unknown:
             raise InputError(f"unknown training option(s) {', '.join(sorted(unknown))}")
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        """Every value checked for type and range here, where every path (CLI, Train page, recipes, zoo) builds one,
+        so a bad value is one line before any job, folder or file exists."""
+        for f in dataclasses.fields(self):
+            value, default = getattr(self, f.name), f.default
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, int):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif isinstance(default, float):
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if ok:
+                    setattr(self, f.name, value := float(value))
+            else:
+                ok = isinstance(value, str)
+            if not ok:
+                raise InputError(f"training option {f.name!r} takes {type(default).__name__}, got {value!r}")
+            problem = _RANGES.get(f.name, lambda v: "")(value)
+            if problem:
+                raise InputError(f"training option {f.name!r} {problem}, got {value!r}")
+
+
+def _device_problem(name: str) -> str:
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        return "must be a torch device such as cpu, cuda or cuda:0"
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return "asks for CUDA, which is not available on this machine"
+    if device.type not in ("cpu", "cuda"):
+        return "must be cpu or cuda (cuda:N)"
+    return ""
+
+
+def _select_problem(name: str) -> str:
+    from ..constants import METRIC_KEYS
+
+    if name == "" or (name.startswith("val/") and name[4:] in METRIC_KEYS):
+        return ""
+    return "must be '' (keep the last epoch) or val/<figure>, e.g. val/segment/type"
+
+
+def _one_of(value: str, allowed: tuple[str, ...]) -> str:
+    return "" if value in allowed else f"must be one of {', '.join(allowed)}"
+
+
+_positive = lambda v: "" if v >= 1 else "must be at least 1"  # noqa: E731
+_non_negative = lambda v: "" if math.isfinite(v) and v >= 0 else "must be a finite number >= 0"  # noqa: E731
+_RANGES: dict[str, Callable[[Any], str]] = {
+    "epochs": lambda v: "" if 1 <= v <= 100_000 else "must be between 1 and 100000",
+    "batch_size": lambda v: "" if 1 <= v <= 1_000_000 else "must be between 1 and 1000000",
+    "lr": lambda v: "" if math.isfinite(v) and v > 0 else "must be a finite number > 0",
+    "lr_step": _positive,
+    "lr_gamma": lambda v: "" if math.isfinite(v) and v > 0 else "must be a finite number > 0",
+    "weight_decay": _non_negative,
+    "seed": lambda v: "" if 0 <= v < 2**32 else "must be between 0 and 4294967295",
+    "device": _device_problem,
+    "select_metric": _select_problem,
+    "gating": lambda v: "" if v in ("fused", "modality", "none") else "must be fused, modality or none",
+    "contrastive_weight": _non_negative,
+    "nce_weight": _non_negative,
+    "capc_weight": _non_negative,
+    "capc_audios": _positive,
+    "cms_weight": _non_negative,
+    "cms_start_epoch": lambda v: "" if v >= 0 else "must be >= 0",
+    "dgm_gamma": _non_negative,
+    "denoise_start_epoch": lambda v: "" if v >= 0 else "must be >= 0",
+    "dgm_noise_reading": lambda v: _one_of(v, ("ogm_ge", "literal")),
+    "nce_visual": lambda v: _one_of(v, ("pre_dropout", "post_dropout")),
+    "budget": lambda v: _one_of(v, ("epochs", "llp_steps", "llp_batch")),
+}
 
 
 # A recipe's hooks: rewrite a batch's targets (label refinement) and add loss terms.
@@ -123,30 +190,49 @@ def base_losses(model: torch.nn.Module, out: ParseOutput, batch: Batch, cfg: Tra
 
 @contextlib.contextmanager
 def folder_lock(folder: Path):
-    """Refuse a second training into the same folder; a lock left by a dead process is taken over."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Refuse a second training into the same folder, with a lock that cannot outlive its owner.
+
+    The lock is an flock on `.lock`, held for the whole training: the kernel drops it when the process ends however
+    it ends, so a lock file left by a kill or a full disk (empty, or naming a dead pid) is simply taken over, and no
+    pid check can be fooled by a reused pid. The file's content (our pid) is only for the message. After taking the
+    flock we check that the path still names the file we locked: a release unlinks it, and a lock taken on an
+    unlinked file would let two trainings in."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError("exists and is not a folder", folder, "choose another --out")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the folder ({exc.strerror or exc})", folder) from None
     lock = folder / LOCK
-    for _ in range(2):
+    while True:
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            os.write(fd, str(os.getpid()).encode())
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise InputError(f"cannot write in this folder ({exc.strerror or exc})", folder) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            break
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or 0)
-                os.kill(pid, 0)
-            except (ValueError, ProcessLookupError, FileNotFoundError):
-                lock.unlink(missing_ok=True)  # stale: its process is gone
-                continue
-            except PermissionError:
-                pass
-            raise InputError(f"another training (pid {pid}) is writing to this folder", folder,
+            raise InputError(f"another training (pid {holder}) is writing to this folder", folder,
                              "wait for it, or choose another --out") from None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # released and unlinked meanwhile by its previous holder: lock the new file instead
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+    except OSError:  # a full disk: the pid is only informative, the flock is the lock
+        pass
     try:
         yield
     finally:
         lock.unlink(missing_ok=True)
+        os.close(fd)
 
 
 def _rng_state(generator: torch.Generator) -> dict[str, Any]:
@@ -195,26 +281,34 @@ def fit(
     out = Path(out_dir)
     device = torch.device(cfg.device)
     with folder_lock(out):
-        if (out / METRICS).is_file() and json.loads((out / METRICS).read_text()).get("complete"):
-            metrics = json.loads((out / METRICS).read_text())
-            return FitResult(out, metrics, [json.loads(x) for x in (out / LOG).read_text().splitlines() if x])
+        clean_stale_temporaries(out)  # left by a kill between a temporary's write and its rename; we hold the lock
+        card = {**card, "train": dataclasses.asdict(cfg), "seed": cfg.seed}
+        identity = _identity(model, card)
+        finished = _finished(out)
+        if finished is not None:  # rerunning the command that made it: its result, after checking it is that command
+            _refuse_other(out / CONFIG, _identity_of_config(finished.config), identity, "a finished checkpoint")
+            return FitResult(out, finished.metrics, finished.log())
         seed_everything(cfg.seed)
         generator = torch.Generator().manual_seed(cfg.seed)
         model.to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
         start_epoch, best, best_epoch, elapsed = 1, -float("inf"), 0, 0.0
-        card = {**card, "train": dataclasses.asdict(cfg), "seed": cfg.seed}
 
-        if (out / STATE).is_file():  # resume an interrupted run
-            state = torch.load(out / STATE, map_location="cpu", weights_only=True)
-            if state["card"] != json.dumps(card, sort_keys=True, default=str):
-                raise InputError("holds an interrupted run with a different configuration", out / STATE,
-                                 "delete the folder or use another --out")
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            _set_rng_state(state["rng"], generator)
+        if (out / STATE).exists():  # resume an interrupted run
+            state = _read_state(out / STATE)
+            there = state["identity"]
+            if there is None:  # written before states recorded the model: its card alone is compared
+                there = {**identity, **{k: v for k, v in json.loads(state["card"]).items() if k != "data"}}
+            _refuse_other(out / STATE, there, identity, "an interrupted run")
+            try:
+                model.load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+                scheduler.load_state_dict(state["scheduler"])
+                _set_rng_state(state["rng"], generator)
+            except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as exc:
+                raise InputError(f"damaged training state ({' '.join(str(exc).split())[:100]})", out / STATE,
+                                 "delete it to train this folder from the start") from None
             start_epoch, best = state["epoch"] + 1, state["best"]
             best_epoch, elapsed = state["best_epoch"], state["elapsed"]
             _truncate_log(out / LOG, state["epoch"])
@@ -278,7 +372,7 @@ def fit(
             append_line(out / LOG, json.dumps(row))
             shown = f" {cfg.select_metric} {score:.2f}" if cfg.select_metric and score is not None else ""
             bar.set_postfix_str(f"epoch {epoch} loss {row['loss']:.4f}{shown}")
-            _save_state(out, model, optimizer, scheduler, generator, card, epoch, best, best_epoch, elapsed)
+            _save_state(out, model, optimizer, scheduler, generator, identity, epoch, best, best_epoch, elapsed)
             if progress is not None:
                 progress({"epoch": epoch, "epochs": cfg.epochs, "row": row})
         bar.close()
@@ -297,9 +391,99 @@ def fit(
         return FitResult(out, metrics, log)
 
 
-def _save_state(out, model, optimizer, scheduler, generator, card, epoch, best, best_epoch, elapsed) -> None:
+def _identity(model: torch.nn.Module, card: dict[str, Any]) -> dict[str, Any]:
+    """What makes a training this training: model, build config and the card (recipe, training config, seed, data);
+    the data's folder may move, its fingerprint may not."""
+    data = dict(card.get("data") or {})
+    data.pop("root", None)
+    return json.loads(json.dumps({"model": model.arch, "model_config": model.config, **card, "data": data},
+                                 sort_keys=True, default=str))
+
+
+def _identity_of_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The identity of a finished checkpoint, from its config.json (written by save_checkpoint from the same card)."""
+    data = dict(config.get("data") or {})
+    data.pop("root", None)
+    skip = {"format", "classes", "code_version", "weights_dtype", "zoo"}  # written at save, not chosen by the user
+    return {**{k: v for k, v in config.items() if k not in skip}, "data": data}
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def _refuse_other(where: Path, there: dict[str, Any], asked: dict[str, Any], what: str) -> None:
+    """One line naming the first setting in which the folder's run and the asked one differ (device and name
+    excepted: a run may continue on another device, a finished folder may have been renamed)."""
+    a, b = _flat(there), _flat(asked)
+    differing = sorted((k for k in a.keys() | b.keys() if k not in ("train.device", "name") and a.get(k) != b.get(k)),
+                       key=lambda k: (not k.startswith(("model", "recipe")), k))  # the model first, then the rest
+    if differing:
+        k = differing[0]
+        more = f"; {len(differing) - 1} more settings differ" if len(differing) > 1 else ""
+        raise InputError(f"holds {what} of another configuration ({k}: {a.get(k)!r} there, {b.get(k)!r} asked{more})",
+                         where, "use another --out, or delete the folder to start again")
+
+
+def _finished(out: Path):
+    """The folder's finished checkpoint (metrics.json says complete), checked; None when there is none."""
+    from ..checkpoints import read_card
+
+    if not (out / METRICS).exists():
+        return None
+    card = read_card(out)
+    return card if card.metrics.get("complete") else None
+
+
+STATE_KEYS = {"model": dict, "optimizer": dict, "scheduler": dict, "rng": dict, "identity": dict, "epoch": int,
+              "best": float, "best_epoch": int, "elapsed": float}
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """train_state.pt, tensors only, with the keys and types resume needs; anything else is one line."""
+    from ..checkpoint_schema import MAX_WEIGHTS_BYTES, declared_tree
+
+    # Sizes bounded (Adam keeps two moments per weight) and every tensor within the file before torch allocates any.
+    declared_tree(path, 4 * MAX_WEIGHTS_BYTES)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file: one line, whatever torch raised
+        raise InputError(f"unreadable training state ({type(exc).__name__}: {str(exc)[:80]})", path,
+                         "delete it to train this folder from the start") from None
+    if not isinstance(state, dict):
+        raise InputError("damaged training state (not a dict)", path, "delete it to train this folder from the start")
+    if "identity" not in state and isinstance(state.get("card"), str):
+        try:  # written before states recorded their model: resumable, checked on its card alone
+            old_card = json.loads(state["card"])
+        except (ValueError, RecursionError):
+            old_card = None
+        state["identity"] = None if isinstance(old_card, dict) else "damaged"
+    wrong = [k for k, t in STATE_KEYS.items()
+             if not (isinstance(state.get(k), t) or (t is float and isinstance(state.get(k), int))
+                     or (k == "identity" and state.get(k) is None))]
+    if wrong or state["epoch"] < 0:
+        raise InputError(f"damaged training state ({(wrong or ['epoch'])[0]!r} missing or ill-typed)", path,
+                         "delete it to train this folder from the start")
+    return state
+
+
+def clean_stale_temporaries(folder: Path) -> None:
+    """Remove the temporaries of the trainer's atomic writes (fileio.atomic_path: `.<name>.<random>.tmp`) a kill left
+    in the folder; only the lock holder writes these files (the app writes job.json there, so its are left alone)."""
+    for name in (CONFIG, METRICS, LOG, STEP_LOG, STATE, "model.pt"):
+        for tmp in folder.glob(f".{name}.*.tmp"):
+            if tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink(missing_ok=True)
+
+
+def _save_state(out, model, optimizer, scheduler, generator, identity, epoch, best, best_epoch, elapsed) -> None:
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-             "rng": _rng_state(generator), "card": json.dumps(card, sort_keys=True, default=str), "epoch": epoch,
+             "rng": _rng_state(generator), "identity": identity, "epoch": epoch,
              "best": best, "best_epoch": best_epoch, "elapsed": elapsed}
     with atomic_path(out / STATE) as tmp:
         torch.save(state, tmp)
