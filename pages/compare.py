@@ -18,14 +18,23 @@ root = ui.data_in_use()
 ui.checkpoint_upload()
 cards = ui.require_checkpoints(root)
 
+# A shared or reloaded URL names the view (?models=a,b&split=test&baseline=...): apply what is new to this session.
+incoming = ui.url_changes("compare", ("models", "split", "baseline", "level"))
+if "models" in incoming:
+    st.session_state[K.COMPARE_MODELS] = ui.split_names(incoming["models"], list(cards))
+for param, key in (("split", K.COMPARE_SPLIT), ("baseline", K.COMPARE_BASELINE), ("level", K.COMPARE_LEVEL)):
+    if param in incoming:
+        st.session_state[key] = incoming[param]
+
 left, right = st.columns([3, 1])
-chosen = left.multiselect("Checkpoints", list(cards), default=list(cards), key=K.COMPARE_MODELS)
-split = right.radio("Split", ("test", "val"), horizontal=True, key=K.COMPARE_SPLIT)
+chosen = ui.kept(left.multiselect, "Checkpoints", list(cards), key=K.COMPARE_MODELS, default=list(cards))
+split = ui.kept(right.radio, "Split", ("test", "val"), key=K.COMPARE_SPLIT, default="test", horizontal=True)
 selected = [cards[n] for n in chosen]
 if not selected:
+    ui.write_url("compare", {"models": "", "split": split, "baseline": None, "level": None})
     st.stop()
 table = aggregate(selected, split)
-baseline = st.selectbox("Baseline", list(table["configuration"]), key=K.COMPARE_BASELINE)
+baseline = ui.kept(st.selectbox, "Baseline", list(table["configuration"]), key=K.COMPARE_BASELINE)
 table = with_deltas(table, baseline)
 st.dataframe(table.round(2), hide_index=True, key="compare_table")
 st.download_button("Download (CSV)", table.to_csv(index=False), f"compare_{split}.csv", key="compare_csv")
@@ -38,7 +47,9 @@ if not published.empty:
     st.dataframe(published, hide_index=True, key="compare_published")
 
 st.subheader("Per-class F1")
-level = st.radio("Level", ("segment", "event"), horizontal=True, key=K.COMPARE_LEVEL)
+level = ui.kept(st.radio, "Level", ("segment", "event"), key=K.COMPARE_LEVEL, default="segment", horizontal=True)
+ui.write_url("compare", {"models": ",".join(chosen) if chosen != list(cards) else None, "split": split,
+                         "baseline": baseline, "level": level})
 per_class = {}
 for card in selected[:6]:  # one run per configuration is enough to see the pattern; keep the chart legible
     label = configuration_label(card) + f" s{card.config.get('seed')}"

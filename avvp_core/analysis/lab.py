@@ -24,6 +24,17 @@ LAB_SIZES = {"n_train": 600, "n_val": 100, "n_test": 100}
 LAB_PRESET = "tiny"  # only names the preset in synthllp.json: the sizes above replace the preset's
 LAB_TRAIN = {"epochs": 30, "batch_size": 16, "lr": 1e-3, "train_options": {"lr_step": 25}}
 LAB_MODELS = ("han", "mmt")
+# Knob settings the page offers in one click (the rest keep default_knobs()); measured by bench/lab_presets.py, whose
+# figures (several seeds) the page shows beside each preset: PRESET_RESULTS.
+PRESETS: dict[str, dict[str, Any]] = {
+    "LLP's mix (default)": {"knobs": {}, "note": "the real LLP's shares: 35 % audio-only, 5 % visual-only events"},
+    "Mostly audio-only": {"knobs": {"audio_only_rate": 0.9},
+                          "note": "90 % of the events are heard but not seen: where audio leak should hurt most"},
+    "Mostly audio-visual": {"knobs": {"audio_only_rate": 0.05, "visual_only_rate": 0.05},
+                            "note": "almost every event is both heard and seen: little to leak"},
+    "Mostly visual-only": {"knobs": {"audio_only_rate": 0.05, "visual_only_rate": 0.6},
+                           "note": "60 % of the events are seen but not heard: the leak runs the other way"},
+}
 
 EXPECTATIONS = """\
 **What the papers predict.** HAN fuses audio and vision at its input, so a sound that is heard but not seen leaks
