@@ -444,6 +444,20 @@ def _attention_maps(checkpoint: str, root: str, split: str, rows: tuple[int, ...
     return capture_maps(model, load_dataset(root).split(split), list(rows))
 
 
+def messenger_view(checkpoint: str, root: str, split: str, row: int, other_row: int, source: str):
+    """analysis.messengers.MessengerView of one video's `source` messengers (cached per weights)."""
+    return _messenger_view(checkpoint, root, split, row, other_row, source, weights_stamp(checkpoint))
+
+
+@st.cache_data(show_spinner="Reading the messengers…", max_entries=64)
+def _messenger_view(checkpoint: str, root: str, split: str, row: int, other_row: int, source: str, stamp: int):
+    from .analysis.messengers import messenger_view as view
+    from .checkpoints import load_checkpoint
+
+    model, _ = load_checkpoint(checkpoint)
+    return view(model, load_dataset(root).split(split), row, other_row, source)
+
+
 def attention_pickers(map_name: str, layers: list) -> tuple[Any, int | None, int | None]:
     """Layer / head / segment pickers for one map (only those it needs, side by side): (the layer's map, head or
     None = mean of heads, slice or None = mean of slices)."""
@@ -452,17 +466,17 @@ def attention_pickers(map_name: str, layers: list) -> tuple[Any, int | None, int
         return m, None, None
     pick = st.columns(3)
     if len(layers) > 1:
-        m = layers[pick[0].selectbox("Layer", range(len(layers)), key=f"{StateKeys.ATTENTION_LAYER}/{map_name}",
-                                     format_func=lambda i: f"layer {layers[i].layer}")]
+        m = layers[kept(pick[0].selectbox, "Layer", range(len(layers)), key=f"{StateKeys.ATTENTION_LAYER}/{map_name}",
+                        format_func=lambda i: f"layer {layers[i].layer}")]
     head = slice_ = None
     if m.heads > 1:
-        head = pick[1].selectbox("Head", [None, *range(m.heads)], key=f"{StateKeys.ATTENTION_HEAD}/{map_name}",
-                                 format_func=lambda h: "mean of heads" if h is None else f"head {h}")
+        head = kept(pick[1].selectbox, "Head", [None, *range(m.heads)], key=f"{StateKeys.ATTENTION_HEAD}/{map_name}",
+                    format_func=lambda h: "mean of heads" if h is None else f"head {h}")
     if m.slice_title:
         unit = m.slice_title
-        slice_ = pick[2].selectbox(unit.capitalize(), [None, *range(m.weights.shape[0])],
-                                   key=f"{StateKeys.ATTENTION_SLICE}/{map_name}",
-                                   format_func=lambda s: f"mean of {unit}s" if s is None else f"{unit} {s}")
+        slice_ = kept(pick[2].selectbox, unit.capitalize(), [None, *range(m.weights.shape[0])],
+                      key=f"{StateKeys.ATTENTION_SLICE}/{map_name}",
+                      format_func=lambda s: f"mean of {unit}s" if s is None else f"{unit} {s}")
     return m, head, slice_
 
 
