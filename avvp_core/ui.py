@@ -162,9 +162,12 @@ def kept(widget, label: str, options: list | None = None, *, key: str, default: 
 def url_changes(page: str, params: tuple[str, ...]) -> dict[str, str]:
     """The view's query parameters that differ from what this session last wrote for `page` — a reload, a shared
     link or another page's link (Home's `?video=`) — each as its last value. Empty when nothing new came in."""
-    written = st.session_state.get(StateKeys.URL_WRITTEN, {}).get(page, {})
+    everywhere = st.session_state.get(StateKeys.URL_WRITTEN, {})
+    written = everywhere.get(page, {})
     query = st.query_params
-    return {p: query[p] for p in params if p in query and query[p] != written.get(p)}
+    # a value another page wrote under the same name is that page's view left in the URL, not a link to this one
+    foreign = {(k, v) for p, other in everywhere.items() if p != page for k, v in other.items()}
+    return {p: query[p] for p in params if p in query and query[p] != written.get(p) and (p, query[p]) not in foreign}
 
 
 def write_url(page: str, values: dict[str, str | None]) -> None:
@@ -721,8 +724,10 @@ def data_in_use() -> str:
     return root
 
 
-def job_panel(name: str, key: str, controls: bool = True) -> str | None:
-    """One background training (jobs.py): status, epoch progress, cancel / resume, live loss and val curves.
+def job_panel(name: str, key: str, controls: bool = True, loss_range: tuple[float, float] | None = None
+              ) -> str | None:
+    """One background training (jobs.py): status, epoch progress, cancel / resume, live loss and val curves (F1 on a
+    fixed 0-100 axis; the loss on `loss_range` when given, so panels side by side share it).
     Returns its status (None when there is no such job)."""
     from . import jobs
     from .analysis.curves import loss_figure, val_figure
@@ -749,8 +754,11 @@ def job_panel(name: str, key: str, controls: bool = True) -> str | None:
                 st.rerun()
     prog = jobs.progress(job.folder)
     if prog["epochs"]:
-        st.plotly_chart(loss_figure(prog["epochs"]), key=f"{key}_loss", width="stretch")
-        st.plotly_chart(val_figure(prog["epochs"]), key=f"{key}_val", width="stretch")
+        losses = loss_figure(prog["epochs"])
+        if loss_range:
+            losses.update_yaxes(range=list(loss_range))
+        st.plotly_chart(losses, key=f"{key}_loss", width="stretch")
+        st.plotly_chart(val_figure(prog["epochs"]).update_yaxes(range=[0, 100]), key=f"{key}_val", width="stretch")
     elif prog["stages"]:
         done = ", ".join(f"{stage} ({len(rows)} epochs)" for stage, rows in prog["stages"].items())
         st.caption(f"Intermediate stages: {done}")
@@ -765,10 +773,13 @@ def job_panel(name: str, key: str, controls: bool = True) -> str | None:
     return job.status
 
 
-def live_jobs(names: list[str], key: str, interval: float = 2.0) -> dict[str, str | None]:
+def live_jobs(names: list[str], key: str, interval: float = 2.0, shared_axes: bool = False
+              ) -> dict[str, str | None]:
     """Panels of some jobs (side by side when several), refreshed every `interval` s while one runs; once a job's
-    status changes the whole page reruns (job tables, checkpoint lists). Returns name -> status at this run."""
+    status changes the whole page reruns (job tables, checkpoint lists). `shared_axes`: the panels' loss charts share
+    one y range (the val charts always span 0-100), so side by side they compare. Returns name -> status."""
     from . import jobs
+    from .analysis.curves import loss_columns
 
     def status(name: str) -> str | None:
         try:
@@ -782,9 +793,19 @@ def live_jobs(names: list[str], key: str, interval: float = 2.0) -> dict[str, st
     def panels() -> None:
         cols = st.columns(len(names)) if len(names) > 1 else [st.container()]
         now = {}
+        loss_range = None
+        if shared_axes:
+            top = 0.0
+            for name in names:
+                try:
+                    rows = jobs.progress(jobs.get(name).folder)["epochs"]
+                except InputError:
+                    continue
+                top = max([top] + [float(r[c]) for r in rows for c in loss_columns(rows) if r.get(c) is not None])
+            loss_range = (0.0, top * 1.05) if top > 0 else None
         for col, name in zip(cols, names, strict=True):
             with col:
-                now[name] = job_panel(name, f"{key}_{name}")
+                now[name] = job_panel(name, f"{key}_{name}", loss_range=loss_range)
         if now != before:
             st.rerun()
 

@@ -30,13 +30,17 @@ GATING_NOTES = {"fused": "HAN-style gating: the fused audio-visual video-level p
                 "none": "no video-level gating"}
 
 
-def video_classes(split: Split, row: int, decisions: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[int]:
-    """Classes worth a row for this video: annotated in either modality, weakly labelled, or predicted by a model."""
+def video_classes(split: Split, row: int, decisions: dict[str, tuple[np.ndarray, np.ndarray]],
+                  probabilities: list[np.ndarray] | None = None) -> list[int]:
+    """Classes worth a row for this video: annotated in either modality, weakly labelled, predicted by a model, or
+    (with `probabilities`, (T, C) arrays of this video) reaching the threshold in a segment though gated out."""
     present = split.labels[row] > 0
     if split.has_truth:
         present |= split.gt_audio[row].any(0) | split.gt_visual[row].any(0)
     for dec_a, dec_v in decisions.values():
         present |= dec_a[row].any(0) | dec_v[row].any(0)
+    for prob in probabilities or []:
+        present |= (prob >= THRESHOLD).any(0)
     return [int(c) for c in np.flatnonzero(present)]
 
 
@@ -62,7 +66,8 @@ def timeline_frame(split: Split, row: int, models: dict[str, tuple[Predictions, 
     gt = (split.gt_audio[row].astype(bool), split.gt_visual[row].astype(bool)) if has_truth else None
     gates = {name: video_level(preds, gating, row) for name, (preds, gating) in models.items()}
     records = []
-    for c in video_classes(split, row, decisions):
+    confident = [p[row] for preds, _ in models.values() for p in (preds.audio, preds.visual)]
+    for c in video_classes(split, row, decisions, confident):
         for m, modality in enumerate(MODALITY_NAMES):
             truth = None
             if gt is not None:
