@@ -39,7 +39,7 @@ if "video" in incoming:
         st.session_state[K.TIMELINE_SEARCH], st.session_state[K.TIMELINE_CLASS] = "", "any"
         st.session_state[K.TIMELINE_DISAGREE] = False
 
-left, right = st.columns([1, 2])
+left, right, toggle = st.columns([1, 3, 1])
 split_name = ui.kept(left.radio, "Split", ("test", "val"), key=K.TIMELINE_SPLIT, default="test", horizontal=True)
 chosen = ui.kept(right.multiselect, "Models", names, key=K.TIMELINE_MODELS, default=default_models(cards),
                  help="First visit: HAN and the best other model by test segment Type@AV.")
@@ -52,11 +52,11 @@ for name in chosen:
     except InputError as exc:  # e.g. damaged weights: show it, keep the other models
         ui.show_error(exc)
 
-a, b, c = st.columns(3)
+disagree = ui.kept(toggle.toggle, "Only where the first two models disagree", key=K.TIMELINE_DISAGREE, default=False,
+                   disabled=len(chosen) < 2)
+a, b, c = st.columns([1, 1, 2])  # filters and the video on one row: the player below then fits the screen
 search = ui.kept(a.text_input, "Video id contains", key=K.TIMELINE_SEARCH, default="").strip()
 cls = ui.kept(b.selectbox, "Class", ["any", *CLASSES], key=K.TIMELINE_CLASS, default="any")
-disagree = ui.kept(c.toggle, "Only where the first two models disagree", key=K.TIMELINE_DISAGREE, default=False,
-                   disabled=len(chosen) < 2)
 
 rows = np.arange(len(split))
 if search:
@@ -72,16 +72,16 @@ if disagree and len(models) >= 2:
                      for n in list(models)[:2])
     rows = rows[np.abs(first - second)[rows] >= 0.2]
     rows = rows[np.argsort(-np.abs(first - second)[rows])]  # largest disagreement first
-st.caption(f"{len(rows)} of {len(split)} videos match")
 if not len(rows):
+    c.caption(f"0 of {len(split)} videos match")
     ui.write_url("timelines", {"split": split_name, "video": None, "models": ",".join(chosen)})
     st.stop()
-video = int(ui.kept(st.selectbox, "Video", [int(r) for r in rows], key=K.TIMELINE_VIDEO,
-                    format_func=lambda i: split.filenames[i]))
+video = int(ui.kept(c.selectbox, f"Video ({len(rows)} of {len(split)} videos match)", [int(r) for r in rows],
+                    key=K.TIMELINE_VIDEO, format_func=lambda i: split.filenames[i]))
 ui.write_url("timelines", {"split": split_name, "video": split.filenames[video], "models": ",".join(chosen)})
 
 frame = timeline_frame(split, video, models)
-path = ui.synced_player(root, split_name, video, frame, {n: g for n, (_, g) in models.items()})
+path = ui.synced_player(root, split_name, video, frame, {n: g for n, (_, g) in models.items()}, max_height=520)
 
 if models and split.has_truth:
     one = slice(video, video + 1)

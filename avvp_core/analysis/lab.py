@@ -31,11 +31,11 @@ LAB_MODELS = ("han", "mmt")
 # Knob settings the page offers in one click (the rest keep default_knobs()); measured by bench/lab_presets.py, whose
 # figures (several seeds) the page shows beside each preset: PRESET_RESULTS.
 PRESETS: dict[str, dict[str, Any]] = {
-    "LLP's mix (default)": {"knobs": {}, "note": "the real LLP's shares: 35 % audio-only, 5 % visual-only events"},
+    "LLP's mix (default)": {"knobs": {}, "note": "The real LLP's shares: 35 % audio-only, 5 % visual-only events"},
     "Mostly audio-only": {"knobs": {"audio_only_rate": 0.9},
                           "note": "90 % of the events are heard but not seen: where audio leak should hurt most"},
     "Mostly audio-visual": {"knobs": {"audio_only_rate": 0.05, "visual_only_rate": 0.05},
-                            "note": "almost every event is both heard and seen: little to leak"},
+                            "note": "Almost every event is both heard and seen: little to leak"},
     "Mostly visual-only": {"knobs": {"audio_only_rate": 0.05, "visual_only_rate": 0.6},
                            "note": "60 % of the events are seen but not heard: the leak runs the other way"},
 }
