@@ -39,7 +39,7 @@ if "video" in incoming:
         st.session_state[K.TIMELINE_SEARCH], st.session_state[K.TIMELINE_CLASS] = "", "any"
         st.session_state[K.TIMELINE_DISAGREE] = False
 
-left, right, toggle = st.columns([1, 3, 1])
+left, right, toggle = st.columns([1, 3, 1.4], vertical_alignment="bottom")
 split_name = ui.kept(left.radio, "Split", ("test", "val"), key=K.TIMELINE_SPLIT, default="test", horizontal=True)
 chosen = ui.kept(right.multiselect, "Models", names, key=K.TIMELINE_MODELS, default=default_models(cards),
                  help="First visit: HAN and the best other model by test segment Type@AV.")
@@ -52,8 +52,9 @@ for name in chosen:
     except InputError as exc:  # e.g. damaged weights: show it, keep the other models
         ui.show_error(exc)
 
-disagree = ui.kept(toggle.toggle, "Only where the first two models disagree", key=K.TIMELINE_DISAGREE, default=False,
-                   disabled=len(chosen) < 2)
+disagree = ui.kept(toggle.toggle, "Where the first two disagree", key=K.TIMELINE_DISAGREE, default=False,
+                   disabled=len(chosen) < 2, help="Only videos whose segment Type@AV differs by at least 20 points "
+                   "between the first two models, largest difference first.")
 a, b, c = st.columns([1, 1, 2])  # filters and the video on one row: the player below then fits the screen
 search = ui.kept(a.text_input, "Video id contains", key=K.TIMELINE_SEARCH, default="").strip()
 cls = ui.kept(b.selectbox, "Class", ["any", *CLASSES], key=K.TIMELINE_CLASS, default="any")
