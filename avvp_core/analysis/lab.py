@@ -89,14 +89,17 @@ def verdict(results: dict[str, Any], level: str = "segment") -> str:
         return (f"**Measured at Lab's scale ({seeds} seeds): the effect appears.** With 90 % audio-only events MMT "
                 f"beats HAN on visual by {v1:+.1f} and on audio-visual by {av1:+.1f} points, more than at LLP's mix "
                 f"({v0:+.1f} / {av0:+.1f}). {scale}")
-    above, below = [], []
+    parts = []
     for name, r in presets.items():
+        sides: dict[str, list[str]] = {"above": [], "below": [], "within one standard deviation of": []}
         for k, label in FIGURES.items():
             mean, std = gap(r, k)
-            (above if mean - std > 0 else below if mean + std < 0 else []).append(f"{label} at {name}")
-    seen = (f"MMT is above HAN, beyond one standard deviation, on {', '.join(above)}" if above else
-            "MMT is nowhere above HAN beyond one standard deviation") + (
-        f"; below it on {', '.join(below)}" if below else "")
+            sides["above" if mean - std > 0 else "below" if mean + std < 0 else
+                  "within one standard deviation of"].append(label)
+        said = [f"{side} HAN on {'all four figures' if len(figs) == len(FIGURES) else ', '.join(figs)}"
+                for side, figs in sides.items() if figs]
+        parts.append(f"at {name}, MMT is " + "; ".join(said))
+    seen = "; ".join(parts)
     there = ("MMT is ahead there, but by no more than at LLP's mix" if ahead else
              "MMT is not ahead of HAN there" + (", though the gap narrows" if grows else ""))
     return (f"**Measured at Lab's scale ({seeds} seeds): the predicted effect does not appear.** From LLP's mix to "
