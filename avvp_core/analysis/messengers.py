@@ -28,9 +28,8 @@ from ..data.dataset import Split
 from ..errors import InputError
 from .attention import video_batch
 
-TRIVIAL_NOTE = ("one messenger per modality (n = 1, the paper's setting, eq. 4-5): the softmax runs over a single key, "
-                "so every weight is exactly 1.0 by construction. The messenger is pooled, not attended; see below how "
-                "much each segment contributes to it.")
+TRIVIAL_NOTE = ("With one messenger per modality (n = 1, the paper's setting, eq. 4-5) the messenger is pooled, not "
+                "attended: see below how much each segment contributes to it.")
 
 
 def pooling_bins(t: int, n: int) -> list[tuple[int, int]]:
