@@ -95,6 +95,13 @@ class StateKeys:
     LAB_SEED = "lab_seed"
     LAB_RUNS = "lab_runs"  # the two job names of the experiment on show
     LAB_DATA = "lab_data"  # its data folder
+    LAB_PRESET = "lab_preset"  # the knob preset chosen above the form
+    ATTENTION_STRETCH = "attention_stretch"  # colour scales stretched to each map instead of fixed 0-1
+    ATTENTION_SOURCE = "attention_source"  # the messenger view's source modality
+    URL_WRITTEN = "url_written"  # page -> the query parameters this session last wrote (so a new URL is noticed)
+
+
+KEPT = "kept/"  # prefix of the copies of widget values that outlive their widgets (page switches)
 
 
 def init_state() -> None:
@@ -125,6 +132,64 @@ def _leave_pages_folder_mode() -> None:
         PagesManager.uses_pages_directory = False
         if StateKeys.SESSION_STARTED not in st.session_state:
             st.rerun()
+
+
+def remember(key: str, default: Any = None, options: list | None = None) -> Any:
+    """Give the widget `key` its value before the page creates it, so a choice survives page switches.
+
+    Streamlit drops a widget's state on every run where its page is not shown; the kept copy (written by `kept`)
+    does not. The value is the live widget state, else the kept copy, else `default`; with `options`, values no
+    longer offered are dropped (a scalar falls back to `default`, or the first option). The widget must then be
+    created without its own default / index / value (Streamlit warns when both are given)."""
+    state = st.session_state
+    value = state[key] if key in state else state.get(KEPT + key, default)
+    if options is not None:
+        if isinstance(value, list | tuple):
+            value = [v for v in value if v in options]
+        elif value not in options:
+            value = default if default in options else (options[0] if options else None)
+    state[key] = value
+    return value
+
+
+def kept(widget, label: str, options: list | None = None, *, key: str, default: Any = None, **kwargs) -> Any:
+    """Create a widget (a bound `st.*` / column method) whose value outlives its page: `remember`, then the widget,
+    then the kept copy of what it returned."""
+    remember(key, default, None if options is None else list(options))
+    value = widget(label, key=key, **kwargs) if options is None else widget(label, options, key=key, **kwargs)
+    st.session_state[KEPT + key] = value
+    return value
+
+
+def url_changes(page: str, params: tuple[str, ...]) -> dict[str, str]:
+    """The view's query parameters that differ from what this session last wrote for `page` — a reload, a shared
+    link or another page's link (Home's `?video=`) — each as its last value. Empty when nothing new came in."""
+    everywhere = st.session_state.get(StateKeys.URL_WRITTEN, {})
+    written = everywhere.get(page, {})
+    query = st.query_params
+    # a value another page wrote under the same name is that page's view left in the URL, not a link to this one
+    foreign = {(k, v) for p, other in everywhere.items() if p != page for k, v in other.items()}
+    return {p: query[p] for p in params if p in query and query[p] != written.get(p) and (p, query[p]) not in foreign}
+
+
+def write_url(page: str, values: dict[str, str | None]) -> None:
+    """Put the view's state in the URL (shareable, survives a reload); parameters with no value are removed."""
+    query = st.query_params
+    clean = {k: str(v) for k, v in values.items() if v not in (None, "")}
+    for k in values:
+        if k not in clean and k in query:
+            del query[k]
+    for k, v in clean.items():
+        if query.get(k) != v:
+            query[k] = v
+    st.session_state.setdefault(StateKeys.URL_WRITTEN, {})[page] = clean
+
+
+def split_names(value: str, known: list[str]) -> list[str]:
+    """Model names from a URL parameter: comma-separated, a name holding a comma kept whole when it is known."""
+    if value in known:
+        return [value]
+    return [n.strip() for n in value.split(",") if n.strip() in known]
 
 
 def show_error(exc: Exception) -> None:
@@ -462,6 +527,20 @@ def _attention_maps(checkpoint: str, root: str, split: str, rows: tuple[int, ...
     return capture_maps(model, load_dataset(root).split(split), list(rows))
 
 
+def messenger_view(checkpoint: str, root: str, split: str, row: int, other_row: int, source: str):
+    """analysis.messengers.MessengerView of one video's `source` messengers (cached per weights)."""
+    return _messenger_view(checkpoint, root, split, row, other_row, source, weights_stamp(checkpoint))
+
+
+@st.cache_data(show_spinner="Reading the messengers…", max_entries=64)
+def _messenger_view(checkpoint: str, root: str, split: str, row: int, other_row: int, source: str, stamp: int):
+    from .analysis.messengers import messenger_view as view
+    from .checkpoints import load_checkpoint
+
+    model, _ = load_checkpoint(checkpoint)
+    return view(model, load_dataset(root).split(split), row, other_row, source)
+
+
 def attention_pickers(map_name: str, layers: list) -> tuple[Any, int | None, int | None]:
     """Layer / head / segment pickers for one map (only those it needs, side by side): (the layer's map, head or
     None = mean of heads, slice or None = mean of slices)."""
@@ -470,17 +549,17 @@ def attention_pickers(map_name: str, layers: list) -> tuple[Any, int | None, int
         return m, None, None
     pick = st.columns(3)
     if len(layers) > 1:
-        m = layers[pick[0].selectbox("Layer", range(len(layers)), key=f"{StateKeys.ATTENTION_LAYER}/{map_name}",
-                                     format_func=lambda i: f"layer {layers[i].layer}")]
+        m = layers[kept(pick[0].selectbox, "Layer", range(len(layers)), key=f"{StateKeys.ATTENTION_LAYER}/{map_name}",
+                        format_func=lambda i: f"layer {layers[i].layer}")]
     head = slice_ = None
     if m.heads > 1:
-        head = pick[1].selectbox("Head", [None, *range(m.heads)], key=f"{StateKeys.ATTENTION_HEAD}/{map_name}",
-                                 format_func=lambda h: "mean of heads" if h is None else f"head {h}")
+        head = kept(pick[1].selectbox, "Head", [None, *range(m.heads)], key=f"{StateKeys.ATTENTION_HEAD}/{map_name}",
+                    format_func=lambda h: "mean of heads" if h is None else f"head {h}")
     if m.slice_title:
         unit = m.slice_title
-        slice_ = pick[2].selectbox(unit.capitalize(), [None, *range(m.weights.shape[0])],
-                                   key=f"{StateKeys.ATTENTION_SLICE}/{map_name}",
-                                   format_func=lambda s: f"mean of {unit}s" if s is None else f"{unit} {s}")
+        slice_ = kept(pick[2].selectbox, unit.capitalize(), [None, *range(m.weights.shape[0])],
+                      key=f"{StateKeys.ATTENTION_SLICE}/{map_name}",
+                      format_func=lambda s: f"mean of {unit}s" if s is None else f"{unit} {s}")
     return m, head, slice_
 
 
@@ -546,15 +625,75 @@ def video_for(root: str, split: str, index: int) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _filmstrip(path: str, mtime: float):
+def _filmstrip(path: str, mtime: float, crop: bool = False):
     from .videos import filmstrip as strip
 
-    return strip(path)
+    return strip(path, crop_header=crop)
 
 
 def filmstrip(path: str):
-    """The video's 10 segment thumbnails as one image (cached per file and modification time)."""
-    return _filmstrip(path, Path(path).stat().st_mtime)
+    """The video's 10 segment thumbnails as one image (cached per file and modification time); a SynthLLP render
+    loses its top bar, whose text is unreadable at thumbnail size."""
+    from .videos import is_render
+
+    return _filmstrip(path, Path(path).stat().st_mtime, is_render(path))
+
+
+MAX_PLAYER_VIDEO_BYTES = 64 * 1024 * 1024  # the player sends the clip inline; LLP's 10-s clips are a few MB
+
+
+@st.cache_resource(show_spinner=False)
+def _player_component():
+    import streamlit.components.v1 as components
+
+    return components.declare_component("avvp_synced_player", path=str(Path(__file__).parent / "player"))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _video_uri(path: str, mtime: float) -> str:
+    import base64
+
+    size = Path(path).stat().st_size
+    if size > MAX_PLAYER_VIDEO_BYTES:
+        raise InputError(f"video of {size / 2**20:.0f} MB: the synchronised player takes at most "
+                         f"{MAX_PLAYER_VIDEO_BYTES // 2**20} MB", path)
+    kind = {".webm": "video/webm", ".mkv": "video/x-matroska"}.get(Path(path).suffix.lower(), "video/mp4")
+    return f"data:{kind};base64," + base64.b64encode(Path(path).read_bytes()).decode()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _thumbs(path: str, mtime: float, crop: bool) -> list[str]:
+    from .videos import filmstrip as strip
+    from .videos import image_uri, split_strip
+
+    return [image_uri(t) for t in split_strip(strip(path, crop_header=crop))]
+
+
+def synced_player(root: str, split_name: str, row: int, frame, models: dict[str, str], max_height: int = 560,
+                  key: str = "synced_player") -> str | None:
+    """The video and its class x modality timeline with one playhead (avvp_core/player/index.html): playing moves
+    the marker over the current segment, a click on a cell or thumbnail seeks the video there. Everything runs in
+    the browser; nothing comes back to Python. `models`: display name -> gating. Returns the video path (or None)."""
+    from .analysis.timeline import player_payload, truth_at
+    from .videos import NoVideo, is_render
+
+    split = load_dataset(root).split(split_name)
+    filename = split.filenames[row]
+    uri = thumbs = path = None
+    no_video = ""
+    try:
+        path = video_for(root, split_name, row)
+        mtime = Path(path).stat().st_mtime
+        uri, thumbs = _video_uri(path, mtime), _thumbs(path, mtime, is_render(path))
+    except NoVideo as exc:
+        no_video = str(exc)
+    except InputError as exc:
+        show_error(exc)
+        no_video = "The video could not be read (see above)."
+    payload = player_payload(frame, video_uri=uri, video_key=f"{split_name}/{filename}", thumbs=thumbs,
+                             title=filename, no_video=no_video, truth=truth_at(split, row), gatings=models)
+    _player_component()(payload=payload, max_height=max_height, key=key, default=None)
+    return path
 
 
 @st.cache_data(show_spinner="Preparing the demo video…", max_entries=8)
@@ -665,8 +804,10 @@ def data_in_use() -> str:
     return root
 
 
-def job_panel(name: str, key: str, controls: bool = True) -> str | None:
-    """One background training (jobs.py): status, epoch progress, cancel / resume, live loss and val curves.
+def job_panel(name: str, key: str, controls: bool = True, loss_range: tuple[float, float] | None = None
+              ) -> str | None:
+    """One background training (jobs.py): status, epoch progress, cancel / resume, live loss and val curves (F1 on a
+    fixed 0-100 axis; the loss on `loss_range` when given, so panels side by side share it).
     Returns its status (None when there is no such job)."""
     from . import jobs
     from .analysis.curves import loss_figure, val_figure
@@ -693,8 +834,11 @@ def job_panel(name: str, key: str, controls: bool = True) -> str | None:
                 st.rerun()
     prog = jobs.progress(job.folder)
     if prog["epochs"]:
-        st.plotly_chart(loss_figure(prog["epochs"]), key=f"{key}_loss", width="stretch")
-        st.plotly_chart(val_figure(prog["epochs"]), key=f"{key}_val", width="stretch")
+        losses = loss_figure(prog["epochs"])
+        if loss_range:
+            losses.update_yaxes(range=list(loss_range))
+        st.plotly_chart(losses, key=f"{key}_loss", width="stretch")
+        st.plotly_chart(val_figure(prog["epochs"]).update_yaxes(range=[0, 100]), key=f"{key}_val", width="stretch")
     elif prog["stages"]:
         done = ", ".join(f"{stage} ({len(rows)} epochs)" for stage, rows in prog["stages"].items())
         st.caption(f"Intermediate stages: {done}")
@@ -709,12 +853,15 @@ def job_panel(name: str, key: str, controls: bool = True) -> str | None:
     return job.status
 
 
-def live_jobs(names: list[str], key: str, interval: float = 2.0, table=None) -> dict[str, str | None]:
+def live_jobs(names: list[str], key: str, interval: float = 2.0, table=None, shared_axes: bool = False
+              ) -> dict[str, str | None]:
     """Panels of some jobs (side by side when several), refreshed every `interval` s while one runs; once a job's
     status changes the whole page reruns (job tables, checkpoint lists). `table` (a callable drawing a job list) is
-    drawn above the panels in the same refresh, so the list and the panels never disagree. Returns name -> status
-    at this run."""
+    drawn above the panels in the same refresh, so the list and the panels never disagree. `shared_axes`: the panels'
+    loss charts share one y range (the val charts always span 0-100), so side by side they compare. Returns name ->
+    status at this run."""
     from . import jobs
+    from .analysis.curves import loss_columns
 
     def status(name: str) -> str | None:
         try:
@@ -730,9 +877,19 @@ def live_jobs(names: list[str], key: str, interval: float = 2.0, table=None) -> 
             table()
         cols = st.columns(len(names)) if len(names) > 1 else [st.container()]
         now = {}
+        loss_range = None
+        if shared_axes:
+            top = 0.0
+            for name in names:
+                try:
+                    rows = jobs.progress(jobs.get(name).folder)["epochs"]
+                except InputError:
+                    continue
+                top = max([top] + [float(r[c]) for r in rows for c in loss_columns(rows) if r.get(c) is not None])
+            loss_range = (0.0, top * 1.05) if top > 0 else None
         for col, name in zip(cols, names, strict=True):
             with col:
-                now[name] = job_panel(name, f"{key}_{name}")
+                now[name] = job_panel(name, f"{key}_{name}", loss_range=loss_range)
         if now != before:
             st.rerun()
 

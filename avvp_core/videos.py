@@ -12,6 +12,7 @@ import base64
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from .data.cache import default_cache_root
 from .data.dataset import LLPDataset
 from .errors import InputError
 from .paths import ASSETS_DIR
-from .render import RENDER_VERSION, render_video, truth_key
+from .render import BAR, HEIGHT, RENDER_VERSION, render_video, truth_key
 
 VIDEO_DIRS = ("videos", "video", "LLP_dataset/video")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv")
@@ -62,8 +63,17 @@ def probe(path: str | Path) -> VideoInfo:
         raise _unreadable(path, exc) from exc
 
 
-def filmstrip(path: str | Path, thumb_width: int = 128) -> np.ndarray:
-    """One thumbnail per segment (the frame at its centre, t = k + 0.5 s) side by side: (h, 10·w, 3) uint8."""
+def is_render(path: str | Path) -> bool:
+    """A SynthLLP render (cached `<filename>.<12-hex key>.mp4`, or a shipped demo), not a user's real video."""
+    path = Path(path)
+    return path.parent == DEMO_DIR or re.fullmatch(r".+\.[0-9a-f]{12}\.mp4", path.name) is not None
+
+
+def filmstrip(path: str | Path, thumb_width: int = 128, crop_header: bool = False) -> np.ndarray:
+    """One thumbnail per segment (the frame at its centre, t = k + 0.5 s) side by side: (h, 10·w, 3) uint8.
+
+    `crop_header` drops a render's top bar ("segment k/10" and the progress bar): at thumbnail size its text is
+    unreadable and the timeline's axis says the same; what stays is the glyphs and their class names."""
     from moviepy import VideoFileClip
     from PIL import Image
 
@@ -75,13 +85,22 @@ def filmstrip(path: str | Path, thumb_width: int = 128) -> np.ndarray:
             last = max(clip.duration - 1.0 / (clip.fps or 25.0), 0.0)
             thumbs = []
             for k in range(NUM_SEGMENTS):
-                frame = Image.fromarray(clip.get_frame(min(k + 0.5, last))).resize((thumb_width, thumb_height))
+                picture = clip.get_frame(min(k + 0.5, last))
+                if crop_header:
+                    picture = picture[round(picture.shape[0] * BAR / HEIGHT):]
+                    thumb_height = max(2, round(thumb_width * picture.shape[0] / picture.shape[1]))
+                frame = Image.fromarray(picture).resize((thumb_width, thumb_height))
                 thumb = np.asarray(frame).copy()
                 thumb[:, -1] = 0  # a dark line between segments
                 thumbs.append(thumb)
     except Exception as exc:
         raise _unreadable(path, exc) from exc
     return np.concatenate(thumbs, axis=1)
+
+
+def split_strip(strip: np.ndarray) -> list[np.ndarray]:
+    """A filmstrip back into its 10 thumbnails."""
+    return np.split(strip, NUM_SEGMENTS, axis=1)
 
 
 def image_uri(image: np.ndarray, quality: int = 85) -> str:

@@ -34,11 +34,20 @@ root = ui.data_in_use()
 ui.checkpoint_upload()
 cards = ui.require_checkpoints(root)
 
+# A shared or reloaded URL names the view (?models=a,b&split=test&baseline=...): apply what is new to this session.
+incoming = ui.url_changes("compare", ("models", "split", "baseline", "level"))
+if "models" in incoming:
+    st.session_state[K.COMPARE_MODELS] = ui.split_names(incoming["models"], list(cards))
+for param, key in (("split", K.COMPARE_SPLIT), ("baseline", K.COMPARE_BASELINE), ("level", K.COMPARE_LEVEL)):
+    if param in incoming:
+        st.session_state[key] = incoming[param]
+
 left, right = st.columns([3, 1])
-chosen = left.multiselect("Checkpoints", list(cards), default=list(cards), key=K.COMPARE_MODELS)
-split = right.radio("Split", ("test", "val"), horizontal=True, key=K.COMPARE_SPLIT)
+chosen = ui.kept(left.multiselect, "Checkpoints", list(cards), key=K.COMPARE_MODELS, default=list(cards))
+split = ui.kept(right.radio, "Split", ("test", "val"), key=K.COMPARE_SPLIT, default="test", horizontal=True)
 selected = [cards[n] for n in chosen]
 if not selected:
+    ui.write_url("compare", {"models": "", "split": split, "baseline": None, "level": None})
     st.stop()
 table = aggregate(selected, split)
 missing = without_figures(selected, split)
@@ -51,8 +60,8 @@ if table.empty:
             + (": choose the val split above." if split == "test" else "."))
     st.stop()
 configurations = list(table["configuration"])
-baseline = st.selectbox("Baseline (for Δ)", configurations, key=K.COMPARE_BASELINE,
-                        index=configurations.index("HAN") if "HAN" in configurations else 0)  # the field's baseline
+baseline = ui.kept(st.selectbox, "Baseline (for Δ)", configurations, key=K.COMPARE_BASELINE,
+                   default="HAN" if "HAN" in configurations else configurations[0])  # the field's baseline
 table = with_deltas(table, baseline)
 
 figures, figures_table, deltas, deltas_tab = st.tabs(["Figures", "Figures (table)", "Δ against the baseline",
@@ -95,7 +104,9 @@ with all_tab:
     st.dataframe(standings, hide_index=True, key="compare_standings_table", column_config=ui.figure_columns())
 
 st.subheader("Per-class F1")
-level = st.radio("Level", ("segment", "event"), horizontal=True, key=K.COMPARE_LEVEL)
+level = ui.kept(st.radio, "Level", ("segment", "event"), key=K.COMPARE_LEVEL, default="segment", horizontal=True)
+ui.write_url("compare", {"models": ",".join(chosen) if chosen != list(cards) else None, "split": split,
+                         "baseline": baseline, "level": level})
 per_class = {}
 for label, members in group_runs(selected, split).items():  # every run, averaged per configuration as in the table
     reports = []

@@ -31,11 +31,18 @@ root = ui.data_in_use()
 cards = ui.require_checkpoints(root)
 names = list(cards)
 
+# A shared or reloaded URL names the view (?model=a&second=b&split=test&metric=...&rank=...&class=...).
+PARAMS = {"model": K.ERRORS_MODEL, "second": K.ERRORS_SECOND, "split": K.ERRORS_SPLIT, "metric": K.ERRORS_METRIC,
+          "rank": K.ERRORS_RANK, "class": K.ERRORS_CLASS}
+for param, value in ui.url_changes("errors", tuple(PARAMS)).items():
+    st.session_state[PARAMS[param]] = value
+
 a, b, c = st.columns([2, 2, 1])
-first = a.selectbox("Model", names, key=K.ERRORS_MODEL)
+first = ui.kept(a.selectbox, "Model", names, key=K.ERRORS_MODEL)
 others = [n for n in names if n != first]
-second = b.selectbox("Compare with", ["none", *others], index=1 if others else 0, key=K.ERRORS_SECOND)
-split_name = c.radio("Split", ("test", "val"), horizontal=True, key=K.ERRORS_SPLIT)
+second = ui.kept(b.selectbox, "Compare with", ["none", *others], key=K.ERRORS_SECOND,
+                 default=others[0] if others else "none")
+split_name = ui.kept(c.radio, "Split", ("test", "val"), key=K.ERRORS_SPLIT, default="test", horizontal=True)
 split = ui.load_dataset(root).split(split_name)
 if not split.has_truth:
     st.info(f"The {split_name} split has no dense truth to find errors against; choose another split.")
@@ -43,10 +50,12 @@ if not split.has_truth:
 chosen = [first] + ([second] if second != "none" else [])
 
 d, e, f = st.columns(3)
-metric = d.selectbox("Per-video F1", METRIC_KEYS, index=METRIC_KEYS.index("segment/type"), key=K.ERRORS_METRIC,
-                     format_func=metric_name)
-by = e.selectbox("Rank by", rankings(len(chosen) == 2), key=K.ERRORS_RANK)
-cls = f.selectbox("Class", ["any", *CLASSES], key=K.ERRORS_CLASS)
+metric = ui.kept(d.selectbox, "Per-video F1", METRIC_KEYS, key=K.ERRORS_METRIC, default="segment/type",
+                  format_func=metric_name)
+by = ui.kept(e.selectbox, "Rank by", rankings(len(chosen) == 2), key=K.ERRORS_RANK)
+cls = ui.kept(f.selectbox, "Class", ["any", *CLASSES], key=K.ERRORS_CLASS, default="any")
+ui.write_url("errors", {"model": first, "second": second, "split": split_name, "metric": metric, "rank": by,
+                        "class": cls})
 
 cells, f1, decisions = {}, {}, {}
 for name in chosen:
@@ -74,7 +83,7 @@ fig = px.bar(totals, x="error", y="cells", color="model", pattern_shape="modalit
 st.plotly_chart(fig, key="errors_totals", width="stretch")
 
 st.subheader("Class confusion")
-which = st.radio("Count", CONFUSION_MODALITIES, horizontal=True, key=K.ERRORS_CONFUSION)
+which = ui.kept(st.radio, "Count", CONFUSION_MODALITIES, key=K.ERRORS_CONFUSION, horizontal=True)
 confusion = class_confusion(*decisions[first], split.gt_audio, split.gt_visual, which)
 st.plotly_chart(confusion_figure(confusion, f"{first}: in the segments of a missed event, what it predicted instead"),
                 key="errors_confusion_map", width="stretch")

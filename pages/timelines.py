@@ -1,4 +1,5 @@
-"""Timelines: one video, ground truth and the chosen models as aligned rows per class and modality."""
+"""Timelines: one video, ground truth and the chosen models as aligned rows per class and modality, under one playhead
+with the video; its URL (`?video=<id>&models=<a>,<b>&split=<s>`) reopens the same view."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +7,7 @@ import streamlit as st
 
 from avvp_core import ui
 from avvp_core.analysis.filmstrip import add_filmstrip
-from avvp_core.analysis.timeline import timeline_figure, timeline_frame
+from avvp_core.analysis.timeline import default_models, find_video, timeline_figure, timeline_frame
 from avvp_core.constants import CLASSES
 from avvp_core.errors import InputError
 from avvp_core.metrics import score
@@ -15,15 +16,33 @@ K = ui.StateKeys
 ui.init_state()
 st.title("Timelines")
 st.caption("Per segment and class: the annotation, each model's probability (heat) and decision (red square), "
-           "every cell marked TP / FP / FN against the truth.")
+           "every cell marked TP / FP / FN against the truth. Play the video and the current segment is marked; click "
+           "a cell and the video jumps there.")
 
 root = ui.data_in_use()
 cards = ui.require_checkpoints(root)
 dataset = ui.load_dataset(root)
+names = list(cards)
 
-left, right = st.columns([1, 2])
-split_name = left.radio("Split", ("test", "val"), horizontal=True, key=K.TIMELINE_SPLIT)
-chosen = right.multiselect("Models", list(cards), default=list(cards)[:2], key=K.TIMELINE_MODELS)
+# A shared or reloaded URL (or another page's link) names the view: apply what changed since this session wrote it.
+incoming = ui.url_changes("timelines", ("split", "video", "models"))
+if incoming.get("split") in dataset.available_splits and incoming["split"] in ("test", "val"):
+    st.session_state[K.TIMELINE_SPLIT] = incoming["split"]
+if "models" in incoming:
+    st.session_state[K.TIMELINE_MODELS] = ui.split_names(incoming["models"], names)
+if "video" in incoming:
+    found = find_video(dataset, incoming["video"], st.session_state.get(K.TIMELINE_SPLIT))
+    if found is None:
+        st.warning(f"No test or val video matches {incoming['video']!r} from the link.", icon=":material/link_off:")
+    else:
+        st.session_state[K.TIMELINE_SPLIT], st.session_state[K.TIMELINE_VIDEO] = found
+        st.session_state[K.TIMELINE_SEARCH], st.session_state[K.TIMELINE_CLASS] = "", "any"
+        st.session_state[K.TIMELINE_DISAGREE] = False
+
+left, right, toggle = st.columns([1, 3, 1.4], vertical_alignment="bottom")
+split_name = ui.kept(left.radio, "Split", ("test", "val"), key=K.TIMELINE_SPLIT, default="test", horizontal=True)
+chosen = ui.kept(right.multiselect, "Models", names, key=K.TIMELINE_MODELS, default=default_models(cards),
+                 help="First visit: HAN and the best other model by test segment Type@AV.")
 split = dataset.split(split_name)
 models = {}
 for name in chosen:
@@ -33,10 +52,12 @@ for name in chosen:
     except InputError as exc:  # e.g. damaged weights: show it, keep the other models
         ui.show_error(exc)
 
-a, b, c = st.columns(3)
-search = a.text_input("Video id contains", key=K.TIMELINE_SEARCH).strip()
-cls = b.selectbox("Class", ["any", *CLASSES], key=K.TIMELINE_CLASS)
-disagree = c.toggle("Only where the first two models disagree", key=K.TIMELINE_DISAGREE, disabled=len(chosen) < 2)
+disagree = ui.kept(toggle.toggle, "Where the first two disagree", key=K.TIMELINE_DISAGREE, default=False,
+                   disabled=len(chosen) < 2, help="Only videos whose segment Type@AV differs by at least 20 points "
+                   "between the first two models, largest difference first.")
+a, b, c = st.columns([1, 1, 2])  # filters and the video on one row: the player below then fits the screen
+search = ui.kept(a.text_input, "Video id contains", key=K.TIMELINE_SEARCH, default="").strip()
+cls = ui.kept(b.selectbox, "Class", ["any", *CLASSES], key=K.TIMELINE_CLASS, default="any")
 
 rows = np.arange(len(split))
 if search:
@@ -52,33 +73,31 @@ if disagree and len(models) >= 2:
                      for n in list(models)[:2])
     rows = rows[np.abs(first - second)[rows] >= 0.2]
     rows = rows[np.argsort(-np.abs(first - second)[rows])]  # largest disagreement first
-st.caption(f"{len(rows)} of {len(split)} videos match")
 if not len(rows):
+    c.caption(f"0 of {len(split)} videos match")
+    ui.write_url("timelines", {"split": split_name, "video": None, "models": ",".join(chosen)})
     st.stop()
-video = st.selectbox("Video", rows, format_func=lambda i: split.filenames[i], key=K.TIMELINE_VIDEO)
+video = int(ui.kept(c.selectbox, f"Video ({len(rows)} of {len(split)} videos match)", [int(r) for r in rows],
+                    key=K.TIMELINE_VIDEO, format_func=lambda i: split.filenames[i]))
+ui.write_url("timelines", {"split": split_name, "video": split.filenames[video], "models": ",".join(chosen)})
 
-player, note = st.columns([2, 3])
-start = note.select_slider("Play from segment", range(10), key=K.TIMELINE_START)
-note.markdown("SynthLLP videos are rendered from the truth: each visible event is its class's glyph, each audible "
-              "event its class's sound. The filmstrip above the timeline shows the middle frame of each segment.")
-with player:
-    clip = ui.show_video(root, split_name, int(video), start)
-
-frame = timeline_frame(split, int(video), models)
-figure = timeline_figure(frame, split.filenames[video])
-if clip:
-    add_filmstrip(figure, ui.filmstrip(clip))
-st.plotly_chart(figure, key="timeline_chart", width="stretch")
+frame = timeline_frame(split, video, models)
+path = ui.synced_player(root, split_name, video, frame, {n: g for n, (_, g) in models.items()}, max_height=520)
 
 if models and split.has_truth:
-    one = slice(int(video), int(video) + 1)
+    one = slice(video, video + 1)
     table = {}
     for name, (preds, gating) in models.items():
         pred_a, pred_v = preds.decisions(gating)
         table[name] = score(pred_a[one], pred_v[one], split.gt_audio[one], split.gt_visual[one]).summary
     st.dataframe(pd.DataFrame(table).T.round(1), key="timeline_scores")
-st.download_button("Download this timeline (CSV)", frame.to_csv(index=False), f"{split.filenames[video]}.csv",
-                   key="timeline_csv")
+with st.expander("The same timeline as a figure (zoom, export), with the filmstrip; and as CSV"):
+    figure = timeline_figure(frame, split.filenames[video])
+    if path:
+        add_filmstrip(figure, ui.filmstrip(path))
+    st.plotly_chart(figure, key="timeline_chart", width="stretch")
+    st.download_button("Download this timeline (CSV)", frame.to_csv(index=False), f"{split.filenames[video]}.csv",
+                       key="timeline_csv")
 
 # Cross-audio (MMT family): visual predictions with the video's own audio vs another video's audio swapped in.
-ui.cross_audio_section(root, cards, chosen, split_name, int(video))
+ui.cross_audio_section(root, cards, chosen, split_name, video)

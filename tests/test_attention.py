@@ -3,6 +3,7 @@ Attention page and Timelines' cross-audio section under AppTest."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -162,13 +163,15 @@ def test_cross_audio_with_its_own_audio_is_the_plain_prediction(tiny_data):
 
 @pytest.fixture(scope="module")
 def trained(tiny_data, tmp_path_factory) -> Path:
-    """A tiny HAN and a tiny MMT, one epoch each on tiny_data."""
+    """A tiny HAN, a tiny MMT and a tiny MMT with three messengers per modality (paper 000's table 3 ablation), one
+    epoch each on tiny_data."""
     from avvp_core.training.recipes import RecipeContext, run_recipe
 
     runs = tmp_path_factory.mktemp("attention_runs")
-    for name in ("han", "mmt"):
-        run_recipe("plain", RecipeContext(LLPDataset(tiny_data), name, runs / name, "paper",
-                                          {"dim": 16, "ffn_dim": 16}, {"epochs": 1}, terminal=False))
+    for folder, name, extra in (("han", "han", {}), ("mmt", "mmt", {}),
+                                ("mmt3", "mmt", {"audio_messengers": 3, "visual_messengers": 3})):
+        run_recipe("plain", RecipeContext(LLPDataset(tiny_data), name, runs / folder, "paper",
+                                          {"dim": 16, "ffn_dim": 16, **extra}, {"epochs": 1}, terminal=False))
     return runs
 
 
@@ -189,17 +192,59 @@ def test_attention_page_shows_han_and_mmt_maps(tiny_data, trained):
     assert not at.exception and at.title[0].value == "Attention"
     assert [s.value for s in at.subheader] == ["Self-attention", "Cross-attention"]
     assert len(at.get("plotly_chart")) == 4  # audio/visual self-attention, audio->visual, visual->audio
+    # HAN's maps have ten keys: never trivial; a one-epoch model's may well be near-uniform, and then says so
+    assert all("near-uniform" in w.value and "trivial" not in w.value for w in at.warning)
     at.selectbox(key="attention_checkpoint").select("MMT · mmt").run()
     assert not at.exception
-    assert [s.value for s in at.subheader] == ["Self-attention", "Cross-attention", "Messengers"]
-    assert len(at.get("plotly_chart")) == 8  # 4 self-attention, 2 decoder -> messengers, 2 class affinities
-    assert len(at.dataframe[0].value) == 2  # one audio and one visual messenger
+    assert [s.value for s in at.subheader] == ["Self-attention", "Cross-attention", "Messengers: what they are",
+                                               "More than one messenger (paper 000, table 3)"]
+    assert len(at.get("plotly_chart")) == 7  # 4 self-attention, 2 decoder -> messengers, the segments' shares
+    trivial = [w.value for w in at.warning if "trivial" in w.value]
+    assert len(trivial) == 2 and all("exactly 1.0" in w and "pooled, not attended" in w for w in trivial)
+    carries, effect = at.dataframe[0].value, at.dataframe[1].value
+    assert len(carries) == 1 and 0 <= carries["AUC vs truth"].iloc[0] <= 1  # one audio messenger, scored vs truth
+    assert {"own messengers", "removed (zeros)", "swapped in"} <= set(effect.columns) and len(effect)
+    assert "MMT · mmt3 (n_a = 3, n_v = 3)" in " ".join(m.value for m in at.markdown).replace("**", "")
+    at.radio(key="attention_source").set_value("visual").run()
+    assert not at.exception and at.dataframe[0].value["messenger"].iloc[0].startswith("visual messenger 0")
     at.radio(key="attention_mode").set_value("average per class").run()
     assert not at.exception
     at.selectbox(key="attention_class").select(CLASSES[0]).run()
     n = len(videos_with_class(LLPDataset(tiny_data).split("test"), 0, 32))
     assert any(f"mean over {n} test videos containing {CLASSES[0]}" in c.value for c in at.caption)
-    assert len(at.get("plotly_chart")) == 8
+    assert len(at.get("plotly_chart")) == 6 and "choose *one video* above" in at.info[0].value
+
+
+@pytest.mark.app
+def test_attention_over_several_messengers_is_not_flagged_and_scales_are_fixed(tiny_data, trained):
+    at = _page("attention.py", tiny_data, trained)
+    at.session_state["attention_checkpoint"] = "MMT · mmt3"
+    at.run()
+    assert not at.exception
+    assert not [w.value for w in at.warning if "trivial" in w.value]  # three keys: a real softmax choice
+    assert len(at.dataframe[0].value) == 3  # three audio messengers, each with its bin of segments
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    heat = [d for c in charts for d in c["data"] if d["type"] == "heatmap"]
+    assert heat and all((d["zmin"], d["zmax"]) == (0, 1) for d in heat)  # fixed 0-1 by default
+    at.toggle(key="attention_stretch").set_value(True).run()
+    heat = [d for c in at.get("plotly_chart") for d in json.loads(c.proto.spec)["data"] if d["type"] == "heatmap"]
+    assert any((d["zmin"], d["zmax"]) != (0, 1) for d in heat)
+
+
+def test_map_flags_single_key_and_near_uniform_maps():
+    from avvp_core.analysis.attention import AttentionMap, map_flag
+
+    def amap(w, softmax=True):
+        w = np.asarray(w, np.float32)
+        return AttentionMap("m", "m", "cross-attention", 0, w[None, None], "q", ("a",) * w.shape[0], "k",
+                            ("b",) * w.shape[1], softmax=softmax)
+
+    one = amap(np.ones((10, 1)))
+    assert "exactly 1.0" in map_flag(one, one.matrix())
+    flat = amap(np.full((10, 10), 0.1) + np.linspace(-0.0005, 0.001, 10))
+    assert map_flag(flat, flat.matrix()).startswith("near-uniform")
+    peaked = amap(np.eye(10))
+    assert map_flag(peaked, peaked.matrix()) is None
 
 
 @pytest.mark.app

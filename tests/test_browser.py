@@ -108,8 +108,8 @@ def test_every_page_renders_in_a_real_browser(server):
             page.wait_for_function(DRAWN, timeout=60_000)  # lazy-loaded charts and tables have painted
             assert page.get_by_text("Traceback").count() == 0, f"{link} shows a traceback"
             page.screenshot(path=str(shots / f"{link.lower()}.png"), full_page=True)
-        # Timelines draws the per-video figure (a plotly SVG) for the trained model.
-        page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=60_000)
+        # Timelines draws the synchronised player (video and timeline grid) for the trained model.
+        page.frame_locator('iframe[title*="avvp_synced_player"]').locator("td.cell").first.wait_for(timeout=60_000)
         browser.close()
     assert not errors, errors
     assert sorted(f.name for f in shots.glob("*.png")) == sorted(f"{p.lower()}.png" for p, _ in PAGES)

@@ -56,7 +56,7 @@ def test_timelines_page_shows_a_trained_model(tiny_data, tiny_han):
     assert not at.exception
     assert at.multiselect(key="timeline_models").value == ["HAN · han"]
     assert len(at.get("plotly_chart")) == 1
-    assert "20 of 20 videos match" in at.caption[-1].value
+    assert "20 of 20 videos match" in at.selectbox(key="timeline_video").label
     at.text_input(key="timeline_search").input("zzzz-no-such-id").run()
     assert "0 of 20 videos match" in at.caption[-1].value
 

@@ -179,7 +179,7 @@ def test_lab_trains_two_models_and_shows_their_figures(tmp_path, runs, monkeypat
     assert not at.exception and not at.error
     data = tmp_path / "data" / f"lab-g{GENERATOR_VERSION}-a0.60-v0.05-i1.00-s3.5-d0"
     assert json.loads((data / "synthllp.json").read_text())["splits"] == {"train": 40, "val": 20, "test": 20}
-    assert sorted(j.name for j in jobs.list_jobs()) == [f"{data.name}-han-e1-s1", f"{data.name}-mmt-e1-s1"]
+    assert sorted(j.name for j in jobs.list_jobs()) == [f"{data.name}-han-e1-s1-last", f"{data.name}-mmt-e1-s1-last"]
 
     assert all(j.status == "finished" for j in _wait_all())
     at.run()

@@ -240,15 +240,42 @@ def messenger_table(maps: list[AttentionMap], top: int = 3):
     return pd.DataFrame(rows)
 
 
-def map_figure(m: AttentionMap, head: int | None = None, slice_: int | None = None, title: str = ""):
-    """Heat map of one map: rows = query tokens, columns = key tokens, labelled axes."""
+def map_flag(m: AttentionMap, z: np.ndarray) -> str | None:
+    """Why a map (its shown matrix `z`, Q x K) says nothing, or None: a softmax over a single key (every weight 1.0
+    by construction), a near-uniform softmax (every row within 10 % of 1/K), or a near-constant sigmoid map."""
+    if z.size == 0:
+        return None
+    lo, hi = float(np.nanmin(z)), float(np.nanmax(z))
+    if m.softmax and z.shape[1] == 1:
+        return (f"trivial: each {m.query_title} attends to a single {m.key_title}, so every weight is exactly 1.0 by "
+                "construction (a softmax over one key); the map carries no information.")
+    if m.softmax:
+        uniform = 1.0 / z.shape[1]
+        if float(np.nanmax(np.abs(z - uniform))) < 0.1 * uniform:
+            return (f"near-uniform: weights {lo:.4g}-{hi:.4g}, uniform would be 1/{z.shape[1]} = {uniform:.4g}: every "
+                    f"{m.query_title} spreads its attention evenly; stretched colours would draw stripes that mean "
+                    "nothing.")
+    elif hi - lo < 0.02:
+        return f"near-constant: values {lo:.3f}-{hi:.3f}; stretched colours would exaggerate differences under 0.02."
+    return None
+
+
+def map_figure(m: AttentionMap, head: int | None = None, slice_: int | None = None, title: str = "",
+               stretch: bool = False):
+    """Heat map of one map: rows = query tokens, columns = key tokens, labelled axes. Colours span the fixed 0-1
+    range of weights and probabilities, so maps compare at a glance; `stretch` spans the map's own min-max instead
+    (shows small differences, and exaggerates them: see `map_flag`)."""
     import plotly.graph_objects as go
 
     z = m.matrix(head, slice_)
+    lo, hi = (float(np.nanmin(z)), float(np.nanmax(z))) if stretch and z.size else (0.0, 1.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5e-3, hi + 0.5e-3
     fig = go.Figure(go.Heatmap(
-        z=z, x=list(m.key_labels), y=list(m.query_labels), zmin=0, zmax=1 if not m.softmax else None,
-        colorscale="Viridis", colorbar={"title": "weight" if m.softmax else "value"},
-        hovertemplate=f"{m.query_title}: %{{y}}<br>{m.key_title}: %{{x}}<br>%{{z:.3f}}<extra></extra>"))
+        z=z, x=list(m.key_labels), y=list(m.query_labels), zmin=lo, zmax=hi,
+        colorscale="Viridis", colorbar={"title": ("weight" if m.softmax else "value") + (" (stretched)" if stretch
+                                                                                          else "")},
+        hovertemplate=f"{m.query_title}: %{{y}}<br>{m.key_title}: %{{x}}<br>%{{z:.4f}}<extra></extra>"))
     fig.update_layout(title=title or m.name, height=max(220, 140 + 16 * len(m.query_labels)),
                       margin={"l": 10, "r": 10, "t": 40, "b": 30},
                       xaxis={"title": m.key_title, "type": "category"},
@@ -319,11 +346,14 @@ def cross_audio_figure(result: CrossAudio, classes: list[int], title: str = ""):
                                             (result.difference, "RdBu", (-1, 1)))):
         fig.add_trace(go.Heatmap(z=z[:, classes].T, x=segments, y=names, zmin=bounds[0], zmax=bounds[1],
                                  colorscale=scale, reversescale=i == 2, showscale=i > 0,
-                                 colorbar={"orientation": "h", "x": 0.5 if i == 1 else 0.84, "y": -0.12,
-                                           "yanchor": "top", "len": 0.3, "thickness": 12,
-                                           "title": {"text": "probability" if i == 1 else "change", "side": "top"}},
+                                 # vertical, right of the plots, one above the other: horizontal bars under the
+                                 # plots collided with the x-axis titles
+                                 colorbar={"x": 1.01, "xanchor": "left", "y": 1.0 if i == 1 else 0.0,
+                                           "yanchor": "top" if i == 1 else "bottom", "len": 0.46, "thickness": 12,
+                                           "title": {"text": "probability" if i == 1 else "change",
+                                                     "side": "right"}},
                                  hovertemplate="%{y}<br>segment %{x}<br>%{z:.2f}<extra></extra>"), 1, i + 1)
-    fig.update_layout(title=title, height=200 + 22 * len(classes), margin={"l": 10, "r": 10, "t": 60, "b": 90})
+    fig.update_layout(title=title, height=200 + 22 * len(classes), margin={"l": 10, "r": 90, "t": 60, "b": 50})
     fig.update_xaxes(title_text="segment", dtick=1)
     fig.update_yaxes(autorange="reversed")
     return fig

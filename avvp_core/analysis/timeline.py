@@ -5,6 +5,11 @@ Rows are grouped class by class, then modality (audio, visual, audio-visual), th
 model, so a model's row sits right under the truth it is judged against. Audio-visual probability of a
 model = min(audio, visual) (an AV event needs both); its decision = audio decision AND visual decision, as
 the official protocol builds the AV matrix.
+
+A *gated-out* cell is a model cell whose segment probability reaches the threshold but whose decision is false: the
+model's video-level probability for that class (fused `video`, or the modality's own `video_audio` / `video_visual`,
+as its paper gates) stays below it, so the official protocol zeroes the whole class for the video. Such cells look
+confident (dark) and carry no decision; the figure and the player mark them and say why.
 """
 
 from __future__ import annotations
@@ -14,57 +19,95 @@ import pandas as pd
 
 from ..constants import CLASSES, NUM_SEGMENTS
 from ..data.dataset import Split
+from ..metrics import THRESHOLD
 from ..predictions import Predictions
 
 MODALITY_NAMES = ("audio", "visual", "audio-visual")
 TRUTH = "ground truth"
 OUTCOMES = {(True, True): "TP", (True, False): "FP", (False, True): "FN", (False, False): ""}
+GATING_NOTES = {"fused": "HAN-style gating: the fused audio-visual video-level probability gates both modalities",
+                "modality": "modality gating: the audio (visual) video-level probability gates audio (visual) cells",
+                "none": "no video-level gating"}
 
 
-def video_classes(split: Split, row: int, decisions: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[int]:
-    """Classes worth a row for this video: annotated in either modality, weakly labelled, or predicted by a model."""
+def video_classes(split: Split, row: int, decisions: dict[str, tuple[np.ndarray, np.ndarray]],
+                  probabilities: list[np.ndarray] | None = None) -> list[int]:
+    """Classes worth a row for this video: annotated in either modality, weakly labelled, predicted by a model, or
+    (with `probabilities`, (T, C) arrays of this video) reaching the threshold in a segment though gated out."""
     present = split.labels[row] > 0
     if split.has_truth:
         present |= split.gt_audio[row].any(0) | split.gt_visual[row].any(0)
     for dec_a, dec_v in decisions.values():
         present |= dec_a[row].any(0) | dec_v[row].any(0)
+    for prob in probabilities or []:
+        present |= (prob >= THRESHOLD).any(0)
     return [int(c) for c in np.flatnonzero(present)]
+
+
+def video_level(preds: Predictions, gating: str, row: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(C,) video-level probabilities gating the audio and the visual cells of one video; None without gating."""
+    gating = gating or preds.default_gating()
+    if gating == "fused" and preds.video is not None:
+        return preds.video[row], preds.video[row]
+    if gating == "modality" and preds.video_audio is not None and preds.video_visual is not None:
+        return preds.video_audio[row], preds.video_visual[row]
+    return None
 
 
 def timeline_frame(split: Split, row: int, models: dict[str, tuple[Predictions, str]]) -> pd.DataFrame:
     """Long table of one video: one line per (class, modality, source, segment).
 
     `models` maps a display name to (its predictions on this split, its gating). Columns: class, modality,
-    source, segment, probability (NaN for truth), decision, truth, outcome.
+    source, segment, probability (NaN for truth), decision, truth, outcome, video (the video-level probability
+    that gates the cell, NaN for truth and ungated models) and gated (probability >= threshold, no decision).
     """
     decisions = {name: preds.decisions(gating) for name, (preds, gating) in models.items()}
     has_truth = split.has_truth
     gt = (split.gt_audio[row].astype(bool), split.gt_visual[row].astype(bool)) if has_truth else None
+    gates = {name: video_level(preds, gating, row) for name, (preds, gating) in models.items()}
     records = []
-    for c in video_classes(split, row, decisions):
+    confident = [p[row] for preds, _ in models.values() for p in (preds.audio, preds.visual)]
+    for c in video_classes(split, row, decisions, confident):
         for m, modality in enumerate(MODALITY_NAMES):
             truth = None
             if gt is not None:
                 truth = gt[0][:, c] & gt[1][:, c] if m == 2 else gt[m][:, c]  # (T,)
                 for t in range(NUM_SEGMENTS):
-                    records.append((CLASSES[c], modality, TRUTH, t, np.nan, bool(truth[t]), bool(truth[t]), ""))
+                    records.append((CLASSES[c], modality, TRUTH, t, np.nan, bool(truth[t]), bool(truth[t]), "",
+                                    np.nan, False))
             for name, (preds, _) in models.items():
                 dec_a, dec_v = decisions[name]
                 prob_a, prob_v = preds.audio[row, :, c], preds.visual[row, :, c]
                 prob = np.minimum(prob_a, prob_v) if m == 2 else (prob_a, prob_v)[m]
                 dec = dec_a[row, :, c] & dec_v[row, :, c] if m == 2 else (dec_a, dec_v)[m][row, :, c]
+                level = gates[name]
+                video = np.nan if level is None else float(min(level[0][c], level[1][c]) if m == 2 else level[m][c])
                 for t in range(NUM_SEGMENTS):
                     true = bool(truth[t]) if truth is not None else False
                     outcome = OUTCOMES[(bool(dec[t]), true)] if truth is not None else ""
-                    records.append((CLASSES[c], modality, name, t, float(prob[t]), bool(dec[t]), true, outcome))
+                    gated = level is not None and bool(prob[t] >= THRESHOLD) and not bool(dec[t])
+                    records.append((CLASSES[c], modality, name, t, float(prob[t]), bool(dec[t]), true, outcome,
+                                    video, gated))
     return pd.DataFrame.from_records(records, columns=["class", "modality", "source", "segment", "probability",
-                                                       "decision", "truth", "outcome"])
+                                                       "decision", "truth", "outcome", "video", "gated"])
+
+
+def _markers(rows: pd.DataFrame, name: str, symbol: str, colour: str):
+    import plotly.graph_objects as go
+
+    return go.Scatter(
+        x=rows["segment"].to_numpy(), y=[f"{c} · {m} · {s}" for c, m, s in zip(rows["class"], rows["modality"],
+                                                                               rows["source"], strict=True)],
+        mode="markers", name=name, marker={"symbol": symbol, "size": 18, "color": colour, "line": {"width": 2}},
+        customdata=np.stack([rows["class"], rows["modality"], rows["source"], rows["segment"]], axis=-1)
+        if len(rows) else None, hoverinfo="skip")
 
 
 def timeline_figure(frame: pd.DataFrame, title: str = ""):
     """One heatmap (rows = class · modality · source, columns = segments): model rows show probability as heat,
     truth rows show the annotation; cells carry TP / FP / FN. Positive decisions are drawn as square markers of
-    an overlaid scatter (heatmaps return no selection in Streamlit; scatter points do)."""
+    an overlaid scatter (heatmaps return no selection in Streamlit; scatter points do); gated-out cells (probability
+    >= 0.5, no decision: the video-level gate is closed) as crossed orange squares of a second scatter."""
     import plotly.graph_objects as go
 
     if frame.empty:
@@ -79,16 +122,85 @@ def timeline_figure(frame: pd.DataFrame, title: str = ""):
         z[i, r.segment] = float(r.truth) if r.source == TRUTH else r.probability
         text[i, r.segment] = r.outcome
     fig = go.Figure(go.Heatmap(z=z, x=list(range(NUM_SEGMENTS)), y=labels, text=text, texttemplate="%{text}",
-                               zmin=0, zmax=1, colorscale="Blues", colorbar={"title": "probability"},
+                               zmin=0, zmax=1, colorscale="Blues", showlegend=False,
+                               colorbar={"title": {"text": "probability", "side": "right"}, "thickness": 14},
                                hovertemplate="%{y}<br>segment %{x}<br>value %{z:.2f} %{text}<extra></extra>"))
-    on = frame[frame["decision"] & (frame["source"] != TRUTH)]
-    fig.add_trace(go.Scatter(
-        x=on["segment"].to_numpy(), y=[f"{c} · {m} · {s}" for c, m, s in zip(on["class"], on["modality"],
-                                                                             on["source"], strict=True)],
-        mode="markers", name="predicted", marker={"symbol": "square-open", "size": 18, "color": "#d62728"},
-        customdata=np.stack([on["class"], on["modality"], on["source"], on["segment"]], axis=-1) if len(on) else None,
-        hoverinfo="skip"))
-    fig.update_layout(title=title, height=120 + 26 * len(keys), margin={"l": 10, "r": 10, "t": 40, "b": 30},
+    models = frame[frame["source"] != TRUTH]
+    fig.add_trace(_markers(models[models["decision"]], "decided present (≥ 0.5, video-level gate open)",
+                           "square-open", "#d62728"))
+    gated = models[models["gated"]] if "gated" in models else models.iloc[:0]
+    if len(gated):
+        fig.add_trace(_markers(gated, "gated out: ≥ 0.5 but the video-level probability < 0.5, so no decision",
+                               "square-x-open", "#ff8c00"))
+    fig.update_layout(title=title, height=150 + 26 * len(keys), margin={"l": 10, "r": 10, "t": 40, "b": 30},
                       xaxis={"title": "segment (second)", "dtick": 1}, yaxis={"autorange": "reversed"},
-                      showlegend=False)
+                      showlegend=True, legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0,
+                                               "yanchor": "bottom"})
     return fig
+
+
+def truth_at(split: Split, row: int) -> list[list[str]]:
+    """Per segment, what is annotated there ("Dog (audio, visual)"), for the player's caption."""
+    if not split.has_truth:
+        return [[] for _ in range(NUM_SEGMENTS)]
+    out = []
+    for t in range(NUM_SEGMENTS):
+        a, v = split.gt_audio[row, t].astype(bool), split.gt_visual[row, t].astype(bool)
+        out.append([f"{CLASSES[c]} ({'audio, visual' if a[c] and v[c] else 'audio' if a[c] else 'visual'})"
+                    for c in np.flatnonzero(a | v)])
+    return out
+
+
+def player_payload(frame: pd.DataFrame, *, video_uri: str | None, video_key: str, thumbs: list[str] | None = None,
+                   title: str = "", start: int = 0, no_video: str = "", truth: list[list[str]] | None = None,
+                   gatings: dict[str, str] | None = None) -> dict:
+    """Everything the synchronised player (avvp_core/player/index.html) draws, JSON-able: rows in the figure's
+    order, each with 10 cells {z, on, gated, outcome, video}; the video as a data URI (or None and why)."""
+    rows = []
+    for (cls, modality, source), cells in frame.groupby(["class", "modality", "source"], sort=False):
+        cells = cells.sort_values("segment")
+        is_truth = source == TRUTH
+        rows.append({"cls": cls, "modality": modality, "source": source, "truth": bool(is_truth), "cells": [
+            {"z": float(r.truth) if is_truth else round(float(r.probability), 3),
+             "on": bool(r.decision) and not is_truth, "gated": bool(getattr(r, "gated", False)), "outcome": r.outcome,
+             "video": None if pd.isna(getattr(r, "video", np.nan)) else round(float(r.video), 3)}
+            for r in cells.itertuples(index=False)]})
+    used = sorted(set((gatings or {}).values()) - {"none"})
+    note = "; ".join(GATING_NOTES[g] for g in used if g in GATING_NOTES) or GATING_NOTES["none"]
+    return {"rows": rows, "video": video_uri, "video_key": video_key, "thumbs": thumbs or [], "title": title,
+            "start": int(start), "no_video": no_video, "truth_at": truth or [], "gating_note": note,
+            "any_gated": bool(frame["gated"].any()) if "gated" in frame else False}
+
+
+def default_models(cards: dict) -> list[str]:
+    """The models a first visit shows: HAN (the baseline every paper compares with; its plain recipe when there are
+    several, the best by test segment Type@AV) and the best other method by that figure. `cards`: name -> card
+    (model, config, metrics), as ui.checkpoints_for gives."""
+    def figure(name: str) -> float:
+        value = (cards[name].metrics.get("test") or {}).get("segment/type")
+        return float(value) if value is not None else float("-inf")
+
+    names = list(cards)
+    if not names:
+        return []
+    han = [n for n in names if cards[n].model == "han"]
+    plain = [n for n in han if (cards[n].config.get("recipe") or "plain") == "plain"]
+    first = max(plain or han or names, key=figure)
+    others = [n for n in names if n != first and cards[n].model != cards[first].model] or [n for n in names
+                                                                                            if n != first]
+    return [first] + ([max(others, key=figure)] if others else [])
+
+
+def find_video(dataset, wanted: str, prefer: str | None = None) -> tuple[str, int] | None:
+    """(split, row) of a video named in a link: its filename, or its 11-character YouTube id; the `prefer` split
+    first, then test, then val. None when no video matches."""
+    wanted = wanted.strip()
+    order = [s for s in dict.fromkeys([prefer, "test", "val"]) if s in ("test", "val") and s in
+             dataset.available_splits]
+    for exact in (True, False):
+        for name in order:
+            filenames = dataset.split(name).filenames
+            for i, f in enumerate(filenames):
+                if (f == wanted) if exact else (wanted and f.startswith(wanted)):
+                    return name, i
+    return None

@@ -205,10 +205,14 @@ class MMT(AVVPModel):
             ctx["visual"] = (s["visual"], "visual context")
         return ctx
 
-    def forward(self, batch: Batch, capture: bool = False) -> ParseOutput:
+    def forward(self, batch: Batch, capture: bool = False, contexts: dict[str, Tensor] | None = None) -> ParseOutput:
+        """`contexts` (analysis only) replaces a decoder's keys/values, e.g. {"visual": other audio messengers}: the
+        Attention page's messenger removal and swap; training never passes it."""
         captures: dict | None = {} if capture else None
         inputs, s = self.encode(batch, captures)
         ctx = self.contexts(s, captures)
+        for m, replacement in (contexts or {}).items():
+            ctx[m] = (replacement, ctx[m][1])
         r = {}
         for m in MODALITIES:
             r[m] = s[m]  # R^1 = S^L
