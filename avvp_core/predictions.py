@@ -104,7 +104,9 @@ def load_prediction_file(path: str | Path, filenames: list[str]) -> Predictions:
             raise InputError(f"`{key}` has dtype {a.dtype}, expected numbers", path)
         if not np.isfinite(a.astype(np.float64)).all():
             raise InputError(f"`{key}` contains NaN or Inf", path)
-    order = np.array([{name: i for i, name in enumerate(names)}[f] for f in filenames])
+    # one index for the whole file (built once: per video it made `score` quadratic in the number of videos)
+    position = {name: i for i, name in enumerate(names)}
+    order = np.fromiter((position[f] for f in filenames), dtype=np.int64, count=len(filenames))
     get = lambda k: arrays[k][order] if k in arrays else None
     return Predictions(list(filenames), get("audio"), get("visual"), get("video"), get("video_audio"),
                        get("video_visual"))
