@@ -527,37 +527,116 @@ def check_llp_folder(path: str) -> tuple[Path, list[str]]:
     return root, lines
 
 
+DEFAULT_PRESET = "mini"  # what the default folder holds (tests swap in "tiny", generated in a second)
+
+
+def default_data_status():
+    """firststart.Status of the default benchmark; starts its background generation when it is missing (first start)
+    or was written by another generator version (the shipped zoo and demo videos follow the current one)."""
+    from . import firststart
+
+    return firststart.start(DEFAULT_DATA, DEFAULT_PRESET)
+
+
 def ensure_default_data() -> bool:
-    """Generate SynthLLP `mini` into the default folder on first start, and again after an upgrade of the
-    generator (the shipped zoo and demo videos follow the current generator), with progress. True when ready."""
-    from .data.synthetic import default_data_outdated, generate_and_cache
-
-    outdated = default_data_outdated(DEFAULT_DATA)
-    if (DEFAULT_DATA / "AVVP_train.csv").is_file() and not outdated:
-        return True
-    label = (f"SynthLLP generator {outdated[1]} replaces {outdated[0]}: regenerating the default benchmark"
-             if outdated else "First start: generating the SynthLLP benchmark") + " (mini preset, seed 0)…"
-    with st.status(label, expanded=True) as status:
-        bar = st.progress(0.0, text="starting")
-        generate_and_cache(DEFAULT_DATA, preset="mini", seed=0, overwrite=bool(outdated),
-                           progress=lambda frac, msg: bar.progress(min(max(frac, 0.0), 1.0), text=msg))
-        status.update(label="SynthLLP mini is ready", state="complete", expanded=False)
-    return True
+    """True when the default benchmark is ready; otherwise its generation runs in the background (started here)."""
+    return default_data_status().state == "ready"
 
 
-def data_in_use() -> str:
-    """The data folder in use, for a page to load. When it is the default folder it is generated first (first start,
-    generator upgrade; with progress), whichever page asks first: a first visit on any page's URL finds the benchmark,
-    not "data folder not found". Pages ask after their title, so a newcomer reads what the page is while it is made.
-    A failure is an error box and ends the run; any other folder is the page's to load and check."""
+def default_data_progress(needs: str = "This page needs the benchmark data") -> None:
+    """The generation's progress, refreshed every second in a fragment (the rest of the page is not rerun); once the
+    data is ready the whole page reruns and uses it. A failed generation shows its error and a Retry button."""
+    from . import firststart
+
+    @st.fragment(run_every=1.0)
+    def panel() -> None:
+        now = firststart.status(DEFAULT_DATA)
+        if now.state == "ready":
+            st.rerun()
+        if now.state == "failed":
+            show_error(InputError(f"Generating the default benchmark failed: {now.message}"))
+            if st.button("Retry", key="default_data_retry"):
+                firststart.start(DEFAULT_DATA, DEFAULT_PRESET, retry=True)
+                st.rerun(scope="fragment")
+            return
+        if now.state == "missing":  # killed mid-way (the lock went with it): start again
+            firststart.start(DEFAULT_DATA, DEFAULT_PRESET)
+        st.info(f"{needs}: SynthLLP {DEFAULT_PRESET} (seed 0) is being generated in the background, the first time "
+                "only (about half a minute). The page fills in by itself when it is ready; other pages stay usable "
+                "meanwhile.", icon=":material/hourglass_top:")
+        st.progress(min(max(now.fraction, 0.0), 1.0), text=now.message or "starting")
+
+    panel()
+
+
+def data_in_use(wait: bool = True) -> str | None:
+    """The data folder in use, for a page to load. When it is the default folder and that is not ready (first start,
+    generator upgrade), its generation runs in the background (`firststart`) and the page says so: with `wait` (every
+    page that needs the data) the page shows the progress and ends its run here, and fills in by itself when the data
+    is ready; without (Home) it gets None and shows what ships meanwhile. Any other folder is the page's to check."""
     root = st.session_state[StateKeys.DATA_ROOT]
-    if root == str(DEFAULT_DATA):
-        try:
-            ensure_default_data()
-        except InputError as exc:
-            show_error(exc)
-            st.stop()
-    return root
+    if root != str(DEFAULT_DATA) or ensure_default_data():
+        return root
+    if not wait:
+        return None
+    default_data_progress()
+    st.stop()
+
+
+@st.cache_data(show_spinner=False)
+def _shipped_zoo(folder: str, zoo_json_mtime: float) -> tuple[Any, dict]:
+    """(leaderboard frame, the zoo's data record) from the shipped cards' JSON, or (None, {}) without a zoo."""
+    import json
+
+    from .checkpoints import list_checkpoints
+    from .zoo import ZOO_FILE
+
+    try:
+        record = json.loads((Path(folder) / ZOO_FILE).read_text()).get("data") or {}
+    except (OSError, ValueError, AttributeError):
+        return None, {}
+    fingerprint = record.get("fingerprint")
+    cards = {f"{c.path.relative_to(folder)} ({c.model})": c for c in list_checkpoints(folder)
+             if (c.config.get("data") or {}).get("fingerprint") == fingerprint and c.metrics.get("complete")}
+    return (leaderboard(cards) if cards else None), record
+
+
+def first_start_preview() -> None:
+    """Home while the default benchmark is generated: what ships needs no data — a demo video (assets/demo/) and the
+    zoo's leaderboard (its cards' JSON) — above the generation's progress."""
+    import json
+
+    from .paths import CHECKPOINTS_DIR
+    from .videos import DEMO_DIR, DEMO_MANIFEST
+    from .zoo import ZOO_FILE
+
+    default_data_progress("Most pages need the benchmark data")
+    st.subheader("A video and its ground truth")
+    try:
+        manifest = json.loads((DEMO_DIR / DEMO_MANIFEST).read_text())
+        entry = next(e for e in manifest.get("videos", []) if (DEMO_DIR / str(e.get("file"))).is_file())
+    except (OSError, ValueError, StopIteration, AttributeError):
+        entry = None
+    if entry:
+        left, right = st.columns([2, 3])
+        left.video(str(DEMO_DIR / entry["file"]))
+        data = manifest.get("dataset") or {}
+        right.markdown(f"`{entry.get('filename')}` ({entry.get('split')} split of SynthLLP {data.get('preset')}, seed "
+                       f"{data.get('seed')}), rendered from its truth: what you **see** is the visual truth (a glyph "
+                       "per visible event), what you **hear** the audio truth (a sound per audible event). Its "
+                       "timeline appears here once the benchmark is ready.")
+    st.subheader("Leaderboard")
+    index = CHECKPOINTS_DIR / ZOO_FILE
+    frame, record = _shipped_zoo(str(CHECKPOINTS_DIR), index.stat().st_mtime if index.is_file() else 0.0)
+    if frame is None:
+        st.caption("No shipped zoo in checkpoints/: the leaderboard lists the models trained on the data once it is "
+                   "ready.")
+        return
+    synth = record.get("synth") or {}
+    st.caption(f"The shipped zoo's test figures (official LLP protocol, percent), read from its cards: trained on "
+               f"SynthLLP {synth.get('preset')} (seed {synth.get('seed')}), the benchmark being generated now. Best "
+               "segment-level Type@AV first; each model gated as its paper evaluates it.")
+    st.dataframe(frame.round(2), hide_index=True, key="home_leaderboard")
 
 
 def job_panel(name: str, key: str, controls: bool = True) -> str | None:

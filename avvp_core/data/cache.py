@@ -111,8 +111,12 @@ def _build(data_root: Path, filenames: list[str], target: Path, signature: str, 
                 if progress and i % 256 == 0:
                     progress((s_idx + i / n) / len(STREAMS), f"caching {stream} {i}/{n}")
             out.flush()
-            if exact_fp16:
-                np.save(tmp / f"{stream}.npy", np.asarray(out).astype(np.float16), allow_pickle=False)
+            if exact_fp16:  # converted in chunks into a mapped file: memory stays flat whatever the split's size
+                half = np.lib.format.open_memmap(tmp / f"{stream}.npy", mode="w+", dtype=np.float16, shape=out.shape)
+                for start in range(0, n, 4096):
+                    half[start:start + 4096] = out[start:start + 4096]
+                half.flush()
+                del half
             else:
                 os.replace(tmp / f"{stream}.f32.npy", tmp / f"{stream}.npy")
             del out
