@@ -143,7 +143,10 @@ def _generate_locked(data: Path, preset: str, seed: int) -> int:
         write_json(progress_path(data), {"state": "ready", "fraction": 1.0, "message": "ready"})
         return 0
     staging = staging_path(data)
-    shutil.rmtree(staging, ignore_errors=True)  # what a killed generation left: never used, never resumed
+    # what a killed generation left (the staging folder, the generator's own temporary folders beside it): never
+    # used, never resumed
+    for leftover in [staging, *staging.parent.glob(f".{staging.name}.*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
     last = [0.0]
 
     def report(fraction: float, message: str) -> None:

@@ -112,6 +112,7 @@ def test_a_killed_generation_releases_its_lock_and_leaves_nothing_used(tmp_path)
         staging = firststart.staging_path(data)
         (staging / "feats").mkdir(parents=True)  # what it had written so far
         (staging / "AVVP_train.csv").write_text("filename\tevent_labels\n")
+        (staging.parent / f".{staging.name}.x1y2z3").mkdir()  # the generator's own temporary folder
         assert firststart.status(data).state == "running"
     finally:
         holder.kill()
@@ -119,7 +120,8 @@ def test_a_killed_generation_releases_its_lock_and_leaves_nothing_used(tmp_path)
     assert firststart.status(data).state == "missing"  # the kernel dropped the lock with the process
     assert firststart.generate(data, "tiny") == 0
     assert firststart.status(data).state == "ready" and firststart.is_current(data)
-    assert not staging.exists()  # the half-written folder was deleted, never used
+    assert not staging.exists()  # the half-written folders were deleted, never used
+    assert [p.name for p in data.parent.iterdir() if p.name.startswith(f".{staging.name}")] == []
 
 
 def test_a_failed_generation_is_shown_with_a_retry(fresh_default):
