@@ -12,6 +12,7 @@ arbitrary objects: a weights file holding anything but tensors and plain contain
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import re
 import warnings
@@ -119,9 +120,15 @@ def _scan(root: Path) -> list[Card | InputError]:
     found: list[Card | InputError] = []
     if not root.is_dir():
         return found
-    for config in sorted(root.rglob(CONFIG)):
-        if "stages" in config.relative_to(root).parts:  # intermediate stages of multi-stage recipes
-            continue
+    configs = []
+    for folder, dirs, files in os.walk(root):
+        if CONFIG in files:
+            configs.append(Path(folder) / CONFIG)
+        # Not descended: intermediate stages of multi-stage recipes, hidden folders (caches) and data folders (a
+        # checkpoint root may hold a dataset: feats/ has three files per video, and every page lists checkpoints).
+        dirs[:] = [d for d in dirs if d != "stages" and not d.startswith(".")
+                   and not os.path.isfile(os.path.join(folder, d, "AVVP_train.csv"))]
+    for config in sorted(configs):
         try:
             found.append(read_card(config.parent))
         except InputError as exc:

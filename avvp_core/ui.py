@@ -6,6 +6,7 @@ Pages call these and stay thin; every error from user input arrives as an `Input
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -527,7 +528,8 @@ def check_llp_folder(path: str) -> tuple[Path, list[str]]:
     return root, lines
 
 
-DEFAULT_PRESET = "mini"  # what the default folder holds (tests swap in "tiny", generated in a second)
+# what the default folder holds; tests swap in "tiny" (generated in seconds), also for a server (AVVP_DEFAULT_PRESET)
+DEFAULT_PRESET = os.environ.get("AVVP_DEFAULT_PRESET", "mini")
 
 
 def default_data_status():
@@ -585,20 +587,36 @@ def data_in_use(wait: bool = True) -> str | None:
 
 @st.cache_data(show_spinner=False)
 def _shipped_zoo(folder: str, zoo_json_mtime: float) -> tuple[Any, dict]:
-    """(leaderboard frame, the zoo's data record) from the shipped cards' JSON, or (None, {}) without a zoo."""
+    """(leaderboard frame, the zoo's data record) from the shipped cards' JSON (config.json, metrics.json of each
+    entry in zoo.json), or (None, {}) without a zoo. Plain JSON: no torch import, so it shows within a second of a
+    fresh server's first page."""
     import json
 
-    from .checkpoints import list_checkpoints
+    import pandas as pd
+
+    from .constants import METRIC_KEYS
     from .zoo import ZOO_FILE
 
     try:
-        record = json.loads((Path(folder) / ZOO_FILE).read_text()).get("data") or {}
+        index = json.loads((Path(folder) / ZOO_FILE).read_text())
+        record, entries = index.get("data") or {}, index.get("entries") or {}
     except (OSError, ValueError, AttributeError):
         return None, {}
-    fingerprint = record.get("fingerprint")
-    cards = {f"{c.path.relative_to(folder)} ({c.model})": c for c in list_checkpoints(folder)
-             if (c.config.get("data") or {}).get("fingerprint") == fingerprint and c.metrics.get("complete")}
-    return (leaderboard(cards) if cards else None), record
+    rows = []
+    for name in entries:
+        try:
+            cfg = json.loads((Path(folder) / name / "config.json").read_text())
+            test = json.loads((Path(folder) / name / "metrics.json").read_text()).get("test") or {}
+        except (OSError, ValueError, AttributeError):
+            continue  # a damaged card: the full leaderboard names it once the data is ready
+        if (cfg.get("data") or {}).get("fingerprint") != record.get("fingerprint"):
+            continue
+        rows.append({"checkpoint": f"{name} ({cfg.get('model')})", "model": cfg.get("model"),
+                     "recipe": cfg.get("recipe"), "width": cfg.get("width"), "seed": cfg.get("seed"),
+                     "gating": cfg.get("gating"), **{k: test.get(k) for k in METRIC_KEYS}})
+    if not rows:
+        return None, record
+    return pd.DataFrame(rows).sort_values("segment/type", ascending=False, ignore_index=True), record
 
 
 def first_start_preview() -> None:
