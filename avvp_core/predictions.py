@@ -102,7 +102,7 @@ def load_prediction_file(path: str | Path, filenames: list[str]) -> Predictions:
             raise InputError(f"`{key}` has shape {a.shape}, expected {shape} (videos, segments, classes)", path)
         if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer) or a.dtype == bool):
             raise InputError(f"`{key}` has dtype {a.dtype}, expected numbers", path)
-        if not np.isfinite(a.astype(np.float64)).all():
+        if a.dtype.kind == "f" and not np.isfinite(a).all():  # integers and booleans are always finite
             raise InputError(f"`{key}` contains NaN or Inf", path)
     # one index for the whole file (built once: per video it made `score` quadratic in the number of videos)
     position = {name: i for i, name in enumerate(names)}

@@ -152,14 +152,27 @@ def data_fingerprint(root: str) -> str:
     return load_dataset(root).fingerprint()
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _scanned(base: str, stamp: tuple) -> tuple[list[Any], list[str]]:
+    """(cards, problems) of a checkpoint root, read once per `checkpoints.scan_stamp` (every page lists checkpoints
+    on every rerun: reading each card's JSON again each time cost more than the rest of a widget change)."""
+    from .checkpoints import checkpoint_problems, list_checkpoints
+
+    return list_checkpoints(base), checkpoint_problems(base)
+
+
+def scanned(base: Path) -> tuple[list[Any], list[str]]:
+    from .checkpoints import scan_stamp
+
+    return _scanned(str(base), scan_stamp(base))
+
+
 def checkpoints_for(root: str) -> dict[str, Any]:
     """Checkpoints (JSON cards only) trained on the data in use, by display name: "<folder> (<model>)"."""
-    from .checkpoints import list_checkpoints
-
     fingerprint = data_fingerprint(root)
     cards = {}
     for base in map(Path, st.session_state[StateKeys.CHECKPOINT_ROOTS]):
-        for card in list_checkpoints(base):
+        for card in scanned(base)[0]:
             if (card.config.get("data") or {}).get("fingerprint") == fingerprint and card.metrics.get("complete"):
                 cards[f"{card.path.relative_to(base)} ({card.model})"] = card
     return cards
@@ -203,13 +216,12 @@ def require_checkpoints(root: str) -> dict[str, Any]:
 def checkpoint_notes(root: str) -> list[tuple[str, str]]:
     """Why checkpoint folders are not offered: unreadable ("warning", one per folder), or trained on other data
     ("caption", one line with the count). JSON only, no weights read."""
-    from .checkpoints import checkpoint_problems, list_checkpoints
-
     fingerprint = data_fingerprint(root)
     notes, other = [], []
     for base in map(Path, st.session_state[StateKeys.CHECKPOINT_ROOTS]):
-        notes += [("warning", f"Skipped a checkpoint folder: {problem}") for problem in checkpoint_problems(base)]
-        other += [c for c in list_checkpoints(base) if (c.config.get("data") or {}).get("fingerprint") != fingerprint]
+        cards, problems = scanned(base)
+        notes += [("warning", f"Skipped a checkpoint folder: {problem}") for problem in problems]
+        other += [c for c in cards if (c.config.get("data") or {}).get("fingerprint") != fingerprint]
     if other:
         notes.append(("caption", f"{len(other)} checkpoint(s) trained on other data are not shown (e.g. "
                                  f"{other[0].path}); choose that data on the Data page to use them."))

@@ -96,3 +96,19 @@ def test_bench_scale_smoke(tmp_path):
     assert "growth" in results["results"]["40"]["score"]
     # the verdict is about timings only, which a tiny run cannot judge; exit status follows the failures listed
     assert (proc.returncode != 0) == bool(results["failures"]), proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_weak_labels_fast_and_careful_paths_agree(tmp_path):
+    from avvp_core.data.annotations import read_weak_csv
+    from avvp_core.errors import InputError
+
+    header = "filename\tevent_labels\n"
+    (tmp_path / "tidy.csv").write_text(header + f"aaaaaaaaaaa_0_10\t{CLASSES[0]},{CLASSES[3]}\nbbbbbbbbbbb_5_15\t"
+                                       f"{CLASSES[3]},{CLASSES[3]}\n")
+    (tmp_path / "spaced.csv").write_text(header + f"aaaaaaaaaaa_0_10\t{CLASSES[0]}, {CLASSES[3]}\nbbbbbbbbbbb_5_15\t"
+                                         f"{CLASSES[3]}\n")
+    a, b = read_weak_csv(tmp_path / "tidy.csv"), read_weak_csv(tmp_path / "spaced.csv")
+    assert a[0] == b[0] and (a[1] == b[1]).all() and a[1].sum() == 3
+    (tmp_path / "dup.csv").write_text(header + "aaaaaaaaaaa_0_10\tDog\naaaaaaaaaaa_9_19\tCat\n")
+    with pytest.raises(InputError, match="line 3: video id 'aaaaaaaaaaa' already on line 2"):
+        read_weak_csv(tmp_path / "dup.csv")
