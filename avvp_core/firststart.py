@@ -15,6 +15,7 @@ DATA`), which outlives reruns, page switches and the browser, and never competes
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -182,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("data")
     p.add_argument("--preset", default=PRESET)
     args = p.parse_args(argv)
+    with contextlib.suppress(OSError):  # below the server: on 2 cores the first pages must not wait for the generation
+        os.nice(10)
     return generate(Path(args.data), args.preset)
 
 

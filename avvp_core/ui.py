@@ -284,13 +284,25 @@ def predictions(checkpoint: str, root: str, split: str):
     return _predictions(checkpoint, root, split, weights_stamp(checkpoint))
 
 
-@st.cache_data(show_spinner="Running the model over the split…", max_entries=32)
+def _frozen(arrays) -> None:
+    """Read-only numpy arrays: the results below are shared by every rerun and session, never copied."""
+    for a in arrays:
+        if a is not None:
+            a.flags.writeable = False
+
+
+# Predictions and score reports are cache_resource, not cache_data: cache_data unpickles a copy on every hit, i.e. on
+# every rerun of every page that shows them (6 score reports on Compare: tens of MB on LLP, GBs at 100k videos).
+# They are only read; their arrays are made read-only so a page that tried to change one would fail loudly.
+@st.cache_resource(show_spinner="Running the model over the split…", max_entries=32)
 def _predictions(checkpoint: str, root: str, split: str, stamp: int):
     from .checkpoints import load_checkpoint
     from .evaluation import predict
 
     model, _ = load_checkpoint(checkpoint)
-    return predict(model, load_dataset(root).split(split))
+    preds = predict(model, load_dataset(root).split(split))
+    _frozen([preds.audio, preds.visual, preds.video, preds.video_audio, preds.video_visual])
+    return preds
 
 
 def score_report(checkpoint: str, root: str, split: str, gating: str):
@@ -298,13 +310,15 @@ def score_report(checkpoint: str, root: str, split: str, gating: str):
     return _score_report(checkpoint, root, split, gating, weights_stamp(checkpoint))
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=32)
 def _score_report(checkpoint: str, root: str, split: str, gating: str, stamp: int):
     from .metrics import score
 
     sp = load_dataset(root).split(split)
     pred_a, pred_v = predictions(checkpoint, root, split).decisions(gating)
-    return score(pred_a, pred_v, sp.gt_audio, sp.gt_visual)
+    report = score(pred_a, pred_v, sp.gt_audio, sp.gt_visual)
+    _frozen([*report.per_video.values(), *report.per_class.values(), *report.counts.values()])
+    return report
 
 
 def open_in_timelines(split: str, row: int, models: list[str], label: str) -> None:

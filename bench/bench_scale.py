@@ -311,13 +311,13 @@ def view_child(root: Path, view: str, preds: list[Path]) -> dict:
                                                                            "video_visual"))))
     gatings = ["fused", "modality"]
     # imported before the clock starts: a page's modules are loaded once per server, not per rerun
+    from sklearn.decomposition import PCA  # noqa: F401  (the Features page's projection)
+
     from avvp_core.analysis.compare import per_class_frame
     from avvp_core.analysis.errors import class_confusion, error_cells, error_totals, rank, video_table
     from avvp_core.analysis.features import embedding
     from avvp_core.analysis.timeline import timeline_frame
     from avvp_core.checkpoints import load_checkpoint
-
-    from sklearn.decomposition import PCA  # noqa: F401  (the Features page's projection)
 
     load_checkpoint(REPO / CHECKPOINTS[0])  # torch and the model classes imported
     t0 = time.perf_counter()
