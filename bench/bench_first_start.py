@@ -12,6 +12,7 @@ printed apart). --preset tiny makes the whole run take seconds (what tests/test_
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -66,7 +67,7 @@ def measure(base: Path, preset: str = "mini", timeout: float = 900.0) -> dict:
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             t0 = time.perf_counter()
-            page.goto(url)
+            page.goto(url, timeout=timeout * 1000)
             # Poll what is on screen (every 0.1 s) and note when each thing first shows: the progress box is
             # transient (with tiny it may never be seen), the rest stays.
             marks = {
@@ -86,7 +87,7 @@ def measure(base: Path, preset: str = "mini", timeout: float = 900.0) -> dict:
                 if other is None and all(k in out for k in home_marks):  # then a tab on a page that needs the data
                     other = browser.new_page(viewport={"width": 1300, "height": 1200})
                     t1 = time.perf_counter()
-                    other.goto(f"{url}/compare")
+                    other.goto(f"{url}/compare", timeout=timeout * 1000)
                     other.get_by_text("This page needs the benchmark data").first.wait_for(timeout=timeout * 1000)
                     out["compare_waiting_notice_s"] = time.perf_counter() - t1
                 if now > timeout:
@@ -104,8 +105,14 @@ def measure(base: Path, preset: str = "mini", timeout: float = 900.0) -> dict:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
-    progress = data / ".synthllp-mini.progress.json"
-    out["generation"] = json.loads(progress.read_text()) if progress.is_file() else None
+        progress = data / ".synthllp-mini.progress.json"
+        out["generation"] = json.loads(progress.read_text()) if progress.is_file() else None
+        pid = (out["generation"] or {}).get("pid")
+        if out["generation"] and out["generation"].get("state") == "running" and pid:
+            # the generation is detached from the server on purpose (it outlives it); this run's is ended here
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), signal.SIGKILL)
+        print(json.dumps(out), file=sys.stderr)  # what was measured, also when a mark timed out
     return out
 
 
@@ -115,7 +122,7 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for each mark")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
-    with tempfile.TemporaryDirectory(prefix="avvp-first-start-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="avvp-first-start-", ignore_cleanup_errors=True) as tmp:
         result = measure(Path(tmp), args.preset, args.timeout)
     for key, value in result.items():
         print(f"{key:<26} {value:.2f} s" if isinstance(value, float) else f"{key:<26} {value}")
