@@ -130,15 +130,18 @@ def _device(name: str) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .data.dataset import LLPDataset
-    from .training.recipes import RecipeContext, run_recipe
+    from .training.recipes import RecipeContext, budget_plan, format_plan, run_recipe
 
     train_overrides = _kv(args.train_set)
     for flag in ("epochs", "batch_size", "lr", "seed"):
         if getattr(args, flag) is not None:
             train_overrides[flag] = getattr(args, flag)
     train_overrides["device"] = _device(args.device)
-    ctx = RecipeContext(LLPDataset(args.data), args.model, Path(args.out), args.width, _kv(args.set), train_overrides,
-                        llp_steps=args.llp_steps)
+    budget = args.budget or ("llp_steps" if args.llp_steps else None)
+    data = LLPDataset(args.data)
+    ctx = RecipeContext(data, args.model, Path(args.out), args.width, _kv(args.set), train_overrides, budget=budget)
+    print(format_plan(budget_plan(args.model, args.recipe, len(data.split("train")), train_overrides, budget)),
+          flush=True)
     result = run_recipe(args.recipe, ctx)
     m = result.metrics
     print(f"checkpoint: {result.folder} (epoch {m.get('selected_epoch')} selected on {m.get('selection_metric')}, "
@@ -161,7 +164,8 @@ def cmd_zoo(args: argparse.Namespace) -> int:
         generate_and_cache(data, preset="mini", seed=0)
     out = Path(args.out) if args.out else CHECKPOINTS_DIR
     work = Path(args.work) if args.work else RUNS_DIR / "zoo"
-    rows = train_zoo(data, out, work, args.only, _device(args.device), log=lambda m: print(m, flush=True))
+    rows = train_zoo(data, out, work, args.only, _device(args.device), log=lambda m: print(m, flush=True),
+                     budget=args.budget, as_shipped=args.as_shipped)
     print(f"\n{'entry':<18}{'seg Type@AV':>12}{'seg Event@AV':>13}{'ev Type@AV':>11}{'ev Event@AV':>12}")
     for row in rows:
         t = row["test"]
@@ -191,7 +195,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model, card, ds = _load(args)
     split = ds.split(args.split)
     gating = args.gating or card.gating
-    report = score_predictions(predict(model, split, device=args.device), split, gating)
+    report = score_predictions(predict(model, split, device=args.device, source=str(card.path)), split, gating)
     out = {**report.to_json(), "checkpoint": str(card.path), "split": args.split, "gating": gating}
     if args.json:
         from .fileio import write_json
@@ -206,7 +210,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .fileio import save_npz
 
     model, card, ds = _load(args)
-    preds = predict(model, ds.split(args.split), device=args.device)
+    preds = predict(model, ds.split(args.split), device=args.device, source=str(card.path))
+    preds.gating = card.gating  # recorded, so that `score` gates the way the model's paper does
     save_npz(args.out, **preds.npz_arrays())
     print(f"wrote {args.out}: {len(preds.filenames)} videos ({', '.join(preds.npz_arrays())})")
     return 0
@@ -255,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pred", required=True)
     s.add_argument("--json", help="also write the figures to this JSON file")
     s.add_argument("--gating", choices=("fused", "modality", "none"), default=None,
-                   help="default: fused if `video` is given, modality if `video_audio`/`video_visual`, else none")
+                   help="default: the file's `gating` array, else fused if only `video` is given, modality if only "
+                        "`video_audio`/`video_visual`, none if neither (both without `gating`: this flag is needed)")
     s.set_defaults(fn=cmd_score)
 
     s = sub.add_parser("models", help="list registered models with paper and parameter counts")
@@ -274,9 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--width", choices=("paper", "demo"), default="paper")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option (repeatable)")
     s.add_argument("--train-set", action="append", metavar="KEY=VALUE", help="training option (repeatable)")
-    s.add_argument("--llp-steps", action="store_true",
-                   help="scale batches above 16 so an epoch has as many steps as the paper's batch on LLP's 10,000 "
-                        "training videos (small data such as SynthLLP mini; no effect on LLP itself)")
+    s.add_argument("--budget", choices=("llp_steps", "epochs", "llp_batch"), default=None,
+                   help="how the recipe's schedule is sized for this data: llp_steps = paper batch, epochs, LR steps "
+                        "and warm-ups scaled so every phase has as many optimiser steps as on LLP's 10,000 training "
+                        "videos (no effect on LLP itself); epochs = as the recipe writes them (the default); "
+                        "llp_batch = batches above 16 shrunk to LLP's steps per epoch (the zoo before issue 19)")
+    s.add_argument("--llp-steps", action="store_true", help="same as --budget llp_steps")
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_train)
 
@@ -302,10 +311,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--work", help="training folders, resumable (default: runs/zoo)")
     s.add_argument("--only", nargs="+", metavar="NAME", help="train only these entries")
     s.add_argument("--device", default="cpu")
+    s.add_argument("--budget", choices=("llp_steps", "epochs", "llp_batch"), default="llp_steps",
+                   help="schedule rule (see train --budget; default llp_steps)")
+    s.add_argument("--as-shipped", action="store_true",
+                   help="train each entry with the options its shipped card records (reproduces the shipped zoo, "
+                        "e.g. one trained before issue 19) instead of today's defaults")
     s.set_defaults(fn=cmd_zoo)
 
     s = sub.add_parser("convert", help="import an official checkpoint")
-    s.add_argument("--from", dest="source_format", default="official-han", choices=("official-han",))
+    s.add_argument("--from", dest="source_format", default="official-han",
+                   choices=("official-han", "official-ma", "official-jomold", "official-cmco", "official-mgn"),
+                   help="the official code whose saved state dict SOURCE is (avvp_core/convert.py lists the layouts)")
     s.add_argument("source")
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_convert)

@@ -72,7 +72,7 @@ class StateKeys:
     TRAIN_MODEL = "train_model"
     TRAIN_RECIPE = "train_recipe"
     TRAIN_WIDTH = "train_width"
-    TRAIN_LLP_STEPS = "train_llp_steps"
+    TRAIN_BUDGET = "train_budget"  # recipes.BUDGETS
     TRAIN_NAME = "train_name"
     TRAIN_EPOCHS = "train_epochs"
     TRAIN_BATCH = "train_batch"
@@ -165,6 +165,31 @@ def scanned(base: Path) -> tuple[list[Any], list[str]]:
     from .checkpoints import scan_stamp
 
     return _scanned(str(base), scan_stamp(base))
+
+
+def train_plan(root: str, model: str, recipe: str, budget: str, train_options: dict[str, Any] | None = None):
+    """The schedule a training of `model` with `recipe` on the data in use would run, one row per stage, beside the
+    same stage on LLP (recipes.budget_plan) as a DataFrame; None when the data has no train split to count."""
+    import pandas as pd
+
+    from .training.recipes import budget_plan
+
+    try:
+        n_train = len(load_dataset(root).split("train"))
+    except InputError:
+        return None
+    rows = []
+    for r in budget_plan(model, recipe, n_train, train_options, budget):
+        llp = r["llp"]
+        steps = ", ".join(f"{x:,}" for x in r["lr_drop_steps"]) or "none"
+        llp_steps = ", ".join(f"{x:,}" for x in llp["lr_drop_steps"]) or "none"
+        warm = "; ".join(f"{k} until step {v:,} (LLP {llp['warmup_steps'].get(k, 0):,})"
+                         for k, v in r["warmup_steps"].items())
+        rows.append({"stage": r["stage"], "epochs": r["epochs"], "batch": r["batch_size"],
+                     "steps / epoch": r["steps_per_epoch"], "total steps": r["total_steps"],
+                     "LR drops after step": steps, "warm-up": warm or "–", "on LLP: epochs": llp["epochs"],
+                     "on LLP: total steps": llp["total_steps"], "on LLP: LR drops after step": llp_steps})
+    return pd.DataFrame(rows)
 
 
 def checkpoints_for(root: str) -> dict[str, Any]:
@@ -538,7 +563,7 @@ def check_llp_folder(path: str) -> tuple[Path, list[str]]:
     from .constants import SPLITS
     from .data.dataset import LLPDataset
 
-    root = Path(path).expanduser().resolve()
+    root = LLPDataset(path).root.resolve()  # any typed string (a NUL byte, "~nosuchuser/x", 10,000 characters)
     ds = LLPDataset(root)
     for split in SPLITS:  # all five CSVs are needed: raises naming the first file missing or malformed
         ds.split(split)
@@ -763,20 +788,27 @@ def sidebar() -> None:
 
 
 @st.cache_data(show_spinner=False)
-def _zoo_claims(folder: str, zoo_json_mtime: float):
+def _zoo_claims(folder: str, zoo_json_mtime: float, full_mtime: float):
     import pandas as pd
 
     from . import claims
     from .zoo import ENTRIES, zoo_runs
 
     entries = {n: {"model": e.model, "recipe": e.recipe} for n, e in ENTRIES.items()}
-    return pd.DataFrame(claims.check(zoo_runs(folder), entries))
+    problem, full = "", None
+    try:
+        full = claims.read_full(Path(folder) / claims.CLAIMS_FULL)
+    except InputError as exc:  # shown in the table's row instead of a verdict
+        problem = f"unusable: {exc}"
+    return pd.DataFrame(claims.side_by_side(claims.check(zoo_runs(folder), entries), full, problem))
 
 
 def zoo_claims(root: str):
-    """The claims table of the shipped zoo (a DataFrame) when the zoo was trained on the data in use, else None."""
+    """The claims table when the shipped zoo was trained on the data in use, else None (a DataFrame): the
+    calibrated verdict of checkpoints/claims_full.json beside the demo zoo's (claims.side_by_side)."""
     import json
 
+    from .claims import CLAIMS_FULL
     from .paths import CHECKPOINTS_DIR
     from .zoo import ZOO_FILE
 
@@ -787,4 +819,5 @@ def zoo_claims(root: str):
         return None
     if (zoo.get("data") or {}).get("fingerprint") != data_fingerprint(root):
         return None
-    return _zoo_claims(str(CHECKPOINTS_DIR), index.stat().st_mtime)
+    full = CHECKPOINTS_DIR / CLAIMS_FULL
+    return _zoo_claims(str(CHECKPOINTS_DIR), index.stat().st_mtime, full.stat().st_mtime if full.is_file() else 0.0)

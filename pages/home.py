@@ -6,6 +6,7 @@ import streamlit as st
 from avvp_core import ui
 from avvp_core.analysis.filmstrip import add_filmstrip
 from avvp_core.analysis.timeline import timeline_figure, timeline_frame
+from avvp_core.claims import WHY_THEY_DIFFER
 from avvp_core.constants import CLASSES
 from avvp_core.errors import InputError
 from avvp_core.render import describe
@@ -62,9 +63,10 @@ if cards:
     st.dataframe(ui.leaderboard(cards).round(2), hide_index=True, key="home_leaderboard")
     claims = ui.zoo_claims(root)
     if claims is not None:
-        with st.expander("The papers' claims, checked on this data by the shipped zoo"):
-            st.caption("Each claim compares two zoo models on the test split (seed 1 only; see checkpoints/README.md). "
-                       "A claim that does not hold on SynthLLP is a finding, shown as such.")
+        with st.expander("The papers' claims, checked on SynthLLP"):
+            st.caption("Each claim compares two models on the test split: the verdict in the calibrated setting, "
+                       "beside the shipped demo zoo (see checkpoints/README.md). " + WHY_THEY_DIFFER + " A claim "
+                       "that does not hold on SynthLLP is a finding, shown as such.")
             st.dataframe(claims, hide_index=True, key="home_claims")
 elif cards is not None:
     st.info(f"No trained model for this data yet. {ui.train_hint(root)}")

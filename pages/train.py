@@ -22,6 +22,16 @@ info = model_info(model)
 st.caption(f"{info.summary} — {info.paper}. Paper options: "
            + ", ".join(f"{k}={v}" for k, v in info.defaults.items())
            + f". Demo width changes: {', '.join(f'{k}={v}' for k, v in info.demo.items()) or 'none'}.")
+budget = st.radio("Training budget", ("llp_steps", "epochs", "llp_batch"), horizontal=True, key=K.TRAIN_BUDGET,
+                  format_func={"llp_steps": "LLP's steps (recommended)", "epochs": "the recipe's epochs as written",
+                               "llp_batch": "shrink batches above 16 (the zoo before issue 19)"}.get,
+                  help="LLP's steps: the recipe's batch, with its epochs, LR steps and warm-ups scaled so every phase "
+                       "has as many optimiser steps as on LLP's 10,000 training videos (no change on LLP itself).")
+plan = ui.train_plan(root, model, recipe, budget)
+if plan is not None:
+    st.caption("The schedule each stage will run on this data (recipe values; epochs, batch or options you set "
+               "below are taken as given), beside the same stage on LLP:")
+    st.table(plan.set_index("stage"))  # a static table: one or two rows
 with st.form("train_form"):
     a, b, c, d, e = st.columns(5)
     width = a.radio("Width", ("demo", "paper"), key=K.TRAIN_WIDTH, help="demo: small and fast on CPU")
@@ -37,8 +47,6 @@ with st.form("train_form"):
     model_set = f.text_area("Model options (KEY=VALUE per line)", key=K.TRAIN_MODEL_SET, placeholder="dim=64")
     train_set = g.text_area("Training options (KEY=VALUE per line)", key=K.TRAIN_TRAIN_SET, placeholder="lr_step=5")
     name = st.text_input("Run name (folder under runs/; empty: model-recipe-width-seed-time)", key=K.TRAIN_NAME)
-    llp_steps = st.checkbox("Scale batches above 16 to LLP's steps per epoch (as the shipped zoo; no effect on LLP)",
-                            value=True, key=K.TRAIN_LLP_STEPS)
     submitted = st.form_submit_button("Start training", type="primary", key="train_submit")
 if submitted:
     try:
@@ -46,7 +54,7 @@ if submitted:
             raise InputError("the data in use has no feature files; choose or generate data on the Data page")
         job = jobs.start(root, model, recipe, width, name.strip() or None, epochs=epochs, batch_size=batch, lr=lr,
                          seed=None if seed is None else int(seed), model_options=jobs.parse_options(model_set),
-                         train_options=jobs.parse_options(train_set), llp_steps=llp_steps)
+                         train_options=jobs.parse_options(train_set), budget=budget)
         st.session_state[K.TRAIN_JOB] = job.name
         st.success(f"Started {job.name} (pid {job.record['pid']}).", icon=":material/play_arrow:")
     except InputError as exc:

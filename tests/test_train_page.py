@@ -67,6 +67,14 @@ def test_train_page_offers_every_model_and_recipe(tiny_data, runs):
     assert {"han", "mmt", "msdu"} <= set(at.selectbox(key="train_model").options)
     assert {"plain", "dgm", "capc", "jomold"} <= set(at.selectbox(key="train_recipe").options)
     assert "No training started from the app yet" in at.info[0].value
+    plan = at.table[0].value  # the step plan of HAN plain on tiny data (60 videos, 4 steps per epoch)
+    assert list(plan.index) == ["model"]
+    row = plan.loc["model"]
+    assert int(row["total steps"]) == int(row["on LLP: total steps"]) == 25_000
+    assert row["on LLP: LR drops after step"] == "6,250, 12,500, 18,750"
+    assert row["LR drops after step"] == "6,252, 12,504, 18,756"  # every 1,563 epochs of 4 steps: the nearest
+    at.radio(key="train_budget").set_value("epochs").run()
+    assert int(at.table[0].value.loc["model", "total steps"]) == 40 * 4
 
 
 def test_starting_a_tiny_training_from_the_page(tiny_data, runs):
@@ -80,7 +88,8 @@ def test_starting_a_tiny_training_from_the_page(tiny_data, runs):
     assert "Started page-run" in at.success[0].value
     job = jobs.get("page-run")
     assert job.record["model_options"] == TINY and job.record["train_options"] == {"epochs": 1}
-    assert "--llp-steps" in job.record["argv"]  # the page's default, as the shipped zoo
+    argv = job.record["argv"]
+    assert argv[argv.index("--budget") + 1] == "llp_steps"  # the page's default budget
     assert list(at.dataframe[0].value["job"]) == ["page-run"]
 
     assert jobs.wait("page-run", 240).status == "finished"
