@@ -60,9 +60,11 @@ class Status:
 
 def is_current(data: Path) -> bool:
     """The folder is complete (it appears by rename only when it is) and made by this generator version."""
+    if not (data / "AVVP_train.csv").is_file():
+        return False  # a fresh clone's first page: answered without importing the generator
     from .data.synthetic import default_data_outdated
 
-    return (data / "AVVP_train.csv").is_file() and default_data_outdated(data) is None
+    return default_data_outdated(data) is None
 
 
 def _locked(data: Path) -> bool:

@@ -612,8 +612,8 @@ def default_data_progress(needs: str = "This page needs the benchmark data") -> 
                 firststart.start(DEFAULT_DATA, DEFAULT_PRESET, retry=True)
                 st.rerun(scope="fragment")
             return
-        if now.state == "missing":  # killed mid-way (the lock went with it): start again
-            firststart.start(DEFAULT_DATA, DEFAULT_PRESET)
+        if now.state == "missing":  # not started yet (Home starts it here), or killed mid-way: start it
+            now = firststart.start(DEFAULT_DATA, DEFAULT_PRESET)
         st.info(f"{needs}: SynthLLP {DEFAULT_PRESET} (seed 0) is being generated in the background, the first time "
                 "only (about half a minute). The page fills in by itself when it is ready; other pages stay usable "
                 "meanwhile.", icon=":material/hourglass_top:")
@@ -628,10 +628,14 @@ def data_in_use(wait: bool = True) -> str | None:
     page that needs the data) the page shows the progress and ends its run here, and fills in by itself when the data
     is ready; without (Home) it gets None and shows what ships meanwhile. Any other folder is the page's to check."""
     root = st.session_state[StateKeys.DATA_ROOT]
-    if root != str(DEFAULT_DATA) or ensure_default_data():
+    if root != str(DEFAULT_DATA):
         return root
-    if not wait:
-        return None
+    if not wait:  # Home: draws what ships first; its progress panel starts the generation right after
+        from . import firststart
+
+        return root if firststart.status(DEFAULT_DATA).state == "ready" else None
+    if ensure_default_data():
+        return root
     default_data_progress()
     st.stop()
 
@@ -679,7 +683,7 @@ def first_start_preview() -> None:
     from .videos import DEMO_DIR, DEMO_MANIFEST
     from .zoo import ZOO_FILE
 
-    default_data_progress("Most pages need the benchmark data")
+    progress = st.container()  # shown above, filled last: what ships is drawn before anything is started
     st.subheader("A video and its ground truth")
     try:
         manifest = json.loads((DEMO_DIR / DEMO_MANIFEST).read_text())
@@ -700,12 +704,14 @@ def first_start_preview() -> None:
     if frame is None:
         st.caption("No shipped zoo in checkpoints/: the leaderboard lists the models trained on the data once it is "
                    "ready.")
-        return
-    synth = record.get("synth") or {}
-    st.caption(f"The shipped zoo's test figures (official LLP protocol, percent), read from its cards: trained on "
-               f"SynthLLP {synth.get('preset')} (seed {synth.get('seed')}), the benchmark being generated now. Best "
-               "segment-level Type@AV first; each model gated as its paper evaluates it.")
-    st.dataframe(frame.round(2), hide_index=True, key="home_leaderboard")
+    else:
+        synth = record.get("synth") or {}
+        st.caption(f"The shipped zoo's test figures (official LLP protocol, percent), read from its cards: trained on "
+                   f"SynthLLP {synth.get('preset')} (seed {synth.get('seed')}), the benchmark being generated now. "
+                   "Best segment-level Type@AV first; each model gated as its paper evaluates it.")
+        st.dataframe(frame.round(2), hide_index=True, key="home_leaderboard")
+    with progress:
+        default_data_progress("Most pages need the benchmark data")
 
 
 def job_panel(name: str, key: str, controls: bool = True) -> str | None:

@@ -320,41 +320,50 @@ def view_child(root: Path, view: str, preds: list[Path]) -> dict:
     from avvp_core.checkpoints import load_checkpoint
 
     load_checkpoint(REPO / CHECKPOINTS[0])  # torch and the model classes imported
-    t0 = time.perf_counter()
-    if view == "compare":  # per model: gate + the full ScoreReport, then the per-class table
-        per_class = {}
-        for i, (m, g) in enumerate(zip(models, gatings, strict=True)):
-            per_class[f"m{i}"] = score(*m.decisions(g), split.gt_audio, split.gt_visual).per_class
-        per_class_frame(per_class, "segment")
-    elif view == "errors":  # both models' per-video F1, the first's error cells, the ranked table, totals, confusion
-        decisions = [m.decisions(g) for m, g in zip(models, gatings, strict=True)]
-        f1 = {f"m{i}": score(*d, split.gt_audio, split.gt_visual).per_video["segment/type"]
-              for i, d in enumerate(decisions)}
-        cells = error_cells(*decisions[0], split.gt_audio, split.gt_visual)
-        table = rank(video_table(split.filenames, cells, f1), "|F1 gap|")
-        rank(video_table(split.filenames, cells, f1, class_index=0), "errors")
-        error_totals({"m0": cells})
-        class_confusion(*decisions[0], split.gt_audio, split.gt_visual)
-        assert len(table) == len(split)
-    elif view == "timelines":  # the three filters (id contains, class, where two models disagree), one timeline
-        rows = np.arange(len(split))
-        rows = rows[[("a" in split.filenames[i].lower()) for i in rows]]
-        k = 0
-        present = (split.labels[:, k] > 0) | split.gt_audio[:, :, k].any(1) | split.gt_visual[:, :, k].any(1)
-        rows = rows[present[rows]]
-        first, second = (score(*m.decisions(g), split.gt_audio, split.gt_visual).per_video["segment/type"]
-                         for m, g in zip(models, gatings, strict=True))
-        rows = rows[np.abs(first - second)[rows] >= 0.2]
-        rows = rows[np.argsort(-np.abs(first - second)[rows])]
-        timeline_frame(split, int(rows[0]) if len(rows) else 0,
-                       {f"m{i}": (m, g) for i, (m, g) in enumerate(zip(models, gatings, strict=True))})
-    elif view == "features":  # the Features page's embedding: 3,000 sampled segment points, PCA, labelled
-        with tempfile.TemporaryDirectory() as tmp:
-            frame = embedding(REPO / CHECKPOINTS[0], split, "audio + visual segments", "PCA", 3000, cache_dir=tmp)
-        assert len(frame) == min(3000, 2 * 10 * len(split))  # audio + visual segments of every video, at most 3,000
-    else:
-        raise SystemExit(f"unknown view {view}")
-    return {"s": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb()}
+
+    def work() -> None:
+        if view == "compare":  # per model: gate + the full ScoreReport, then the per-class table
+            per_class = {}
+            for i, (m, g) in enumerate(zip(models, gatings, strict=True)):
+                per_class[f"m{i}"] = score(*m.decisions(g), split.gt_audio, split.gt_visual).per_class
+            per_class_frame(per_class, "segment")
+        elif view == "errors":  # both models' per-video F1, the first's error cells, ranked table, totals, confusion
+            decisions = [m.decisions(g) for m, g in zip(models, gatings, strict=True)]
+            f1 = {f"m{i}": score(*d, split.gt_audio, split.gt_visual).per_video["segment/type"]
+                  for i, d in enumerate(decisions)}
+            cells = error_cells(*decisions[0], split.gt_audio, split.gt_visual)
+            table = rank(video_table(split.filenames, cells, f1), "|F1 gap|")
+            rank(video_table(split.filenames, cells, f1, class_index=0), "errors")
+            error_totals({"m0": cells})
+            class_confusion(*decisions[0], split.gt_audio, split.gt_visual)
+            assert len(table) == len(split)
+        elif view == "timelines":  # the three filters (id contains, class, where two models disagree), one timeline
+            rows = np.arange(len(split))
+            rows = rows[[("a" in split.filenames[i].lower()) for i in rows]]
+            k = 0
+            present = (split.labels[:, k] > 0) | split.gt_audio[:, :, k].any(1) | split.gt_visual[:, :, k].any(1)
+            rows = rows[present[rows]]
+            first, second = (score(*m.decisions(g), split.gt_audio, split.gt_visual).per_video["segment/type"]
+                             for m, g in zip(models, gatings, strict=True))
+            rows = rows[np.abs(first - second)[rows] >= 0.2]
+            rows = rows[np.argsort(-np.abs(first - second)[rows])]
+            timeline_frame(split, int(rows[0]) if len(rows) else 0,
+                           {f"m{i}": (m, g) for i, (m, g) in enumerate(zip(models, gatings, strict=True))})
+        elif view == "features":  # the Features page's embedding: 3,000 sampled segment points, PCA, labelled
+            with tempfile.TemporaryDirectory() as tmp:
+                frame = embedding(REPO / CHECKPOINTS[0], split, "audio + visual segments", "PCA", 3000, cache_dir=tmp)
+            assert len(frame) == min(3000, 2 * 10 * len(split))  # audio + visual segments of every video, at most 3,000
+        else:
+            raise SystemExit(f"unknown view {view}")
+
+    # Three runs, the fastest reported (and the first): a page reruns in a long-lived server process, where memory
+    # of this size has been touched before; a single cold run in a fresh process times its page faults as well.
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - t0)
+    return {"s": min(times), "first_s": times[0], "peak_rss_mb": peak_rss_mb()}
 
 
 def run_size(n: int, work: Path, steps: list[str], repeats: int) -> dict:

@@ -112,3 +112,25 @@ def test_weak_labels_fast_and_careful_paths_agree(tmp_path):
     (tmp_path / "dup.csv").write_text(header + "aaaaaaaaaaa_0_10\tDog\naaaaaaaaaaa_9_19\tCat\n")
     with pytest.raises(InputError, match="line 3: video id 'aaaaaaaaaaa' already on line 2"):
         read_weak_csv(tmp_path / "dup.csv")
+
+
+def test_checkpoint_scan_skips_data_and_hidden_folders_and_its_stamp_follows_the_cards(tmp_path):
+    import shutil
+
+    from avvp_core.checkpoints import checkpoint_problems, list_checkpoints, scan_stamp
+
+    shipped = REPO / "checkpoints" / "han"
+    shutil.copytree(shipped, tmp_path / "runs" / "han", ignore=shutil.ignore_patterns("model.pt"))
+    data = tmp_path / "runs" / "some-data"
+    (data / "feats" / "deep").mkdir(parents=True)
+    (data / "AVVP_train.csv").write_text("filename\tevent_labels\n")
+    (data / "feats" / "deep" / "config.json").write_text("{}")  # inside a dataset: never a checkpoint
+    (tmp_path / "runs" / ".cache").mkdir()
+    (tmp_path / "runs" / ".cache" / "config.json").write_text("{}")
+    root = tmp_path / "runs"
+    assert [c.path.name for c in list_checkpoints(root)] == ["han"] and checkpoint_problems(root) == []
+    before = scan_stamp(root)
+    assert before == scan_stamp(root) and len(before) == 2  # config.json and metrics.json of the one card
+    metrics = root / "han" / "metrics.json"
+    metrics.write_text(metrics.read_text() + " ")
+    assert scan_stamp(root) != before  # a changed card invalidates the cached scan
