@@ -21,9 +21,9 @@ from .errors import InputError
 from .published import published_for
 
 TYPES = ("segment/type", "event/type")
-SHORT = {"segment/audio": "seg A", "segment/visual": "seg V", "segment/av": "seg AV", "segment/type": "seg Type",
-         "segment/event": "seg Event", "event/audio": "ev A", "event/visual": "ev V", "event/av": "ev AV",
-         "event/type": "ev Type", "event/event": "ev Event"}
+SHORT = {"segment/audio": "seg A", "segment/visual": "seg V", "segment/av": "seg AV", "segment/type": "seg Type@AV",
+         "segment/event": "seg Event@AV", "event/audio": "ev A", "event/visual": "ev V", "event/av": "ev AV",
+         "event/type": "ev Type@AV", "event/event": "ev Event@AV"}  # the figures as the field names them (names.py)
 
 
 @dataclass(frozen=True)

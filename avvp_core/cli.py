@@ -225,6 +225,88 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------- extract / parse (issue 23)
+def _extractors(args: argparse.Namespace):
+    from .extract.pipeline import Extractors, Settings
+
+    settings = Settings.from_env(args.vggish, random=args.random_weights)
+    if settings.weights == "random":
+        print(f"note: {settings.label}", file=sys.stderr)
+    return Extractors(settings, _device(args.device), download=not args.offline,
+                      progress=lambda frac, msg: print(f"[{frac * 100:5.1f}%] {msg}", file=sys.stderr))
+
+
+def _progress_every(step: float):
+    """A progress callback printing to stderr at most every `step` of the way (and at the end)."""
+    last = [-1.0]
+
+    def progress(frac: float, msg: str) -> None:
+        if frac - last[0] >= step or frac >= 1:
+            last[0] = frac
+            print(f"[{frac * 100:5.1f}%] {msg}", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from .extract.pipeline import extract_folder
+
+    ex = _extractors(args)
+    report = extract_folder(args.source, args.out, ex, log=lambda m: print(m, flush=True),
+                            progress=_progress_every(0.02))
+    print(f"{len(report.extracted)} extracted, {len(report.skipped)} already there, {len(report.failed)} failed "
+          f"-> {args.out} (feats/, AVVP_test_pd.csv, extraction.json)")
+    return 0 if report.extracted or report.skipped else 2
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from .checkpoints import read_card
+    from .extract.pipeline import format_events, parse_video, synthetic_reason, write_parsed
+
+    for folder in args.checkpoint:  # refused before any extractor is built or video decoded
+        reason = synthetic_reason(read_card(folder))
+        if reason:
+            raise InputError(f"refused: {reason}")
+    ex = _extractors(args)
+    parsed = parse_video(args.video, args.checkpoint, ex, _device(args.device), _progress_every(0.1))
+    entry = parsed.entry
+    print(f"{parsed.video.name}: {entry['duration']:g} s, {len(entry['windows'])} window(s) of 10 s"
+          + ("" if entry["has_audio"] else ", no sound track (silence)") + f"; {ex.settings.label}")
+    for name, r in parsed.results.items():
+        print(f"{name} ({r['card'].model}, {r['gating']} gating):")
+        print("\n".join(format_events(r["events"])))
+    out = Path(args.out) if args.out else Path(f"parse-{parsed.video.stem}")
+    for path in write_parsed(parsed, out):
+        print(f"wrote {path}")
+    return 0
+
+
+def _add_extractor_flags(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--vggish", choices=("embedding", "postprocessed"), default="embedding",
+                   help="embedding: the raw 128-D layer (JoMoLD's extractor; default); postprocessed: PCA + 8-bit "
+                        "quantisation of the AudioSet release")
+    s.add_argument("--random-weights", action="store_true",
+                   help="randomly initialised extractors (testing only: the features mean nothing; also "
+                        "AVVP_RANDOM_EXTRACTORS=1)")
+    s.add_argument("--offline", action="store_true", help="never download weights; say which file is missing")
+    s.add_argument("--device", default="cpu")
+
+
+def add_extract_parsers(sub) -> None:
+    s = sub.add_parser("extract", help="LLP features (VGGish, ResNet-152, R(2+1)D-18) of your videos, LLP layout")
+    s.add_argument("source", metavar="VIDEO_OR_FOLDER")
+    s.add_argument("--out", required=True, metavar="DATA_DIR")
+    _add_extractor_flags(s)
+    s.set_defaults(fn=cmd_extract)
+
+    s = sub.add_parser("parse", help="extract one video and list what checkpoints hear and see in it, per second")
+    s.add_argument("video")
+    s.add_argument("--checkpoint", action="append", required=True, metavar="DIR", help="repeatable")
+    s.add_argument("--out", help="folder for <checkpoint>/PRED.npz and events.json (default: parse-<video name>)")
+    _add_extractor_flags(s)
+    s.set_defaults(fn=cmd_parse)
+
+
 # ----------------------------------------------------------------------------------------------- parser
 
 
@@ -325,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("source")
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_convert)
+    add_extract_parsers(sub)
     return p
 
 

@@ -18,7 +18,7 @@ def test_rise_claims_hold_partly_or_not():
             "cmco": [_run(50.0, segment__type=52.0, event__type=48.0)]}
     rows = claims.check(runs, {"han": {"model": "han", "recipe": "plain"}, "mgn": {"model": "mgn", "recipe": "plain"}})
     assert _row(rows, "MGN beats HAN")["verdict"] == "holds"
-    assert "seg Type 55.0 vs 50.0 (+5.0)" in _row(rows, "MGN beats HAN")["measured"]
+    assert "seg Type@AV 55.0 vs 50.0 (+5.0)" in _row(rows, "MGN beats HAN")["measured"]
     assert "vs" in _row(rows, "MGN beats HAN")["published"]  # both papers' LLP figures are known
     assert _row(rows, "CM-PIE beats HAN")["verdict"] == "does not hold"
     assert _row(rows, "CM-Co beats HAN")["verdict"] == "partly holds"

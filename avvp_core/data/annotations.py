@@ -100,6 +100,8 @@ def _read_table(path: str | Path, columns: tuple[str, ...]) -> list[list[str]]:
 
 
 def _class_ids(labels: str, path: Path, lineno: int) -> list[int]:
+    if not labels.strip():  # an unlabelled video (`extract`'s list of the user's own videos)
+        return []
     ids = []
     for name in labels.split(","):
         name = name.strip()

@@ -116,8 +116,8 @@ class LLPDataset:
     def _eval_truth(self) -> dict[str, dict[str, np.ndarray]]:
         """Dense truth of val and test, built over their union so 'unmatched' means 'no val/test video'."""
         annotated = [s for s in ("val", "test") if s in self._weak]
-        if not annotated:
-            return {}
+        if not annotated or not any((self.root / f).is_file() for f in EVAL_FILES.values()):
+            return {}  # no eval file at all (e.g. `extract`'s folder of unlabelled videos): no dense truth
         names = [n for s in annotated for n in self._weak[s][0]]
         bounds = np.cumsum([0] + [len(self._weak[s][0]) for s in annotated])
         out: dict[str, dict[str, np.ndarray]] = {s: {} for s in annotated}
