@@ -10,17 +10,20 @@ about SynthLLP or about our reading of the paper, not hidden: every figure behin
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .errors import InputError
 from .published import published_for
 
 TYPES = ("segment/type", "event/type")
-SHORT = {"segment/audio": "seg A", "segment/visual": "seg V", "segment/av": "seg AV", "segment/type": "seg Type",
-         "segment/event": "seg Event", "event/audio": "ev A", "event/visual": "ev V", "event/av": "ev AV",
-         "event/type": "ev Type", "event/event": "ev Event"}
+SHORT = {"segment/audio": "seg A", "segment/visual": "seg V", "segment/av": "seg AV", "segment/type": "seg Type@AV",
+         "segment/event": "seg Event@AV", "event/audio": "ev A", "event/visual": "ev V", "event/av": "ev AV",
+         "event/type": "ev Type@AV", "event/event": "ev Event@AV"}  # the figures as the field names them (names.py)
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,10 @@ class Claim:
 CLAIMS: tuple[Claim, ...] = (
     Claim("MMT + CAPC raises visual and audio-visual segment F1 over HAN", "000", "mmt-capc", "han",
           ("segment/visual", "segment/av")),
-    Claim("Messengers beat full cross-modal context (No MSG)", "000", "mmt", "mmt-nomsg"),
+    # Paper 000 compares them after CAPC's three stages (Tab. 3: MMT+CAPC vs its No MSG row), so the pair is
+    # the CAPC-trained one (before issue 19: mmt vs mmt-nomsg, plain weak labels).
+    Claim("Messengers beat full cross-modal context (No MSG), both after CAPC's stages", "000", "mmt-capc",
+          "mmt-nomsg-capc"),
     Claim("CAPC on MA labels improves MMT (three stages vs one)", "000", "mmt-capc", "mmt"),
     Claim("MA label refinement improves HAN", "000", "han-ma", "han"),
     Claim("MA's removed labels are mostly truly absent", "000", "han-ma", "han",
@@ -68,6 +74,15 @@ def _published(entry: dict[str, Any] | None, figure: str) -> float | None:
     return values[0] if values else None
 
 
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def _cell(values: list[float]) -> str:
+    m, sd = _mean_std(values)
+    return f"{m:.1f}" if len(values) == 1 else f"{m:.1f} ± {sd:.1f}"
+
+
 def _verdict(flags: list[bool]) -> str:
     return "holds" if all(flags) else "partly holds" if any(flags) else "does not hold"
 
@@ -88,10 +103,13 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
         if claim.kind == "rise":
             flags, parts, pub = [], [], []
             for fig in claim.figures:
-                a = float(np.mean([r["test"][fig] for r in cand]))
-                b = float(np.mean([r["test"][fig] for r in base]))
+                va, vb = [r["test"][fig] for r in cand], [r["test"][fig] for r in base]
+                a, b = float(np.mean(va)), float(np.mean(vb))
                 flags.append(a > b)
-                parts.append(f"{SHORT[fig]} {a:.1f} vs {b:.1f} ({a - b:+.1f})")
+                text = f"{SHORT[fig]} {_cell(va)} vs {_cell(vb)} ({a - b:+.1f})"
+                if len(va) > 1 and len(va) == len(vb):  # seed i against seed i
+                    text += f", above in {sum(x > y for x, y in zip(va, vb, strict=True))}/{len(va)} seeds"
+                parts.append(text)
                 pa, pb = _published(entries.get(claim.candidate), fig), _published(entries.get(claim.baseline), fig)
                 if pa is not None and pb is not None:
                     pub.append(f"{SHORT[fig]} {pa:.1f} vs {pb:.1f} ({pa - pb:+.1f})")
@@ -132,3 +150,60 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {r['claim']} ({r['paper']}: {r['candidate']} vs {r['baseline']}) | **{r['verdict']}** | "
                      f"{r['measured']} | {r['published'] or '–'} |")
     return "\n".join(lines)
+
+
+# --- the calibrated setting beside the demo zoo (Home) -----------------------------------------------------------
+CLAIMS_FULL = "claims_full.json"  # written by bench/claims_matrix.py into checkpoints/
+FULL_FORMAT = "avvp-lab-claims-full/1"
+MAX_FULL_BYTES = 8 * 2**20
+VERDICT_RULE = ("a claim on test figures holds when the candidate's mean over the seeds is above the baseline's "
+                "on every figure it names, partly holds on some, does not hold on none; loss-gap and "
+                "label-precision claims as in avvp_core/claims.py")
+WHY_THEY_DIFFER = ("The verdict is measured where SynthLLP is calibrated against LLP (`full`: LLP's 10,000 training "
+                   "videos, paper width, 3 seeds); the demo zoo the pages inspect is small models on `mini` with one "
+                   "seed, where a method's gain can be smaller than the spread between seeds or need more data, "
+                   "so the two columns can disagree.")
+NOT_YET = "not yet measured"
+
+
+def read_full(path: str | Path) -> dict[str, Any] | None:
+    """checkpoints/claims_full.json, validated (None when it does not exist; InputError naming the problem)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    if path.stat().st_size > MAX_FULL_BYTES:
+        raise InputError(f"larger than {MAX_FULL_BYTES // 2**20} MiB", path)
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid JSON ({exc})", path) from None
+    if not isinstance(data, dict) or data.get("format") != FULL_FORMAT:
+        raise InputError(f"not a claims record (format {FULL_FORMAT!r} expected)", path)
+    rows = data.get("claims")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("claim"), str)
+                                             and isinstance(r.get("verdict"), str) for r in rows):
+        raise InputError("`claims` is not a list of rows with `claim` and `verdict`", path)
+    if not isinstance(data.get("setting"), dict):
+        raise InputError("`setting` is missing", path)
+    return data
+
+
+def side_by_side(zoo_rows: list[dict[str, Any]], full: dict[str, Any] | None, problem: str = ""
+                 ) -> list[dict[str, Any]]:
+    """One row per claim: the calibrated verdict (claims_full.json) as "verdict", the demo zoo's beside it, the
+    published figures. Without a record the verdict says it is not yet measured (or why the record is unusable)."""
+    calibrated = {r["claim"]: r for r in (full or {}).get("claims", [])}
+    out = []
+    for z in zoo_rows:
+        c = calibrated.get(z["claim"])
+        if full is None:
+            verdict, measured = NOT_YET, problem or "run bench/claims_matrix.py (SynthLLP full, paper width, 3 seeds)"
+        elif c is None:
+            verdict, measured = NOT_YET, "not in claims_full.json (a claim added since it was measured)"
+        else:
+            verdict, measured = c["verdict"], str(c.get("measured", ""))
+        out.append({"claim": z["claim"], "paper": z["paper"], "pair": f"{z['candidate']} vs {z['baseline']}",
+                    "verdict": verdict, "calibrated measured (full, paper width, seeds)": measured,
+                    "demo zoo verdict": z["verdict"], "demo zoo measured (mini, demo width)": z["measured"],
+                    "published on LLP": z["published"] or (c or {}).get("published", "")})
+    return out

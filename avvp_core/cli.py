@@ -130,15 +130,18 @@ def _device(name: str) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .data.dataset import LLPDataset
-    from .training.recipes import RecipeContext, run_recipe
+    from .training.recipes import RecipeContext, budget_plan, format_plan, run_recipe
 
     train_overrides = _kv(args.train_set)
     for flag in ("epochs", "batch_size", "lr", "seed"):
         if getattr(args, flag) is not None:
             train_overrides[flag] = getattr(args, flag)
     train_overrides["device"] = _device(args.device)
-    ctx = RecipeContext(LLPDataset(args.data), args.model, Path(args.out), args.width, _kv(args.set), train_overrides,
-                        llp_steps=args.llp_steps)
+    budget = args.budget or ("llp_steps" if args.llp_steps else None)
+    data = LLPDataset(args.data)
+    ctx = RecipeContext(data, args.model, Path(args.out), args.width, _kv(args.set), train_overrides, budget=budget)
+    print(format_plan(budget_plan(args.model, args.recipe, len(data.split("train")), train_overrides, budget)),
+          flush=True)
     result = run_recipe(args.recipe, ctx)
     m = result.metrics
     print(f"checkpoint: {result.folder} (epoch {m.get('selected_epoch')} selected on {m.get('selection_metric')}, "
@@ -161,7 +164,8 @@ def cmd_zoo(args: argparse.Namespace) -> int:
         generate_and_cache(data, preset="mini", seed=0)
     out = Path(args.out) if args.out else CHECKPOINTS_DIR
     work = Path(args.work) if args.work else RUNS_DIR / "zoo"
-    rows = train_zoo(data, out, work, args.only, _device(args.device), log=lambda m: print(m, flush=True))
+    rows = train_zoo(data, out, work, args.only, _device(args.device), log=lambda m: print(m, flush=True),
+                     budget=args.budget, as_shipped=args.as_shipped)
     print(f"\n{'entry':<18}{'seg Type@AV':>12}{'seg Event@AV':>13}{'ev Type@AV':>11}{'ev Event@AV':>12}")
     for row in rows:
         t = row["test"]
@@ -191,7 +195,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model, card, ds = _load(args)
     split = ds.split(args.split)
     gating = args.gating or card.gating
-    report = score_predictions(predict(model, split, device=args.device), split, gating)
+    report = score_predictions(predict(model, split, device=args.device, source=str(card.path)), split, gating)
     out = {**report.to_json(), "checkpoint": str(card.path), "split": args.split, "gating": gating}
     if args.json:
         from .fileio import write_json
@@ -206,7 +210,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .fileio import save_npz
 
     model, card, ds = _load(args)
-    preds = predict(model, ds.split(args.split), device=args.device)
+    preds = predict(model, ds.split(args.split), device=args.device, source=str(card.path))
+    preds.gating = card.gating  # recorded, so that `score` gates the way the model's paper does
     save_npz(args.out, **preds.npz_arrays())
     print(f"wrote {args.out}: {len(preds.filenames)} videos ({', '.join(preds.npz_arrays())})")
     return 0
@@ -218,6 +223,88 @@ def cmd_convert(args: argparse.Namespace) -> int:
     out = convert(args.source, args.out, args.source_format)
     print(f"converted {args.source} ({args.source_format}) -> {out}")
     return 0
+
+
+# ------------------------------------------------------------------------- extract / parse (issue 23)
+def _extractors(args: argparse.Namespace):
+    from .extract.pipeline import Extractors, Settings
+
+    settings = Settings.from_env(args.vggish, random=args.random_weights)
+    if settings.weights == "random":
+        print(f"note: {settings.label}", file=sys.stderr)
+    return Extractors(settings, _device(args.device), download=not args.offline,
+                      progress=lambda frac, msg: print(f"[{frac * 100:5.1f}%] {msg}", file=sys.stderr))
+
+
+def _progress_every(step: float):
+    """A progress callback printing to stderr at most every `step` of the way (and at the end)."""
+    last = [-1.0]
+
+    def progress(frac: float, msg: str) -> None:
+        if frac - last[0] >= step or frac >= 1:
+            last[0] = frac
+            print(f"[{frac * 100:5.1f}%] {msg}", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from .extract.pipeline import extract_folder
+
+    ex = _extractors(args)
+    report = extract_folder(args.source, args.out, ex, log=lambda m: print(m, flush=True),
+                            progress=_progress_every(0.02))
+    print(f"{len(report.extracted)} extracted, {len(report.skipped)} already there, {len(report.failed)} failed "
+          f"-> {args.out} (feats/, AVVP_test_pd.csv, extraction.json)")
+    return 0 if report.extracted or report.skipped else 2
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from .checkpoints import read_card
+    from .extract.pipeline import format_events, parse_video, synthetic_reason, write_parsed
+
+    for folder in args.checkpoint:  # refused before any extractor is built or video decoded
+        reason = synthetic_reason(read_card(folder))
+        if reason:
+            raise InputError(f"refused: {reason}")
+    ex = _extractors(args)
+    parsed = parse_video(args.video, args.checkpoint, ex, _device(args.device), _progress_every(0.1))
+    entry = parsed.entry
+    print(f"{parsed.video.name}: {entry['duration']:g} s, {len(entry['windows'])} window(s) of 10 s"
+          + ("" if entry["has_audio"] else ", no sound track (silence)") + f"; {ex.settings.label}")
+    for name, r in parsed.results.items():
+        print(f"{name} ({r['card'].model}, {r['gating']} gating):")
+        print("\n".join(format_events(r["events"])))
+    out = Path(args.out) if args.out else Path(f"parse-{parsed.video.stem}")
+    for path in write_parsed(parsed, out):
+        print(f"wrote {path}")
+    return 0
+
+
+def _add_extractor_flags(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--vggish", choices=("embedding", "postprocessed"), default="embedding",
+                   help="embedding: the raw 128-D layer (JoMoLD's extractor; default); postprocessed: PCA + 8-bit "
+                        "quantisation of the AudioSet release")
+    s.add_argument("--random-weights", action="store_true",
+                   help="randomly initialised extractors (testing only: the features mean nothing; also "
+                        "AVVP_RANDOM_EXTRACTORS=1)")
+    s.add_argument("--offline", action="store_true", help="never download weights; say which file is missing")
+    s.add_argument("--device", default="cpu")
+
+
+def add_extract_parsers(sub) -> None:
+    s = sub.add_parser("extract", help="LLP features (VGGish, ResNet-152, R(2+1)D-18) of your videos, LLP layout")
+    s.add_argument("source", metavar="VIDEO_OR_FOLDER")
+    s.add_argument("--out", required=True, metavar="DATA_DIR")
+    _add_extractor_flags(s)
+    s.set_defaults(fn=cmd_extract)
+
+    s = sub.add_parser("parse", help="extract one video and list what checkpoints hear and see in it, per second")
+    s.add_argument("video")
+    s.add_argument("--checkpoint", action="append", required=True, metavar="DIR", help="repeatable")
+    s.add_argument("--out", help="folder for <checkpoint>/PRED.npz and events.json (default: parse-<video name>)")
+    _add_extractor_flags(s)
+    s.set_defaults(fn=cmd_parse)
 
 
 # ----------------------------------------------------------------------------------------------- parser
@@ -255,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pred", required=True)
     s.add_argument("--json", help="also write the figures to this JSON file")
     s.add_argument("--gating", choices=("fused", "modality", "none"), default=None,
-                   help="default: fused if `video` is given, modality if `video_audio`/`video_visual`, else none")
+                   help="default: the file's `gating` array, else fused if only `video` is given, modality if only "
+                        "`video_audio`/`video_visual`, none if neither (both without `gating`: this flag is needed)")
     s.set_defaults(fn=cmd_score)
 
     s = sub.add_parser("models", help="list registered models with paper and parameter counts")
@@ -274,9 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--width", choices=("paper", "demo"), default="paper")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option (repeatable)")
     s.add_argument("--train-set", action="append", metavar="KEY=VALUE", help="training option (repeatable)")
-    s.add_argument("--llp-steps", action="store_true",
-                   help="scale batches above 16 so an epoch has as many steps as the paper's batch on LLP's 10,000 "
-                        "training videos (small data such as SynthLLP mini; no effect on LLP itself)")
+    s.add_argument("--budget", choices=("llp_steps", "epochs", "llp_batch"), default=None,
+                   help="how the recipe's schedule is sized for this data: llp_steps = paper batch, epochs, LR steps "
+                        "and warm-ups scaled so every phase has as many optimiser steps as on LLP's 10,000 training "
+                        "videos (no effect on LLP itself); epochs = as the recipe writes them (the default); "
+                        "llp_batch = batches above 16 shrunk to LLP's steps per epoch (the zoo before issue 19)")
+    s.add_argument("--llp-steps", action="store_true", help="same as --budget llp_steps")
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_train)
 
@@ -302,13 +393,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--work", help="training folders, resumable (default: runs/zoo)")
     s.add_argument("--only", nargs="+", metavar="NAME", help="train only these entries")
     s.add_argument("--device", default="cpu")
+    s.add_argument("--budget", choices=("llp_steps", "epochs", "llp_batch"), default="llp_steps",
+                   help="schedule rule (see train --budget; default llp_steps)")
+    s.add_argument("--as-shipped", action="store_true",
+                   help="train each entry with the options its shipped card records (reproduces the shipped zoo, "
+                        "e.g. one trained before issue 19) instead of today's defaults")
     s.set_defaults(fn=cmd_zoo)
 
     s = sub.add_parser("convert", help="import an official checkpoint")
-    s.add_argument("--from", dest="source_format", default="official-han", choices=("official-han",))
+    s.add_argument("--from", dest="source_format", default="official-han",
+                   choices=("official-han", "official-ma", "official-jomold", "official-cmco", "official-mgn"),
+                   help="the official code whose saved state dict SOURCE is (avvp_core/convert.py lists the layouts)")
     s.add_argument("source")
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_convert)
+    add_extract_parsers(sub)
     return p
 
 

@@ -19,7 +19,9 @@ from .training.feeder import SplitFeeder
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, split: Split | SplitFeeder, batch_size: int = 256,
-            device: str | torch.device = "cpu", **forward_options) -> Predictions:
+            device: str | torch.device = "cpu", source: str | None = None, **forward_options) -> Predictions:
+    """Every probability of the contract; a model whose output is not finite (NaN weights, features so large
+    they overflow) is refused in one line naming `source` (its checkpoint), never written or scored."""
     feeder = split if isinstance(split, SplitFeeder) else SplitFeeder(split)
     was_training = model.training
     model.eval()
@@ -31,6 +33,12 @@ def predict(model: torch.nn.Module, split: Split | SplitFeeder, batch_size: int 
         parts["video"].append(out.video_prob.float().cpu().numpy())
         parts["video_audio"].append(out.audio_prob.float().cpu().numpy())
         parts["video_visual"].append(out.visual_prob.float().cpu().numpy())
+        for key, part in parts.items():
+            if not np.isfinite(part[-1]).all():
+                model.train(was_training)
+                rows = f"{batch.index[0].item()}..{batch.index[-1].item()}" if batch.index is not None else "?"
+                raise InputError(f"the model's `{key}` probabilities hold NaN or Inf on {feeder.split.name} videos "
+                                 f"(rows {rows}); its weights are not finite or the features overflow it", source)
     model.train(was_training)
     return Predictions(list(feeder.split.filenames), **{k: np.concatenate(v) for k, v in parts.items()})
 

@@ -218,14 +218,16 @@ def validate(model: str, recipe: str, width: str, model_options: dict[str, Any],
 def start(data: str | Path, model: str, recipe: str = "plain", width: str = "demo", name: str | None = None, *,
           epochs: int | None = None, batch_size: int | None = None, lr: float | None = None, seed: int | None = None,
           model_options: dict[str, Any] | None = None, train_options: dict[str, Any] | None = None,
-          threads: int | None = None, runs_dir: str | Path | None = None, llp_steps: bool = False) -> Job:
+          threads: int | None = None, runs_dir: str | Path | None = None, llp_steps: bool = False,
+          budget: str | None = None) -> Job:
     """Start training `model` with `recipe` on the data folder `data` in the background, into RUNS_DIR/<name>.
 
     `model_options` are the model's build options (the CLI's --set), `train_options` TrainConfig values (--train-set);
     epochs, batch_size, lr and seed, when given, override both. Raises InputError for a bad name, a folder that
-    already exists, a missing data folder or options the model or trainer would refuse. `llp_steps` scales batches
-    above 16 to LLP's steps per epoch (the CLI's --llp-steps; a no-op on LLP itself).
-    """
+    already exists, a missing data folder or options the model or trainer would refuse. `budget` sizes the recipe's
+    schedule (the CLI's --budget; `llp_steps=True` is budget "llp_steps": LLP's optimiser steps in every phase, a
+    no-op on LLP itself)."""
+    budget = budget or ("llp_steps" if llp_steps else None)
     data = Path(data).expanduser().resolve()
     if not (data / "AVVP_train.csv").is_file():
         raise InputError("not an LLP / SynthLLP data folder (no AVVP_train.csv)", data)
@@ -234,6 +236,8 @@ def start(data: str | Path, model: str, recipe: str = "plain", width: str = "dem
         if value is not None:
             train_options[key] = value
     total = validate(model, recipe, width, model_options, train_options)
+    if budget not in (None, "epochs") and "epochs" not in train_options:
+        total = None  # sized for the data when training starts; its config.json says it then
     name = default_name(model, recipe, width, train_options.get("seed")) if name is None else name
     folder = run_folder(name, runs_dir)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -242,7 +246,7 @@ def start(data: str | Path, model: str, recipe: str = "plain", width: str = "dem
     except FileExistsError:
         raise InputError(f"run {name!r} already exists", folder, "choose another name, or resume it") from None
     argv = ["-m", "avvp_core", "train", "--data", str(data), "--model", model, "--recipe", recipe, "--width", width,
-            "--out", str(folder)] + (["--llp-steps"] if llp_steps else [])
+            "--out", str(folder)] + (["--budget", budget] if budget else [])
     argv += [x for k, v in model_options.items() for x in ("--set", f"{k}={v!r}")]
     argv += [x for k, v in train_options.items() for x in ("--train-set", f"{k}={v!r}")]
     record = {"name": name, "data": str(data), "model": model, "recipe": recipe, "width": width,

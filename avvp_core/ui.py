@@ -51,6 +51,7 @@ class StateKeys:
     DATA_SYNTH_PRESET = "data_synth_preset"
     DATA_SYNTH_SEED = "data_synth_seed"
     DATA_LLP_PATH = "data_llp_path"
+    DATA_LLP_REPORT = "data_llp_report"  # the check report of the folder just put in use, shown by the next run
     COMPARE_MODELS = "compare_models"
     COMPARE_SPLIT = "compare_split"
     COMPARE_BASELINE = "compare_baseline"
@@ -72,7 +73,7 @@ class StateKeys:
     TRAIN_MODEL = "train_model"
     TRAIN_RECIPE = "train_recipe"
     TRAIN_WIDTH = "train_width"
-    TRAIN_LLP_STEPS = "train_llp_steps"
+    TRAIN_BUDGET = "train_budget"  # recipes.BUDGETS
     TRAIN_NAME = "train_name"
     TRAIN_EPOCHS = "train_epochs"
     TRAIN_BATCH = "train_batch"
@@ -84,6 +85,7 @@ class StateKeys:
     IMBALANCE_DGM = "imbalance_dgm"
     IMBALANCE_PLAIN = "imbalance_plain"
     IMBALANCE_STEPS_RUN = "imbalance_steps_run"
+    IMBALANCE_SMOOTHING = "imbalance_smoothing"  # EMA span of the per-step omega / mu curves
     IMBALANCE_LEVEL = "imbalance_level"
     IMBALANCE_EPOCHS = "imbalance_epochs"
     IMBALANCE_JOBS = "imbalance_jobs"  # the DGM / no-DGM pair started from the page
@@ -167,19 +169,48 @@ def scanned(base: Path) -> tuple[list[Any], list[str]]:
     return _scanned(str(base), scan_stamp(base))
 
 
+def train_plan(root: str, model: str, recipe: str, budget: str, train_options: dict[str, Any] | None = None):
+    """The schedule a training of `model` with `recipe` on the data in use would run, one row per stage, beside the
+    same stage on LLP (recipes.budget_plan) as a DataFrame; None when the data has no train split to count."""
+    import pandas as pd
+
+    from .training.recipes import budget_plan
+
+    try:
+        n_train = len(load_dataset(root).split("train"))
+    except InputError:
+        return None
+    rows = []
+    for r in budget_plan(model, recipe, n_train, train_options, budget):
+        llp = r["llp"]
+        steps = ", ".join(f"{x:,}" for x in r["lr_drop_steps"]) or "none"
+        llp_steps = ", ".join(f"{x:,}" for x in llp["lr_drop_steps"]) or "none"
+        warm = "; ".join(f"{k} until step {v:,} (LLP {llp['warmup_steps'].get(k, 0):,})"
+                         for k, v in r["warmup_steps"].items())
+        rows.append({"stage": r["stage"], "epochs": r["epochs"], "batch": r["batch_size"],
+                     "steps / epoch": r["steps_per_epoch"], "total steps": r["total_steps"],
+                     "LR drops after step": steps, "warm-up": warm or "–", "on LLP: epochs": llp["epochs"],
+                     "on LLP: total steps": llp["total_steps"], "on LLP: LR drops after step": llp_steps})
+    return pd.DataFrame(rows)
+
+
 def checkpoints_for(root: str) -> dict[str, Any]:
-    """Checkpoints (JSON cards only) trained on the data in use, by display name: "<folder> (<model>)"."""
+    """Checkpoints (JSON cards only) trained on the data in use, by display name (names.checkpoint_names: the
+    method as its paper writes it, "HAN + MA"; a user's run adds its folder, "HAN · my-run")."""
+    from .names import checkpoint_names
+
     fingerprint = data_fingerprint(root)
-    cards = {}
+    found = []
     for base in map(Path, st.session_state[StateKeys.CHECKPOINT_ROOTS]):
         for card in scanned(base)[0]:
             if (card.config.get("data") or {}).get("fingerprint") == fingerprint and card.metrics.get("complete"):
-                cards[f"{card.path.relative_to(base)} ({card.model})"] = card
-    return cards
+                found.append((base, card))
+    return checkpoint_names(found)
 
 
 def leaderboard(cards: dict[str, Any]):
-    """The ten test figures of each checkpoint (from metrics.json, no weights loaded), best Type@AV first."""
+    """The ten test figures of each checkpoint (from metrics.json, no weights loaded), best segment-level Type@AV first:
+    the checkpoint's display name, the figures (METRIC_KEYS columns), then how it was trained."""
     import pandas as pd
 
     from .constants import METRIC_KEYS
@@ -188,10 +219,85 @@ def leaderboard(cards: dict[str, Any]):
     for name, card in cards.items():
         test = card.metrics.get("test") or {}
         cfg = card.config
-        rows.append({"checkpoint": name, "model": card.model, "recipe": cfg.get("recipe"), "width": cfg.get("width"),
-                     "seed": cfg.get("seed"), "gating": card.gating, **{k: test.get(k) for k in METRIC_KEYS}})
+        rows.append({"checkpoint": name, **{k: test.get(k) for k in METRIC_KEYS}, "model": card.model,
+                     "recipe": cfg.get("recipe"), "width": cfg.get("width"), "seed": cfg.get("seed"),
+                     "gating": card.gating})
     frame = pd.DataFrame(rows)
     return frame.sort_values("segment/type", ascending=False, ignore_index=True) if rows else frame
+
+
+def figure_table(frame, lead: list[str], tail: list[str] = (), prefix: str = "", fmt: str | None = "%.1f",
+                 help_: dict[str, str] | None = None):
+    """A table of the ten figures for st.dataframe, compact enough for a laptop: the figures under two group headers
+    ("segment-level", "event-level") with short names as the field writes them (A, V, AV, Type@AV, Event@AV) and the
+    glossary on hover. `frame` has METRIC_KEYS columns (named `prefix` + key); `lead` / `tail` columns go before /
+    after. Returns (the table with two header rows, its column_config by position). Show with hide_index=True:
+    Streamlit then counts positions from 1 for the first column (0 is the hidden index), as measured in chromium."""
+    import pandas as pd
+
+    from .constants import METRIC_KEYS
+    from .names import FIGURE_SHORT, LEVELS, metric_help
+
+    columns, data, config = [], {}, {}
+    for name in lead:
+        columns.append(("", name))
+        data[("", name)] = frame[name].to_numpy()
+    for key in METRIC_KEYS:
+        level, figure = key.split("/")
+        head = (f"{prefix}{LEVELS[level]}", FIGURE_SHORT[figure])
+        columns.append(head)
+        data[head] = frame[f"{prefix}{key}"].to_numpy()
+        help_text = metric_help(key) + (" Δ: this row minus the baseline, in points." if prefix.startswith("Δ") else "")
+        config[len(columns)] = (st.column_config.NumberColumn(help=help_text, format=fmt) if fmt
+                                    else st.column_config.TextColumn(help=help_text))
+    for name in tail:
+        columns.append(("", name))
+        data[("", name)] = frame[name].to_numpy()
+    for i, (_, name) in enumerate(columns):
+        if help_ and name in help_:
+            config[i + 1] = st.column_config.Column(help=help_[name])
+    table = pd.DataFrame(data, columns=pd.MultiIndex.from_tuples(columns))
+    return table, config
+
+
+LEADERBOARD_HELP = {
+    "model": "The method as its paper names it; a run of yours adds its folder under runs/.",
+    "model id": "registered model id (python -m avvp_core models)",
+    "gating": "video-level gating its paper evaluates with: fused (one video probability) or modality (one per "
+              "modality)",
+}
+
+
+def leaderboard_table(frame):
+    """`leaderboard` for display: checkpoint, the ten figures (grouped, short headers, help), then how it was trained.
+    Returns (table, column_config)."""
+    if frame.empty:
+        return frame, {}
+    shown = frame.rename(columns={"checkpoint": "model", "model": "model id"})
+    return figure_table(shown, ["model"], ["model id", "recipe", "width", "seed", "gating"], help_=LEADERBOARD_HELP)
+
+
+def figure_columns(keys: tuple[str, ...] | None = None, prefix: str = "", fmt: str | None = "%.1f",
+                   width: str = "small") -> dict[str, Any]:
+    """column_config for the ten figures: short headers as the field writes them ("Seg Type@AV"), the glossary on
+    hover. `prefix` names columns like "Δ segment/type"; `fmt` None for text cells ("54.3 ± 0.6")."""
+    from .constants import METRIC_KEYS
+    from .names import metric_help, metric_short
+
+    out = {}
+    for key in keys or METRIC_KEYS:
+        label, help_ = f"{prefix}{metric_short(key)}", metric_help(key)
+        out[f"{prefix}{key}"] = (st.column_config.NumberColumn(label, help=help_, format=fmt, width=width) if fmt
+                                 else st.column_config.TextColumn(label, help=help_, width=width))
+    return out
+
+
+def glossary() -> None:
+    """The metric glossary, one click away (a popover)."""
+    from .names import glossary_markdown
+
+    with st.popover("Glossary of the figures", icon=":material/help:"):
+        st.markdown(glossary_markdown())
 
 
 def train_hint(root: str) -> str:
@@ -538,7 +644,7 @@ def check_llp_folder(path: str) -> tuple[Path, list[str]]:
     from .constants import SPLITS
     from .data.dataset import LLPDataset
 
-    root = Path(path).expanduser().resolve()
+    root = LLPDataset(path).root.resolve()  # any typed string (a NUL byte, "~nosuchuser/x", 10,000 characters)
     ds = LLPDataset(root)
     for split in SPLITS:  # all five CSVs are needed: raises naming the first file missing or malformed
         ds.split(split)
@@ -615,6 +721,9 @@ def data_in_use(wait: bool = True) -> str | None:
     st.stop()
 
 
+ZOO_INDEX = "zoo.json"  # zoo.ZOO_FILE, named here: importing avvp_core.zoo imports torch (seconds on a first page)
+
+
 @st.cache_data(show_spinner=False)
 def _shipped_zoo(folder: str, zoo_json_mtime: float) -> tuple[Any, dict]:
     """(leaderboard frame, the zoo's data record) from the shipped cards' JSON (config.json, metrics.json of each
@@ -625,10 +734,10 @@ def _shipped_zoo(folder: str, zoo_json_mtime: float) -> tuple[Any, dict]:
     import pandas as pd
 
     from .constants import METRIC_KEYS
-    from .zoo import ZOO_FILE
+    from .names import method_name
 
     try:
-        index = json.loads((Path(folder) / ZOO_FILE).read_text())
+        index = json.loads((Path(folder) / ZOO_INDEX).read_text())
         record, entries = index.get("data") or {}, index.get("entries") or {}
     except (OSError, ValueError, AttributeError):
         return None, {}
@@ -641,9 +750,9 @@ def _shipped_zoo(folder: str, zoo_json_mtime: float) -> tuple[Any, dict]:
             continue  # a damaged card: the full leaderboard names it once the data is ready
         if (cfg.get("data") or {}).get("fingerprint") != record.get("fingerprint"):
             continue
-        rows.append({"checkpoint": f"{name} ({cfg.get('model')})", "model": cfg.get("model"),
-                     "recipe": cfg.get("recipe"), "width": cfg.get("width"), "seed": cfg.get("seed"),
-                     "gating": cfg.get("gating"), **{k: test.get(k) for k in METRIC_KEYS}})
+        rows.append({"checkpoint": method_name(cfg.get("model") or "?", cfg.get("recipe") or "plain"),
+                     **{k: test.get(k) for k in METRIC_KEYS}, "model": cfg.get("model"), "recipe": cfg.get("recipe"),
+                     "width": cfg.get("width"), "seed": cfg.get("seed"), "gating": cfg.get("gating")})
     if not rows:
         return None, record
     return pd.DataFrame(rows).sort_values("segment/type", ascending=False, ignore_index=True), record
@@ -656,7 +765,6 @@ def first_start_preview() -> None:
 
     from .paths import CHECKPOINTS_DIR
     from .videos import DEMO_DIR, DEMO_MANIFEST
-    from .zoo import ZOO_FILE
 
     progress = st.container()  # shown above, filled last: what ships is drawn before anything is started
     st.subheader("A video and its ground truth")
@@ -674,7 +782,7 @@ def first_start_preview() -> None:
                        "per visible event), what you **hear** the audio truth (a sound per audible event). Its "
                        "timeline appears here once the benchmark is ready.")
     st.subheader("Leaderboard")
-    index = CHECKPOINTS_DIR / ZOO_FILE
+    index = CHECKPOINTS_DIR / ZOO_INDEX
     frame, record = _shipped_zoo(str(CHECKPOINTS_DIR), index.stat().st_mtime if index.is_file() else 0.0)
     if frame is None:
         st.caption("No shipped zoo in checkpoints/: the leaderboard lists the models trained on the data once it is "
@@ -684,7 +792,8 @@ def first_start_preview() -> None:
         st.caption(f"The shipped zoo's test figures (official LLP protocol, percent), read from its cards: trained on "
                    f"SynthLLP {synth.get('preset')} (seed {synth.get('seed')}), the benchmark being generated now. "
                    "Best segment-level Type@AV first; each model gated as its paper evaluates it.")
-        st.dataframe(frame.round(2), hide_index=True, key="home_leaderboard")
+        board, board_columns = leaderboard_table(frame)  # as the full Home shows it
+        st.dataframe(board, hide_index=True, key="home_leaderboard", column_config=board_columns)
     with progress:
         default_data_progress("Most pages need the benchmark data")
 
@@ -733,9 +842,11 @@ def job_panel(name: str, key: str, controls: bool = True) -> str | None:
     return job.status
 
 
-def live_jobs(names: list[str], key: str, interval: float = 2.0) -> dict[str, str | None]:
+def live_jobs(names: list[str], key: str, interval: float = 2.0, table=None) -> dict[str, str | None]:
     """Panels of some jobs (side by side when several), refreshed every `interval` s while one runs; once a job's
-    status changes the whole page reruns (job tables, checkpoint lists). Returns name -> status at this run."""
+    status changes the whole page reruns (job tables, checkpoint lists). `table` (a callable drawing a job list) is
+    drawn above the panels in the same refresh, so the list and the panels never disagree. Returns name -> status
+    at this run."""
     from . import jobs
 
     def status(name: str) -> str | None:
@@ -748,6 +859,8 @@ def live_jobs(names: list[str], key: str, interval: float = 2.0) -> dict[str, st
 
     @st.fragment(run_every=interval if "running" in before.values() else None)
     def panels() -> None:
+        if table is not None:
+            table()
         cols = st.columns(len(names)) if len(names) > 1 else [st.container()]
         now = {}
         for col, name in zip(cols, names, strict=True):
@@ -761,28 +874,46 @@ def live_jobs(names: list[str], key: str, interval: float = 2.0) -> dict[str, st
 
 
 def sidebar() -> None:
-    """The shared sidebar: which data folder is in use."""
+    """The shared sidebar: which data folder is in use — its name first (a long path used to be cut exactly there),
+    then the folder it sits in, wrapped."""
     root = Path(st.session_state[StateKeys.DATA_ROOT])
     with st.sidebar:
         st.caption("Data in use")
-        st.code(str(root), language=None)
+        st.markdown(f"**{root.name}**")
+        st.caption(f"in `{root.parent}`")
 
 
 @st.cache_data(show_spinner=False)
-def _zoo_claims(folder: str, zoo_json_mtime: float):
+def _zoo_claims(folder: str, zoo_json_mtime: float, full_mtime: float):
     import pandas as pd
 
     from . import claims
+    from .names import method_name, paper_name
     from .zoo import ENTRIES, zoo_runs
 
     entries = {n: {"model": e.model, "recipe": e.recipe} for n, e in ENTRIES.items()}
-    return pd.DataFrame(claims.check(zoo_runs(folder), entries))
+    zoo_rows = claims.check(zoo_runs(folder), entries)
+    if not zoo_rows:
+        return pd.DataFrame()
+    # Papers by short name and year, zoo entries by the name every other page gives them.
+    named = lambda entry: method_name(ENTRIES[entry].model, ENTRIES[entry].recipe) if entry in ENTRIES else entry
+    for row in zoo_rows:
+        row["paper"] = paper_name(row["paper"])
+        row["candidate"], row["baseline"] = named(row["candidate"]), named(row["baseline"])
+    problem, full = "", None
+    try:
+        full = claims.read_full(Path(folder) / claims.CLAIMS_FULL)
+    except InputError as exc:  # shown in the table's row instead of a verdict
+        problem = f"unusable: {exc}"
+    return pd.DataFrame(claims.side_by_side(zoo_rows, full, problem))
 
 
 def zoo_claims(root: str):
-    """The claims table of the shipped zoo (a DataFrame) when the zoo was trained on the data in use, else None."""
+    """The claims table when the shipped zoo was trained on the data in use, else None (a DataFrame): the
+    calibrated verdict of checkpoints/claims_full.json beside the demo zoo's (claims.side_by_side)."""
     import json
 
+    from .claims import CLAIMS_FULL
     from .paths import CHECKPOINTS_DIR
     from .zoo import ZOO_FILE
 
@@ -793,4 +924,150 @@ def zoo_claims(root: str):
         return None
     if (zoo.get("data") or {}).get("fingerprint") != data_fingerprint(root):
         return None
-    return _zoo_claims(str(CHECKPOINTS_DIR), index.stat().st_mtime)
+    full = CHECKPOINTS_DIR / CLAIMS_FULL
+    return _zoo_claims(str(CHECKPOINTS_DIR), index.stat().st_mtime, full.stat().st_mtime if full.is_file() else 0.0)
+
+
+# --- Your video (issue 23): any clip through the LLP feature pipeline and real-feature checkpoints -------------------
+RANDOM_ENV_NOTE = "AVVP_RANDOM_EXTRACTORS is set"
+
+
+class YourVideoKeys:
+    UPLOAD = "your_video_upload"  # the uploaded clip (file_uploader value)
+    CHECKPOINTS = "your_video_checkpoints"
+    WINDOWS = "your_video_windows"  # the range of 10-s windows whose timelines are drawn
+    RESULT = "your_video_result"  # {"key": ..., "parsed": Parsed} of the last parse (reruns reuse it)
+    VGGISH = "your_video_vggish"  # the VGGish variant: raw embedding or AudioSet-postprocessed
+    DOWNLOAD = "your_video_download"  # the extractor-weights download button
+
+
+def extractor_settings(vggish: str = "embedding"):
+    """Published weights, or random ones where AVVP_RANDOM_EXTRACTORS is set (tests; the page says so)."""
+    from .extract.pipeline import Settings
+
+    return Settings.from_env(vggish)
+
+
+@st.cache_resource(show_spinner="Building the extractors…", max_entries=2)
+def _extractors(weights: str, vggish: str, tiny: bool):
+    from .extract.pipeline import Extractors, Settings
+
+    return Extractors(Settings(weights, vggish, tiny), download=False)
+
+
+def missing_extractor_weights(settings) -> list[str]:
+    """One line per weight file the settings need that is not in the cache folder (what, where, checksum)."""
+    from .extract import weights
+
+    if settings.weights == "random":
+        return []
+    return [weights.missing_message(spec) for spec in weights.missing(settings.weight_keys)]
+
+
+def download_extractor_weights(settings) -> None:
+    """Download the missing files with a progress bar; an InputError (offline) is the caller's to show."""
+    from .extract import weights
+
+    bar = st.progress(0.0, text="starting")
+    for spec in weights.missing(settings.weight_keys):
+        weights.download(spec, lambda frac, msg: bar.progress(min(max(frac, 0.0), 1.0), text=msg))
+    bar.empty()
+
+
+def real_video_checkpoints() -> tuple[dict[str, Any], list[str]]:
+    """Checkpoints that may parse real video (every root, any data), by display name, and why the others may not
+    (SynthLLP-trained: synthetic inputs). JSON only."""
+    from .checkpoints import list_checkpoints
+    from .extract.pipeline import synthetic_reason
+
+    usable, refused = {}, []
+    for base in map(Path, st.session_state[StateKeys.CHECKPOINT_ROOTS]):
+        for card in list_checkpoints(base):
+            reason = synthetic_reason(card)
+            if reason:
+                refused.append(reason)
+            else:
+                usable[f"{card.path.relative_to(base)} ({card.model})"] = card
+    return usable, refused
+
+
+def store_uploaded_video(upload) -> Path:
+    """Validate an uploaded clip by size and content, keep it under the cache folder by its SHA-256, check that
+    ffmpeg reads it; returns its path. InputError (one line, naming the upload) otherwise."""
+    import hashlib
+
+    from .extract import decode
+    from .extract.pipeline import parse_cache_root
+    from .fileio import write_bytes
+    from .uploads import validate_video
+
+    data = upload.getvalue()
+    validate_video(upload.name, data)
+    digest = hashlib.sha256(data).hexdigest()
+    path = parse_cache_root().parent / "uploads" / f"{digest[:16]}{Path(upload.name).suffix.lower()}"
+    if not path.is_file():
+        write_bytes(path, data)
+    try:
+        decode.probe(path)
+    except InputError as exc:
+        raise InputError(str(exc).replace(str(path), upload.name)) from None
+    return path
+
+
+def parse_clip(path: Path, checkpoints: list[str], settings):
+    """Extract (with a progress bar; cached on disk by content) and run the checkpoints; the result is kept in the
+    session so reruns (widgets) do not run it again."""
+    from .extract.pipeline import parse_video
+
+    key = (str(path), tuple(checkpoints), settings.key, tuple(weights_stamp(c) for c in checkpoints))
+    kept = st.session_state.get(YourVideoKeys.RESULT)
+    if kept and kept["key"] == key:
+        return kept["parsed"]
+    ex = _extractors(settings.weights, settings.vggish, settings.tiny)
+    bar = st.progress(0.0, text="Extracting features…")
+    parsed = parse_video(path, checkpoints, ex,
+                         progress=lambda frac, msg: bar.progress(min(max(frac, 0.0), 1.0), text=msg))
+    bar.empty()
+    st.session_state[YourVideoKeys.RESULT] = {"key": key, "parsed": parsed}
+    return parsed
+
+
+def parsed_timelines(parsed, windows: range) -> None:
+    """Per window (in order, end to end) and checkpoint: the class x modality timeline (probability and decision,
+    no ground truth), with the padded seconds named."""
+    import numpy as np
+
+    from .analysis.timeline import timeline_figure, timeline_frame
+    from .constants import CLASSES
+    from .data.dataset import Split
+
+    entry = parsed.entry
+    names = [w["filename"] for w in entry["windows"]]
+    split = Split("test", names, np.zeros((len(names), len(CLASSES)), dtype=np.float32))
+    models = {name: (r["predictions"], r["gating"]) for name, r in parsed.results.items()}
+    for k in windows:
+        w = entry["windows"][k]
+        title = f"{w['start']:g}–{w['start'] + 10:g} s"
+        if w["padded"]:
+            title += f" (the video ends at {w['end']:g} s: the seconds after it are padding, no event is listed there)"
+        frame = timeline_frame(split, k, models)
+        if frame.empty:
+            st.caption(f"{title}: no event predicted by the chosen checkpoints.")
+            continue
+        st.plotly_chart(timeline_figure(frame, title), key=f"your_video_timeline_{k}", width="stretch")
+
+
+def parsed_downloads(parsed) -> None:
+    """The events (JSON) and each checkpoint's PRED.npz (the score contract, one row per window)."""
+    import io
+    import json
+
+    import numpy as np
+
+    st.download_button("Download the events (JSON)", json.dumps(parsed.to_json(), indent=2),
+                       f"{parsed.video.stem}.events.json", mime="application/json", key="your_video_events_json")
+    for name, r in parsed.results.items():
+        buffer = io.BytesIO()
+        np.savez(buffer, **r["predictions"].npz_arrays())
+        st.download_button(f"Download {name} PRED.npz", buffer.getvalue(), f"{name}.PRED.npz",
+                           key=f"your_video_pred_{name}")

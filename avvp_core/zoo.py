@@ -8,9 +8,13 @@ val and test figure stays within 0.1 point of float32, else float32), the card (
 seed, the ten val and test figures *of the shipped weights*, training time, machine), the epoch log and, for DGM
 runs, the per-step log. `tests/test_zoo.py` regenerates SynthLLP mini and requires the shipped figures back.
 
-Deviation from the papers, named: batches above 16 are scaled so each epoch has as many optimiser steps on the
-2,000 mini training videos as the paper's batch has on LLP's 10,000 (`llp_steps_batch`: MMT 64 -> 16, CM-Co 64
--> 16, JoMoLD and MSDU 128 -> 25); the papers' large batches leave too few steps on mini (bench/RESULTS.md).
+Budget (TrainConfig.budget, recipes.apply_budget): the zoo trains with "llp_steps": each recipe keeps its paper
+batch and its epoch-counted schedule (epochs, LR step, warm-ups) is scaled so that a run on the 2,000 mini training
+videos sees the optimiser steps the recipe gives on LLP's 10,000 in every phase (HAN: 200 epochs of 125 steps, LR
+drops after 6,250, 12,500, 18,750 steps, as on LLP). The zoo shipped before issue 19 was trained with "llp_batch"
+(batches above 16 shrunk, epochs as written: batch-16 recipes got a fifth of LLP's steps); its cards record that
+(`train.budget`) and every other option it was trained with, and `zoo --as-shipped` retrains an entry from its
+card's recorded options instead of the current defaults.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from .training.recipes import RecipeContext, run_recipe
 
 ZOO_FILE = "zoo.json"
 ZOO_SEED = 1  # training seed of every entry (the data is SynthLLP mini, seed 0)
+ZOO_BUDGET = "llp_steps"  # recipes.apply_budget
 HALF_TOLERANCE = 0.1  # points: the most any figure may move when the weights are stored in float16
 
 
@@ -58,6 +63,8 @@ ZOO: tuple[ZooEntry, ...] = (
     ZooEntry("mmt", "mmt", "plain", "MMT"),
     ZooEntry("mmt-nomsg", "mmt_nomsg", "plain", "MMT, No MSG (full cross-modal context)"),
     ZooEntry("mmt-capc", "mmt", "capc", "MMT + CAPC (three stages)"),
+    # Paper 000 compares messengers with No MSG after CAPC's three stages (Tab. 3): the messenger claim's baseline.
+    ZooEntry("mmt-nomsg-capc", "mmt_nomsg", "capc", "MMT, No MSG + CAPC (three stages)"),
     ZooEntry("cmco", "cmco", "plain", "CM-Co"),
     ZooEntry("cmco-cms", "cmco", "cms", "CM-Co + CM-S"),
     ZooEntry("mgn", "mgn", "plain", "MGN"),
@@ -144,9 +151,24 @@ def _stage_seconds(folder: Path) -> float:
     return total
 
 
+# Options a card records that say where a run went, not how it trained: not replayed by --as-shipped.
+_NOT_REPLAYED = ("device", "eval_test")
+
+
+def shipped_options(out: str | Path, entry: ZooEntry) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(model options, training options) that the shipped card of `entry` under `out` records: training with them
+    replays how it was trained (recorded values win over today's defaults; user-given, so not rescaled)."""
+    card = read_card(Path(out) / entry.name)
+    train = {k: v for k, v in (card.config.get("train") or {}).items() if k not in _NOT_REPLAYED}
+    train.setdefault("budget", "llp_batch")  # cards written before the key existed were trained so
+    return dict(card.config.get("model_config") or {}), train
+
+
 def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: list[str] | None = None,
-              device: str = "cpu", log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Train (or resume) and export the chosen entries; returns their rows of `out/zoo.json`."""
+              device: str = "cpu", log: Callable[[str], None] = print, budget: str = ZOO_BUDGET,
+              as_shipped: bool = False) -> list[dict[str, Any]]:
+    """Train (or resume) and export the chosen entries; returns their rows of `out/zoo.json`. `as_shipped`: each
+    entry with the options its shipped card records (reproduces the shipped zoo) instead of today's defaults."""
     entries = select(names)
     data = LLPDataset(data_root)
     out, work = Path(out), Path(work)
@@ -156,10 +178,13 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
         k: data.synth_meta.get(k) for k in ("generator_version", "preset", "seed")}}
     for entry in entries:
         t0 = time.monotonic()
-        log(f"[zoo] {entry.name}: {entry.model} with recipe {entry.recipe} (demo width, seed {ZOO_SEED})")
-        ctx = RecipeContext(data, entry.model, work / entry.name, "demo", dict(entry.model_overrides),
-                            {"seed": ZOO_SEED, "device": device, **entry.train_overrides}, terminal=False,
-                            llp_steps=True)
+        model_overrides, train_overrides = dict(entry.model_overrides), dict(entry.train_overrides)
+        if as_shipped:
+            model_overrides, train_overrides = shipped_options(out, entry)
+        log(f"[zoo] {entry.name}: {entry.model} with recipe {entry.recipe} (demo width, seed {ZOO_SEED}, budget "
+            f"{train_overrides.get('budget', budget)})")
+        ctx = RecipeContext(data, entry.model, work / entry.name, "demo", model_overrides,
+                            {"seed": ZOO_SEED, **train_overrides, "device": device}, terminal=False, budget=budget)
         run_recipe(entry.recipe, ctx)
         row = export(entry, work / entry.name, data, out, _stage_seconds(work / entry.name))
         # re-read: another zoo process may have exported other entries meanwhile
@@ -216,8 +241,8 @@ def render_readme(out: str | Path) -> str:
         f"{synth.get('generator_version')}{_same_features_note(synth)}), fingerprint `{data['fingerprint']}`; test "
         "split, 500 videos. Its difficulty is calibrated so that HAN scores about what it scores on the real LLP "
         "test set (`bench/calibrate_han.py`, `bench/RESULTS.md`).",
-        f"- Training: the registered recipes at **demo width** (see each `config.json`), seed {ZOO_SEED}; batches above"
-        " 16 scaled to LLP's steps per epoch (`llp_steps_batch`: MMT and CM-Co 64 -> 16, JoMoLD/MSDU 128 -> 25).",
+        f"- Training: the registered recipes at **demo width** (see each `config.json`), seed {ZOO_SEED}; "
+        + _budget_note(out),
         "- Weights in float16 where every figure stays within 0.1 point of float32 (`weights_dtype` on each card);"
         " loading never unpickles objects (`weights_only=True`).",
         "- Times are training seconds on the machine named in each card (`zoo.machine`), often with other work"
@@ -243,10 +268,32 @@ def render_readme(out: str | Path) -> str:
     lines += ["", "## The papers' claims on SynthLLP", "",
               "Seed 1 only (bench/RESULTS.md has seeds 1-3 for HAN, MA and JoMoLD).", "",
               claims.markdown(claims.check(zoo_runs(out), entries)), "",
-              f"Reproduce: `python -m avvp_core zoo` (all entries: {total_minutes:.0f} minutes of training on the",
+              f"Reproduce: `python -m avvp_core zoo --as-shipped` (all entries, each with the options its card "
+              f"records: {total_minutes:.0f} minutes of training on the",
               "cards' machine, 2 CPU cores) or",
-              "`python -m avvp_core zoo --only han mmt` (some); intermediate stages stay in `runs/zoo/`.", ""]
+              "`python -m avvp_core zoo --as-shipped --only han mmt` (some); intermediate stages stay in `runs/zoo/`."
+              " Without `--as-shipped` the zoo trains with today's defaults.", ""]
     return "\n".join(lines)
+
+
+BUDGET_NOTES = {
+    "llp_steps": "schedules in LLP's optimiser steps (budget `llp_steps`: paper batch, epochs and LR steps scaled so "
+                 "every phase has the steps it has on LLP's 10,000 videos; each card's `steps` gives its schedule in "
+                 "optimiser steps).",
+    "llp_batch": "batches above 16 scaled to LLP's steps per epoch, epochs as the papers write them (budget "
+                 "`llp_batch`, the rule before issue 19: MMT and CM-Co 64 -> 16, JoMoLD/MSDU 128 -> 25; batch-16 "
+                 "recipes got a fifth of LLP's steps).",
+    "epochs": "the papers' schedules as written (budget `epochs`).",
+}
+
+
+def _budget_note(out: Path) -> str:
+    """How the shipped cards' schedules were sized, from the cards (a card without `train.budget` predates the key
+    and was trained with "llp_batch")."""
+    budgets = sorted({(read_card(f).config.get("train") or {}).get("budget", "llp_batch") for f in shipped(out)})
+    if len(budgets) == 1:
+        return BUDGET_NOTES[budgets[0]]
+    return "budgets differ by entry (" + ", ".join(budgets) + "; see each card's `train.budget`)."
 
 
 def shipped(out: str | Path) -> list[Path]:

@@ -6,7 +6,7 @@ run by run, so an interrupted matrix keeps what it finished; finished runs are s
         --run han:plain --run han:ma --run han:jomold --run "han:jomold:batch_size=25"
 
 A run spec is MODEL:RECIPE[:KEY=VALUE,...] (training overrides), or zoo:ENTRY for an entry of the demo zoo
-(avvp_core/zoo.py: its model, recipe and the LLP-steps batch rule), so the zoo's single-seed claims can be
+(avvp_core/zoo.py: its model, recipe and the zoo's budget, LLP's steps), so the zoo's single-seed claims can be
 re-checked over seeds with `python bench/claims.py OUT/results.json`.
 """
 
@@ -25,7 +25,7 @@ from common import machine_info
 from avvp_core.constants import METRIC_KEYS
 from avvp_core.data import LLPDataset
 from avvp_core.training.recipes import RecipeContext, run_recipe
-from avvp_core.zoo import ENTRIES
+from avvp_core.zoo import ENTRIES, ZOO_BUDGET
 
 
 def parse_spec(spec: str) -> tuple[str, str, dict]:
@@ -69,7 +69,7 @@ def main() -> None:
                     + "".join(f"-{k}{v}" for k, v in overrides.items())) + f"-s{seed}"
             t0 = time.perf_counter()
             ctx = RecipeContext(data, model, out / name, args.width, {}, {**overrides, "seed": seed}, terminal=False,
-                                llp_steps=zoo)
+                                budget=ZOO_BUDGET if zoo else None)
             res = run_recipe(recipe, ctx)
             m = res.metrics
             results[key] = {"spec": spec, "seed": seed, "folder": str(out / name),

@@ -1,18 +1,33 @@
 """Compare: checkpoints side by side — the ten figures with deltas, seeds aggregated, per-class F1 per modality."""
 
-import plotly.express as px
 import streamlit as st
 
 from avvp_core import ui
-from avvp_core.analysis.compare import aggregate, configuration_label, per_class_frame, published_frame, with_deltas
-from avvp_core.constants import METRIC_KEYS
+from avvp_core.analysis.compare import (
+    aggregate,
+    delta_table,
+    deltas_chart,
+    display_table,
+    figures_chart,
+    group_runs,
+    mean_per_class,
+    per_class_chart,
+    per_class_frame,
+    published_frame,
+    standings_chart,
+    standings_frame,
+    with_deltas,
+)
 from avvp_core.errors import InputError
 
 K = ui.StateKeys
 ui.init_state()
 st.title("Compare")
 st.caption("Runs of the same configuration (model, recipe, build and training settings) are aggregated over "
-           "seeds as mean ± standard deviation; Δ is each configuration's mean minus the baseline's.")
+           "seeds as mean ± standard deviation (– where a configuration has one run, n = 1); Δ is each "
+           "configuration's mean minus the baseline's. Seg = segment-level, Ev = event-level: hover a header for its "
+           "meaning.")
+ui.glossary()
 
 root = ui.data_in_use()
 ui.checkpoint_upload()
@@ -25,30 +40,73 @@ selected = [cards[n] for n in chosen]
 if not selected:
     st.stop()
 table = aggregate(selected, split)
-baseline = st.selectbox("Baseline", list(table["configuration"]), key=K.COMPARE_BASELINE)
+if table.empty:
+    st.info(f"None of the chosen checkpoints has {split} figures.")
+    st.stop()
+configurations = list(table["configuration"])
+baseline = st.selectbox("Baseline (for Δ)", configurations, key=K.COMPARE_BASELINE,
+                        index=configurations.index("HAN") if "HAN" in configurations else 0)  # the field's baseline
 table = with_deltas(table, baseline)
-st.dataframe(table.round(2), hide_index=True, key="compare_table")
-st.download_button("Download (CSV)", table.to_csv(index=False), f"compare_{split}.csv", key="compare_csv")
 
-published = published_frame(selected)
-if not published.empty:
-    st.subheader("Published on the real LLP")
-    st.caption("The papers' own test figures (legacy audio annotation file; transcribed from their tables). SynthLLP "
-               "is a stand-in: compare differences between methods, not absolute values.")
-    st.dataframe(published, hide_index=True, key="compare_published")
+figures, figures_table, deltas, deltas_tab = st.tabs(["Figures", "Figures (table)", "Δ against the baseline",
+                                                      "Δ (table)"])
+with figures:
+    st.plotly_chart(figures_chart(table), key="compare_figures_chart", width="stretch")
+with figures_table:
+    st.dataframe(display_table(table), hide_index=True, key="compare_table",
+                 column_config={"runs": st.column_config.NumberColumn("n", help="runs (seeds) aggregated",
+                                                                      width="small"),
+                                **ui.figure_columns(fmt=None)})
+with deltas:
+    st.plotly_chart(deltas_chart(table, baseline), key="compare_deltas_chart", width="stretch")
+with deltas_tab:
+    st.dataframe(delta_table(table), hide_index=True, key="compare_deltas",
+                 column_config=ui.figure_columns(prefix="Δ ", fmt="%+.1f"))
+st.download_button("Download figures and Δ (CSV)", table.to_csv(index=False), f"compare_{split}.csv",
+                   key="compare_csv")
+
+st.subheader("Published on the real LLP")
+standings = standings_frame(selected)
+st.caption("The papers' own test figures (legacy audio annotation file; transcribed from their tables: a row several "
+           "papers print is shown once, with every source), then the later methods (2023–2025, not implemented "
+           "here) so you see where the seed methods stand against today's best. SynthLLP is a stand-in: compare "
+           "differences between methods, not absolute values.")
+chart_tab, ours_tab, all_tab = st.tabs(["Where they stand", "Our methods as published", "All rows"])
+with chart_tab:
+    st.plotly_chart(standings_chart(standings), key="compare_standings", width="stretch")
+    st.caption("Blue: methods reproduced here (the chosen checkpoints'); grey: later methods. Plain bars "
+               "segment-level, "
+               "hatched event-level Type@AV.")
+with ours_tab:
+    published = published_frame(selected)
+    if published.empty:
+        st.caption("None of the chosen configurations has a published LLP row (see avvp_core/published.py).")
+    else:
+        st.dataframe(published, hide_index=True, key="compare_published",
+                     column_config={"ours": "reproduced here as", **ui.figure_columns()})
+with all_tab:
+    st.dataframe(standings, hide_index=True, key="compare_standings_table", column_config=ui.figure_columns())
 
 st.subheader("Per-class F1")
 level = st.radio("Level", ("segment", "event"), horizontal=True, key=K.COMPARE_LEVEL)
 per_class = {}
-for card in selected[:6]:  # one run per configuration is enough to see the pattern; keep the chart legible
-    label = configuration_label(card) + f" s{card.config.get('seed')}"
-    try:
-        per_class[label] = ui.score_report(str(card.path), root, split, card.gating).per_class
-    except InputError as exc:  # e.g. damaged weights: the other checkpoints are still compared
-        ui.show_error(exc)
+for label, members in group_runs(selected, split).items():  # every run, averaged per configuration as in the table
+    reports = []
+    for card in members:
+        try:
+            reports.append(ui.score_report(str(card.path), root, split, card.gating).per_class)
+        except InputError as exc:  # e.g. damaged weights: the other checkpoints are still compared
+            ui.show_error(exc)
+    if reports:
+        per_class[label] = mean_per_class(reports)
 frame = per_class_frame(per_class, level)
-fig = px.bar(frame, x="class", y="F1", color="model", facet_row="modality", barmode="group", height=900,
-             labels={"F1": f"{level}-level F1 (%)"})
-st.plotly_chart(fig, key="compare_per_class", width="stretch")
-st.caption("Per-class F1 pools true/false positives and misses over all videos of the split (a dashboard figure, "
-           f"not part of the official protocol). Figures: {', '.join(METRIC_KEYS)}.")
+st.caption(f"All {len(per_class)} chosen configurations (mean over their runs), one row each; every cell prints its "
+           "value, so a class a model never gets right reads 0. Per-class F1 pools true/false positives and misses "
+           "over all videos of the split (a dashboard figure, not part of the official protocol).")
+tabs = st.tabs(["audio", "visual", "audio-visual", "table"])
+for tab, modality in zip(tabs[:3], ("audio", "visual", "audio-visual"), strict=True):
+    with tab:
+        st.plotly_chart(per_class_chart(frame, modality, level), key=f"compare_per_class/{modality}", width="stretch")
+with tabs[3]:
+    st.dataframe(frame.pivot_table(index=["model", "modality"], columns="class", values="F1").round(1),
+                 key="compare_per_class_table")

@@ -6,11 +6,20 @@ from avvp_core import ui
 from avvp_core.analysis.datastats import figures
 from avvp_core.data.synthetic import KNOBS, PRESET_KNOBS, PRESETS, knob_defaults, llp_stats
 from avvp_core.errors import InputError
+from avvp_core.paths import DEFAULT_DATA
 
 K = ui.StateKeys
 ui.init_state()
 st.title("Data")
 st.caption(f"In use: `{st.session_state[K.DATA_ROOT]}`")
+back = f"Back to the default data ({DEFAULT_DATA.name})"
+elsewhere = st.session_state[K.DATA_ROOT] != str(DEFAULT_DATA)
+if elsewhere and st.button(back, key="data_use_default", icon=":material/undo:"):
+    st.session_state[K.DATA_ROOT] = str(DEFAULT_DATA)
+    st.rerun()  # the caption above and the sidebar name the folder in use
+report = st.session_state.pop(K.DATA_LLP_REPORT, None)
+if report:
+    st.success("Folder is valid and in use:\n\n" + "\n".join(f"- {line}" for line in report))
 
 source = st.radio("Source", ("SynthLLP", "LLP folder"), horizontal=True, key=K.DATA_SOURCE)
 if source == "SynthLLP":
@@ -50,7 +59,10 @@ else:
             with st.spinner("Reading the annotations and checking every feature file…"):
                 root, report = ui.check_llp_folder(path)
             st.session_state[K.DATA_ROOT] = str(root)
-            st.success("Folder is valid and in use:\n\n" + "\n".join(f"- {line}" for line in report))
+            # Rerun so the caption above and the sidebar (drawn before this click was handled) name the new folder;
+            # the report is shown by that run.
+            st.session_state[K.DATA_LLP_REPORT] = report
+            st.rerun()
         except InputError as exc:
             ui.show_error(exc)
 

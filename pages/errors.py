@@ -17,6 +17,7 @@ from avvp_core.analysis.errors import (
 )
 from avvp_core.constants import CLASSES, METRIC_KEYS
 from avvp_core.errors import InputError
+from avvp_core.names import metric_name
 
 K = ui.StateKeys
 ui.init_state()
@@ -42,7 +43,8 @@ if not split.has_truth:
 chosen = [first] + ([second] if second != "none" else [])
 
 d, e, f = st.columns(3)
-metric = d.selectbox("Per-video F1", METRIC_KEYS, index=METRIC_KEYS.index("segment/type"), key=K.ERRORS_METRIC)
+metric = d.selectbox("Per-video F1", METRIC_KEYS, index=METRIC_KEYS.index("segment/type"), key=K.ERRORS_METRIC,
+                     format_func=metric_name)
 by = e.selectbox("Rank by", rankings(len(chosen) == 2), key=K.ERRORS_RANK)
 cls = f.selectbox("Class", ["any", *CLASSES], key=K.ERRORS_CLASS)
 

@@ -38,10 +38,16 @@ colour = f.selectbox("Colour by", COLOURINGS, key=K.FEATURES_COLOUR)
 try:
     frame = ui.feature_embedding(checkpoint, root, split_name, kind, method, max_points)
     if frame is None:
-        st.info(f"Not computed yet for this choice: {method} of {kind} on {split_name}, at most {max_points} points "
-                "(about a minute for 3,000 points with t-SNE on two cores; PCA is instant). The result is cached.")
-        if not st.button("Compute", key=K.FEATURES_COMPUTE, type="primary"):
+        # In a slot that is emptied once the embedding exists: the finished plot stands alone, no stale prompt above.
+        prompt = st.empty()
+        with prompt.container():
+            st.info(f"Not computed yet for this choice: {method} of {kind} on {split_name}, at most {max_points} "
+                    "points (about a minute for 3,000 points with t-SNE on two cores; PCA is instant). The result is "
+                    "cached.")
+            clicked = st.button("Compute", key=K.FEATURES_COMPUTE, type="primary")
+        if not clicked:
             st.stop()
+        prompt.empty()
         frame = ui.feature_embedding(checkpoint, root, split_name, kind, method, max_points, compute=True)
 except InputError as exc:
     ui.show_error(exc)
@@ -50,7 +56,9 @@ except InputError as exc:
 fig = scatter_figure(frame, colour, f"{name}: {kind} ({split_name}, {method}, {len(frame)} points)")
 event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key=K.FEATURES_CHART,
                         width="stretch")
-ids = selected_ids(event["selection"]["points"])  # key access: also works for a selection set in tests
+st.caption("Colour: the label chosen above (rarer labels merged into \"other\"); shape: circles are audio "
+           "segments, diamonds visual segments.")
+ids = selected_ids(event["selection"]["points"], fig)  # key access: also works for a selection set in tests
 if not len(ids):
     st.caption("Select points with the box or lasso tool (top right of the chart) to list the videos behind them.")
     st.stop()

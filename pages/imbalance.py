@@ -52,7 +52,9 @@ if not runs:
     st.stop()
 
 st.plotly_chart(curves.modality_loss_figure(runs), key="imbalance_losses", width="stretch")
-st.caption("Mean over epochs of the gap between the audio and visual training losses (DGM should shrink it):")
+st.markdown(curves.loss_gap_verdict(runs))
+st.caption("Per run, the mean over epochs of the gap between the audio and visual training losses (DGM should shrink "
+           "it):")
 st.dataframe(curves.loss_gap_frame(runs).round(4), key="imbalance_gap", hide_index=True)
 
 st.subheader("ω and μ over training")
@@ -60,7 +62,11 @@ if chosen_dgm:
     run = st.selectbox("DGM run", chosen_dgm, key=K.IMBALANCE_STEPS_RUN)
     steps = jobs.read_jsonl(dgm[run].path / "steps.jsonl")
     if steps:
-        st.plotly_chart(curves.dgm_steps_figure(steps), key="imbalance_steps", width="stretch")
+        smooth = st.select_slider("Smoothing (EMA span, steps)", (1, 10, 25, 50, 100, 200),
+                                  value=curves.DGM_SMOOTHING, key=K.IMBALANCE_SMOOTHING,
+                                  help="1 = the raw per-step values only. ω and μ are recomputed every step from "
+                                       "one batch, so they are noisy; the moving average shows their trend.")
+        st.plotly_chart(curves.dgm_steps_figure(steps, smooth=int(smooth)), key="imbalance_steps", width="stretch")
     else:
         st.caption("This run has no per-step log (steps.jsonl).")
 else:

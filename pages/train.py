@@ -5,7 +5,8 @@ import streamlit as st
 
 from avvp_core import jobs, ui
 from avvp_core.errors import InputError
-from avvp_core.models import list_models, model_info
+from avvp_core.models import list_models, model_info, resolve_config
+from avvp_core.names import MODEL_HELP, MODEL_NAMES, RECIPE_HELP, RECIPE_NAMES, method_name
 from avvp_core.training.recipes import RECIPES
 
 K = ui.StateKeys
@@ -16,15 +17,41 @@ st.caption(f"Trains on the data in use (`{root}`) as a background process: it ke
            "page or close the browser. Finished runs are listed as checkpoints on every page.")
 
 left, right = st.columns(2)
-model = left.selectbox("Model", list_models(), index=list_models().index("han"), key=K.TRAIN_MODEL)
-recipe = right.selectbox("Recipe", sorted(RECIPES), index=sorted(RECIPES).index("plain"), key=K.TRAIN_RECIPE)
+models, recipes = list_models(), sorted(RECIPES)
+model = left.selectbox("Model", models, index=models.index("han"), key=K.TRAIN_MODEL,
+                       format_func=lambda m: f"{MODEL_NAMES.get(m, m)} ({m})",
+                       help="Each model's one-line description is below; all of them under *Models and recipes*.")
+recipe = right.selectbox("Recipe", recipes, index=recipes.index("plain"), key=K.TRAIN_RECIPE,
+                         format_func=lambda r: f"{RECIPE_NAMES.get(r) or 'paper recipe'} ({r})",
+                         help="How the model is trained: on the weak labels, or with a label-refinement / "
+                              "modulation method added.")
 info = model_info(model)
-st.caption(f"{info.summary} — {info.paper}. Paper options: "
-           + ", ".join(f"{k}={v}" for k, v in info.defaults.items())
-           + f". Demo width changes: {', '.join(f'{k}={v}' for k, v in info.demo.items()) or 'none'}.")
+left.caption(MODEL_HELP.get(model, info.summary))
+right.caption(RECIPE_HELP.get(recipe, ""))
+with st.expander("Models and recipes"):
+    st.markdown("\n".join(f"- **{MODEL_NAMES.get(m, m)}** (`{m}`): {MODEL_HELP.get(m, model_info(m).summary)}"
+                          for m in models))
+    st.markdown("\n".join(f"- **{RECIPE_NAMES.get(r) or 'paper recipe'}** (`{r}`): {RECIPE_HELP.get(r, '')}"
+                          for r in recipes))
+# Outside the form, so the defaults shown below follow the chosen width at once.
+width = st.radio("Width", ("demo", "paper"), key=K.TRAIN_WIDTH, horizontal=True,
+                 help="demo: small and fast on CPU; paper: the configuration the paper trains")
+config = resolve_config(model, width)
+st.caption(f"{method_name(model, recipe)} at {width} width: "
+           + ", ".join(f"{k}={v}" for k, v in config.items()) + f" — {info.paper}.")
+fixed = ("epochs", "batch_size", "lr", "seed")
+budget = st.radio("Training budget", ("llp_steps", "epochs", "llp_batch"), horizontal=True, key=K.TRAIN_BUDGET,
+                  format_func={"llp_steps": "LLP's steps (recommended)", "epochs": "the recipe's epochs as written",
+                               "llp_batch": "shrink batches above 16 (the zoo before issue 19)"}.get,
+                  help="LLP's steps: the recipe's batch, with its epochs, LR steps and warm-ups scaled so every phase "
+                       "has as many optimiser steps as on LLP's 10,000 training videos (no change on LLP itself).")
+plan = ui.train_plan(root, model, recipe, budget)
+if plan is not None:
+    st.caption("The schedule each stage will run on this data (recipe values; epochs, batch or options you set "
+               "below are taken as given), beside the same stage on LLP:")
+    st.table(plan.set_index("stage"))  # a static table: one or two rows
 with st.form("train_form"):
-    a, b, c, d, e = st.columns(5)
-    width = a.radio("Width", ("demo", "paper"), key=K.TRAIN_WIDTH, help="demo: small and fast on CPU")
+    b, c, d, e = st.columns(4)
     epochs = b.number_input("Epochs", min_value=1, value=None, step=1, key=K.TRAIN_EPOCHS,
                             placeholder=f"recipe ({info.train.get('epochs')})")
     batch = c.number_input("Batch size", min_value=1, value=None, step=1, key=K.TRAIN_BATCH,
@@ -34,11 +61,14 @@ with st.form("train_form"):
     seed = e.number_input("Seed", min_value=0, value=None, step=1, key=K.TRAIN_SEED,
                           placeholder=f"recipe ({info.train.get('seed', 1)})")
     f, g = st.columns(2)
-    model_set = f.text_area("Model options (KEY=VALUE per line)", key=K.TRAIN_MODEL_SET, placeholder="dim=64")
-    train_set = g.text_area("Training options (KEY=VALUE per line)", key=K.TRAIN_TRAIN_SET, placeholder="lr_step=5")
+    # Placeholders are the real defaults of this model at this width, marked as such (not example values).
+    model_set = f.text_area("Model options (KEY=VALUE per line; empty: the defaults)", key=K.TRAIN_MODEL_SET,
+                            placeholder=f"defaults at {width} width:\n"
+                                        + "\n".join(f"{k}={v}" for k, v in config.items()))
+    train_set = g.text_area("Training options (KEY=VALUE per line; empty: the recipe's)", key=K.TRAIN_TRAIN_SET,
+                            placeholder="the model's paper recipe:\n"
+                                        + "\n".join(f"{k}={v}" for k, v in info.train.items() if k not in fixed))
     name = st.text_input("Run name (folder under runs/; empty: model-recipe-width-seed-time)", key=K.TRAIN_NAME)
-    llp_steps = st.checkbox("Scale batches above 16 to LLP's steps per epoch (as the shipped zoo; no effect on LLP)",
-                            value=True, key=K.TRAIN_LLP_STEPS)
     submitted = st.form_submit_button("Start training", type="primary", key="train_submit")
 if submitted:
     try:
@@ -46,7 +76,7 @@ if submitted:
             raise InputError("the data in use has no feature files; choose or generate data on the Data page")
         job = jobs.start(root, model, recipe, width, name.strip() or None, epochs=epochs, batch_size=batch, lr=lr,
                          seed=None if seed is None else int(seed), model_options=jobs.parse_options(model_set),
-                         train_options=jobs.parse_options(train_set), llp_steps=llp_steps)
+                         train_options=jobs.parse_options(train_set), budget=budget)
         st.session_state[K.TRAIN_JOB] = job.name
         st.success(f"Started {job.name} (pid {job.record['pid']}).", icon=":material/play_arrow:")
     except InputError as exc:
@@ -57,9 +87,10 @@ all_jobs = jobs.list_jobs()
 if not all_jobs:
     st.info("No training started from the app yet: fill in the form above and press *Start training*.")
     st.stop()
-st.dataframe(pd.DataFrame([j.summary() for j in all_jobs]), key="train_jobs_table", hide_index=True)
 names = [j.name for j in all_jobs]
 if st.session_state.get(K.TRAIN_JOB) not in names:
     st.session_state[K.TRAIN_JOB] = names[0]
-shown = st.selectbox("Job", names, key=K.TRAIN_JOB)
-ui.live_jobs([shown], "train_live")
+shown = st.selectbox("Job shown in detail", names, key=K.TRAIN_JOB)
+# The table is drawn in the same refresh as the job's panel: both read the job's progress at the same moment.
+ui.live_jobs([shown], "train_live", table=lambda: st.dataframe(
+    pd.DataFrame([j.summary() for j in jobs.list_jobs()]), key="train_jobs_table", hide_index=True))

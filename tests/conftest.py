@@ -50,7 +50,7 @@ def runs(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def tiny_han(tiny_data, tmp_path_factory) -> Path:
-    """A runs folder holding one 1-epoch HAN (dim 16) trained on tiny_data, shown as "han (han)": trained once per
+    """A runs folder holding one 1-epoch HAN (dim 16) trained on tiny_data, shown as "HAN · han": trained once per
     session for the page tests; treat it as read-only."""
     from avvp_core.data import LLPDataset
     from avvp_core.training.recipes import RecipeContext, run_recipe

@@ -184,12 +184,12 @@ def _page(page: str, tiny_data, runs):
 @pytest.mark.app
 def test_attention_page_shows_han_and_mmt_maps(tiny_data, trained):
     at = _page("attention.py", tiny_data, trained)
-    at.session_state["attention_checkpoint"] = "han (han)"
+    at.session_state["attention_checkpoint"] = "HAN · han"
     at.run()
     assert not at.exception and at.title[0].value == "Attention"
     assert [s.value for s in at.subheader] == ["Self-attention", "Cross-attention"]
     assert len(at.get("plotly_chart")) == 4  # audio/visual self-attention, audio->visual, visual->audio
-    at.selectbox(key="attention_checkpoint").select("mmt (mmt)").run()
+    at.selectbox(key="attention_checkpoint").select("MMT · mmt").run()
     assert not at.exception
     assert [s.value for s in at.subheader] == ["Self-attention", "Cross-attention", "Messengers"]
     assert len(at.get("plotly_chart")) == 8  # 4 self-attention, 2 decoder -> messengers, 2 class affinities
@@ -205,12 +205,12 @@ def test_attention_page_shows_han_and_mmt_maps(tiny_data, trained):
 @pytest.mark.app
 def test_timelines_cross_audio_section_appears_for_mmt_only(tiny_data, trained):
     at = _page("timelines.py", tiny_data, trained)
-    at.session_state["timeline_models"] = ["han (han)"]
+    at.session_state["timeline_models"] = ["HAN · han"]
     at.run()
     assert not at.exception and "Cross-audio" not in [s.value for s in at.subheader]
-    at.multiselect(key="timeline_models").set_value(["han (han)", "mmt (mmt)"]).run()
+    at.multiselect(key="timeline_models").set_value(["HAN · han", "MMT · mmt"]).run()
     assert not at.exception and "Cross-audio" in [s.value for s in at.subheader]
-    assert at.selectbox(key="cross_audio_model").options == ["mmt (mmt)"]
+    assert at.selectbox(key="cross_audio_model").options == ["MMT · mmt"]
     assert len(at.get("plotly_chart")) == 2  # the timeline, then the cross-audio heat maps
     filenames = LLPDataset(tiny_data).split("test").filenames
     options = at.selectbox(key="cross_audio_video").options

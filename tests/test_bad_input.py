@@ -427,7 +427,7 @@ def test_bad_checkpoint_app(mutate, file, message, where, trained, tiny_data, tm
         assert shown[other] == []
     table = at.dataframe[0].value
     assert table["runs"].sum() == (2 if where == "error" else 1)  # the bad one is listed (JSON is fine) or not
-    assert len(at.get("plotly_chart")) == 1  # the per-class chart of the good checkpoint
+    assert len(at.get("plotly_chart")) == 6  # figures, Δ, standings, per-class (3 modalities): the good checkpoint
     assert digest(runs, tiny_data) == before
     assert not (tmp_path / "MARKER").exists()
 
@@ -629,7 +629,7 @@ def test_checkpoint_upload_on_the_compare_page(upload, message, trained, tiny_da
     if message is None:
         assert "checkpoint (han) added" in at.success[0].value
         assert (runs / "uploads" / "good" / "model.pt").is_file()
-        assert list(at.dataframe[0].value["runs"]) == [1] and len(at.get("plotly_chart")) == 1
+        assert list(at.dataframe[0].value["runs"]) == [1] and len(at.get("plotly_chart")) == 6
         at.run()  # a rerun does not install the same upload again
         assert not at.exception and not at.error
     else:

@@ -18,7 +18,7 @@ def test_rise_claims_hold_partly_or_not():
             "cmco": [_run(50.0, segment__type=52.0, event__type=48.0)]}
     rows = claims.check(runs, {"han": {"model": "han", "recipe": "plain"}, "mgn": {"model": "mgn", "recipe": "plain"}})
     assert _row(rows, "MGN beats HAN")["verdict"] == "holds"
-    assert "seg Type 55.0 vs 50.0 (+5.0)" in _row(rows, "MGN beats HAN")["measured"]
+    assert "seg Type@AV 55.0 vs 50.0 (+5.0)" in _row(rows, "MGN beats HAN")["measured"]
     assert "vs" in _row(rows, "MGN beats HAN")["published"]  # both papers' LLP figures are known
     assert _row(rows, "CM-PIE beats HAN")["verdict"] == "does not hold"
     assert _row(rows, "CM-Co beats HAN")["verdict"] == "partly holds"
@@ -47,6 +47,7 @@ def test_loss_gap_and_label_precision():
 
 
 def test_llp_steps_batch_keeps_the_papers_steps_per_epoch():
+    """The rule before issue 19, kept as budget "llp_batch" (how the shipped zoo was trained)."""
     from avvp_core.training.recipes import llp_steps_batch
 
     assert llp_steps_batch(16, 2000) == 16  # HAN's batch is kept
@@ -55,7 +56,7 @@ def test_llp_steps_batch_keeps_the_papers_steps_per_epoch():
     assert llp_steps_batch(128, 10000) == 128  # LLP itself: unchanged
 
 
-def test_cli_train_llp_steps_scales_the_recipe_batch(tiny_data, tmp_path):
+def test_cli_train_llp_steps_keeps_the_batch_and_prints_the_plan(tiny_data, tmp_path, capsys):
     import json
 
     from avvp_core.cli import main
@@ -63,4 +64,13 @@ def test_cli_train_llp_steps_scales_the_recipe_batch(tiny_data, tmp_path):
     out = tmp_path / "mmt"
     assert main(["train", "--data", str(tiny_data), "--model", "mmt", "--width", "demo", "--epochs", "1",
                  "--set", "dim=16", "--llp-steps", "--out", str(out)]) == 0
-    assert json.loads((out / "config.json").read_text())["train"]["batch_size"] == 16  # paper 64, 60 videos
+    train = json.loads((out / "config.json").read_text())["train"]
+    # paper batch 64 kept; 60 videos = 1 step per epoch, LLP 157: the LR step of 10 epochs becomes 1,570
+    assert train["batch_size"] == 64 and train["budget"] == "llp_steps" and train["lr_step"] == 1570
+    assert train["epochs"] == 1  # the user's epochs are taken as given
+    printed = capsys.readouterr().out
+    assert "model: 1 epochs x 1 steps (batch 64, 60 videos) = 1 steps" in printed and "on LLP: 1 x 157" in printed
+    old = tmp_path / "old"
+    assert main(["train", "--data", str(tiny_data), "--model", "mmt", "--width", "demo", "--epochs", "1",
+                 "--set", "dim=16", "--budget", "llp_batch", "--out", str(old)]) == 0
+    assert json.loads((old / "config.json").read_text())["train"]["batch_size"] == 16  # the old rule

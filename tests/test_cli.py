@@ -80,7 +80,7 @@ def test_score_is_order_free_and_perfect_scores_100(csv_only, tmp_path, capsys):
         ({"audio": np.zeros((20, 10, 24), np.float32)}, "`audio` has shape (20, 10, 24)"),
         ({"visual": np.full((20, 10, 25), np.nan, np.float32)}, "`visual` contains NaN"),
         ({"video": np.zeros((20, 24), np.float32)}, "`video` has shape"),
-        ({"video_audio": np.zeros((20, 25), np.float32)}, "not both"),
+        ({"video_audio": np.zeros((20, 25), np.float32)}, "come together"),  # issue 20: `video` + both is valid
     ],
 )
 def test_score_bad_predictions_exit_2_without_traceback(csv_only, tmp_path, override, message):
@@ -134,10 +134,13 @@ def test_train_evaluate_predict_agree(tiny_data, tmp_path):
                    "--out", str(tmp_path / "p.npz"))
     assert proc.returncode == 0, proc.stderr
     with np.load(tmp_path / "p.npz") as npz:
-        assert set(npz.files) == {"filenames", "audio", "visual", "video", "video_audio", "video_visual"}
-    # Fused gating explicitly (the npz carries both gating inputs).
+        assert set(npz.files) == {"filenames", "audio", "visual", "video", "video_audio", "video_visual", "gating"}
+        assert str(npz["gating"]) == "fused"  # the model's paper gating, recorded (issue 20)
+    # Both kinds of video probabilities are present: score follows the recorded gating, or --gating.
     assert main(["score", "--data", str(tiny_data), "--split", "test", "--pred", str(tmp_path / "p.npz"),
-                 "--gating", "fused", "--json", str(tmp_path / "s.json")]) == 2  # both kinds present: refused
+                 "--gating", "fused", "--json", str(tmp_path / "s.json")]) == 0
+    scored = json.loads((tmp_path / "s.json").read_text())
+    assert all(scored[key] == evaluated[key] for key in METRIC_KEYS)
     for key in METRIC_KEYS:
         assert evaluated[key] == pytest.approx(json.loads((ckpt / "metrics.json").read_text())["test"][key])
 

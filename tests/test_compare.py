@@ -22,23 +22,30 @@ def _card(model: str, seed: int, value: float, batch: int = 16) -> Card:
 
 def test_seeds_aggregate_and_deltas():
     cards = [_card("han", 1, 50.0), _card("han", 2, 52.0), _card("han", 3, 54.0), _card("mgn", 1, 60.0)]
-    table = with_deltas(aggregate(cards), "han (demo)")
-    han = table[table.configuration == "han (demo)"].iloc[0]
+    table = with_deltas(aggregate(cards), "HAN")
+    han = table[table.configuration == "HAN"].iloc[0]
     assert han["runs"] == 3 and han["seeds"] == "1, 2, 3"
     assert han["segment/type"] == pytest.approx(52.0) and han["segment/type ±"] == pytest.approx(2.0)
-    mgn = table[table.configuration == "mgn (demo)"].iloc[0]
+    mgn = table[table.configuration == "MGN"].iloc[0]
     assert np.isnan(mgn["event/event ±"]) and mgn["Δ event/event"] == pytest.approx(8.0)
 
 
 def test_configurations_differing_only_in_training_settings_get_distinct_labels():
     table = aggregate([_card("han", 1, 50.0, batch=16), _card("han", 1, 40.0, batch=128)])
-    assert sorted(table.configuration) == ["han (demo) [batch_size=128]", "han (demo) [batch_size=16]"]
+    assert sorted(table.configuration) == ["HAN [batch_size=128]", "HAN [batch_size=16]"]
 
 
 def test_per_class_frame_is_long_and_complete():
     per_class = {"a": {f"segment/{m}": np.arange(25.0) for m in ("audio", "visual", "av")}}
     frame = per_class_frame(per_class)
     assert len(frame) == 3 * 25 and set(frame.modality) == {"audio", "visual", "audio-visual"}
+
+
+def _frame(at, column: str):
+    """The page's table holding `column` (st.dataframe without selection carries no key AppTest can see)."""
+    found = [d.value for d in at.dataframe if column in d.value.columns]
+    assert len(found) == 1, (column, [list(d.value.columns) for d in at.dataframe])
+    return found[0]
 
 
 @pytest.mark.app
@@ -56,8 +63,8 @@ def test_compare_page(tiny_data, tmp_path):
     at.session_state["checkpoint_roots"] = [str(tmp_path / "runs")]
     at.run()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = _frame(at, "seeds")
     assert list(table["runs"]) == [2] and table.loc[0, "seeds"] == "1, 2"
-    assert len(at.get("plotly_chart")) == 1
-    published = at.dataframe[1].value  # HAN's published rows, beside ours
-    assert "HAN" in set(published["published method"]) and (published["segment/type"] == 54.0).any()
+    assert len(at.get("plotly_chart")) == 6  # figures, deltas, standings, per-class audio / visual / audio-visual
+    published = _frame(at, "published method")  # HAN's published row, beside ours
+    assert list(published["published method"]) == ["HAN"] and (published["segment/type"] == 54.0).all()

@@ -91,18 +91,33 @@ def test_dominant_encoder_gradient_is_scaled_by_exactly_mu():
     assert any(name.startswith("project.video") for name, p in model.named_parameters() if id(p) in visual)
 
 
-def test_noise_has_the_documented_variance():
+@pytest.mark.parametrize("reading, factor", [("ogm_ge", lambda mu: 1.0), ("literal", lambda mu: math.sqrt(mu**2 + 1))])
+def test_noise_has_the_documented_variance(reading, factor):
+    """OGM-GE reading: the added noise has the unmodulated gradient's variance, so the resulting covariance is
+    (mu^2 + 1) sigma^2 (Eq. 9); the literal reading adds noise of that covariance on top of mu g."""
     torch.manual_seed(0)
     p = torch.nn.Parameter(torch.zeros(400, 500))
     p.grad = 2.0 * torch.randn(400, 500) + 0.3
     g0, mu = p.grad.clone(), 0.7
-    modulate_([p], mu, noise=True)
+    modulate_([p], mu, noise=True, reading=reading)
     eps = p.grad - mu * g0  # the added noise
     assert float(eps.mean()) == pytest.approx(0.0, abs=0.01)
-    assert float(eps.std()) / (float(g0.std()) * math.sqrt(mu**2 + 1)) == pytest.approx(1.0, abs=0.01)
+    assert float(eps.std()) / (float(g0.std()) * factor(mu)) == pytest.approx(1.0, abs=0.01)
+    if reading == "ogm_ge":  # the fluctuation of the whole update around mu E[g]
+        total = p.grad - mu * g0.mean()
+        assert float(total.var()) / ((mu**2 + 1) * float(g0.var())) == pytest.approx(1.0, abs=0.02)
     p.grad = g0.clone()
-    modulate_([p], mu, noise=False)
+    modulate_([p], mu, noise=False, reading=reading)
     torch.testing.assert_close(p.grad, mu * g0, rtol=0, atol=0)
+
+
+def test_default_noise_reading_is_ogm_ge_and_bad_readings_are_refused():
+    from avvp_core.errors import InputError
+    from avvp_core.training.loop import TrainConfig
+
+    assert TrainConfig().dgm_noise_reading == "ogm_ge"
+    with pytest.raises(InputError, match="dgm_noise_reading"):
+        TrainConfig.from_dict({"dgm_noise_reading": "double"})
 
 
 def test_noise_reaches_both_encoders_and_nothing_else():
@@ -112,7 +127,7 @@ def test_noise_reaches_both_encoders_and_nothing_else():
     enc = {id(p) for ps in encoder_parameters(model).values() for p in ps}
     for name, p in model.named_parameters():
         changed = not torch.equal(p.grad, before[name])
-        assert changed == (id(p) in enc), name  # weaker modality too (mu = 1, variance 2 sigma^2)
+        assert changed == (id(p) in enc), name  # weaker modality too (mu = 1)
 
 
 def test_scores_fall_back_to_modality_probabilities():
@@ -129,16 +144,20 @@ def test_scores_fall_back_to_modality_probabilities():
 
 
 # --- MSDU --------------------------------------------------------------------------------------------------------
-def test_msdu_heads_learn_from_their_losses_and_read_only_the_encoders():
-    model = create_model("msdu", "paper", **NARROW).train()
+@pytest.mark.parametrize("detach", [True, False])
+def test_msdu_heads_learn_from_their_losses_and_read_only_the_encoders(detach):
+    model = create_model("msdu", "paper", **NARROW, msdu_detach=detach).train()
     batch = make_batch(batch=4)
     out = model(batch)
     assert out.aux["msdu_audio"].shape == out.aux["msdu_visual"].shape == (4, 25)
     sum(model.extra_losses(out, batch).values()).backward()
+    reachable = ("msdu.",) if detach else ("msdu.", "project.")
     for name, p in model.named_parameters():
         reached = p.grad is not None and bool(p.grad.abs().sum() > 0)
-        # MSDU losses train the MSDU heads and, through e_a / e_v, the encoders; never the HAN layer or main head
-        assert reached == name.startswith(("msdu.", "project.")), name
+        # MSDU losses train the MSDU heads (detached: only them, as measurement heads; the older reading also the
+        # encoders, through e_a / e_v); never the HAN layer or main head
+        assert reached == name.startswith(reachable), name
+    assert create_model("msdu").msdu_detach  # the default: Eq. 11 uses them only to measure
 
 
 def test_msdu_keeps_the_han_pipeline():

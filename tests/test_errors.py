@@ -134,4 +134,4 @@ def test_errors_page_ranks_videos_and_links_to_timelines(tiny_data, tmp_path):
     assert not at.exception
     assert at.session_state["timeline_video"] == int(table.loc[0, "row"])
     assert at.session_state["timeline_split"] == "test"
-    assert at.session_state["timeline_models"] == ["a (han)", "b (han)"]
+    assert at.session_state["timeline_models"] == ["HAN · a", "HAN · b"]

@@ -145,7 +145,7 @@ def test_features_page_plots_selects_and_links(tiny_data, tiny_han):
     at.session_state["features_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     assert not at.exception and at.session_state["timeline_video"] == 0
-    assert at.session_state["timeline_models"] == ["han (han)"] and len(at.get("page_link")) == 1
+    assert at.session_state["timeline_models"] == ["HAN · han"] and len(at.get("page_link")) == 1
 
 
 @pytest.mark.app

@@ -40,7 +40,7 @@ def _read(reader, text: str):
 @st.composite
 def weak_files(draw):
     ids = draw(st.lists(video_ids, min_size=1, max_size=12, unique=True))
-    names = [f"{vid}_{draw(st.integers(0, 590)) // 10 * 10}_x" for vid in ids]
+    names = [f"{vid}_{s}_{s + 10}" for vid in ids for s in [draw(st.integers(0, 590)) // 10 * 10]]
     labels = [draw(label_sets) for _ in ids]
     return names, labels
 

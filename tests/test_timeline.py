@@ -54,7 +54,7 @@ def test_figure_has_one_row_per_class_modality_source(tiny_data):
 def test_timelines_page_shows_a_trained_model(tiny_data, tiny_han):
     at = app_page("timelines", tiny_data, [tiny_han])
     assert not at.exception
-    assert at.multiselect(key="timeline_models").value == ["han (han)"]
+    assert at.multiselect(key="timeline_models").value == ["HAN · han"]
     assert len(at.get("plotly_chart")) == 1
     assert "20 of 20 videos match" in at.caption[-1].value
     at.text_input(key="timeline_search").input("zzzz-no-such-id").run()

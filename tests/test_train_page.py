@@ -64,9 +64,18 @@ def test_train_page_offers_every_model_and_recipe(tiny_data, runs):
     at = _page("train", tiny_data, [runs])
     assert not at.exception
     assert at.title[0].value == "Train"
-    assert {"han", "mmt", "msdu"} <= set(at.selectbox(key="train_model").options)
-    assert {"plain", "dgm", "capc", "jomold"} <= set(at.selectbox(key="train_recipe").options)
+    assert {"HAN (han)", "MMT (mmt)", "MSDU (msdu)"} <= set(at.selectbox(key="train_model").options)
+    assert {"paper recipe (plain)", "DGM (dgm)", "CAPC (capc)", "JoMoLD (jomold)"} <= set(
+        at.selectbox(key="train_recipe").options)
     assert "No training started from the app yet" in at.info[0].value
+    plan = at.table[0].value  # the step plan of HAN plain on tiny data (60 videos, 4 steps per epoch)
+    assert list(plan.index) == ["model"]
+    row = plan.loc["model"]
+    assert int(row["total steps"]) == int(row["on LLP: total steps"]) == 25_000
+    assert row["on LLP: LR drops after step"] == "6,250, 12,500, 18,750"
+    assert row["LR drops after step"] == "6,252, 12,504, 18,756"  # every 1,563 epochs of 4 steps: the nearest
+    at.radio(key="train_budget").set_value("epochs").run()
+    assert int(at.table[0].value.loc["model", "total steps"]) == 40 * 4
 
 
 def test_starting_a_tiny_training_from_the_page(tiny_data, runs):
@@ -80,19 +89,21 @@ def test_starting_a_tiny_training_from_the_page(tiny_data, runs):
     assert "Started page-run" in at.success[0].value
     job = jobs.get("page-run")
     assert job.record["model_options"] == TINY and job.record["train_options"] == {"epochs": 1}
-    assert "--llp-steps" in job.record["argv"]  # the page's default, as the shipped zoo
+    argv = job.record["argv"]
+    assert argv[argv.index("--budget") + 1] == "llp_steps"  # the page's default budget
     assert list(at.dataframe[0].value["job"]) == ["page-run"]
 
     assert jobs.wait("page-run", 240).status == "finished"
     at.run()
     table = at.dataframe[0].value
     assert table.loc[0, "status"] == "finished" and table.loc[0, "epoch"] == "1/1"
+    assert at.get("progress")[0].proto.text == "epoch 1 of 1"  # the panel, drawn in the table's refresh, agrees
     loss, val = _traces(at)
     assert [t["name"] for t in loss] == ["total", "audio", "visual", "video"]
     assert [t["name"] for t in val] == list(curves.FIGURES) and _n(val[0]["x"]) == 1
     home = _page("home", tiny_data, [runs])  # the new checkpoint is listed where checkpoints are listed
-    boards = [df.value for df in home.dataframe if "checkpoint" in df.value.columns]
-    assert boards and "page-run (han)" in list(boards[0]["checkpoint"])
+    boards = [df.value for df in home.dataframe if ("", "model") in df.value.columns]
+    assert boards and "HAN · page-run" in list(boards[0][("", "model")])
 
 
 def test_cancel_and_resume_buttons(tiny_data, runs):
@@ -124,19 +135,24 @@ def test_bad_options_on_the_train_page_are_an_error_box(tiny_data, runs):
 def test_imbalance_page_plots_a_dgm_run_against_a_plain_one(tiny_data, trained, runs):
     at = _page("imbalance", tiny_data, [trained])
     assert not at.exception and at.title[0].value == "Imbalance"
-    assert at.multiselect(key="imbalance_dgm").value == ["dgm (han)"]
-    assert at.multiselect(key="imbalance_plain").value == ["plain (han)"]
+    assert at.multiselect(key="imbalance_dgm").value == ["HAN + DGM · dgm"]
+    assert at.multiselect(key="imbalance_plain").value == ["HAN · plain"]
     losses, steps, f1 = _traces(at)
-    assert [t["name"] for t in losses] == ["dgm (han) · audio", "dgm (han) · visual", "plain (han) · audio",
-                                           "plain (han) · visual"]
+    assert [t["name"] for t in losses] == ["HAN + DGM · dgm · audio", "HAN + DGM · dgm · visual", "HAN · plain · audio",
+                                           "HAN · plain · visual"]
     assert [t["line"]["dash"] for t in losses] == ["solid", "solid", "dash", "dash"]  # fig. 5: solid = with DGM
     assert all(_n(t["x"]) == 2 for t in losses)  # two epochs each
     n_steps = len(jobs.read_jsonl(trained / "dgm" / "steps.jsonl"))
     assert n_steps == 2 * 4  # 60 videos, batch 16: 4 steps per epoch
-    assert [t["name"] for t in steps] == ["ω v-a", "μ audio", "μ visual"] and _n(steps[0]["x"]) == n_steps
-    assert len(f1) == 4 and f1[0]["name"] == "dgm (han) · audio"
+    assert [t["name"] for t in steps] == ["ω v-a (raw)", "ω v-a", "μ audio (raw)", "μ audio", "μ visual (raw)",
+                                          "μ visual"] and _n(steps[0]["x"]) == n_steps
+    assert len(f1) == 4 and f1[0]["name"] == "HAN + DGM · dgm · audio"
     gap = at.dataframe[0].value
-    assert list(gap["run"]) == ["dgm (han)", "plain (han)"] and list(gap["DGM"]) == [True, False]
+    assert list(gap["run"]) == ["HAN + DGM · dgm", "HAN · plain"] and list(gap["DGM"]) == [True, False]
+    verdict = next(m.value for m in at.markdown if "the gap between the audio and visual training losses" in m.value)
+    with_, without = gap["mean |audio - visual|"]
+    assert ("DGM narrows" if with_ < without else "DGM does not narrow") in verdict and f"{with_:.4f}" in verdict
+    assert at.select_slider(key="imbalance_smoothing").value == curves.DGM_SMOOTHING
 
 
 def test_imbalance_page_without_dgm_starts_the_pair(tiny_data, trained, runs):

@@ -34,10 +34,16 @@ def mini(tmp_path_factory, index) -> LLPDataset:
     return LLPDataset(root)
 
 
+# Entries defined after the shipped zoo was trained; they ship with its next training (python -m avvp_core zoo) and
+# until then their claims read "not measured".
+NOT_YET_TRAINED = {"mmt-nomsg-capc"}  # issue 19: No MSG after CAPC's stages, the messenger claim's baseline
+
+
 def test_zoo_lists_every_entry_and_fits_the_size_budget(index):
-    assert set(index["entries"]) == set(ENTRIES)
+    assert set(index["entries"]) <= set(ENTRIES)
+    assert set(ENTRIES) - set(index["entries"]) <= NOT_YET_TRAINED
     folders = shipped(CHECKPOINTS_DIR)
-    assert len(folders) == len(ENTRIES)
+    assert len(folders) == len(index["entries"])
     size = sum(f.stat().st_size for folder in folders for f in folder.rglob("*") if f.is_file())
     assert size <= MAX_ZOO_BYTES, f"zoo is {size / 2**20:.1f} MiB"
 
@@ -104,8 +110,28 @@ def test_export_and_home_claims_on_tiny_data(tiny_data, tmp_path, monkeypatch):
     assert not at.exception
     claims = [df.value for df in at.dataframe if "verdict" in df.value.columns]
     assert len(claims) == 1
+    zoo_measured = "demo zoo measured (mini, demo width)"
     mgn = claims[0].set_index("claim").loc["MGN beats HAN"]
-    assert mgn["verdict"] in ("holds", "partly holds", "does not hold") and "seg Type" in mgn["measured"]
+    assert mgn["demo zoo verdict"] in ("holds", "partly holds", "does not hold") and "seg Type" in mgn[zoo_measured]
     gap = claims[0].set_index("claim").loc["DGM narrows the gap between audio and visual training losses"]
-    assert gap["verdict"] in ("holds", "does not hold") and "mean gap between audio and visual" in gap["measured"]
-    assert (claims[0]["verdict"] == "not measured").sum() >= 6  # four entries exported here
+    assert gap["demo zoo verdict"] in ("holds", "does not hold")
+    assert "mean gap between audio and visual" in gap[zoo_measured]
+    assert (claims[0]["demo zoo verdict"] == "not measured").sum() >= 6  # four entries exported here
+    # no calibrated record yet: every verdict says so, and the page says why the two settings can differ
+    assert set(claims[0]["verdict"]) == {"not yet measured"}
+    assert any("calibrated against LLP" in c.value for c in at.caption)
+
+    # bench/claims_matrix.py's record appears as the verdict, the demo zoo's beside it
+    from avvp_core.claims import CLAIMS_FULL, FULL_FORMAT
+
+    write_json(zoo / CLAIMS_FULL, {"format": FULL_FORMAT, "setting": {"seeds": [1, 2, 3]}, "claims": [
+        {"claim": "MGN beats HAN", "verdict": "holds", "measured": "seg Type 56.0 ± 0.5 vs 54.0 ± 0.4 (+2.0)"}]})
+    at.run()
+    table = next(df.value for df in at.dataframe if "verdict" in df.value.columns).set_index("claim")
+    assert table.loc["MGN beats HAN", "verdict"] == "holds"
+    assert "± 0.5" in table.loc["MGN beats HAN", "calibrated measured (full, paper width, seeds)"]
+    assert table.loc["CM-PIE beats HAN", "verdict"] == "not yet measured"
+    (zoo / CLAIMS_FULL).write_text("{broken")
+    at.run()
+    table = next(df.value for df in at.dataframe if "verdict" in df.value.columns).set_index("claim")
+    assert "not valid JSON" in table.loc["MGN beats HAN", "calibrated measured (full, paper width, seeds)"]

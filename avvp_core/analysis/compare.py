@@ -21,37 +21,49 @@ def configuration_key(card: Any) -> str:
 
 
 def configuration_label(card: Any) -> str:
-    cfg = card.config
-    recipe = cfg.get("recipe") or "plain"
-    return f"{cfg.get('model')}" + ("" if recipe == "plain" else f" + {recipe}") + f" ({cfg.get('width', 'custom')})"
+    """The configuration's display name: the method as its paper writes it (names.card_method), "HAN + MA"."""
+    from ..names import card_method
+
+    return card_method(card)
 
 
 def _distinct_labels(first_cards: dict[str, Any]) -> dict[str, str]:
-    """Readable labels; configurations that would share one get the build/training settings that tell them apart."""
+    """Readable labels; configurations that would share one get the width, build and training settings that tell
+    them apart ("HAN [width=paper]", "HAN [batch_size=128]")."""
     labels = {key: configuration_label(card) for key, card in first_cards.items()}
+    widths = {key: card.config.get("width", "custom") for key, card in first_cards.items()}
     for label in {v for v in labels.values() if list(labels.values()).count(v) > 1}:
         keys = [k for k, v in labels.items() if v == label]
-        flat = {k: {**{f"train.{a}": b for a, b in json.loads(k)["train"].items()},
+        flat = {k: {"width": widths[k], **{f"train.{a}": b for a, b in json.loads(k)["train"].items()},
                     **{a: b for a, b in (json.loads(k)["model_config"] or {}).items()}} for k in keys}
-        differing = sorted({f for k in keys for f in flat[k] if len({json.dumps(flat[j].get(f)) for j in keys}) > 1})
+        differing = [f for f in dict.fromkeys(f for k in keys for f in flat[k])
+                     if len({json.dumps(flat[j].get(f)) for j in keys}) > 1]
+        if "width" in differing:  # the width explains most build differences (dim, ffn_dim): name it alone
+            differing = ["width"] + [f for f in differing if f.startswith("train.")]
+        differing = sorted(differing, key=lambda f: (f != "width", f))
         for k in keys:
             settings = ", ".join(f"{f.removeprefix('train.')}={flat[k].get(f)}" for f in differing)
             labels[k] = f"{label} [{settings}]"
     return labels
 
 
-def aggregate(cards: list[Any], split: str = "test") -> pd.DataFrame:
-    """One row per configuration: label, runs, seeds, then for every figure its mean and '<figure> ±' std."""
+def group_runs(cards: list[Any], split: str = "test") -> dict[str, list[Any]]:
+    """The runs with `split` figures grouped by configuration, keyed by the configuration's display label."""
     groups: dict[str, list[Any]] = {}
     for card in cards:
         if (card.metrics.get(split) or {}):
             groups.setdefault(configuration_key(card), []).append(card)
     labels = _distinct_labels({key: members[0] for key, members in groups.items()})
+    return {labels[key]: members for key, members in groups.items()}
+
+
+def aggregate(cards: list[Any], split: str = "test") -> pd.DataFrame:
+    """One row per configuration: label, runs, seeds, then for every figure its mean and '<figure> ±' std."""
     rows = []
-    for key, members in groups.items():
+    for label, members in group_runs(cards, split).items():
         table = np.array([[m.metrics[split][k] for k in METRIC_KEYS] for m in members])  # (runs, 10)
         std = table.std(axis=0, ddof=1) if len(members) > 1 else np.full(len(METRIC_KEYS), np.nan)
-        row: dict[str, Any] = {"configuration": labels[key], "runs": len(members),
+        row: dict[str, Any] = {"configuration": label, "runs": len(members),
                                "seeds": ", ".join(str(m.config.get("seed")) for m in members)}
         for i, key in enumerate(METRIC_KEYS):
             row[key] = table[:, i].mean()
@@ -71,6 +83,58 @@ def with_deltas(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
     return out
 
 
+def display_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The aggregate for reading: per figure one compact cell "mean ± std" ("mean ± –" for a single run, n = 1)."""
+    out = frame[["configuration", "runs", "seeds"]].copy()
+    for key in METRIC_KEYS:
+        std = frame[f"{key} ±"]
+        out[key] = [f"{m:.1f} ± {s:.1f}" if n > 1 and np.isfinite(s) else f"{m:.1f} ± –"
+                    for m, s, n in zip(frame[key], std, frame["runs"], strict=True)]
+    return out
+
+
+def delta_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Configuration and its ten Δ columns (empty when `with_deltas` found no baseline)."""
+    columns = [f"Δ {k}" for k in METRIC_KEYS if f"Δ {k}" in frame]
+    return frame[["configuration", *columns]].copy() if columns else pd.DataFrame()
+
+
+def _heat(z: np.ndarray, rows: list[str], columns: list[str], text: list[list[str]], title: str, colorscale,
+          zmid: float | None = None, zrange: tuple[float, float] | None = None, colorbar: str = ""):
+    import plotly.graph_objects as go
+
+    heat = go.Heatmap(z=z, x=columns, y=rows, text=text, texttemplate="%{text}", colorscale=colorscale,
+                      zmid=zmid, zmin=None if zrange is None else zrange[0], zmax=None if zrange is None else zrange[1],
+                      colorbar={"title": {"text": colorbar}}, hovertemplate="%{y} · %{x}: %{text}<extra></extra>",
+                      xgap=1, ygap=1)
+    fig = go.Figure(heat)
+    fig.update_layout(title=title, height=max(260, 90 + 30 * len(rows)), margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      yaxis={"autorange": "reversed"})
+    return fig
+
+
+def figures_chart(frame: pd.DataFrame, title: str = "The ten figures (mean over seeds, %)"):
+    """Configurations × figures as a heat map with every value printed (0.0 included, never a blank)."""
+    from ..names import metric_short
+
+    z = frame[list(METRIC_KEYS)].to_numpy(dtype=float)
+    text = [[f"{v:.1f}" for v in row] for row in z]
+    return _heat(z, list(frame["configuration"]), [metric_short(k) for k in METRIC_KEYS], text, title, "Viridis",
+                 zrange=(0.0, 100.0), colorbar="F1 (%)")
+
+
+def deltas_chart(frame: pd.DataFrame, baseline: str):
+    """Δ against the baseline as a diverging heat map (red below, blue above, white = no change), values printed."""
+    from ..names import metric_short
+
+    columns = [f"Δ {k}" for k in METRIC_KEYS]
+    z = frame[columns].to_numpy(dtype=float)
+    text = [[f"{v:+.1f}" for v in row] for row in z]
+    bound = max(1.0, float(np.nanmax(np.abs(z))) if z.size else 1.0)
+    return _heat(z, list(frame["configuration"]), [metric_short(k) for k in METRIC_KEYS], text,
+                 f"Δ against {baseline} (points)", "RdBu", zmid=0.0, zrange=(-bound, bound), colorbar="Δ")
+
+
 def per_class_frame(per_class: dict[str, dict[str, np.ndarray]], level: str = "segment") -> pd.DataFrame:
     """Long table of per-class F1 (percent) per model and modality, from ScoreReport.per_class of each model."""
     rows = []
@@ -82,17 +146,96 @@ def per_class_frame(per_class: dict[str, dict[str, np.ndarray]], level: str = "s
     return pd.DataFrame(rows)
 
 
+def mean_per_class(reports: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-class F1 arrays averaged over the runs of one configuration."""
+    return {key: np.mean([r[key] for r in reports], axis=0) for key in reports[0]}
+
+
+def per_class_chart(frame: pd.DataFrame, modality: str, level: str):
+    """One modality's per-class F1: configurations × the 25 classes, every value printed (a 0 reads "0")."""
+    part = frame[frame["modality"] == modality]
+    table = part.pivot(index="model", columns="class", values="F1")
+    table = table.reindex(index=list(dict.fromkeys(part["model"])), columns=list(CLASSES))
+    z = table.to_numpy(dtype=float)
+    text = [[f"{v:.0f}" for v in row] for row in z]
+    return _heat(z, list(table.index), [c.replace("_", " ") for c in CLASSES], text,
+                 f"{modality} · {level}-level F1 per class (%)", "Viridis", zrange=(0.0, 100.0), colorbar="F1 (%)")
+
+
+def _spaced(method: str) -> str:
+    """"MA (w R)+CM-Co+CM-S" -> "MA (w R) + CM-Co + CM-S": the names.py style; '+' inside brackets is kept."""
+    out, depth = [], 0
+    for ch in method:
+        depth += (ch == "(") - (ch == ")")
+        out.append(" + " if ch == "+" and depth == 0 else ch)
+    return "".join(out)
+
+
+def _agree(row: dict[str, Any], figures: dict[str, float | None]) -> bool:
+    """Same printed result: every figure both give is equal (one table may leave a cell out)."""
+    return all(row[k] is None or v is None or row[k] == v for k, v in figures.items())
+
+
 def published_frame(cards: list[Any]) -> pd.DataFrame:
-    """The papers' published LLP test figures for the (model, recipe) pairs among `cards`, with their sources."""
+    """The papers' published LLP test figures for the (model, recipe) pairs among `cards`, each printed row once:
+    a method's figures that several papers copy (HAN's in all five) are one row naming every source."""
+    from ..names import paper_name
     from ..published import published_for
 
-    seen, rows = set(), []
+    seen, merged = set(), []
     for card in cards:
         pair = (card.config.get("model"), card.config.get("recipe") or "plain")
         if pair in seen:
             continue
         seen.add(pair)
         for result in published_for(*pair):
-            rows.append({"ours": configuration_label(card), "published method": result.method,
-                         "source": f"paper {result.paper}, {result.table}", **result.figures})
-    return pd.DataFrame(rows)
+            source = f"{paper_name(result.paper)}, {result.table}"
+            row = next((r for r in merged if r["method"] == result.method and _agree(r, result.figures)), None)
+            if row is None:
+                merged.append({"ours": configuration_label(card), "method": result.method, "sources": [source],
+                               **result.figures})
+                continue
+            row["sources"].append(source)
+            for key, value in result.figures.items():  # a figure one table leaves out, another prints
+                if row[key] is None:
+                    row[key] = value
+    names = [_spaced(r["method"]) for r in merged]
+    rows = [{"ours": r["ours"], "published method": name if names.count(name) == 1 else f"{name} ({r['sources'][0]})",
+             "source": "; ".join(dict.fromkeys(r["sources"])), **{k: r[k] for k in METRIC_KEYS}}
+            for r, name in zip(merged, names, strict=True)]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    return frame[["ours", "published method", "source", *METRIC_KEYS]]
+
+
+def standings_frame(cards: list[Any]) -> pd.DataFrame:
+    """Where the selected configurations' methods stand on the real LLP against the later methods (2023-2025):
+    their published rows (deduplicated) and every later method, best segment-level Type@AV first."""
+    from ..published import LATER
+
+    ours = published_frame(cards)
+    rows = [{"method": r["published method"], "kind": "seed method (reproduced here)", "source": r["source"],
+             **{k: r[k] for k in METRIC_KEYS}} for _, r in ours.iterrows()] if not ours.empty else []
+    rows += [{"method": r.method, "kind": "later method", "source": r.source + (f"; {r.note}" if r.note else ""),
+              **r.figures} for r in LATER]
+    frame = pd.DataFrame(rows)
+    return frame.sort_values("segment/type", ascending=False, ignore_index=True, na_position="last")
+
+
+def standings_chart(frame: pd.DataFrame):
+    """Segment- and event-level Type@AV of every row of `standings_frame`, values printed; seed methods coloured
+    apart from the later ones."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    colours = frame["kind"].map({"seed method (reproduced here)": "#1f77b4", "later method": "#9a9a9a"}).tolist()
+    for key, level, pattern in (("segment/type", "segment", ""), ("event/type", "event", "/")):
+        fig.add_trace(go.Bar(y=frame["method"], x=frame[key], orientation="h", marker_color=colours,
+                             marker_pattern_shape=pattern, text=frame[key].map(lambda v: f"{v:.1f}"),
+                             textposition="outside", name=f"{level}-level Type@AV"))
+    fig.update_layout(barmode="group", height=max(320, 60 + 34 * len(frame)), margin={"l": 10, "r": 10, "t": 40},
+                      title="Type@AV on the real LLP test set (published, %)", xaxis={"range": [0, 80]},
+                      yaxis={"autorange": "reversed", "categoryorder": "array", "categoryarray": list(frame["method"])},
+                      legend={"orientation": "h", "y": -0.12})
+    return fig

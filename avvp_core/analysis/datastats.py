@@ -21,14 +21,18 @@ def class_frequency_frame(stats: dict, llp: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def modality_mix_frame(stats: dict) -> pd.DataFrame:
-    """Per class: share of (video, class) events that are audio-only, visual-only or both (val + test truth)."""
-    mix = (stats.get("truth") or {}).get("class_modality_mix") or {}
+def modality_mix_frame(stats: dict, llp: dict | None = None) -> pd.DataFrame:
+    """Per class: share of (video, class) events that are audio-only, visual-only or both (val + test truth), for the
+    data in use and, given `llp`, the real LLP (column "source")."""
     rows = []
-    for c in CLASSES:
-        m = mix.get(c, {})
-        rows += [{"class": c, "kind": kind.replace("_", "-"), "share (%)": 100 * m.get(kind, 0.0)}
-                 for kind in ("audio_only", "visual_only", "both")]
+    for source, s in zip(SOURCES, (stats, llp), strict=True):
+        if s is None:
+            continue
+        mix = (s.get("truth") or {}).get("class_modality_mix") or {}
+        for c in CLASSES:
+            m = mix.get(c, {})
+            rows += [{"class": c, "source": source, "kind": kind.replace("_", "-"), "share (%)": 100 * m.get(kind, 0.0)}
+                     for kind in ("audio_only", "visual_only", "both")]
     return pd.DataFrame(rows)
 
 
@@ -48,23 +52,32 @@ def cooccurrence(ds: LLPDataset, split: str = "train") -> np.ndarray:
     return 100 * (y.T.astype(np.float64) @ y.astype(np.float64)) / max(len(y), 1)
 
 
+CO_OCCURRENCE_TITLE = "Co-occurrence of two different classes (share of train videos, %; the diagonal is masked)"
+
+
 def figures(stats: dict, llp: dict, ds: LLPDataset) -> dict:
     """The Data page's four figures, keyed by title."""
     import plotly.express as px
     import plotly.graph_objects as go
 
+    mix = px.bar(modality_mix_frame(stats, llp), x="class", y="share (%)", color="kind", facet_row="source",
+                 height=560)
+    mix.for_each_annotation(lambda a: a.update(text=a.text.removeprefix("source=")))
     out = {
         "Class frequencies": px.bar(class_frequency_frame(stats, llp), x="class", y="share of train videos (%)",
                                     color="source", barmode="group"),
-        "Modality mix per class (val + test truth)": px.bar(modality_mix_frame(stats), x="class", y="share (%)",
-                                                              color="kind"),
+        "Modality mix per class (val + test truth), the data in use above the real LLP": mix,
         "Event durations (positive segments per class and video)": px.bar(
             duration_frame(stats, llp), x="seconds", y="share (%)", color="source", barmode="group",
             facet_col="modality"),
     }
     co = cooccurrence(ds)
-    out["Co-occurrence (share of train videos, %)"] = go.Figure(go.Heatmap(
-        z=co, x=list(CLASSES), y=list(CLASSES), colorscale="Viridis",
-        hovertemplate="%{y} + %{x}: %{z:.2f} %<extra></extra>"), layout={"height": 650})
     assert co.shape == (NUM_CLASSES, NUM_CLASSES)
+    # A class with itself is its own frequency (Speech: half the videos), which swamped every pair: masked here; the
+    # class-frequency chart above shows it.
+    off = co.copy()
+    np.fill_diagonal(off, np.nan)
+    out[CO_OCCURRENCE_TITLE] = go.Figure(go.Heatmap(
+        z=off, x=list(CLASSES), y=list(CLASSES), colorscale="Viridis", colorbar={"title": {"text": "%"}},
+        hovertemplate="%{y} + %{x}: %{z:.2f} % of train videos<extra></extra>"), layout={"height": 650})
     return out

@@ -304,37 +304,76 @@ def colour_labels(frame: pd.DataFrame, colour_by: str, max_colours: int = MAX_CO
     return labels.where(labels.isin(keep), OTHER)
 
 
+# 24 distinct colours (plotly's Dark24) for the MAX_COLOURS labels: a 10-colour cycle made the 11th label look like
+# the 1st. Background and "other" are greys, drawn last. Modality is the marker shape (audio circle, visual diamond).
+PALETTE: tuple[str, ...] = ("#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86",
+                            "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE",
+                            "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#AF0038")
+GREYS = {BACKGROUND: "#C8C8C8", OTHER: "#8C8C8C"}
+
+
 def scatter_figure(frame: pd.DataFrame, colour_by: str = "event combination", title: str = ""):
-    """One WebGL scatter trace per label (most frequent first, background and "other" last), lasso by default.
-    Each point carries [point id, row] as customdata, so a selection maps back to `frame` rows."""
+    """One WebGL scatter trace per label (most frequent first, background and "other" last), lasso by default; every
+    label its own colour. Each point carries [point id, row] as customdata (plain lists, so the browser hands them
+    back as lists), so a selection maps back to `frame` rows."""
     import plotly.graph_objects as go
 
     labels = colour_labels(frame, colour_by)
     counts = labels.value_counts()
     order = [lab for lab in counts.index if lab not in (BACKGROUND, OTHER)]
     order += [lab for lab in (BACKGROUND, OTHER) if lab in counts.index]
+    if len(order) > len(PALETTE) + len(GREYS):  # colour_labels caps the labels well below this
+        raise ValueError(f"{len(order)} labels for {len(PALETTE)} colours")
+    colours = iter(PALETTE)
     fig = go.Figure()
     for label in order:
         part = frame[labels.to_numpy() == label]
         symbols = np.where(part["modality"].to_numpy() == "audio", "circle", "diamond")
         hover = (part["video"] + np.where(part["segment"] >= 0, " · segment " + part["segment"].astype(str), "")
                  + " · " + part["modality"] + "<br>" + part["event combination"].astype(str))
+        custom = np.stack([part["point"], part["row"]], axis=-1).astype(int).tolist()
         fig.add_trace(go.Scattergl(
             x=part["x"], y=part["y"], mode="markers", name=f"{label} ({len(part)})", hovertext=hover,
-            hoverinfo="text", customdata=np.stack([part["point"], part["row"]], axis=-1),
-            marker={"size": 6, "symbol": symbols, "opacity": 0.8}))
+            hoverinfo="text", customdata=custom,
+            marker={"size": 6, "symbol": symbols, "opacity": 0.8, "color": GREYS.get(label) or next(colours)}))
     fig.update_layout(title=title, height=680, dragmode="lasso", legend={"title": colour_by, "itemsizing": "constant"},
                       margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis={"visible": False}, yaxis={"visible": False})
     return fig
 
 
-def selected_ids(points: list[dict]) -> np.ndarray:
-    """Point ids of a Streamlit plotly selection (`event.selection.points`), from each point's customdata."""
+def _point_id(data) -> int | None:
+    """The point id in one selected point's customdata: [id, row] as a list (what plotly.js sends back for a list
+    built by `scatter_figure`), a bare number, or a mapping such as {"0": id, "1": row} (what arrives when a
+    customdata array was sent to the browser as a typed array)."""
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        first = data.get("0", data.get(0)) if data else None
+        if first is None and data:
+            first = next(iter(data.values()))
+        return None if isinstance(first, dict) or first is None else int(first)
+    if isinstance(data, (list, tuple, np.ndarray)):
+        return int(data[0]) if len(data) else None
+    return int(data)
+
+
+def selected_ids(points: list[dict], figure=None) -> np.ndarray:
+    """Point ids of a Streamlit plotly selection (`event.selection.points`), from each point's customdata; a point
+    whose customdata is missing or unreadable is found by its trace and index in `figure` (the one plotted)."""
     ids = []
-    for p in points:
-        data = p.get("customdata")
-        if data is not None:
-            ids.append(int(data[0] if isinstance(data, (list, tuple)) else data))
+    for p in points or []:
+        try:
+            point = _point_id(p.get("customdata"))
+        except (TypeError, ValueError):
+            point = None
+        if point is None and figure is not None:
+            curve, index = p.get("curve_number"), p.get("point_index", p.get("point_number"))
+            if isinstance(curve, int) and isinstance(index, int) and 0 <= curve < len(figure.data):
+                data = figure.data[curve].customdata
+                if data is not None and 0 <= index < len(data):
+                    point = int(data[index][0])
+        if point is not None:
+            ids.append(point)
     return np.unique(np.asarray(ids, dtype=np.int64))
 
 

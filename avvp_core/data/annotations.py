@@ -17,6 +17,7 @@ import numpy as np
 
 from ..constants import CLASS_INDEX, NUM_CLASSES, NUM_SEGMENTS, VIDEO_ID_LEN
 from ..errors import InputError
+from ..untrusted import read_text
 
 _OTHER_SPACE = re.compile(r"[^\S\t\n]")  # any whitespace but tab and newline (one character class: a fast scan)
 
@@ -29,6 +30,13 @@ def _tidy(body: str) -> bool:
 
 WEAK_COLUMNS = ("filename", "event_labels")
 EVAL_COLUMNS = ("filename", "onset", "offset", "event_labels")
+MAX_CSV_BYTES = 64 * 2**20  # the released files are under 1 MB
+# A split's filename names its feature files (feats/<stream>/<first 11 characters>.npy), so it is checked before
+# any path is built from it: 11 characters of YouTube's id alphabet, then _start_end in ASCII seconds (the released
+# files have five with one decimal, e.g. AP0061o0Nvk_101.8_111.8). Nothing else can reach outside feats/.
+FILENAME_RE = re.compile(r"[A-Za-z0-9_-]{11}_[0-9]+(\.[0-9]+)?_[0-9]+(\.[0-9]+)?", re.ASCII)
+SECONDS_RE = re.compile(r"-?[0-9]+", re.ASCII)  # int() would also take "0_5", "+3" and non-ASCII digits
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass
@@ -56,12 +64,14 @@ class AnnotationReport:
 def _read_table(path: str | Path, columns: tuple[str, ...]) -> list[list[str]]:
     """Rows of a tab-separated file with exactly `columns` as header; one-line InputError otherwise."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise InputError("file not found", path, "an LLP folder holds the five AVVP_*.csv files")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", path) from None
+    text = read_text(path, MAX_CSV_BYTES)  # a regular, readable, bounded UTF-8 file or one line saying why not
+    bad = _CONTROL_RE.search(text)
+    if bad:
+        lineno = text.count("\n", 0, bad.start()) + 1
+        raise InputError(f"line {lineno}: control character {bad.group()!r} (e.g. a NUL byte); a tab-separated text "
+                         "file is expected", path)
     lines = text.splitlines()
     if not lines:
         raise InputError("file is empty", path)
@@ -90,6 +100,8 @@ def _read_table(path: str | Path, columns: tuple[str, ...]) -> list[list[str]]:
 
 
 def _class_ids(labels: str, path: Path, lineno: int) -> list[int]:
+    if not labels.strip():  # an unlabelled video (`extract`'s list of the user's own videos)
+        return []
     ids = []
     for name in labels.split(","):
         name = name.strip()
@@ -123,6 +135,9 @@ def read_weak_csv(path: str | Path) -> tuple[list[str], np.ndarray]:
         lineno = i + 2
         if len(filename) < VIDEO_ID_LEN:
             raise InputError(f"line {lineno}: filename {filename!r} is shorter than an 11-character video id", path)
+        if not FILENAME_RE.fullmatch(filename):
+            raise InputError(f"line {lineno}: filename {filename[:60]!r} is not an 11-character YouTube id "
+                             "([A-Za-z0-9_-]) followed by _start_end in ASCII digits", path)
         vid = filename[:VIDEO_ID_LEN]
         if vid in seen:
             raise InputError(f"line {lineno}: video id {vid!r} already on line {seen[vid]}", path)
@@ -153,10 +168,10 @@ def read_eval_csv(path: str | Path) -> np.ndarray:
             return out
     for i, (filename, onset, offset, event_labels) in enumerate(rows):
         lineno = i + 2
-        try:
-            on, off = int(onset), int(offset)
-        except ValueError:
-            raise InputError(f"line {lineno}: onset/offset {onset!r}/{offset!r} are not whole seconds", path) from None
+        if not (SECONDS_RE.fullmatch(onset) and SECONDS_RE.fullmatch(offset)):
+            raise InputError(f"line {lineno}: onset/offset {onset[:20]!r}/{offset[:20]!r} are not whole seconds in "
+                             "ASCII digits", path)
+        on, off = int(onset), int(offset)
         if not (0 <= on <= NUM_SEGMENTS and 0 <= off <= NUM_SEGMENTS):
             raise InputError(f"line {lineno}: onset/offset {on}/{off} outside 0..{NUM_SEGMENTS} seconds", path)
         ids = _class_ids(event_labels, path, lineno)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -21,6 +23,7 @@ import numpy as np
 
 from ..constants import EVAL_FILES, MODALITIES, SPLIT_FILES, SPLITS, SYNTH_META_FILE, TRAIN_EVAL_FILES, VIDEO_ID_LEN
 from ..errors import InputError
+from ..untrusted import read_text
 from .annotations import AnnotationReport, dense_truth, read_eval_csv, read_weak_csv
 from .cache import FeatureCache, ProgressFn
 
@@ -54,13 +57,39 @@ class Split:
         return self.dataset.feature_cache(self.name, progress)
 
 
+def _data_folder(root: str | Path) -> Path:
+    """The folder as a Path, or one line saying why it cannot be one (any string a user may type in a field)."""
+    text = str(root)
+    shown = repr(text[:200] + ("…" if len(text) > 200 else "")) if "\0" in text or len(text) > 200 else text
+    if "\0" in text:
+        raise InputError("the path contains a NUL byte", shown)
+    try:
+        path = Path(root).expanduser()
+    except RuntimeError:  # "~nosuchuser/x"
+        raise InputError("no such user for '~'", shown) from None
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise InputError("data folder not found", shown) from None
+    except OSError as exc:
+        raise InputError(f"data folder cannot be read ({exc.strerror or exc})", shown) from None
+    if not stat.S_ISDIR(mode):
+        raise InputError("data folder not found (this is a file, not a folder)", shown)
+    try:
+        with os.scandir(path):
+            pass
+    except OSError as exc:
+        owner = path.stat().st_uid
+        mine = "" if owner == os.getuid() else f", owned by user id {owner}"
+        raise InputError(f"data folder cannot be read ({exc.strerror or exc}{mine})", shown) from None
+    return path
+
+
 class LLPDataset:
     """A data folder in the LLP layout. Splits are parsed lazily and memoised."""
 
     def __init__(self, root: str | Path, cache_root: str | Path | None = None, oracle: bool = False):
-        self.root = Path(root).expanduser()
-        if not self.root.is_dir():
-            raise InputError("data folder not found", self.root)
+        self.root = _data_folder(root)
         self.cache_root = Path(cache_root) if cache_root else None
         self.oracle = oracle  # explicit, named: train dense truth (SynthLLP only) is exposed only then
         self.reports: list[AnnotationReport] = []
@@ -70,7 +99,9 @@ class LLPDataset:
     # --- annotations -------------------------------------------------------------------------------------
     @cached_property
     def _weak(self) -> dict[str, tuple[list[str], np.ndarray]]:
-        weak = {s: read_weak_csv(self.root / SPLIT_FILES[s]) for s in SPLITS if (self.root / SPLIT_FILES[s]).is_file()}
+        weak = {s: read_weak_csv(self.root / SPLIT_FILES[s]) for s in SPLITS if (self.root / SPLIT_FILES[s]).exists()}
+        if not weak:  # e.g. `stats /`: an empty table would read as "valid folder, no videos"
+            raise InputError(f"not an LLP folder: none of {', '.join(SPLIT_FILES.values())} is here", self.root)
         owner: dict[str, str] = {}
         for split, (names, _) in weak.items():
             for name in names:
@@ -85,8 +116,8 @@ class LLPDataset:
     def _eval_truth(self) -> dict[str, dict[str, np.ndarray]]:
         """Dense truth of val and test, built over their union so 'unmatched' means 'no val/test video'."""
         annotated = [s for s in ("val", "test") if s in self._weak]
-        if not annotated:
-            return {}
+        if not annotated or not any((self.root / f).is_file() for f in EVAL_FILES.values()):
+            return {}  # no eval file at all (e.g. `extract`'s folder of unlabelled videos): no dense truth
         names = [n for s in annotated for n in self._weak[s][0]]
         bounds = np.cumsum([0] + [len(self._weak[s][0]) for s in annotated])
         out: dict[str, dict[str, np.ndarray]] = {s: {} for s in annotated}
@@ -154,7 +185,15 @@ class LLPDataset:
     @property
     def synth_meta(self) -> dict | None:
         path = self.root / SYNTH_META_FILE
-        return json.loads(path.read_text()) if path.is_file() else None
+        if not path.exists():
+            return None
+        try:
+            meta = json.loads(read_text(path, 1 << 20))
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise InputError(f"not valid JSON ({str(exc)[:80]})", path) from None
+        if not isinstance(meta, dict):
+            raise InputError("expected a JSON object (SynthLLP's generator settings)", path)
+        return meta
 
     def annotations_fingerprint(self) -> str:
         """sha256 over the annotation files present (what `score` depends on)."""

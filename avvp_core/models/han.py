@@ -33,7 +33,8 @@ class HAN(AVVPModel):
         self.head = MMILHead(dim)
 
     def encode(self, batch: Batch, use_cross: bool = True, captures: dict | None = None):
-        """Segment features before and after the hybrid attention: four (B, T, D) tensors."""
+        """Segment features before and after the hybrid attention: four (B, T, D) tensors (the visual output
+        before `visual_head_dropout`)."""
         audio_in, visual_in = self.project(batch.audio, batch.video_2d, batch.video_3d)
         audio, visual = audio_in, visual_in
         for i, layer in enumerate(self.layers):
@@ -42,13 +43,17 @@ class HAN(AVVPModel):
                 layer(audio, visual, use_cross, captures, (tag + "audio", "visual")),
                 layer(visual, audio, use_cross, captures, (tag + "visual", "audio")),
             )
-        return audio_in, visual_in, audio, self.visual_head_dropout(visual)
+        return audio_in, visual_in, audio, visual
 
     def forward(self, batch: Batch, capture: bool = False, use_cross: bool = True) -> ParseOutput:
         captures: dict | None = {} if capture else None
-        audio_in, visual_in, audio, visual = self.encode(batch, use_cross, captures)
+        audio_in, visual_in, audio, visual_kept = self.encode(batch, use_cross, captures)
+        visual = self.visual_head_dropout(visual_kept)
         x = torch.stack([audio, visual], dim=2)  # (B, T, M, D)
-        return ParseOutput.from_streams(self.head(x), (audio_in, visual_in), (audio, visual), captures)
+        out = ParseOutput.from_streams(self.head(x), (audio_in, visual_in), (audio, visual), captures)
+        # JoMoLD's official NCE reads the visual features before this dropout (TrainConfig.nce_visual)
+        out.features["visual_pre_dropout"] = visual_kept
+        return out
 
     def modality_encoders(self) -> dict[str, list[nn.Module]]:
         # The HAN layer is shared by both modalities, so only the input projections are separable.

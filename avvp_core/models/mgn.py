@@ -295,7 +295,8 @@ _PAPER = ("Mo, Tian. Semantic-Aware Multi-modal Grouping for Weakly-Supervised A
 _DEFAULTS = dict(dim=128, heads=8, depth_audio=3, depth_visual=3, depth_av=6, unimodal_assign="soft",
                  crossmodal_assign="soft", drop_path=0.1, gumbel_tau=1.0, segment_probs="one_plus_softmax",
                  han_grouping=True)
-_DEMO = {"dim": 64, "depth_audio": 1, "depth_visual": 1, "depth_av": 2}
+# Demo: the width every model has at demo size (128; MGN's paper width too), fewer blocks (issue 19: it was 64).
+_DEMO = {"dim": 128, "depth_audio": 1, "depth_visual": 1, "depth_av": 2}
 # Official recipe: Adam 3e-4, StepLR(10, 0.1), batch 16, 40 epochs, seed 1, best val segment Type@AV; HAN's
 # evaluation with fused-p gating.
 _TRAIN = {"epochs": 40, "batch_size": 16, "lr": 3e-4, "lr_step": 10, "lr_gamma": 0.1, "seed": 1,

@@ -237,7 +237,7 @@ _PAPER = "Xu, Hu, Lee. Rethink Cross-Modal Fusion in Weakly-Supervised Audio-Vis
 _DEFAULTS = dict(dim=512, heads=1, ffn_dim=512, dropout=0.1, encoder_layers=1, decoder_layers=1,
                  audio_messengers=1, visual_messengers=1, fusion="messenger", visual_fuses_audio=True,
                  shared_classifier=False)
-_DEMO = {"dim": 64, "ffn_dim": 128}
+_DEMO = {"dim": 128, "ffn_dim": 128}  # the width every model has at demo size (issue 19: dim was 64)
 # Paper: Adam 3e-4, batch 64, 40 epochs, LR x0.1 every 10 epochs (each stage). Model selection is not stated: HAN's
 # (best val segment Type@AV). Evaluated after MA pseudo labels -> modality gating (a_prob / v_prob), as MA.
 _TRAIN = {"epochs": 40, "batch_size": 64, "lr": 3e-4, "lr_step": 10, "lr_gamma": 0.1, "seed": 1,

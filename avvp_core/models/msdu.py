@@ -9,7 +9,8 @@ These predictions exist to *measure* the imbalance between the modalities for dy
 avvp_core/training/dgm_recipe.py); the model's final predictions are those of the HAN head, as in the paper.
 
 Outputs beyond ParseOutput's fields:
-    aux["msdu_audio"], aux["msdu_visual"]  (B, C) modality-separated video-level predictions (not detached)
+    aux["msdu_audio"], aux["msdu_visual"]  (B, C) modality-separated video-level predictions (their graph reaches
+                                           the encoders only with msdu_detach=False)
     captures (capture=True only): "MSDU <m> segment probabilities" (B, T, C), "MSDU <m> temporal attention"
     (B, T, C, softmax over T), "MSDU <m> prediction" (B, C), plus HAN's attention maps and features.
 
@@ -17,8 +18,13 @@ Choices where the paper is silent or ambiguous, named:
 - The paper does not write the MSDU heads' loss, but untrained heads would give meaningless scores to DGM; they
   are trained with the same per-modality MMIL BCE as the main head's a_prob / v_prob: BCE(s^a, y_a) + BCE(s^v, y_v)
   (`extra_losses`, weight 1 each; y_a / y_v = the batch's modality targets, i.e. JoMoLD's denoised labels under
-  that recipe, y_v smoothed 0.9 y + 0.05 otherwise). Their gradients reach the encoders (nothing is detached:
-  the paper "embeds" MSDU between encoders and cross-attention).
+  that recipe, y_v smoothed 0.9 y + 0.05 otherwise).
+- The heads read e_m *detached* (`msdu_detach=True`): Eq. 11 and its text use s^a / s^v only to *measure* the
+  imbalance ("for more precise measurement of imbalanced feature learning"), and no loss on them appears in the
+  objective, so their training must not move the encoders they measure. `msdu_detach=False` is the older
+  reading (the paper "embeds" MSDU between encoders and cross-attention, so its BCE also trains psi_a / psi_v):
+  the zoo's `msdu-*` entries before issue 19 were trained so (their cards say `"msdu_detach": false`); issue 19
+  measured it costing MSDU + JoMoLD + DGM several points of Type@AV on SynthLLP mini.
 - Eq. (11) writes the main heads with modality subscripts (phi_a, Atn_a), while Eq. (10) and the text ("apart from
   MSDU, the rest is similar to the traditional pipeline", JoMoLD baseline) describe HAN's head shared by both
   modalities. We keep HAN's shared MMIL head (with its modality attention) so that "JoMoLD + MSDU" differs from
@@ -67,14 +73,16 @@ class MSDU(HAN):
     """HAN / JoMoLD backbone + modality-separated decision units on the pre-fusion features."""
 
     def __init__(self, dim: int = 512, heads: int = 1, ffn_dim: int = 512, dropout: float = 0.1, layers: int = 1,
-                 visual_head_dropout: float = 0.5):
+                 visual_head_dropout: float = 0.5, msdu_detach: bool = True):
         super().__init__(dim, heads, ffn_dim, dropout, layers, visual_head_dropout)
         self.msdu = nn.ModuleDict({m: SeparatedDecision(dim) for m in MODALITIES})
+        self.msdu_detach = msdu_detach
 
     def forward(self, batch: Batch, capture: bool = False, use_cross: bool = True) -> ParseOutput:
         out = super().forward(batch, capture, use_cross)  # HAN path: final predictions, e_m in features
         for m in MODALITIES:
-            pred, prob, attention = self.msdu[m](out.features[f"{m}_input"])  # e_m (B, T, D) -> (B, C)
+            e = out.features[f"{m}_input"]  # e_m (B, T, D)
+            pred, prob, attention = self.msdu[m](e.detach() if self.msdu_detach else e)  # (B, C)
             out.aux[f"msdu_{m}"] = pred
             if capture:
                 out.captures[f"MSDU {m} segment probabilities"] = prob.detach()
@@ -98,7 +106,7 @@ class MSDU(HAN):
     # recipes "dgm" / "jomold_dgm" (the full method: `--recipe jomold_dgm`).
     train={"epochs": 25, "batch_size": 128, "lr": 5e-4, "lr_step": 6, "lr_gamma": 0.25,
            "select_metric": "val/event/audio", "gating": "modality", "nce_weight": 1.0},
-    dim=512, heads=1, ffn_dim=512, dropout=0.1, layers=1, visual_head_dropout=0.5,
+    dim=512, heads=1, ffn_dim=512, dropout=0.1, layers=1, visual_head_dropout=0.5, msdu_detach=True,
 )
 def msdu(**config) -> MSDU:
     """JoMoLD's HAN + modality-separated decision unit (MSDU): per-modality predictions for DGM."""

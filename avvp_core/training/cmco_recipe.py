@@ -179,7 +179,7 @@ def train_cms(ctx: RecipeContext, cfg: TrainConfig, model: torch.nn.Module, out:
         del model.forward  # back to the class's forward
 
 
-@register_recipe("cms")
+@register_recipe("cms", stages=(("model", CMS_TRAIN, {}),))
 def cms(ctx: RecipeContext) -> FitResult:
     """CM-S on the weak labels: batch mixing + cross-video class-guided contrast, any model."""
     cfg = ctx.train_config(CMS_TRAIN)
@@ -203,7 +203,7 @@ def _ma_store(ctx: RecipeContext) -> dict[str, np.ndarray]:
     return _ma_labels(ctx, _load(base, res.folder, cfg.device), cfg, ctx.out / "stages" / "labels")
 
 
-@register_recipe("cms_ma")
+@register_recipe("cms_ma", stages=(("base", MA_TRAIN, {}), ("final", CMS_TRAIN, {})))
 def cms_ma(ctx: RecipeContext) -> FitResult:
     """CM-S on MA's modality-aware labels (a_ref, v_ref; video target a_ref OR v_ref), any model."""
     _check(ctx)

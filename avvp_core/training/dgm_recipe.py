@@ -9,8 +9,9 @@ Every step, after backward and before the optimiser step (loop.fit's `after_back
   2. progress of modality m (Eq. 6): P_m = sum_n sum_c s^m_n[c] Y_n[c] + sum_n (mean of s^m_n over the correct
      classes - mean over the wrong ones); omega_{v-a} = P_v / P_a and omega_{a-v} = 1 / omega_{v-a}.
   3. mu^v = 1 - tanh(gamma omega_{v-a}) if omega_{v-a} > 1, else 1; mu^a likewise with omega_{a-v} (Eq. 7).
-  4. each gradient g of modality m's encoder parameters: g <- mu^m g (Eq. 8); with dgm_noise, then g <- g + eps,
-     eps ~ N(0, (mu^2 + 1) sigma^2(g)) (Eq. 9), sigma^2(g) the variance of the unmodulated gradient.
+  4. each gradient g of modality m's encoder parameters: g <- mu^m g (Eq. 8); with dgm_noise, then g <- g + h,
+     h ~ N(0, sigma^2(g)), sigma^2(g) the variance of the unmodulated gradient, so that the update's covariance
+     is (mu^2 + 1) sigma^2 (Eq. 9, read with OGM-GE; see below).
 Logged per step (steps.jsonl; epoch means as "log/omega", "log/mu_audio", "log/mu_visual"): omega = omega_{v-a}
 (> 1: visual dominates), mu_audio, mu_visual.
 
@@ -28,8 +29,16 @@ Choices where the paper is silent or ambiguous, named:
 - sigma^2(g) is the variance over the elements of each parameter tensor's unmodulated gradient, one scalar per
   tensor (the batch-to-batch covariance of Eq. 9 is not observable in one step; OGM-GE [22], which the paper
   follows here, draws its noise the same way). 0 for one-element tensors.
-- Eq. 9 holds for every modulated W, so the noise is added to both modalities' encoders every step, the weaker
-  one's (mu = 1) included with variance 2 sigma^2 (literal reading; OGM-GE also perturbs both encoders).
+- Eq. 9 reads "W <- W + lambda E(dL/dW) + lambda eps, where eps ~ N(0, (mu^2 + 1) sigma^2(dL/dW))", after
+  "the gradient covariance modified by our DGM mechanism becomes mu^2 sigma^2 ... we add an extra term to the
+  modified gradient covariance". The step is written as its mean plus its fluctuation eps, so (mu^2 + 1) sigma^2
+  is the covariance of the whole fluctuation: the modulated gradient's own (mu^2 sigma^2) plus the added term's
+  (sigma^2). That is OGM-GE's construction [22], which the paper follows here: g~ = k g + h, h ~ N(0, Sigma_SGD),
+  "so the covariance of g~ is (k^2 + 1) Sigma". Default (`dgm_noise_reading="ogm_ge"`): add N(0, sigma^2).
+  `dgm_noise_reading="literal"` adds N(0, (mu^2 + 1) sigma^2) on top of mu g (the zoo before issue 19; on
+  SynthLLP it puts noise of 1.41 sigma on the visual encoder's projections every step).
+- The noise is added to both modalities' encoders every step, the weaker one's (mu = 1) included (OGM-GE also
+  perturbs both encoders).
 - Only the gradients of `modality_encoders()` are modulated: Fig. 2 and the conclusion "modulate the gradients of
   the feature encoders"; Eq. 8 also names the classifier weights alpha^w, but in HAN-style models the classifier
   is shared by both modalities and cannot be scaled per modality. For HAN (and MSDU's backbone) the separable
@@ -56,7 +65,7 @@ from ..errors import InputError
 from ..schema import Batch, ParseOutput
 from .loop import FitResult, LossFn, StepHook, TargetFn, TrainConfig
 from .recipes import RecipeContext, register_recipe
-from .refinement import jomold
+from .refinement import JOMOLD_TRAIN, jomold
 
 DGM_TRAIN = {"dgm_gamma": 0.1}  # the paper's gamma (Table VI: best of 0.1 .. 0.9)
 EPS = 1e-8
@@ -97,8 +106,21 @@ def modality_scores(out: ParseOutput) -> tuple[Tensor, Tensor]:
 
 
 # --- the modulation (Eq. 8, 9) -----------------------------------------------------------------------------------
-def modulate_(parameters: Iterable[nn.Parameter], mu: float, noise: bool) -> None:
-    """In place: g <- mu g (+ eps, eps ~ N(0, (mu^2 + 1) var(g)) with `noise`, var of the unmodulated g)."""
+NOISE_READINGS = ("ogm_ge", "literal")
+
+
+def noise_scale(mu: float, reading: str = "ogm_ge") -> float:
+    """Standard deviation of the added noise in units of sigma(g): 1 (OGM-GE: the *resulting* covariance is
+    (mu^2 + 1) sigma^2), or sqrt(mu^2 + 1) (literal: that covariance is *added*)."""
+    if reading not in NOISE_READINGS:
+        raise InputError(f"unknown DGM noise reading {reading!r}; choose one of {', '.join(NOISE_READINGS)}")
+    return 1.0 if reading == "ogm_ge" else math.sqrt(mu * mu + 1.0)
+
+
+def modulate_(parameters: Iterable[nn.Parameter], mu: float, noise: bool, reading: str = "ogm_ge") -> None:
+    """In place: g <- mu g (+ h with `noise`, h ~ N(0, noise_scale(mu, reading)^2 var(g)), var of the unmodulated
+    g, one scalar per tensor)."""
+    scale = noise_scale(mu, reading)
     for p in parameters:
         if p.grad is None:
             continue
@@ -106,7 +128,7 @@ def modulate_(parameters: Iterable[nn.Parameter], mu: float, noise: bool) -> Non
         sigma = g.std() if g.numel() > 1 else g.new_zeros(())  # per tensor, before modulation
         g.mul_(mu)
         if noise:
-            g.add_(torch.randn_like(g) * (sigma * math.sqrt(mu * mu + 1.0)))
+            g.add_(torch.randn_like(g) * (sigma * scale))
 
 
 def encoder_parameters(model: nn.Module) -> dict[str, list[nn.Parameter]]:
@@ -122,14 +144,15 @@ def encoder_parameters(model: nn.Module) -> dict[str, list[nn.Parameter]]:
     return params
 
 
-def dgm_step(model: nn.Module, out: ParseOutput, batch: Batch, gamma: float, noise: bool = True) -> dict[str, float]:
+def dgm_step(model: nn.Module, out: ParseOutput, batch: Batch, gamma: float, noise: bool = True,
+             reading: str = "ogm_ge") -> dict[str, float]:
     """One DGM step on the gradients already in `model`; returns the step's omega and mu."""
     with torch.no_grad():
         s_a, s_v = modality_scores(out)
         omega = imbalance_ratio(s_a.detach().float(), s_v.detach().float(), batch.labels.float())
         mu = dict(zip(MODALITIES, balance_coefficients(omega, gamma), strict=True))
         for m, params in encoder_parameters(model).items():
-            modulate_(params, mu[m], noise)
+            modulate_(params, mu[m], noise, reading)
     return {"omega": omega, "mu_audio": mu["audio"], "mu_visual": mu["visual"]}
 
 
@@ -139,19 +162,19 @@ def dgm_hook(cfg: TrainConfig) -> StepHook | None:
         return None
 
     def after_backward(model: nn.Module, out: ParseOutput, batch: Batch, parts: dict[str, Tensor]) -> dict[str, float]:
-        return dgm_step(model, out, batch, cfg.dgm_gamma, cfg.dgm_noise)
+        return dgm_step(model, out, batch, cfg.dgm_gamma, cfg.dgm_noise, cfg.dgm_noise_reading)
 
     return after_backward
 
 
 def _card(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
     params = encoder_parameters(model)  # fails fast, before any training
-    return {"gamma": cfg.dgm_gamma, "noise": cfg.dgm_noise,
+    return {"gamma": cfg.dgm_gamma, "noise": cfg.dgm_noise, "noise_reading": cfg.dgm_noise_reading,
             "encoder_parameters": {m: sum(p.numel() for p in ps) for m, ps in params.items()}}
 
 
 # --- recipes -----------------------------------------------------------------------------------------------------
-@register_recipe("dgm")
+@register_recipe("dgm", stages=(("model", DGM_TRAIN, {}),))
 def dgm(ctx: RecipeContext) -> FitResult:
     """The model's own recipe with dynamic gradient modulation (gamma 0.1 unless overridden)."""
     cfg = ctx.train_config(DGM_TRAIN)
@@ -178,7 +201,8 @@ class _FinalStageDGM(RecipeContext):
         return super().fit(out, model, cfg, self.recipe_name, target_fn, loss_fn, after_backward, **card_extra)
 
 
-@register_recipe("jomold_dgm")
+@register_recipe("jomold_dgm", stages=(("estimator", {**JOMOLD_TRAIN, **DGM_TRAIN}, {"dgm_gamma": 0.0}),
+                                   ("denoise", {**JOMOLD_TRAIN, **DGM_TRAIN}, {})))
 def jomold_dgm(ctx: RecipeContext) -> FitResult:
     """JoMoLD label denoising with DGM in its final stage (with model msdu: the paper's full method)."""
     values = {f.name: getattr(ctx, f.name) for f in dataclasses.fields(ctx)}
@@ -186,5 +210,5 @@ def jomold_dgm(ctx: RecipeContext) -> FitResult:
     return jomold(_FinalStageDGM(**values))
 
 
-__all__ = ["balance_coefficients", "dgm", "dgm_hook", "dgm_step", "encoder_parameters", "imbalance_ratio",
-           "jomold_dgm", "modality_progress", "modality_scores", "modulate_"]
+__all__ = ["NOISE_READINGS", "balance_coefficients", "dgm", "dgm_hook", "dgm_step", "encoder_parameters",
+           "imbalance_ratio", "jomold_dgm", "modality_progress", "modality_scores", "modulate_", "noise_scale"]

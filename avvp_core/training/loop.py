@@ -59,7 +59,19 @@ class TrainConfig:
     cms_start_epoch: int = 3  # CM-S starts after this many warm-up epochs (official: after epoch 2)
     dgm_gamma: float = 0.0  # DGM's gamma (0.1 in the paper)
     dgm_noise: bool = True  # DGM's compensating Gaussian gradient noise
+    dgm_noise_reading: str = "ogm_ge"  # "ogm_ge": add N(0, sigma^2), giving (mu^2+1) sigma^2; "literal": add that
+    nce_visual: str = "pre_dropout"  # JoMoLD's NCE on the visual features before ("pre_dropout") or after the
+    # model's visual head dropout ("post_dropout", the zoo before issue 19)
+    denoise_start_epoch: int = 2  # JoMoLD denoises from this epoch on (official: one warm-up epoch)
+    budget: str = "epochs"  # how the recipe's schedule was sized for this data: see recipes.BUDGETS
     eval_test: bool = True  # score the selected model on test at the end
+
+    def __post_init__(self) -> None:
+        for key, allowed in (("dgm_noise_reading", ("ogm_ge", "literal")), ("nce_visual", ("pre_dropout",
+                             "post_dropout")), ("budget", ("epochs", "llp_steps", "llp_batch"))):
+            if getattr(self, key) not in allowed:
+                raise InputError(f"training option {key} must be one of {', '.join(allowed)}; got "
+                                 f"{getattr(self, key)!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -104,7 +116,8 @@ def base_losses(model: torch.nn.Module, out: ParseOutput, batch: Batch, cfg: Tra
         parts["contrastive"] = cfg.contrastive_weight * segment_contrastive(f["audio"], f["visual_input"])
     if cfg.nce_weight:
         f = out.features
-        parts["nce"] = cfg.nce_weight * segment_contrastive(f["audio"], f["visual"], nce=True)
+        visual = f.get("visual_pre_dropout", f["visual"]) if cfg.nce_visual == "pre_dropout" else f["visual"]
+        parts["nce"] = cfg.nce_weight * segment_contrastive(f["audio"], visual, nce=True)
     return parts
 
 

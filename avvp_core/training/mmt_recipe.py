@@ -80,7 +80,7 @@ def ma_targets(audio_remove: torch.Tensor, visual_remove: torch.Tensor):
     return targets
 
 
-@register_recipe("capc")
+@register_recipe("capc", stages=(("base", CAPC_TRAIN, {"capc_weight": 0.0}), ("final", CAPC_TRAIN, {})))
 def capc(ctx: RecipeContext) -> FitResult:
     """MMT's three stages: weak-label training, MA pseudo labels, retraining with L_cls + mu L_CAPC."""
     _check(ctx)

@@ -20,18 +20,86 @@ from .loop import FitResult, LossFn, ProgressFn, StepHook, TargetFn, TrainConfig
 
 LLP_TRAIN_VIDEOS = 10_000  # the official LLP train split
 
+# How a recipe's schedule is sized for the data it trains on (TrainConfig.budget):
+#   "llp_steps"  LLP's optimiser steps in every phase (the rule below; the zoo's, the Train page's default)
+#   "epochs"     the recipe's epochs as written (the paper's schedule; what LLP itself gets under every rule)
+#   "llp_batch"  batches above 16 shrunk to LLP's steps per epoch, epochs as written (the zoo before issue 19)
+BUDGETS = ("llp_steps", "epochs", "llp_batch")
+# Schedule values counted in epochs: the total, the StepLR step, and the first epoch after each warm-up.
+EPOCH_KEYS = ("epochs", "lr_step")
+START_EPOCH_KEYS = ("cms_start_epoch", "denoise_start_epoch")
+
 
 def llp_steps_batch(paper_batch: int, n_train: int, floor: int = 16) -> int:
-    """The batch that gives as many optimiser steps per epoch on `n_train` videos as `paper_batch` gives on LLP.
-
-    Recipes are tuned in steps: on SynthLLP mini (2,000 videos) MMT's batch 64 runs 320 steps before its first LR
-    decay instead of ~1,560 and stalls (measured: 24.6 segment Type@AV), JoMoLD's batch 128 gives 16 steps per
-    epoch and its noise estimator never leaves the class priors. Batches at or below `floor` (HAN's 16) are kept:
-    shrinking them further only adds gradient noise.
+    """Budget "llp_batch" (the zoo before issue 19): the batch that gives as many optimiser steps per epoch on
+    `n_train` videos as `paper_batch` gives on LLP. Batches at or below `floor` were kept, so HAN, MGN, MA and
+    CM-PIE got a fifth of LLP's steps on mini and their epoch-based LR drops came early; "llp_steps" replaces it.
     """
     if paper_batch <= floor:
         return paper_batch
     return max(floor, paper_batch * n_train // LLP_TRAIN_VIDEOS)  # rounded down: never fewer steps than on LLP
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    return -(-n_train // batch_size)  # the loop keeps the last, partial batch
+
+
+def llp_steps_factor(batch_size: int, n_train: int) -> float:
+    """Epochs on `n_train` videos per epoch on LLP at the same batch: LLP's steps per epoch over this data's."""
+    return steps_per_epoch(LLP_TRAIN_VIDEOS, batch_size) / steps_per_epoch(n_train, batch_size)
+
+
+def _nearest(x: float) -> int:
+    return int(x + 0.5)  # half up (Python's round() rounds halves to even)
+
+
+def apply_budget(values: dict[str, Any], n_train: int, keep: frozenset[str] | set[str] = frozenset()
+                 ) -> dict[str, Any]:
+    """The training values with the schedule sized by their `budget` for `n_train` training videos.
+
+    Budget "llp_steps" (issue 19), one rule for every recipe and batch: the batch stays the recipe's (the paper's),
+    and every schedule value counted in epochs is multiplied by f = LLP's steps per epoch / this data's
+    (`llp_steps_factor`), to the nearest epoch: the total epochs and the StepLR step (so the learning-rate drops
+    come after LLP's number of steps), and each warm-up (CM-S's `cms_start_epoch`, JoMoLD's
+    `denoise_start_epoch`: the warm-up's length in epochs is scaled, the start is the epoch after it). A run then
+    sees, in every phase (warm-up, each stretch between LR drops, the run), the optimiser steps the recipe gives on
+    LLP's 10,000 training videos, each phase's length within half an epoch of this data (exactly where f is whole:
+    5 for batch 16 on SynthLLP mini; batch 64 there: 34 epochs of 32 steps per LR phase for LLP's 7 of 157). On
+    LLP itself f = 1: nothing changes. Values in `keep` (set by the user, counted in this data's epochs) are left
+    as given.
+    """
+    out = dict(values)
+    budget = out.get("budget", "epochs")
+    batch = int(out.get("batch_size", 16))
+    if budget == "llp_batch" and "batch_size" not in keep:
+        out["batch_size"] = llp_steps_batch(batch, n_train)
+    elif budget == "llp_steps":
+        f = llp_steps_factor(batch, n_train)
+        defaults = TrainConfig()
+        for key in EPOCH_KEYS:
+            if key not in keep:
+                out[key] = max(1, _nearest(out.get(key, getattr(defaults, key)) * f))
+        for key in START_EPOCH_KEYS:
+            if key not in keep:
+                out[key] = 1 + _nearest((out.get(key, getattr(defaults, key)) - 1) * f)
+    return out
+
+
+def schedule(cfg: TrainConfig, n_train: int, stage: str = "model") -> dict[str, Any]:
+    """What `cfg` runs on `n_train` videos, in optimiser steps: epochs, steps per epoch, total steps, the steps
+    after which the learning rate drops, and the step each warm-up ends (CM-S's when cms_weight is on, JoMoLD's
+    in its "denoise" stage)."""
+    spe = steps_per_epoch(n_train, cfg.batch_size)
+    drops = list(range(cfg.lr_step, cfg.epochs, cfg.lr_step)) if cfg.lr_step > 0 else []
+    row: dict[str, Any] = {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "steps_per_epoch": spe,
+                           "total_steps": cfg.epochs * spe, "lr_drop_steps": [e * spe for e in drops]}
+    warm = {}
+    if cfg.cms_weight:
+        warm["cms"] = (cfg.cms_start_epoch - 1) * spe
+    if stage == "denoise":
+        warm["denoise"] = (cfg.denoise_start_epoch - 1) * spe
+    row["warmup_steps"] = warm
+    return row
 
 
 @dataclass
@@ -47,7 +115,7 @@ class RecipeContext:
     progress: ProgressFn | None = None
     should_stop: Callable[[], bool] | None = None
     terminal: bool = True
-    llp_steps: bool = False  # scale every stage's batch with llp_steps_batch (small data; the zoo uses it)
+    budget: str | None = None  # TrainConfig.budget for every stage unless the overrides set one (None: theirs)
     _feeders: dict[str, SplitFeeder] = field(default_factory=dict)
 
     def feeder(self, split: str) -> SplitFeeder:
@@ -56,12 +124,11 @@ class RecipeContext:
         return self._feeders[split]
 
     def train_config(self, recipe_defaults: dict[str, Any] | None = None, **stage: Any) -> TrainConfig:
-        """Paper recipe of the model, then the recipe's own defaults, then the stage's, then the user's."""
-        values = {**model_info(self.model).train, **(recipe_defaults or {}), **stage, **self.train_overrides}
-        if self.llp_steps and "batch_size" not in self.train_overrides:
-            values["batch_size"] = llp_steps_batch(values.get("batch_size", TrainConfig.batch_size),
-                                                   len(self.data.split("train")))
-        return TrainConfig.from_dict(values)
+        """Paper recipe of the model, then the recipe's own defaults, then the stage's, then the user's; the
+        schedule then sized by the budget (`apply_budget`; the user's own values are kept as given)."""
+        values = stage_values(self.model, recipe_defaults, stage, self.train_overrides, self.budget)
+        user = set(self.train_overrides) - {"budget"}
+        return TrainConfig.from_dict(apply_budget(values, len(self.data.split("train")), user))
 
     def build(self, seed: int, **extra: Any):
         """A fresh model, its initial weights drawn from `seed` (same seed, same model)."""
@@ -85,10 +152,19 @@ class RecipeContext:
 
     def fit(self, out: Path, model, cfg: TrainConfig, recipe: str, target_fn: TargetFn | None = None,
             loss_fn: LossFn | None = None, after_backward: StepHook | None = None, **card_extra: Any) -> FitResult:
-        card = self.card(recipe, gating=cfg.gating, **card_extra)
+        # the schedule as run, in optimiser steps (budget "llp_steps" sizes it in LLP's)
+        card = self.card(recipe, gating=cfg.gating, steps=schedule(cfg, len(self.data.split("train"))), **card_extra)
         return fit(model, self.feeder("train"), self.feeder("val"), cfg, out, card, test=self.feeder("test"),
                    target_fn=target_fn, loss_fn=loss_fn, after_backward=after_backward, progress=self.progress,
                    should_stop=self.should_stop, terminal=self.terminal)
+
+
+def stage_values(model: str, recipe_defaults: dict[str, Any] | None, stage: dict[str, Any],
+                 overrides: dict[str, Any], budget: str | None = None) -> dict[str, Any]:
+    values = {**model_info(model).train, **(recipe_defaults or {}), **stage, **overrides}
+    if budget is not None and "budget" not in overrides:
+        values["budget"] = budget
+    return values
 
 
 def plain(ctx: RecipeContext) -> FitResult:
@@ -98,14 +174,56 @@ def plain(ctx: RecipeContext) -> FitResult:
 
 
 _REGISTRY: dict[str, Callable[[RecipeContext], FitResult]] = {"plain": plain}
+# Per recipe, its training stages in order: (stage name, the recipe defaults that stage's train_config gets, and
+# the values the recipe forces on that stage after it). tests/test_budget.py checks these against what each
+# recipe really trains.
+Stage = tuple[str, dict[str, Any], dict[str, Any]]
+_STAGES: dict[str, tuple[Stage, ...]] = {"plain": (("model", {}, {}),)}
 
 
-def register_recipe(name: str):
+def register_recipe(name: str, stages: tuple[Stage, ...] = (("model", {}, {}),)):
     def wrap(fn: Callable[[RecipeContext], FitResult]):
         _REGISTRY[name] = fn
+        _STAGES[name] = stages
         return fn
 
     return wrap
+
+
+def budget_plan(model: str, recipe: str, n_train: int, train_overrides: dict[str, Any] | None = None,
+                budget: str | None = None) -> list[dict[str, Any]]:
+    """Per training stage of `recipe` for `model` on `n_train` videos: its schedule here (`schedule`) and, beside
+    it, the same stage on LLP's 10,000 videos with the recipe's own values ("llp"). What `train` prints and the
+    Train page shows before a run; the stages are those the recipe trains (`register_recipe(stages=...)`)."""
+    recipes = _recipes()
+    if recipe not in recipes:
+        raise InputError(f"unknown recipe {recipe!r}; choose one of {', '.join(sorted(recipes))}")
+    overrides = dict(train_overrides or {})
+    user = set(overrides) - {"budget"}
+    rows = []
+    for name, defaults, forced in _STAGES[recipe]:
+        values = {**stage_values(model, defaults, {}, overrides, budget), **forced}
+        cfg = TrainConfig.from_dict(apply_budget(values, n_train, user))
+        paper = TrainConfig.from_dict({**stage_values(model, defaults, {}, overrides), **forced, "budget": "epochs"})
+        rows.append({"stage": name, "budget": cfg.budget, "train_videos": n_train, **schedule(cfg, n_train, name),
+                     "llp": schedule(paper, LLP_TRAIN_VIDEOS, name)})
+    return rows
+
+
+def format_plan(rows: list[dict[str, Any]]) -> str:
+    """The plan as text lines (the `train` command prints it before training)."""
+    lines = []
+    for r in rows:
+        llp = r["llp"]
+        warm = "".join(f", {k} warm-up until step {v:,} (LLP {llp['warmup_steps'].get(k, 0):,})"
+                       for k, v in r["warmup_steps"].items())
+        lines.append(
+            f"{r['stage']}: {r['epochs']} epochs x {r['steps_per_epoch']:,} steps (batch {r['batch_size']}, "
+            f"{r['train_videos']:,} videos) = {r['total_steps']:,} steps; LR drops after steps "
+            f"{', '.join(f'{x:,}' for x in r['lr_drop_steps']) or 'none'}{warm} | on LLP: {llp['epochs']} x "
+            f"{llp['steps_per_epoch']:,} = {llp['total_steps']:,}, drops after "
+            f"{', '.join(f'{x:,}' for x in llp['lr_drop_steps']) or 'none'} [budget {r['budget']}]")
+    return "\n".join(lines)
 
 
 def run_recipe(recipe: str, ctx: RecipeContext) -> FitResult:

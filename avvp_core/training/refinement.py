@@ -29,7 +29,10 @@ Deviations, named:
   last, partial batch differs). Ratio denominators = positives of the train weak labels (as the official CSV).
 - JoMoLD warm-up: the official linear ramp multiplies its own running value, which is 0 after the first
   iteration; we implement that effective, intended behaviour explicitly: no denoising in epoch 1, full ratios
-  from epoch 2.
+  from epoch 2 (`denoise_start_epoch`, scaled with the rest of the schedule under budget "llp_steps").
+- The NCE term reads the visual features before the model's visual head dropout (`nce_visual="pre_dropout"`), as
+  the official code computes it on the HAN output before its dropout; "post_dropout" (the zoo before issue 19)
+  reads them after it.
 - Seeds: the model's own recipe seed (JoMoLD's official seed 6 is not forced); every stage seeds before building.
 - Models whose forward has no `use_cross` train the estimator with their normal forward; models exposing no
   segment features train without the contrastive / NCE term (recorded in the card). `visual_head_dropout=0.5`
@@ -240,7 +243,7 @@ def _ma_labels(ctx: RecipeContext, model: torch.nn.Module, cfg: TrainConfig, fol
     return store
 
 
-@register_recipe("ma")
+@register_recipe("ma", stages=(("base", MA_TRAIN, {}), ("final", MA_TRAIN, {})))
 def ma(ctx: RecipeContext) -> FitResult:
     """MA: base model with cross-modal contrast, modality-swap label estimation, retraining on the new labels."""
     _check(ctx)
@@ -315,7 +318,7 @@ class _DropLog:
                                                           for m in MODALITIES})
 
 
-@register_recipe("jomold")
+@register_recipe("jomold", stages=(("estimator", JOMOLD_TRAIN, {}), ("denoise", JOMOLD_TRAIN, {})))
 def jomold(ctx: RecipeContext) -> FitResult:
     """JoMoLD: noise estimator without cross-attention, per-class noise ratios, joint-modal label denoising."""
     _check(ctx)
@@ -340,7 +343,7 @@ def jomold(ctx: RecipeContext) -> FitResult:
     def targets(model: torch.nn.Module, batch: Batch, epoch: int) -> Batch:
         y = batch.labels
         pa, pv = y.clone(), 0.9 * y + 0.05
-        if epoch >= 2:  # warm-up: no denoising in epoch 1 (see module docstring)
+        if epoch >= cfg.denoise_start_epoch:  # warm-up: no denoising before (see module docstring)
             with torch.no_grad():  # train mode, as the official code
                 out = model(batch, **_no_cross(model))
             loss_a = F.binary_cross_entropy(out.audio_prob.clamp(EPS, 1 - EPS), pa, reduction="none")

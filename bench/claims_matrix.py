@@ -1,0 +1,201 @@
+"""The papers' claims measured where SynthLLP is calibrated: every claim's pair of zoo entries (avvp_core/claims.py)
+trained on SynthLLP `full` (LLP's sizes, 10,000 training videos) at paper width, 3 seeds, each run a separate
+`python -m avvp_core train` process (--jobs of them at a time), then checkpoints/claims_full.json: the setting,
+every run's test figures per seed, mean ± std per entry, each claim's verdict with its rule, and the commands.
+
+    python bench/claims_matrix.py                          # CPU: days; resumable, rerun the same command
+    python bench/claims_matrix.py --device cuda --jobs 12  # one GPU (see below)
+
+Resumable at two levels: a finished run (its metrics.json complete) is not started again, and an interrupted one
+resumes from its last epoch (the trainer's own resume; multi-stage recipes keep finished stages). The record is
+rewritten after every run that finishes, so a stopped matrix leaves what it measured (claims with a missing run
+read "not measured"). Budget "llp_steps" is the rule, but on `full` it changes nothing (10,000 videos: LLP's own
+steps), so these are the papers' schedules as written.
+
+GPU session (prepared, not yet run: the session that wrote this had no GPU): in the repository root,
+    python -m avvp_core synth runs/bench/synthllp-full --preset full --seed 0      # ~30 s (bench/RESULTS.md)
+    python bench/claims_matrix.py --data runs/bench/synthllp-full --device cuda --jobs 12 --threads 1
+12 entries x 3 seeds = 36 processes; the multi-stage recipes (ma, jomold, jomold_dgm, capc, two trainings each,
+and cms) are the long ones. At paper width a run is small for one GPU (batch 16-128 of 10 segments), so many
+processes share it; --threads 1 keeps 12 processes within 16 cores. The ~10 minutes issue 19 hopes for is not
+measured (on 2 CPU cores HAN alone takes about 40 minutes a seed, bench/RESULTS.md); time one entry first,
+    python bench/claims_matrix.py --data runs/bench/synthllp-full --device cuda --entries han --seeds 1 --jobs 1
+and size --jobs (and the session) from it. A stopped matrix resumes with the same command.
+
+Plumbing test (tests/test_claims_matrix.py): `--data <tiny> --width demo --epochs 1 --entries han mgn --seeds 1 2`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+from common import BENCH_DATA, REPO
+
+from avvp_core import claims
+from avvp_core.constants import METRIC_KEYS
+from avvp_core.data import LLPDataset
+from avvp_core.fileio import write_json
+from avvp_core.zoo import ENTRIES
+
+DEFAULT_SEEDS = (1, 2, 3)
+RECORD = REPO / "checkpoints" / claims.CLAIMS_FULL
+
+
+def claim_entries() -> list[str]:
+    """Every zoo entry some claim compares, in zoo order."""
+    needed = {n for c in claims.CLAIMS for n in (c.candidate, c.baseline)}
+    return [n for n in ENTRIES if n in needed]
+
+
+def train_command(args: argparse.Namespace, entry: str, seed: int, folder: Path) -> list[str]:
+    e = ENTRIES[entry]
+    cmd = [sys.executable, "-m", "avvp_core", "train", "--data", str(args.data), "--model", e.model,
+           "--recipe", e.recipe, "--width", args.width, "--seed", str(seed), "--budget", "llp_steps",
+           "--device", args.device, "--out", str(folder)]
+    cmd += [x for k, v in e.model_overrides.items() for x in ("--set", f"{k}={v!r}")]
+    cmd += [x for k, v in e.train_overrides.items() for x in ("--train-set", f"{k}={v!r}")]
+    if args.epochs is not None:
+        cmd += ["--epochs", str(args.epochs)]
+    return cmd
+
+
+def _complete(folder: Path) -> dict | None:
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return metrics if metrics.get("complete") and "test" in metrics else None
+
+
+def _run(cmd: list[str], folder: Path, threads: int) -> tuple[int, float]:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    t0 = time.perf_counter()
+    with open(folder.parent / f"{folder.name}.log", "a") as log:
+        log.write(f"$ {shlex.join(cmd)}\n")
+        log.flush()
+        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO).returncode
+    return rc, time.perf_counter() - t0
+
+
+def _loss_log(folder: Path) -> list[dict]:
+    """The per-epoch audio / visual losses (all the loss-gap claim reads), not the whole log."""
+    rows = []
+    path = folder / "log.jsonl"
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            rows.append({k: r[k] for k in ("epoch", "loss/audio", "loss/visual") if k in r})
+    return rows
+
+
+def build_record(args: argparse.Namespace, entries: list[str], runs_dir: Path, commands: dict[str, str],
+                 seconds: dict[str, float]) -> dict:
+    data = LLPDataset(args.data)
+    per_entry, runs = {}, {}
+    for name in entries:
+        seeds = {}
+        for seed in args.seeds:
+            folder = runs_dir / f"{name}-s{seed}"
+            metrics = _complete(folder)
+            if metrics is None:
+                continue
+            seeds[str(seed)] = {"test": metrics["test"], "refinement": metrics.get("refinement"),
+                                "selected_epoch": metrics.get("selected_epoch"), "log": _loss_log(folder),
+                                "train_seconds": metrics.get("train_seconds"), "folder": str(folder)}
+        table = np.array([[s["test"][k] for k in METRIC_KEYS] for s in seeds.values()]) if seeds else None
+        e = ENTRIES[name]
+        per_entry[name] = {
+            "model": e.model, "recipe": e.recipe, "seeds": seeds,
+            "mean": None if table is None else dict(zip(METRIC_KEYS, table.mean(0).round(4).tolist(), strict=True)),
+            "std": None if table is None or len(table) < 2 else dict(zip(METRIC_KEYS, table.std(0, ddof=1).round(4)
+                                                                         .tolist(), strict=True)),
+            "commands": {s: commands[f"{name}-s{s}"] for s in map(str, args.seeds) if f"{name}-s{s}" in commands}}
+        runs[name] = list(seeds.values())
+    meta = data.synth_meta or {}
+    rows = claims.check(runs, {n: {"model": ENTRIES[n].model, "recipe": ENTRIES[n].recipe} for n in entries})
+    return {
+        "format": claims.FULL_FORMAT,
+        "setting": {"data": str(args.data), "fingerprint": data.fingerprint(), "preset": meta.get("preset"),
+                    "synth_seed": meta.get("seed"), "generator_version": meta.get("generator_version"),
+                    "train_videos": len(data.split("train")), "width": args.width, "seeds": list(args.seeds),
+                    "budget": "llp_steps", "epochs_override": args.epochs, "device": args.device},
+        "rule": claims.VERDICT_RULE,
+        "claims": rows,
+        "entries": per_entry,
+        "complete": all(len(per_entry[n]["seeds"]) == len(args.seeds) for n in entries),
+        "matrix_command": shlex.join([sys.executable, "bench/claims_matrix.py", *sys.argv[1:]]),
+        "run_seconds": {k: round(v, 1) for k, v in seconds.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=BENCH_DATA, help="SynthLLP full (generated there when missing)")
+    p.add_argument("--out", type=Path, default=REPO / "runs" / "claims_full", help="run folders (resumable)")
+    p.add_argument("--record", type=Path, default=RECORD, help="the JSON record (default checkpoints/claims_full.json)")
+    p.add_argument("--width", choices=("paper", "demo"), default="paper")
+    p.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
+    p.add_argument("--entries", nargs="+", metavar="NAME", help="only these zoo entries (default: every claim's)")
+    p.add_argument("--jobs", type=int, default=1, help="training processes at a time")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads per process (default: cores / jobs)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--epochs", type=int, default=None, help="override every stage's epochs (plumbing tests only)")
+    args = p.parse_args(argv)
+    entries = args.entries or claim_entries()
+    unknown = [n for n in entries if n not in ENTRIES]
+    if unknown:
+        print(f"error: unknown zoo entries {', '.join(unknown)}; choose from {', '.join(ENTRIES)}", file=sys.stderr)
+        return 2
+    if args.jobs < 1:
+        print("error: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    if not (args.data / "AVVP_train.csv").is_file():
+        from avvp_core.data.synthetic import generate_and_cache
+
+        print(f"generating SynthLLP full (seed 0) into {args.data}", flush=True)
+        generate_and_cache(args.data, preset="full", seed=0)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
+    todo, commands, seconds = [], {}, {}
+    for name in entries:
+        for seed in args.seeds:
+            folder = args.out / f"{name}-s{seed}"
+            cmd = train_command(args, name, seed, folder)
+            commands[folder.name] = shlex.join(cmd)
+            if _complete(folder) is None:
+                todo.append((folder, cmd))
+    print(f"{len(entries)} entries x {len(args.seeds)} seeds: {len(todo)} runs to go, {args.jobs} at a time, "
+          f"{threads} threads each, device {args.device}", flush=True)
+    failed = []
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {pool.submit(_run, cmd, folder, threads): folder for folder, cmd in todo}
+        for future in as_completed(futures):
+            folder = futures[future]
+            rc, secs = future.result()
+            seconds[folder.name] = secs
+            if rc != 0:
+                failed.append(folder.name)
+            print(f"{folder.name}: {'done' if rc == 0 else f'FAILED (exit {rc}, see {folder}.log)'} in {secs:.0f} s",
+                  flush=True)
+            write_json(args.record, build_record(args, entries, args.out, commands, seconds))
+    record = build_record(args, entries, args.out, commands, seconds)
+    write_json(args.record, record)
+    print(claims.markdown(record["claims"]))
+    print(f"record: {args.record} ({'complete' if record['complete'] else 'incomplete'})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""bench/claims_matrix.py's plumbing on SynthLLP tiny (demo width, one epoch, seconds): parallel train processes,
+the record with per-seed figures, mean ± std, verdicts and commands, and the resume that starts nothing twice."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from avvp_core import claims
+
+SCRIPT = str(Path(__file__).resolve().parents[1] / "bench" / "claims_matrix.py")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, timeout=600)
+
+
+def test_trains_the_pairs_in_parallel_writes_the_record_and_resumes(tiny_data, tmp_path):
+    out, record = tmp_path / "runs", tmp_path / "claims_full.json"
+    common = ("--data", str(tiny_data), "--width", "demo", "--epochs", "1", "--entries", "han", "mgn",
+              "--seeds", "1", "2", "--out", str(out), "--record", str(record))
+    proc = _run(*common, "--jobs", "2", "--threads", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "4 runs to go, 2 at a time" in proc.stdout
+    saved = json.loads(record.read_text())
+    assert claims.read_full(record) == saved and saved["complete"]
+    assert saved["setting"]["seeds"] == [1, 2] and saved["setting"]["width"] == "demo"
+    han = saved["entries"]["han"]
+    assert set(han["seeds"]) == {"1", "2"} and han["seeds"]["1"]["test"] != han["seeds"]["2"]["test"]
+    for key, mean in han["mean"].items():  # mean and std of the two seeds' figures
+        a, b = (han["seeds"][s]["test"][key] for s in ("1", "2"))
+        assert abs(mean - (a + b) / 2) < 1e-3 and abs(han["std"][key] - abs(a - b) / 2 ** 0.5) < 1e-3
+    assert "--budget llp_steps" in han["commands"]["1"] and "--seed 1" in han["commands"]["1"]
+    rows = {r["claim"]: r for r in saved["claims"]}
+    mgn = rows["MGN beats HAN"]
+    assert mgn["verdict"] in ("holds", "partly holds", "does not hold")
+    assert "±" in mgn["measured"] and "seeds" in mgn["measured"]
+    assert rows["CM-PIE beats HAN"]["verdict"] == "not measured"  # not in this matrix
+    assert saved["rule"] == claims.VERDICT_RULE
+    assert (out / "han-s1" / "metrics.json").is_file() and (out / "han-s1.log").is_file()
+
+    again = _run(*common, "--jobs", "2")  # everything finished: nothing is started again
+    assert again.returncode == 0 and "0 runs to go" in again.stdout
+    assert json.loads(record.read_text())["entries"]["han"]["mean"] == han["mean"]
+
+
+def test_refuses_unknown_entries(tmp_path):
+    proc = _run("--entries", "nope", "--data", str(tmp_path))
+    assert proc.returncode == 2 and "unknown zoo entries nope" in proc.stderr

@@ -1,0 +1,128 @@
+"""The "Your video" page (issue 23): AppTest of what it offers and refuses; a real browser uploads a clip and gets its
+events and timelines from random-weight extractors (the page labels them as such)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import app_page
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
+
+
+def _real_checkpoint(root: Path) -> Path:
+    """A paper-width HAN with random weights and no SynthLLP data record: what an imported official HAN looks like."""
+    from avvp_core.checkpoints import save_checkpoint
+    from avvp_core.models import create_model
+
+    torch.manual_seed(0)
+    save_checkpoint(root / "han-real", create_model("han"), {"name": "han-real", "recipe": "imported (test)",
+                                                             "width": "paper", "gating": "fused", "data": None})
+    return root
+
+
+@pytest.mark.app
+def test_page_offers_real_feature_checkpoints_and_refuses_synthllp_ones(tiny_data, tiny_han, tmp_path, monkeypatch):
+    monkeypatch.setenv("AVVP_RANDOM_EXTRACTORS", "tiny")
+    at = app_page("your_video", tiny_data, [tiny_han, _real_checkpoint(tmp_path / "runs")])
+    assert not at.exception
+    assert at.title[0].value == "Your video"
+    assert "Test mode" in at.warning[0].value and "RANDOM-WEIGHT" in at.warning[0].value
+    assert at.expander[0].label == "1 checkpoint(s) not offered: trained on SynthLLP"
+    assert any("trained on SynthLLP" in c.value for c in at.caption)
+    assert at.multiselect(key="your_video_checkpoints").options == ["han-real (han)"]
+    assert at.multiselect(key="your_video_checkpoints").value == ["han-real (han)"]
+    assert any(c.value == "Choose a clip and at least one checkpoint." for c in at.caption)
+
+
+@pytest.mark.app
+def test_page_without_real_feature_checkpoints_says_what_to_do(tiny_data, tiny_han, monkeypatch):
+    monkeypatch.setenv("AVVP_RANDOM_EXTRACTORS", "tiny")
+    at = app_page("your_video", tiny_data, [tiny_han])
+    assert not at.exception
+    assert "convert --from official-han" in at.info[0].value
+    assert not at.get("file_uploader")
+
+
+@pytest.mark.app
+def test_page_names_missing_weights_in_one_line_each(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.delenv("AVVP_RANDOM_EXTRACTORS", raising=False)
+    monkeypatch.setenv("AVVP_EXTRACTOR_DIR", str(tmp_path / "weights"))
+    at = app_page("your_video", tiny_data, [_real_checkpoint(tmp_path / "runs")])
+    assert not at.exception and not at.warning
+    lines = [c.value for c in at.caption if c.value.startswith("extractor weights")]
+    assert [line.split()[2] for line in lines] == ["resnet152-394f9c45.pth", "r2plus1d_18-91a641e6.pth",
+                                                   "vggish-10086976.pth"]
+    assert all(str(tmp_path / "weights") in line and "sha256 starts with" in line for line in lines)
+    assert at.button(key="your_video_download").label == "Download the extractor weights"
+    at.radio(key="your_video_vggish").set_value("postprocessed").run()  # the PCA file is needed too
+    lines = [c.value for c in at.caption if c.value.startswith("extractor weights")]
+    assert len(lines) == 4 and "vggish_pca_params-970ea276.pth" in lines[-1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.app
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed")
+def test_upload_a_clip_in_a_real_browser(tiny_data, tmp_path):
+    pytest.importorskip("playwright")
+    from playwright.sync_api import sync_playwright
+
+    runs = _real_checkpoint(tmp_path / "runs")
+    clip = tmp_path / "my dog.mp4"
+    shutil.copy(sorted((REPO / "assets" / "demo").glob("*.mp4"))[0], clip)
+    port = _free_port()
+    env = {**os.environ, "AVVP_DEFAULT_DATA": str(tiny_data), "AVVP_RUNS_DIR": str(runs),
+           "AVVP_RANDOM_EXTRACTORS": "tiny", "AVVP_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 60:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.2)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1300, "height": 2400})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{url}/your_video")
+            page.get_by_role("heading", name="Your video").wait_for(timeout=60_000)
+            page.get_by_text("Test mode").wait_for(timeout=30_000)
+            page.locator('input[type="file"]').set_input_files(str(clip))
+            page.get_by_role("heading", name="Events").wait_for(timeout=180_000)
+            page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=60_000)
+            assert page.get_by_text("audible:").count() >= 1 and page.get_by_text("han-real").count() >= 1
+            assert page.locator("video").count() == 1
+            assert page.get_by_text("Traceback").count() == 0
+            page.screenshot(path=str(tmp_path / "your_video.png"), full_page=True)
+            browser.close()
+        assert not errors, errors
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
