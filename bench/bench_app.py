@@ -95,7 +95,13 @@ def child(args: argparse.Namespace) -> dict:
             if what is None:
                 break
             t0 = time.perf_counter()
-            at.run()
+            try:
+                at.run()
+            except ValueError as exc:  # AppTest cannot map back a value its format_func shows differently
+                row["change_error"] = f"{what}: {str(exc)[:80]}"
+                at.switch_page(path)
+                at.run()
+                break
             changes.append(time.perf_counter() - t0)
             row["widget"] = what
             row.setdefault("change_exceptions", 0)
@@ -182,7 +188,8 @@ def main() -> None:
     for r in full["pages"]:
         ch = r.get("changes_s") or []
         if not ch:
-            print(f"{r['page']:<12} no widget to change")
+            print(f"{r['page']:<12} no widget to change" + (f" (AppTest: {r['change_error']})"
+                                                           if r.get("change_error") else ""))
             continue
         rest = statistics.median(ch[1:]) if len(ch) > 1 else float("nan")
         print(f"{r['page']:<12}{ch[0]:>8.2f} s{rest:>8.2f} s  {r.get('widget')}"
