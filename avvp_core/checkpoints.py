@@ -133,17 +133,40 @@ def read_card(folder: str | Path) -> Card:
     return Card(folder, config, metrics, rows)
 
 
+def _config_files(root: Path) -> list[Path]:
+    """Every config.json under `root`, sorted. Not descended: intermediate stages of multi-stage recipes, hidden
+    folders (caches) and data folders (a checkpoint root may hold a dataset: feats/ has three files per video, and
+    every page lists checkpoints)."""
+    configs = []
+    for folder, dirs, files in os.walk(root):
+        if CONFIG in files:
+            configs.append(Path(folder) / CONFIG)
+        dirs[:] = [d for d in dirs if d != "stages" and not d.startswith(".")
+                   and not os.path.isfile(os.path.join(folder, d, "AVVP_train.csv"))]
+    return sorted(configs)
+
+
+def scan_stamp(root: str | Path) -> tuple:
+    """What `list_checkpoints(root)` depends on, from file metadata only (no JSON read): each card file's path,
+    size and modification time (the logs too: read_card validates them). A cache keyed by it is invalidated by a
+    new, changed or removed checkpoint."""
+    stamp = []
+    for config in _config_files(Path(root)) if Path(root).is_dir() else []:
+        for path in (config, *(config.parent / name for name in (METRICS, LOG, STEPS))):
+            try:
+                st = path.stat()
+                stamp.append((str(path), st.st_size, st.st_mtime_ns))
+            except OSError:
+                stamp.append((str(path), -1, -1))
+    return tuple(stamp)
+
+
 def _scan(root: Path) -> list[Card | InputError]:
     """A card, or why there is none, for every folder under `root` holding a config.json (stages excluded)."""
     found: list[Card | InputError] = []
     if not root.is_dir():
         return found
-    for config in sorted(root.rglob(CONFIG)):
-        parts = config.relative_to(root).parts
-        if "stages" in parts:  # intermediate stages of multi-stage recipes
-            continue
-        if any(p.startswith(".") for p in parts[:-1]):  # temporaries of exports and uploads, never checkpoints
-            continue
+    for config in _config_files(root):
         try:
             found.append(read_card(config.parent))
         except InputError as exc:

@@ -179,6 +179,24 @@ def _segment_counts(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return np.stack([tp, fp, fn], axis=-1)
 
 
+@cache
+def _popcount() -> np.ndarray:
+    """Number of set bits of every T-bit row code (2^T entries)."""
+    codes = np.arange(2**NUM_SEGMENTS)
+    return ((codes[:, None] >> np.arange(NUM_SEGMENTS)) & 1).sum(axis=1).astype(np.int64)
+
+
+def _segment_counts_from_codes(p_code: np.ndarray, g_code: np.ndarray) -> np.ndarray:
+    """Row codes (any shape) -> (..., 3) int64 [tp, fp, fn]: `_segment_counts` by bit counting, one table lookup
+    per count instead of three reductions over the segment axis."""
+    both = p_code & g_code
+    parts = (both, p_code ^ both, g_code ^ both)  # tp, fp, fn cells as bits
+    if hasattr(np, "bitwise_count"):  # numpy >= 2: a ufunc, no index casting or gather
+        return np.stack([np.bitwise_count(x) for x in parts], axis=-1).astype(np.int64)
+    ones = _popcount()
+    return np.stack([ones[x] for x in parts], axis=-1)
+
+
 def _runs(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Maximal runs of 1s along the segment axis of a (T, R) bool array (one column per class row).
 
@@ -214,7 +232,15 @@ def _pattern_runs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _row_codes(x: np.ndarray) -> np.ndarray:
-    """(..., T, C) bool -> (... * C,) int: each class row's T segments packed as bits (segment t = bit t)."""
+    """(..., T, C) bool -> (... * C,) int16: each class row's T segments packed as bits (segment t = bit t)."""
+    if x.dtype == np.bool_:
+        # one shift-and-OR per segment over (..., C) slices: ~13x faster than T int16 products and a sum over a
+        # strided axis (and than np.packbits along it)
+        u = x.view(np.uint8)
+        code = u[..., 0, :].astype(np.int16)
+        for t in range(1, x.shape[-2]):
+            code |= u[..., t, :].astype(np.int16) << t
+        return code.reshape(-1)
     bits = (1 << np.arange(x.shape[-2], dtype=np.int16))[:, None]
     return (x * bits).sum(axis=-2, dtype=np.int16).reshape(-1)
 
@@ -222,7 +248,11 @@ def _row_codes(x: np.ndarray) -> np.ndarray:
 def _event_counts(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """(..., T, C) bool pair -> (..., C, 3) int64 [tp, fp, fn] of events (runs) per class row."""
     lead, c = pred.shape[:-2], pred.shape[-1]
-    p_code, g_code = _row_codes(pred), _row_codes(gt)  # (R,) one code per (..., class) row
+    return _event_counts_from_codes(_row_codes(pred), _row_codes(gt)).reshape(*lead, c, 3)
+
+
+def _event_counts_from_codes(p_code: np.ndarray, g_code: np.ndarray) -> np.ndarray:
+    """(R,) row codes pair -> (R, 3) int64 [tp, fp, fn] of events (runs) per class row."""
     out = np.zeros((p_code.size, 3), dtype=np.int64)
     # most (video, class) rows are empty on both sides and count nothing: only the others are matched
     busy = np.flatnonzero(p_code | g_code)
@@ -241,7 +271,7 @@ def _event_counts(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     out[busy, 0] = tp
     out[busy, 1] = np.count_nonzero(pv, axis=0) - tp
     out[busy, 2] = np.count_nonzero(gv & ~match.any(axis=0), axis=0)
-    return out.reshape(*lead, c, 3)
+    return out
 
 
 def _video_f1(counts: np.ndarray) -> np.ndarray:
@@ -265,6 +295,36 @@ def _class_f1(counts: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- score
 
 
+SCORE_BLOCK = 4096  # videos per block in `score`
+
+
+def _score_block(pa: np.ndarray, pv: np.ndarray, ga: np.ndarray, gv: np.ndarray
+                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Counts and per-video scores of a block of videos (bool (n, T, C) inputs), keyed as ScoreReport's."""
+    n = pa.shape[0]
+    # Each class row's 10 segments packed into one integer (segment t = bit t); av = a AND v is then a bitwise
+    # AND of codes. Both levels count from the codes: (3, n * C) for audio, visual, av — the (3, n, T, C) arrays
+    # are never built.
+    p_a, p_v, g_a, g_v = (_row_codes(x) for x in (pa, pv, ga, gv))
+    pred = np.stack([p_a, p_v, p_a & p_v])
+    gt = np.stack([g_a, g_v, g_a & g_v])
+    shape = (3, n, NUM_CLASSES, 3)
+    counts: dict[str, np.ndarray] = {}
+    per_video: dict[str, np.ndarray] = {}
+    for level, counter in (("segment", _segment_counts_from_codes), ("event", _event_counts_from_codes)):
+        by_mod = counter(pred.reshape(-1), gt.reshape(-1)).reshape(shape)  # (3, n, C, 3)
+        for m, mod in enumerate(MODALITY_KEYS):
+            counts[f"{level}/{mod}"] = by_mod[m]
+        # Event@AV pools audio and visual counts per class (the av matrices are not involved)
+        counts[f"{level}/event"] = by_mod[0] + by_mod[1]
+        f_mod = _video_f1(by_mod)  # (3, n)
+        for m, mod in enumerate(MODALITY_KEYS):
+            per_video[f"{level}/{mod}"] = f_mod[m]
+        per_video[f"{level}/type"] = f_mod.mean(axis=0)
+        per_video[f"{level}/event"] = _video_f1(counts[f"{level}/event"])
+    return counts, per_video
+
+
 def score(
     pred_audio: np.ndarray, pred_visual: np.ndarray, gt_audio: np.ndarray, gt_visual: np.ndarray
 ) -> ScoreReport:
@@ -278,23 +338,12 @@ def score(
     n = pa.shape[0]
     if n == 0:
         raise InputError("no videos to score (N = 0)")
-    # stack the three modalities (audio, visual, av = a AND v) on a leading axis: (3, N, T, C)
-    pred = np.stack([pa, pv, pa & pv])
-    gt = np.stack([ga, gv, ga & gv])
-
-    counts: dict[str, np.ndarray] = {}
-    per_video: dict[str, np.ndarray] = {}
-    for level, counter in (("segment", _segment_counts), ("event", _event_counts)):
-        by_mod = counter(pred, gt)  # (3, N, C, 3)
-        for m, mod in enumerate(MODALITY_KEYS):
-            counts[f"{level}/{mod}"] = by_mod[m]
-        # Event@AV pools audio and visual counts per class (the av matrices are not involved)
-        counts[f"{level}/event"] = by_mod[0] + by_mod[1]
-        f_mod = _video_f1(by_mod)  # (3, N)
-        for m, mod in enumerate(MODALITY_KEYS):
-            per_video[f"{level}/{mod}"] = f_mod[m]
-        per_video[f"{level}/type"] = f_mod.mean(axis=0)
-        per_video[f"{level}/event"] = _video_f1(counts[f"{level}/event"])
+    # Videos are independent: scored in blocks, so every temporary stays the size of a block (cache-resident and
+    # reused) whatever N is; whole-split temporaries made the per-video cost at 100k videos twice that at 10k.
+    blocks = [_score_block(pa[i:i + SCORE_BLOCK], pv[i:i + SCORE_BLOCK], ga[i:i + SCORE_BLOCK],
+                           gv[i:i + SCORE_BLOCK]) for i in range(0, n, SCORE_BLOCK)]
+    counts = {k: np.concatenate([c[k] for c, _ in blocks]) for k in blocks[0][0]}
+    per_video = {k: np.concatenate([v[k] for _, v in blocks]) for k in blocks[0][1]}
 
     summary: dict[str, float] = {}
     for level in ("segment", "event"):

@@ -173,7 +173,9 @@ def load_prediction_file(path: str | Path, filenames: list[str]) -> Predictions:
     for key in ("audio", "visual", "video", "video_audio", "video_visual"):
         if key in arrays:
             _check_values(key, arrays[key], path)
-    order = np.array([{name: i for i, name in enumerate(names)}[f] for f in filenames])
+    # one index for the whole file (built once: per video it made `score` quadratic in the number of videos)
+    position = {name: i for i, name in enumerate(names)}
+    order = np.fromiter((position[f] for f in filenames), dtype=np.int64, count=len(filenames))
     get = lambda k: arrays[k][order] if k in arrays else None
     preds = Predictions(list(filenames), get("audio"), get("visual"), get("video"), get("video_audio"),
                         get("video_visual"), gating=recorded, source=str(path))

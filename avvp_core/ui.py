@@ -6,6 +6,7 @@ Pages call these and stay thin; every error from user input arrives as an `Input
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +219,21 @@ def data_fingerprint(root: str) -> str:
     return load_dataset(root).fingerprint()
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _scanned(base: str, stamp: tuple) -> tuple[list[Any], list[str]]:
+    """(cards, problems) of a checkpoint root, read once per `checkpoints.scan_stamp` (every page lists checkpoints
+    on every rerun: reading each card's JSON again each time cost more than the rest of a widget change)."""
+    from .checkpoints import checkpoint_problems, list_checkpoints
+
+    return list_checkpoints(base), checkpoint_problems(base)
+
+
+def scanned(base: Path) -> tuple[list[Any], list[str]]:
+    from .checkpoints import scan_stamp
+
+    return _scanned(str(base), scan_stamp(base))
+
+
 def train_plan(root: str, model: str, recipe: str, budget: str, train_options: dict[str, Any] | None = None):
     """The schedule a training of `model` with `recipe` on the data in use would run, one row per stage, beside the
     same stage on LLP (recipes.budget_plan) as a DataFrame; None when the data has no train split to count."""
@@ -246,13 +262,12 @@ def train_plan(root: str, model: str, recipe: str, budget: str, train_options: d
 def checkpoints_for(root: str) -> dict[str, Any]:
     """Checkpoints (JSON cards only) trained on the data in use, by display name (names.checkpoint_names: the
     method as its paper writes it, "HAN + MA"; a user's run adds its folder, "HAN · my-run")."""
-    from .checkpoints import list_checkpoints
     from .names import checkpoint_names
 
     fingerprint = data_fingerprint(root)
     found = []
     for base in map(Path, st.session_state[StateKeys.CHECKPOINT_ROOTS]):
-        for card in list_checkpoints(base):
+        for card in scanned(base)[0]:
             if (card.config.get("data") or {}).get("fingerprint") == fingerprint and card.metrics.get("complete"):
                 found.append((base, card))
     return checkpoint_names(found)
@@ -372,13 +387,12 @@ def require_checkpoints(root: str) -> dict[str, Any]:
 def checkpoint_notes(root: str) -> list[tuple[str, str]]:
     """Why checkpoint folders are not offered: unreadable ("warning", one per folder), or trained on other data
     ("caption", one line with the count). JSON only, no weights read."""
-    from .checkpoints import checkpoint_problems, list_checkpoints
-
     fingerprint = data_fingerprint(root)
     notes, other = [], []
     for base in map(Path, st.session_state[StateKeys.CHECKPOINT_ROOTS]):
-        notes += [("warning", f"Skipped a checkpoint folder: {problem}") for problem in checkpoint_problems(base)]
-        other += [c for c in list_checkpoints(base) if (c.config.get("data") or {}).get("fingerprint") != fingerprint]
+        cards, problems = scanned(base)
+        notes += [("warning", f"Skipped a checkpoint folder: {problem}") for problem in problems]
+        other += [c for c in cards if (c.config.get("data") or {}).get("fingerprint") != fingerprint]
     if other:
         notes.append(("caption", f"{len(other)} checkpoint(s) trained on other data are not shown (e.g. "
                                  f"{other[0].path}); choose that data on the Data page to use them."))
@@ -441,13 +455,25 @@ def predictions(checkpoint: str, root: str, split: str):
     return _predictions(checkpoint, root, split, weights_stamp(checkpoint))
 
 
-@st.cache_data(show_spinner="Running the model over the split…", max_entries=32)
+def _frozen(arrays) -> None:
+    """Read-only numpy arrays: the results below are shared by every rerun and session, never copied."""
+    for a in arrays:
+        if a is not None:
+            a.flags.writeable = False
+
+
+# Predictions and score reports are cache_resource, not cache_data: cache_data unpickles a copy on every hit, i.e. on
+# every rerun of every page that shows them (6 score reports on Compare: tens of MB on LLP, GBs at 100k videos).
+# They are only read; their arrays are made read-only so a page that tried to change one would fail loudly.
+@st.cache_resource(show_spinner="Running the model over the split…", max_entries=32)
 def _predictions(checkpoint: str, root: str, split: str, stamp: int):
     from .checkpoints import load_checkpoint
     from .evaluation import predict
 
     model, _ = load_checkpoint(checkpoint)
-    return predict(model, load_dataset(root).split(split))
+    preds = predict(model, load_dataset(root).split(split))
+    _frozen([preds.audio, preds.visual, preds.video, preds.video_audio, preds.video_visual])
+    return preds
 
 
 def score_report(checkpoint: str, root: str, split: str, gating: str):
@@ -455,13 +481,15 @@ def score_report(checkpoint: str, root: str, split: str, gating: str):
     return _score_report(checkpoint, root, split, gating, weights_stamp(checkpoint))
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=32)
 def _score_report(checkpoint: str, root: str, split: str, gating: str, stamp: int):
     from .metrics import score
 
     sp = load_dataset(root).split(split)
     pred_a, pred_v = predictions(checkpoint, root, split).decisions(gating)
-    return score(pred_a, pred_v, sp.gt_audio, sp.gt_visual)
+    report = score(pred_a, pred_v, sp.gt_audio, sp.gt_visual)
+    _frozen([*report.per_video.values(), *report.per_class.values(), *report.counts.values()])
+    return report
 
 
 def open_in_timelines(split: str, row: int, models: list[str], label: str) -> None:
@@ -771,37 +799,142 @@ def check_llp_folder(path: str) -> tuple[Path, list[str]]:
     return root, lines
 
 
+# what the default folder holds; tests swap in "tiny" (generated in seconds), also for a server (AVVP_DEFAULT_PRESET)
+DEFAULT_PRESET = os.environ.get("AVVP_DEFAULT_PRESET", "mini")
+
+
+def default_data_status():
+    """firststart.Status of the default benchmark; starts its background generation when it is missing (first start)
+    or was written by another generator version (the shipped zoo and demo videos follow the current one)."""
+    from . import firststart
+
+    return firststart.start(DEFAULT_DATA, DEFAULT_PRESET)
+
+
 def ensure_default_data() -> bool:
-    """Generate SynthLLP `mini` into the default folder on first start, and again after an upgrade of the
-    generator (the shipped zoo and demo videos follow the current generator), with progress. True when ready."""
-    from .data.synthetic import default_data_outdated, generate_and_cache
-
-    outdated = default_data_outdated(DEFAULT_DATA)
-    if (DEFAULT_DATA / "AVVP_train.csv").is_file() and not outdated:
-        return True
-    label = (f"SynthLLP generator {outdated[1]} replaces {outdated[0]}: regenerating the default benchmark"
-             if outdated else "First start: generating the SynthLLP benchmark") + " (mini preset, seed 0)…"
-    with st.status(label, expanded=True) as status:
-        bar = st.progress(0.0, text="starting")
-        generate_and_cache(DEFAULT_DATA, preset="mini", seed=0, overwrite=bool(outdated),
-                           progress=lambda frac, msg: bar.progress(min(max(frac, 0.0), 1.0), text=msg))
-        status.update(label="SynthLLP mini is ready", state="complete", expanded=False)
-    return True
+    """True when the default benchmark is ready; otherwise its generation runs in the background (started here)."""
+    return default_data_status().state == "ready"
 
 
-def data_in_use() -> str:
-    """The data folder in use, for a page to load. When it is the default folder it is generated first (first start,
-    generator upgrade; with progress), whichever page asks first: a first visit on any page's URL finds the benchmark,
-    not "data folder not found". Pages ask after their title, so a newcomer reads what the page is while it is made.
-    A failure is an error box and ends the run; any other folder is the page's to load and check."""
+def default_data_progress(needs: str = "This page needs the benchmark data") -> None:
+    """The generation's progress, refreshed every second in a fragment (the rest of the page is not rerun); once the
+    data is ready the whole page reruns and uses it. A failed generation shows its error and a Retry button."""
+    from . import firststart
+
+    @st.fragment(run_every=1.0)
+    def panel() -> None:
+        now = firststart.status(DEFAULT_DATA)
+        if now.state == "ready":
+            st.rerun()
+        if now.state == "failed":
+            show_error(InputError(f"Generating the default benchmark failed: {now.message}"))
+            if st.button("Retry", key="default_data_retry"):
+                firststart.start(DEFAULT_DATA, DEFAULT_PRESET, retry=True)
+                st.rerun(scope="fragment")
+            return
+        if now.state == "missing":  # not started yet (Home starts it here), or killed mid-way: start it
+            now = firststart.start(DEFAULT_DATA, DEFAULT_PRESET)
+        st.info(f"{needs}: SynthLLP {DEFAULT_PRESET} (seed 0) is being generated in the background, the first time "
+                "only (about half a minute). The page fills in by itself when it is ready; other pages stay usable "
+                "meanwhile.", icon=":material/hourglass_top:")
+        st.progress(min(max(now.fraction, 0.0), 1.0), text=now.message or "starting")
+
+    panel()
+
+
+def data_in_use(wait: bool = True) -> str | None:
+    """The data folder in use, for a page to load. When it is the default folder and that is not ready (first start,
+    generator upgrade), its generation runs in the background (`firststart`) and the page says so: with `wait` (every
+    page that needs the data) the page shows the progress and ends its run here, and fills in by itself when the data
+    is ready; without (Home) it gets None and shows what ships meanwhile. Any other folder is the page's to check."""
     root = st.session_state[StateKeys.DATA_ROOT]
-    if root == str(DEFAULT_DATA):
+    if root != str(DEFAULT_DATA):
+        return root
+    if not wait:  # Home: draws what ships first; its progress panel starts the generation right after
+        from . import firststart
+
+        return root if firststart.status(DEFAULT_DATA).state == "ready" else None
+    if ensure_default_data():
+        return root
+    default_data_progress()
+    st.stop()
+
+
+ZOO_INDEX = "zoo.json"  # zoo.ZOO_FILE, named here: importing avvp_core.zoo imports torch (seconds on a first page)
+
+
+@st.cache_data(show_spinner=False)
+def _shipped_zoo(folder: str, zoo_json_mtime: float) -> tuple[Any, dict]:
+    """(leaderboard frame, the zoo's data record) from the shipped cards' JSON (config.json, metrics.json of each
+    entry in zoo.json), or (None, {}) without a zoo. Plain JSON: no torch import, so it shows within a second of a
+    fresh server's first page."""
+    import json
+
+    import pandas as pd
+
+    from .constants import METRIC_KEYS
+    from .names import method_name
+
+    try:
+        index = json.loads((Path(folder) / ZOO_INDEX).read_text())
+        record, entries = index.get("data") or {}, index.get("entries") or {}
+    except (OSError, ValueError, AttributeError):
+        return None, {}
+    rows = []
+    for name in entries:
         try:
-            ensure_default_data()
-        except InputError as exc:
-            show_error(exc)
-            st.stop()
-    return root
+            cfg = json.loads((Path(folder) / name / "config.json").read_text())
+            test = json.loads((Path(folder) / name / "metrics.json").read_text()).get("test") or {}
+        except (OSError, ValueError, AttributeError):
+            continue  # a damaged card: the full leaderboard names it once the data is ready
+        if (cfg.get("data") or {}).get("fingerprint") != record.get("fingerprint"):
+            continue
+        rows.append({"checkpoint": method_name(cfg.get("model") or "?", cfg.get("recipe") or "plain"),
+                     **{k: test.get(k) for k in METRIC_KEYS}, "model": cfg.get("model"), "recipe": cfg.get("recipe"),
+                     "width": cfg.get("width"), "seed": cfg.get("seed"), "gating": cfg.get("gating")})
+    if not rows:
+        return None, record
+    return pd.DataFrame(rows).sort_values("segment/type", ascending=False, ignore_index=True), record
+
+
+def first_start_preview() -> None:
+    """Home while the default benchmark is generated: what ships needs no data — a demo video (assets/demo/) and the
+    zoo's leaderboard (its cards' JSON) — above the generation's progress."""
+    import json
+
+    from .paths import CHECKPOINTS_DIR
+    from .videos import DEMO_DIR, DEMO_MANIFEST
+
+    progress = st.container()  # shown above, filled last: what ships is drawn before anything is started
+    st.subheader("A video and its ground truth")
+    try:
+        manifest = json.loads((DEMO_DIR / DEMO_MANIFEST).read_text())
+        entry = next(e for e in manifest.get("videos", []) if (DEMO_DIR / str(e.get("file"))).is_file())
+    except (OSError, ValueError, StopIteration, AttributeError):
+        entry = None
+    if entry:
+        left, right = st.columns([2, 3])
+        left.video(str(DEMO_DIR / entry["file"]))
+        data = manifest.get("dataset") or {}
+        right.markdown(f"`{entry.get('filename')}` ({entry.get('split')} split of SynthLLP {data.get('preset')}, seed "
+                       f"{data.get('seed')}), rendered from its truth: what you **see** is the visual truth (a glyph "
+                       "per visible event), what you **hear** the audio truth (a sound per audible event). Its "
+                       "timeline appears here once the benchmark is ready.")
+    st.subheader("Leaderboard")
+    index = CHECKPOINTS_DIR / ZOO_INDEX
+    frame, record = _shipped_zoo(str(CHECKPOINTS_DIR), index.stat().st_mtime if index.is_file() else 0.0)
+    if frame is None:
+        st.caption("No shipped zoo in checkpoints/: the leaderboard lists the models trained on the data once it is "
+                   "ready.")
+    else:
+        synth = record.get("synth") or {}
+        st.caption(f"The shipped zoo's test figures (official LLP protocol, percent), read from its cards: trained on "
+                   f"SynthLLP {synth.get('preset')} (seed {synth.get('seed')}), the benchmark being generated now. "
+                   "Best segment-level Type@AV first; each model gated as its paper evaluates it.")
+        board, board_columns = leaderboard_table(frame)  # as the full Home shows it
+        st.dataframe(board, hide_index=True, key="home_leaderboard", column_config=board_columns)
+    with progress:
+        default_data_progress("Most pages need the benchmark data")
 
 
 def job_panel(name: str, key: str, controls: bool = True, loss_range: tuple[float, float] | None = None
@@ -959,6 +1092,7 @@ class YourVideoKeys:
     UPLOAD = "your_video_upload"  # the uploaded clip (file_uploader value)
     CHECKPOINTS = "your_video_checkpoints"
     WINDOWS = "your_video_windows"  # the range of 10-s windows whose timelines are drawn
+    PLAYER_WINDOW = "your_video_player_window"  # the 10-s window the synchronised player shows
     RESULT = "your_video_result"  # {"key": ..., "parsed": Parsed} of the last parse (reruns reuse it)
     VGGISH = "your_video_vggish"  # the VGGish variant: raw embedding or AudioSet-postprocessed
     DOWNLOAD = "your_video_download"  # the extractor-weights download button
@@ -1055,19 +1189,47 @@ def parse_clip(path: Path, checkpoints: list[str], settings):
     return parsed
 
 
-def parsed_timelines(parsed, windows: range) -> None:
-    """Per window (in order, end to end) and checkpoint: the class x modality timeline (probability and decision,
-    no ground truth), with the padded seconds named."""
+def _parsed_split(parsed):
+    """The parsed clip's windows as a split without truth, and its models as timeline_frame takes them."""
     import numpy as np
 
-    from .analysis.timeline import timeline_figure, timeline_frame
     from .constants import CLASSES
     from .data.dataset import Split
 
-    entry = parsed.entry
-    names = [w["filename"] for w in entry["windows"]]
+    names = [w["filename"] for w in parsed.entry["windows"]]
     split = Split("test", names, np.zeros((len(names), len(CLASSES)), dtype=np.float32))
-    models = {name: (r["predictions"], r["gating"]) for name, r in parsed.results.items()}
+    return split, {name: (r["predictions"], r["gating"]) for name, r in parsed.results.items()}
+
+
+def parsed_player(parsed, path: Path, window: int, max_height: int = 520) -> None:
+    """The synchronised player of the Timelines page for one 10-second window of the user's clip: the whole video,
+    its playhead over that window's segments (offset by the window's start); probabilities and decisions, no truth."""
+    from .analysis.timeline import player_payload, timeline_frame
+
+    split, models = _parsed_split(parsed)
+    w = parsed.entry["windows"][window]
+    uri, no_video = None, ""
+    try:
+        uri = _video_uri(str(path), Path(path).stat().st_mtime)
+    except InputError as exc:  # over the player's inline limit: the timeline still draws, without the video
+        no_video = str(exc)
+    frame = timeline_frame(split, window, models)
+    if frame.empty:
+        st.caption(f"{w['start']:g}–{w['start'] + 10:g} s: no event predicted by the chosen checkpoints.")
+        return
+    payload = player_payload(frame, video_uri=uri, video_key=f"your_video/{Path(path).name}",
+                             title=f"{w['start']:g}–{w['start'] + 10:g} s", no_video=no_video,
+                             gatings={name: g for name, (_, g) in models.items()}, offset=float(w["start"]))
+    _player_component()(payload=payload, max_height=max_height, key="your_video_player", default=None)
+
+
+def parsed_timelines(parsed, windows: range) -> None:
+    """Per window (in order, end to end) and checkpoint: the class x modality timeline (probability and decision,
+    no ground truth), with the padded seconds named."""
+    from .analysis.timeline import timeline_figure, timeline_frame
+
+    entry = parsed.entry
+    split, models = _parsed_split(parsed)
     for k in windows:
         w = entry["windows"][k]
         title = f"{w['start']:g}–{w['start'] + 10:g} s"

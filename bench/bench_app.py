@@ -42,6 +42,31 @@ def summary(at) -> dict:
             "charts": len(main.get("plotly_chart"))}
 
 
+WIDGET_KINDS = ("selectbox", "radio", "multiselect", "toggle")
+
+
+def change_widget(at) -> str | None:
+    """Change the page's first widget that can take another value (back and forth on successive calls); returns
+    what was changed, None when the page has none. The caller times the rerun that follows."""
+    for kind in WIDGET_KINDS:
+        for w in getattr(at, kind):
+            if w.disabled or getattr(w, "format_func", None) not in (None, str):
+                continue  # AppTest cannot map a value back through a format_func that shows another string
+            label = f"{kind} '{w.label}'"
+            if kind == "toggle":
+                w.set_value(not w.value)
+            elif kind == "selectbox" and len(w.options) > 1:
+                w.select_index(1 if w.index == 0 else 0)
+            elif kind == "radio" and len(w.options) > 1:
+                w.set_value(w.options[1 if w.index == 0 else 0])
+            elif kind == "multiselect" and len(w.value) > 1:
+                w.set_value(list(w.value)[:-1])
+            else:
+                continue
+            return label
+    return None
+
+
 def child(args: argparse.Namespace) -> dict:
     from streamlit.testing.v1 import AppTest
 
@@ -64,6 +89,24 @@ def child(args: argparse.Namespace) -> dict:
             at.run()
             row[f"{visit}_s"] = time.perf_counter() - t0
         row.update(summary(at))
+        changes = []
+        for _ in range(args.changes):  # a widget change = one rerun of the page with the new value
+            what = change_widget(at)
+            if what is None:
+                break
+            t0 = time.perf_counter()
+            try:
+                at.run()
+            except ValueError as exc:  # AppTest cannot map back a value its format_func shows differently
+                row["change_error"] = f"{what}: {str(exc)[:80]}"
+                at.switch_page(path)
+                at.run()
+                break
+            changes.append(time.perf_counter() - t0)
+            row["widget"] = what
+            row.setdefault("change_exceptions", 0)
+            row["change_exceptions"] += len(at.exception)
+        row["changes_s"] = changes
         result["pages"].append(row)
     return result
 
@@ -99,7 +142,7 @@ def tsne_timing(data: Path, card, points: int) -> tuple[float, float, int]:
 
 def app_child(args: argparse.Namespace, pages: bool) -> dict:
     argv = [__file__, "--child", "--data", str(args.data), "--timeout", str(args.timeout),
-            "--launched", repr(time.time())] + (["--pages"] if pages else [])
+            "--changes", str(args.changes), "--launched", repr(time.time())] + (["--pages"] if pages else [])
     try:
         return run_child(argv)
     except ChildFailed as exc:
@@ -113,6 +156,7 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=300.0, help="AppTest timeout per script run (s)")
     p.add_argument("--tsne", type=int, default=0, help="also time a t-SNE of this many segments (0: skip)")
     p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("--changes", type=int, default=4, help="widget changes timed per page (0: none)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--pages", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--launched", type=float, help=argparse.SUPPRESS)
@@ -140,6 +184,16 @@ def main() -> None:
             "".join(f"; error: {e}" for e in r["errors"]) + "".join(f"; info: {e}" for e in r["infos"][:1])
         print(f"{r['page']:<12}{r['cold_s']:>14.2f}{r['warm_s']:>9.2f}{r['elements']:>10}{r['dataframes']:>8}"
               f"{r['charts']:>8}  {note}")
+    print("\nwidget change (one rerun of the page; the first change, then the median of the others):")
+    for r in full["pages"]:
+        ch = r.get("changes_s") or []
+        if not ch:
+            print(f"{r['page']:<12} no widget to change" + (f" (AppTest: {r['change_error']})"
+                                                           if r.get("change_error") else ""))
+            continue
+        rest = statistics.median(ch[1:]) if len(ch) > 1 else float("nan")
+        print(f"{r['page']:<12}{ch[0]:>8.2f} s{rest:>8.2f} s  {r.get('widget')}"
+              + (f"  EXCEPTIONS {r['change_exceptions']}" if r.get("change_exceptions") else ""))
     tsne = None
     if args.tsne and cards:
         cold, cached, n = tsne_timing(args.data, cards[0], args.tsne)

@@ -32,7 +32,10 @@ st.markdown(
     "both — trained only on video-level labels."
 )
 
-root = ui.data_in_use()  # first start: generated here, below the title, with progress
+root = ui.data_in_use(wait=False)
+if root is None:  # first start: the benchmark is generated in the background; what ships is shown meanwhile
+    ui.first_start_preview()
+    st.stop()
 try:
     summary = ui.dataset_summary(root)
 except InputError as exc:

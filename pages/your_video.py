@@ -67,8 +67,15 @@ except InputError as exc:
 entry = parsed.entry
 st.markdown(f"**{upload.name}** · {entry['duration']:g} s · {len(entry['windows'])} window(s) of 10 s"
             + ("" if entry["has_audio"] else " · no sound track (parsed as silence)"))
-player, events_column = st.columns([2, 3])
-player.video(str(path))
+player, events_column = st.columns([3, 2])
+with player:
+    n = len(entry["windows"])
+    window = 0
+    if n > 1:  # the player's timeline covers one 10-s window; the video plays on past it
+        window = st.selectbox("Window", range(n), key=K.PLAYER_WINDOW,
+                              format_func=lambda k: f"{10 * k}–{10 * k + 10} s")
+    st.caption("Play: the current segment is marked on the timeline; click a cell and the video jumps there.")
+    ui.parsed_player(parsed, path, window)
 with events_column:
     st.subheader("Events")
     for name, result in parsed.results.items():
@@ -82,7 +89,7 @@ with events_column:
         st.markdown("\n".join(lines))
     ui.parsed_downloads(parsed)
 
-st.subheader("Timelines")
+st.subheader("Timelines, end to end")
 st.caption("Rows: class · modality · checkpoint; heat = probability, red square = decision (after the checkpoint's "
            "video-level gating). There is no ground truth for your clip, so no cell is marked right or wrong.")
 n = len(entry["windows"])

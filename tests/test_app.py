@@ -60,34 +60,6 @@ def test_a_pages_url_on_a_fresh_server_runs_through_app_py(tiny_data):
     assert PagesManager.uses_pages_directory is False
 
 
-def test_first_start_on_any_page_generates_the_default_benchmark(tiny_data, tmp_path, monkeypatch):
-    """Every page asks ui.data_in_use for its data, which generates the default folder, so a first visit on, say,
-    Errors finds it (here SynthLLP tiny stands in for the mini generation, which takes half a minute)."""
-    import shutil
-
-    from avvp_core import ui
-    from avvp_core.data import synthetic
-
-    default, calls = tmp_path / "synthllp-mini", []
-
-    def fake_generate(out_dir, preset, seed, progress=None, overwrite=False):
-        calls.append((Path(out_dir), preset, seed))
-        shutil.copytree(tiny_data, out_dir)
-        return Path(out_dir)
-
-    monkeypatch.setattr(ui, "DEFAULT_DATA", default)
-    monkeypatch.setattr(synthetic, "generate_and_cache", fake_generate)
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.session_state["checkpoint_roots"] = []
-    at.switch_page("pages/errors.py").run()
-    assert not at.exception
-    assert calls == [(default, "mini", 0)]
-    assert [t.value for t in at.title] == ["Errors"]
-    assert not any("not found" in e.value for e in at.error)
-    # the page got past loading the data: it asks for a model trained on it
-    assert [i.value for i in at.info] == [f"No trained model for this data yet. {ui.train_hint(str(default))}"]
-
-
 def test_bad_data_folder_is_an_error_box_not_a_traceback(tmp_path):
     at = _app(tmp_path / "does-not-exist")
     assert not at.exception

@@ -102,7 +102,8 @@ def _chosen(page, label: str) -> list[str]:
 
 
 def _remove(page, label: str, name: str) -> None:
-    _multiselect(page, label).locator(".react-aria-ComboBox").get_by_role("button", name=f"Remove {name}", exact=True).click()
+    chips = _multiselect(page, label).locator(".react-aria-ComboBox")
+    chips.get_by_role("button", name=f"Remove {name}", exact=True).click()
     _settle(page)
 
 

@@ -161,27 +161,23 @@ def test_default_benchmark_is_outdated_only_when_written_by_another_generator(tm
     assert default_data_outdated(tmp_path / "broken") is None
 
 
-def test_app_regenerates_the_default_benchmark_after_a_generator_upgrade(tmp_path, monkeypatch):
-    from avvp_core import ui
-    from avvp_core.data import synthetic
+def test_app_regenerates_the_default_benchmark_after_a_generator_upgrade(tmp_path):
+    from avvp_core import firststart
 
     folder = tmp_path / "synthllp-mini"
     folder.mkdir()
     (folder / "AVVP_train.csv").write_text("filename\tevent_labels\n")
+    (folder / "notes.txt").write_text("from the old version")
     meta = {"generator": "SynthLLP", "generator_version": "1.1", "preset": "mini", "seed": 0}
     (folder / SYNTH_META_FILE).write_text(json.dumps(meta))
-    calls = []
-
-    def fake_generate(out_dir, preset, seed, progress=None, overwrite=False):
-        calls.append((Path(out_dir), preset, seed, overwrite))
-        (Path(out_dir) / SYNTH_META_FILE).write_text(json.dumps({**meta, "generator_version": GENERATOR_VERSION}))
-        return Path(out_dir)
-
-    monkeypatch.setattr(ui, "DEFAULT_DATA", folder)
-    monkeypatch.setattr(synthetic, "generate_and_cache", fake_generate)
-    assert ui.ensure_default_data()
-    assert calls == [(folder, "mini", 0, True)]
-    assert ui.ensure_default_data() and len(calls) == 1  # now current: left alone
+    assert firststart.status(folder).state == "missing"  # outdated: the app starts a new generation
+    # the background process's work, run here with tiny in place of mini: the old folder is replaced whole
+    assert firststart.generate(folder, "tiny") == 0
+    assert firststart.status(folder).state == "ready"
+    assert json.loads((folder / SYNTH_META_FILE).read_text())["generator_version"] == GENERATOR_VERSION
+    assert not (folder / "notes.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".synthllp-mini.")) == [
+        ".synthllp-mini.lock", ".synthllp-mini.progress.json"]  # no staging or old copy left
 
 
 def test_overwrite_rules(tmp_path):

@@ -115,7 +115,16 @@ def test_upload_a_clip_in_a_real_browser(tiny_data, tmp_path):
             page.get_by_role("heading", name="Events").wait_for(timeout=180_000)
             page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=60_000)
             assert page.get_by_text("audible:").count() >= 1 and page.get_by_text("han-real").count() >= 1
-            assert page.locator("video").count() == 1
+            # the synchronised player of the Timelines page: a click on a cell seeks the clip into that segment
+            player = page.frame_locator('iframe[title*="avvp_synced_player"]')
+            player.locator("td.cell").first.wait_for(timeout=60_000)
+            video = player.locator("video")
+            video.evaluate("v => v.readyState >= 1 || new Promise(r => v.addEventListener('loadedmetadata', "
+                           "() => r(true), {once: true}))")
+            player.locator('td.cell[data-seg="4"]').first.click()
+            page.wait_for_timeout(300)
+            assert abs(video.evaluate("v => v.currentTime") - 4.05) < 0.2
+            assert player.locator("body").get_attribute("data-segment") == "4"
             assert page.get_by_text("Traceback").count() == 0
             page.screenshot(path=str(tmp_path / "your_video.png"), full_page=True)
             browser.close()

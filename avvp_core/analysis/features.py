@@ -75,15 +75,18 @@ def available_kinds(model: torch.nn.Module) -> list[str]:
 
 @torch.no_grad()
 def extract_features(model: torch.nn.Module, split: Split, tokens: bool = False, batch_size: int = 64,
-                     progress: ProgressFn | None = None) -> dict[str, np.ndarray]:
-    """Segment features {"audio", "visual"}: (N, T, D) float32; with `tokens`, also "<m> tokens" (N, C, D)."""
+                     progress: ProgressFn | None = None, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Segment features {"audio", "visual"}: (N, T, D) float32; with `tokens`, also "<m> tokens" (N, C, D).
+    `rows`: only these videos of the split, in that order (N = len(rows)); every video otherwise."""
     from ..training.feeder import SplitFeeder
 
     feeder = SplitFeeder(split)
+    order = torch.arange(len(feeder)) if rows is None else torch.as_tensor(np.asarray(rows, dtype=np.int64))
+    batches = (feeder.rows(order[i:i + batch_size]) for i in range(0, len(order), batch_size))
     was_training = model.training
     model.eval()
     parts: dict[str, list[np.ndarray]] = {}
-    for done, batch in enumerate(feeder.batches(batch_size)):
+    for done, batch in enumerate(batches):
         out = model(batch, capture=tokens)
         for m in MODALITIES:
             parts.setdefault(m, []).append(out.features[m].float().numpy())
@@ -93,7 +96,7 @@ def extract_features(model: torch.nn.Module, split: Split, tokens: bool = False,
                     raise InputError(f"model {getattr(model, 'arch', '?')!r} has no class tokens to embed")
                 parts.setdefault(f"{m} tokens", []).append(tok.float().numpy())
         if progress:
-            progress(min(1.0, (done + 1) * batch_size / len(feeder)), "extracting features")
+            progress(min(1.0, (done + 1) * batch_size / max(1, len(order))), "extracting features")
     model.train(was_training)
     return {k: np.concatenate(v) for k, v in parts.items()}
 
@@ -131,8 +134,11 @@ def gather(features: dict[str, np.ndarray], points: dict[str, np.ndarray]) -> np
         audio, visual = features["audio"], features["visual"]
         if audio.shape[-1] != visual.shape[-1]:
             raise InputError(f"audio and visual features differ in width ({audio.shape[-1]} vs {visual.shape[-1]})")
-        stacked = np.stack([audio, visual])  # (M, N, T, D)
-        return stacked[points["modality"], points["row"], points["segment"]]
+        out = np.empty((len(points["row"]), audio.shape[-1]), dtype=audio.dtype)
+        for m, feats in enumerate((audio, visual)):  # per modality: no (M, N, T, D) copy of the whole split
+            sel = points["modality"] == m
+            out[sel] = feats[points["row"][sel], points["segment"][sel]]
+        return out
     m = MODALITIES[int(points["modality"][0])]
     return features[f"{m} tokens"][points["row"], points["token_class"]]
 
@@ -223,9 +229,12 @@ def embedding(checkpoint: str | Path, split: Split, kind: str, method: str = "t-
         if kind not in available_kinds(model):
             raise InputError(f"{Path(checkpoint).name}: model {model.arch!r} has no {kind} to embed")
         step = (lambda lo, hi: lambda f, msg: progress(lo + (hi - lo) * f, msg)) if progress else (lambda lo, hi: None)
-        features = extract_features(model, split, tokens=kind in TOKEN_KINDS, progress=step(0.0, 0.2))
         points = sample_points(candidate_points(kind, split), max_points, seed)
-        coords = project(gather(features, points), method, seed, step(0.2, 1.0))
+        # only the videos behind the sampled points go through the model: the embedding costs max_points, not the
+        # split's size (the model sees one video at a time in eval mode, so the features are the same)
+        videos, local = np.unique(points["row"], return_inverse=True)
+        features = extract_features(model, split, tokens=kind in TOKEN_KINDS, progress=step(0.0, 0.2), rows=videos)
+        coords = project(gather(features, {**points, "row": local.reshape(-1)}), method, seed, step(0.2, 1.0))
         arrays = {**points, "coords": coords}
         save_npz(path, **arrays)
     frame = pd.DataFrame({"point": np.arange(len(arrays["row"])), "x": arrays["coords"][:, 0],

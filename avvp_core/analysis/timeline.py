@@ -153,9 +153,10 @@ def truth_at(split: Split, row: int) -> list[list[str]]:
 
 def player_payload(frame: pd.DataFrame, *, video_uri: str | None, video_key: str, thumbs: list[str] | None = None,
                    title: str = "", start: int = 0, no_video: str = "", truth: list[list[str]] | None = None,
-                   gatings: dict[str, str] | None = None) -> dict:
+                   gatings: dict[str, str] | None = None, offset: float = 0.0) -> dict:
     """Everything the synchronised player (avvp_core/player/index.html) draws, JSON-able: rows in the figure's
-    order, each with 10 cells {z, on, gated, outcome, video}; the video as a data URI (or None and why)."""
+    order, each with 10 cells {z, on, gated, outcome, video}; the video as a data URI (or None and why). `offset`:
+    the second of the video where segment 0 starts (a 10-second window of a longer clip)."""
     rows = []
     for (cls, modality, source), cells in frame.groupby(["class", "modality", "source"], sort=False):
         cells = cells.sort_values("segment")
@@ -169,7 +170,7 @@ def player_payload(frame: pd.DataFrame, *, video_uri: str | None, video_key: str
     note = "; ".join(GATING_NOTES[g] for g in used if g in GATING_NOTES) or GATING_NOTES["none"]
     return {"rows": rows, "video": video_uri, "video_key": video_key, "thumbs": thumbs or [], "title": title,
             "start": int(start), "no_video": no_video, "truth_at": truth or [], "gating_note": note,
-            "any_gated": bool(frame["gated"].any()) if "gated" in frame else False}
+            "any_gated": bool(frame["gated"].any()) if "gated" in frame else False, "offset": float(offset)}
 
 
 def default_models(cards: dict) -> list[str]:

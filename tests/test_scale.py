@@ -1,0 +1,136 @@
+"""Scale paths: the column-wise annotation readers agree with the row-by-row rules they replace, and
+bench/bench_scale.py's code paths run end to end at a tiny size (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avvp_core.constants import CLASSES, NUM_CLASSES, NUM_SEGMENTS
+from avvp_core.data.annotations import _read_table, dense_truth, read_eval_csv
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _loop_truth(filenames, rows):
+    """The official construction, one row at a time (the form dense_truth had before it went column-wise)."""
+    index = {name: i for i, name in enumerate(filenames)}
+    truth = np.zeros((len(filenames), NUM_SEGMENTS, NUM_CLASSES), dtype=np.uint8)
+    seen, dup, empty, unmatched = set(), 0, 0, {}
+    for filename, on, off, cls in rows.tolist():
+        dup += (filename, on, off, cls) in seen
+        seen.add((filename, on, off, cls))
+        if filename not in index:
+            unmatched[filename] = None
+            continue
+        if on >= off:
+            empty += 1
+            continue
+        truth[index[filename], on:off, cls] = 1
+    return truth, dup, empty, list(unmatched)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_dense_truth_matches_the_row_loop(seed):
+    rng = np.random.default_rng(seed)
+    filenames = [f"vid{i:08d}_0_10" for i in range(40)]
+    pool = filenames + [f"zzz{i:08d}_0_10" for i in range(5)]  # some rows name no video
+    n = 300
+    rows = np.zeros(n, dtype=[("filename", object), ("onset", np.int64), ("offset", np.int64), ("cls", np.int64)])
+    rows["filename"] = [pool[i] for i in rng.integers(0, len(pool), n)]
+    rows["onset"], rows["offset"] = rng.integers(0, 11, n), rng.integers(0, 11, n)  # onset >= offset included
+    rows["cls"] = rng.integers(0, NUM_CLASSES, n)
+    rows[-20:] = rows[:20]  # duplicates
+    truth, report = dense_truth(filenames, rows)
+    want, dup, empty, unmatched = _loop_truth(filenames, rows)
+    np.testing.assert_array_equal(truth, want)
+    assert (report.duplicate_rows, report.empty_rows, report.unmatched_names) == (dup, empty, unmatched)
+    assert report.unmatched_rows == sum(f not in set(filenames) for f in rows["filename"])
+
+
+def test_untidy_tables_take_the_careful_path(tmp_path):
+    """Blank lines, spaces around cells and odd whitespace read exactly as the row-by-row reader strips them."""
+    header = "filename\tonset\toffset\tevent_labels\n"
+    tidy = f"a_0_10\t1\t3\t{CLASSES[0]}\nb_0_10\t0\t10\t{CLASSES[1]}\n"
+    untidy = f" a_0_10\t1 \t3\t{CLASSES[0]}\n\n  \nb_0_10\t0\t10\t{CLASSES[1]}\u00a0\n"
+    for name, body in (("tidy.csv", tidy), ("untidy.csv", untidy)):
+        (tmp_path / name).write_text(header + body)
+    cols = ("filename", "onset", "offset", "event_labels")
+    assert _read_table(tmp_path / "tidy.csv", cols) == _read_table(tmp_path / "untidy.csv", cols)
+    a, b = read_eval_csv(tmp_path / "tidy.csv"), read_eval_csv(tmp_path / "untidy.csv")
+    assert a.tolist() == b.tolist() == [("a_0_10", 1, 3, 0), ("b_0_10", 0, 10, 1)]
+
+
+@pytest.mark.parametrize("bad, message", [("x\t1\t3\tDog,Cat", "exactly one class"), ("x\t1\t12\tDog", "outside 0..10"),
+                                          ("x\tone\t3\tDog", "not whole seconds"), ("x\t1\t3\tDogs", "unknown class")])
+def test_bad_rows_still_name_their_line(tmp_path, bad, message):
+    from avvp_core.errors import InputError
+
+    path = tmp_path / "eval.csv"
+    path.write_text("filename\tonset\toffset\tevent_labels\n" + "y\t0\t1\tDog\n" * 3 + bad + "\n")
+    with pytest.raises(InputError, match=message) as info:
+        read_eval_csv(path)
+    assert "line 5" in str(info.value)
+
+
+def test_bench_scale_smoke(tmp_path):
+    """Every step of the scale benchmark at two tiny sizes: the code paths run, the JSON holds every figure."""
+    out = tmp_path / "scale.json"
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "bench_scale.py"), "--sizes", "20", "40", "--repeats",
+                           "1", "--work", str(tmp_path / "w"), "--json", str(out)],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    results = json.loads(out.read_text())
+    assert results["machine"]
+    for size in ("20", "40"):
+        steps = results["results"][size]
+        errors = {k: v["error"] for k, v in steps.items() if "error" in v}
+        assert not errors, errors
+        assert {"score", "loop", "stats", "cache", "predict", "evaluate", "compare", "errors", "timelines",
+                "features"} <= set(steps)
+        assert all(v["per_video_ms"] > 0 for v in steps.values())
+    assert "growth" in results["results"]["40"]["score"]
+    # the verdict is about timings only, which a tiny run cannot judge; exit status follows the failures listed
+    assert (proc.returncode != 0) == bool(results["failures"]), proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_weak_labels_fast_and_careful_paths_agree(tmp_path):
+    from avvp_core.data.annotations import read_weak_csv
+    from avvp_core.errors import InputError
+
+    header = "filename\tevent_labels\n"
+    (tmp_path / "tidy.csv").write_text(header + f"aaaaaaaaaaa_0_10\t{CLASSES[0]},{CLASSES[3]}\nbbbbbbbbbbb_5_15\t"
+                                       f"{CLASSES[3]},{CLASSES[3]}\n")
+    (tmp_path / "spaced.csv").write_text(header + f"aaaaaaaaaaa_0_10\t{CLASSES[0]}, {CLASSES[3]}\nbbbbbbbbbbb_5_15\t"
+                                         f"{CLASSES[3]}\n")
+    a, b = read_weak_csv(tmp_path / "tidy.csv"), read_weak_csv(tmp_path / "spaced.csv")
+    assert a[0] == b[0] and (a[1] == b[1]).all() and a[1].sum() == 3
+    (tmp_path / "dup.csv").write_text(header + "aaaaaaaaaaa_0_10\tDog\naaaaaaaaaaa_9_19\tCat\n")
+    with pytest.raises(InputError, match="line 3: video id 'aaaaaaaaaaa' already on line 2"):
+        read_weak_csv(tmp_path / "dup.csv")
+
+
+def test_checkpoint_scan_skips_data_and_hidden_folders_and_its_stamp_follows_the_cards(tmp_path):
+    import shutil
+
+    from avvp_core.checkpoints import checkpoint_problems, list_checkpoints, scan_stamp
+
+    shipped = REPO / "checkpoints" / "han"
+    shutil.copytree(shipped, tmp_path / "runs" / "han", ignore=shutil.ignore_patterns("model.pt"))
+    data = tmp_path / "runs" / "some-data"
+    (data / "feats" / "deep").mkdir(parents=True)
+    (data / "AVVP_train.csv").write_text("filename\tevent_labels\n")
+    (data / "feats" / "deep" / "config.json").write_text("{}")  # inside a dataset: never a checkpoint
+    (tmp_path / "runs" / ".cache").mkdir()
+    (tmp_path / "runs" / ".cache" / "config.json").write_text("{}")
+    root = tmp_path / "runs"
+    assert [c.path.name for c in list_checkpoints(root)] == ["han"] and checkpoint_problems(root) == []
+    before = scan_stamp(root)
+    assert before == scan_stamp(root) and len(before) == 2  # config.json and metrics.json of the one card
+    metrics = root / "han" / "metrics.json"
+    metrics.write_text(metrics.read_text() + " ")
+    assert scan_stamp(root) != before  # a changed card invalidates the cached scan
