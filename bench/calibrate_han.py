@@ -31,10 +31,11 @@ from common import REPO, machine_info
 from cross_modal_reliance import REAL_HAN as REAL_HAN_EVENT_KINDS
 from cross_modal_reliance import single_multi
 
-from avvp_core.checkpoints import load_checkpoint
+from avvp_core.checkpoints import load_checkpoint, read_card
 from avvp_core.constants import METRIC_KEYS, SYNTH_META_FILE
 from avvp_core.data import LLPDataset
 from avvp_core.data.synthetic import GENERATOR_VERSION, generate_and_cache, resolve_knobs
+from avvp_core.errors import InputError
 from avvp_core.training.recipes import RecipeContext, run_recipe
 
 # HAN on real LLP test (paper 000, table 2): segment A/V/AV/Type/Event, then event level.
@@ -129,6 +130,19 @@ def _load_baseline(path: str, data: dict) -> dict[int, dict[str, float]]:
     return dict(zip(saved["seeds"], saved["runs"], strict=True))
 
 
+def _refuse_other_data(folder: Path, data: LLPDataset, fingerprint: str) -> None:
+    """A complete folder under --out is reused as it is: it must have been trained on this data."""
+    if not (folder / "config.json").is_file():
+        return
+    try:
+        trained_on = (read_card(folder).config.get("data") or {}).get("fingerprint")
+    except InputError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if trained_on != fingerprint:
+        raise SystemExit(f"{folder}: trained on data {trained_on}, not on {data.root} ({fingerprint}); "
+                         "use another --out")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = p.add_mutually_exclusive_group(required=True)
@@ -168,16 +182,17 @@ def main() -> None:
     for seed in args.seeds:
         train = {"seed": seed, "device": args.device, **({"epochs": args.epochs} if args.epochs else {})}
         out = Path(args.out) / f"{args.model}-{args.recipe}-{args.width}-s{seed}"
+        _refuse_other_data(out, data, fingerprint)  # before training: the trainer would refuse it less clearly
         t0 = time.perf_counter()
         ctx = RecipeContext(data, args.model, out, args.width, {}, train)
-        result = run_recipe(args.recipe, ctx)
+        try:
+            result = run_recipe(args.recipe, ctx)
+        except InputError as exc:
+            raise SystemExit(f"error: {exc}") from None
         seconds.append(round(time.perf_counter() - t0, 1))  # training only, as before the table-1 figures
         test = dict(result.metrics["test"])
         model, card = load_checkpoint(result.folder, args.device)
-        trained_on = card.config.get("data", {}).get("fingerprint")
-        if trained_on != fingerprint:  # a complete folder under --out is reused as it is: it must match
-            raise SystemExit(f"{result.folder}: trained on data {trained_on}, not on {data.root} ({fingerprint}); "
-                             "use another --out")
+        _refuse_other_data(result.folder, data, fingerprint)
         kinds = single_multi(model, card.gating, data.split("test"))
         test.update(single=kinds["single"], multi=kinds["multi"])
         runs.append(test)

@@ -130,7 +130,7 @@ def test_checkpoint_scan_skips_data_and_hidden_folders_and_its_stamp_follows_the
     root = tmp_path / "runs"
     assert [c.path.name for c in list_checkpoints(root)] == ["han"] and checkpoint_problems(root) == []
     before = scan_stamp(root)
-    assert before == scan_stamp(root) and len(before) == 2  # config.json and metrics.json of the one card
+    assert before == scan_stamp(root) and len(before) == 4  # config, metrics, log and step log of the one card
     metrics = root / "han" / "metrics.json"
     metrics.write_text(metrics.read_text() + " ")
     assert scan_stamp(root) != before  # a changed card invalidates the cached scan

@@ -116,10 +116,12 @@ def read_weak_csv(path: str | Path) -> tuple[list[str], np.ndarray]:
     path = Path(path)
     rows = _read_table(path, WEAK_COLUMNS)
     labels = np.zeros((len(rows), NUM_CLASSES), dtype=np.float32)
-    # fast path, whole columns at once: ids long enough and unique, every label a known class name as written; any
-    # other file goes through the loop below, which names the first offending line
+    # fast path, whole columns at once: every filename an id + _start_end (the same rule as the loop: nothing that
+    # could name a path outside the data folder), ids unique, every label a known class name as written; any other
+    # file goes through the loop below, which names the first offending line
     filenames = [r[0] for r in rows]
-    if all(len(f) >= VIDEO_ID_LEN for f in filenames) and len({f[:VIDEO_ID_LEN] for f in filenames}) == len(rows):
+    if (all(FILENAME_RE.fullmatch(f) for f in filenames)
+            and len({f[:VIDEO_ID_LEN] for f in filenames}) == len(rows)):
         try:
             pairs = [(i, CLASS_INDEX[name]) for i, r in enumerate(rows) for name in r[1].split(",")]
         except KeyError:
@@ -157,6 +159,8 @@ def read_eval_csv(path: str | Path) -> np.ndarray:
     # file through the row-by-row loop below, which names the first offending line
     try:
         cls = [CLASS_INDEX[r[3]] for r in rows]
+        if not all(SECONDS_RE.fullmatch(r[1]) and SECONDS_RE.fullmatch(r[2]) for r in rows):
+            raise ValueError  # int() also takes "0_5", "+3" and non-ASCII digits: the loop names the line
         on = np.array([int(r[1]) for r in rows], dtype=np.int64)
         off = np.array([int(r[2]) for r in rows], dtype=np.int64)
     except (KeyError, ValueError):
