@@ -76,7 +76,7 @@ def assert_one_line_error(rc: int, err: str, *needles: str) -> str:
 def app(page: str, data_root: Path, checkpoint_roots: list[Path] | None = None):
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(REPO / "pages" / page), default_timeout=60)
+    at = AppTest.from_file(str(REPO / "pages" / page), default_timeout=90)
     at.session_state["data_root"] = str(data_root)
     at.session_state["checkpoint_roots"] = [str(p) for p in checkpoint_roots or []]
     return at.run()

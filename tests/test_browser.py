@@ -3,6 +3,7 @@ content and saves a screenshot. Skips cleanly where chromium or playwright is ab
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,29 +53,37 @@ def server(tmp_path_factory):
     data = generate_and_cache(base / "tiny", preset="tiny", seed=0)
     run_recipe("plain", RecipeContext(LLPDataset(data), "han", base / "runs" / "han", "paper",
                                       {"dim": 16, "ffn_dim": 16}, {"epochs": 1}, terminal=False))
+    with streamlit_app({"AVVP_DEFAULT_DATA": str(data), "AVVP_RUNS_DIR": str(base / "runs")}) as url:
+        yield url, base
+
+
+@contextlib.contextmanager
+def streamlit_app(env: dict[str, str], *flags: str) -> Iterator[str]:
+    """`streamlit run app.py` on a free localhost port with `env` added, until it answers its health check; yields
+    its URL and stops it afterwards. Fails the test if it does not come up within 60 s."""
     port = _free_port()
-    env = {**os.environ, "AVVP_DEFAULT_DATA": str(data), "AVVP_RUNS_DIR": str(base / "runs")}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                              "--server.address", "127.0.0.1", "--server.port", str(port),
-                             "--browser.gatherUsageStats", "false"], cwd=REPO, env=env,
+                             "--browser.gatherUsageStats", "false", *flags], cwd=REPO, env={**os.environ, **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < 60:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not become healthy within 60 s")
-    yield url, base
-    proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 60:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("streamlit did not become healthy within 60 s")
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def test_every_page_renders_in_a_real_browser(server):

@@ -6,16 +6,12 @@ folder; the path is printed). Skips cleanly where chromium or playwright is abse
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, DRAWN, FLAGS, REPO, _free_port
+from test_browser import CHROMIUM, DRAWN, FLAGS, streamlit_app
 
 pytestmark = [
     pytest.mark.app,
@@ -37,29 +33,9 @@ def server(tmp_path_factory):
     for name, model in (("han", "han"), ("mmt", "mmt"), ("han2", "han")):  # three, so a choice differs from defaults
         run_recipe("plain", RecipeContext(LLPDataset(data), model, base / "runs" / name, "paper",
                                           {"dim": 16, "ffn_dim": 16}, {"epochs": 1}, terminal=False))
-    port = _free_port()
-    env = {**os.environ, "AVVP_DEFAULT_DATA": str(data), "AVVP_RUNS_DIR": str(base / "runs")}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.address", "127.0.0.1", "--server.port", str(port),
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < 60:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not become healthy within 60 s")
-    yield url, base, LLPDataset(data)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    env = {"AVVP_DEFAULT_DATA": str(data), "AVVP_RUNS_DIR": str(base / "runs")}
+    with streamlit_app(env, "--server.fileWatcherType", "none") as url:
+        yield url, base, LLPDataset(data)
 
 
 @pytest.fixture(scope="module")

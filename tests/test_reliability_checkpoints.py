@@ -9,7 +9,6 @@ one epoch) keep it to seconds per case.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
@@ -29,13 +28,14 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_bad_input import app, cli, digest
+from test_bad_input import assert_one_line_error as one_line
 
 from avvp_core import uploads
 from avvp_core.analysis import curves
 from avvp_core.analysis.compare import aggregate, configuration_label, published_frame, without_figures
 from avvp_core.checkpoint_schema import MAX_JSON_DEPTH, declared_tensors
 from avvp_core.checkpoints import Card, checkpoint_problems, list_checkpoints, load_checkpoint, read_card
-from avvp_core.cli import main
 from avvp_core.constants import METRIC_KEYS
 from avvp_core.data import LLPDataset
 from avvp_core.errors import InputError
@@ -47,41 +47,6 @@ TINY = {"dim": 16, "ffn_dim": 16}
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
-
-
-def digest(*roots: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for root in roots:
-        if not root.exists():
-            continue
-        for path in [root] if root.is_file() else sorted(root.rglob("*")):
-            out[str(path)] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
-
-
-def cli(capsys, *args: object) -> tuple[int, str, str]:
-    rc = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
-
-
-def one_line(rc: int, err: str, *needles: str) -> str:
-    assert rc == 2, err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
-
-
-def app(page: str, data_root: Path, roots: list[Path]):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(REPO / "pages" / page), default_timeout=90)
-    at.session_state["data_root"] = str(data_root)
-    at.session_state["checkpoint_roots"] = [str(p) for p in roots]
-    return at.run()
 
 
 def _train(data: Path, out: Path, **train) -> Path:

@@ -26,9 +26,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_bad_input import assert_one_line_error, cli
 
 from avvp_core.checkpoints import save_checkpoint
-from avvp_core.cli import main
 from avvp_core.constants import METRIC_KEYS
 from avvp_core.data import LLPDataset
 from avvp_core.data.annotations import read_eval_csv, read_weak_csv
@@ -46,23 +46,10 @@ REPO = Path(__file__).resolve().parents[1]
 # ---------------------------------------------------------------------------------------------------- helpers
 
 
-def cli(capsys, *args: object) -> tuple[int, str, str]:
-    rc = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
-
-
 def one_line(rc: int, err: str, *needles: str) -> str:
-    assert rc == 2, err
-    assert "Traceback" not in err and "Warning" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    if os.environ.get("AVVP_CASE_MESSAGES"):  # a file collecting the exact line each case gets (closing note)
-        with open(os.environ["AVVP_CASE_MESSAGES"], "a") as fh:
-            fh.write(f"{os.environ.get('PYTEST_CURRENT_TEST', '?').split(' ')[0]}\t{lines[0]}\n")
-    return lines[0]
+    """One line naming the problem, and no RuntimeWarning printed before it."""
+    assert "Warning" not in err, err
+    return assert_one_line_error(rc, err, *needles)
 
 
 def run_cli(*args: object, env: dict | None = None, user: bool = False, timeout: int = 300):

@@ -3,23 +3,15 @@ events and timelines from random-weight extractors (the page labels them as such
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import app_page
+from test_browser import CHROMIUM, FLAGS, streamlit_app
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
 
 
 def _real_checkpoint(root: Path) -> Path:
@@ -72,12 +64,6 @@ def test_page_names_missing_weights_in_one_line_each(tiny_data, tmp_path, monkey
     assert len(lines) == 4 and "vggish_pca_params-970ea276.pth" in lines[-1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.app
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed")
 def test_upload_a_clip_in_a_real_browser(tiny_data, tmp_path):
@@ -87,22 +73,9 @@ def test_upload_a_clip_in_a_real_browser(tiny_data, tmp_path):
     runs = _real_checkpoint(tmp_path / "runs")
     clip = tmp_path / "my dog.mp4"
     shutil.copy(sorted((REPO / "assets" / "demo").glob("*.mp4"))[0], clip)
-    port = _free_port()
-    env = {**os.environ, "AVVP_DEFAULT_DATA": str(tiny_data), "AVVP_RUNS_DIR": str(runs),
+    env = {"AVVP_DEFAULT_DATA": str(tiny_data), "AVVP_RUNS_DIR": str(runs),
            "AVVP_RANDOM_EXTRACTORS": "tiny", "AVVP_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.address", "127.0.0.1", "--server.port", str(port),
-                             "--browser.gatherUsageStats", "false"], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        t0 = time.perf_counter()
-        while time.perf_counter() - t0 < 60:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.2)
+    with streamlit_app(env) as url:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
             page = browser.new_page(viewport={"width": 1300, "height": 2400})
@@ -129,9 +102,3 @@ def test_upload_a_clip_in_a_real_browser(tiny_data, tmp_path):
             page.screenshot(path=str(tmp_path / "your_video.png"), full_page=True)
             browser.close()
         assert not errors, errors
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
