@@ -1,0 +1,112 @@
+"""Widget changes in a real browser (Playwright driving /usr/bin/chromium) on the data in use: on each page, click
+the second option of its first radio (a new value: what that view computes the first time), then the first option
+again (back to a view already computed), and time each from the click until the rerun is over and every chart and
+table has painted. Times come from the page's own clock and stApp's script state, so nothing is missed when a rerun
+is quicker than a poll.
+
+    python bench/bench_browser_widgets.py [--data data/synthllp-mini] [--json OUT]
+
+The server lists the checkpoints in checkpoints/ (the shipped zoo) and runs/, as `streamlit run app.py` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from bench_first_start import CHROMIUM, FLAGS, REPO, _free_port
+from common import machine_info
+
+PAGES = ("compare", "timelines", "errors", "attention", "imbalance", "train", "data", "features")
+# stApp's script state, recorded on every change by a MutationObserver installed just before the click
+OBSERVE = """() => { window.__states = []; const app = document.querySelector('[data-testid="stApp"]');
+  new MutationObserver(() => window.__states.push(app.getAttribute('data-test-script-state')))
+    .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']}); return performance.now(); }"""
+RAN = "() => window.__states.includes('running')"
+OVER = "() => window.__states.length && window.__states[window.__states.length - 1] === 'notRunning'"
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+DRAWN = """() =>
+  [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))
+  && [...document.querySelectorAll('[data-testid="stDataFrame"]')]
+       .every(f => !f.offsetParent || f.querySelector('canvas'))
+  && !document.querySelector('[data-testid="stSkeleton"]')"""
+
+
+def _change(page, option) -> float:
+    """Seconds from a click on `option` until the rerun it starts is over and painted."""
+    t0 = page.evaluate(OBSERVE)
+    option.click()
+    page.wait_for_function(RAN, timeout=10_000)
+    page.wait_for_function(OVER, timeout=180_000)
+    page.wait_for_function(DRAWN, timeout=180_000)
+    return round((page.evaluate("() => performance.now()") - t0) / 1000, 2)
+
+
+def measure(data: Path) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"], cwd=REPO,
+                            env={**os.environ, "AVVP_DEFAULT_DATA": str(data)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url, out = f"http://127.0.0.1:{port}", {}
+    try:
+        t0 = time.perf_counter()
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.2)
+            if time.perf_counter() - t0 > 120:
+                raise RuntimeError("streamlit did not become healthy within 120 s")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for name in PAGES:
+                page.goto(f"{url}/{name}")
+                page.wait_for_selector(IDLE, timeout=300_000)
+                page.wait_for_function(DRAWN, timeout=300_000)
+                page.wait_for_timeout(1500)  # lazy parts (fragments, components) settle
+                radios = page.locator('[data-testid="stRadio"]')
+                if radios.count() == 0:
+                    out[name] = {"widget": None}
+                    continue
+                radio = radios.first
+                options = radio.locator('[role="radiogroup"] label')
+                label = radio.locator('[data-testid="stWidgetLabel"]').inner_text()
+                new = _change(page, options.nth(1))
+                page.wait_for_timeout(800)
+                back = _change(page, options.first)
+                out[name] = {"widget": f"{label}: {options.nth(1).inner_text()} and back",
+                             "new_value_s": new, "back_s": back}
+                print(name, out[name], flush=True)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=REPO / "data" / "synthllp-mini")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+    print(machine_info())
+    out = {"data": str(args.data), "pages": measure(args.data), "load_average": os.getloadavg()}
+    print(json.dumps(out, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
