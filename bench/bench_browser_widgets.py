@@ -14,14 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
-from bench_first_start import CHROMIUM, FLAGS, REPO, _free_port
-from common import machine_info
+from common import CHROMIUM, FLAGS, REPO, machine_info, streamlit_server
 
 PAGES = ("compare", "timelines", "errors", "attention", "imbalance", "train", "data", "features")
 # stApp's script state, recorded on every change by a MutationObserver installed just before the click
@@ -51,48 +46,29 @@ def _change(page, option) -> float:
 def measure(data: Path) -> dict:
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.address", "127.0.0.1", "--server.port", str(port),
-                             "--browser.gatherUsageStats", "false"], cwd=REPO,
-                            env={**os.environ, "AVVP_DEFAULT_DATA": str(data)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url, out = f"http://127.0.0.1:{port}", {}
-    try:
-        t0 = time.perf_counter()
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.2)
-            if time.perf_counter() - t0 > 120:
-                raise RuntimeError("streamlit did not become healthy within 120 s")
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            for name in PAGES:
-                page.goto(f"{url}/{name}")
-                page.wait_for_selector(IDLE, timeout=300_000)
-                page.wait_for_function(DRAWN, timeout=300_000)
-                page.wait_for_timeout(1500)  # lazy parts (fragments, components) settle
-                radios = page.locator('[data-testid="stRadio"]')
-                if radios.count() == 0:
-                    out[name] = {"widget": None}
-                    continue
-                radio = radios.first
-                options = radio.locator('[role="radiogroup"] label')
-                label = radio.locator('[data-testid="stWidgetLabel"]').inner_text()
-                new = _change(page, options.nth(1))
-                page.wait_for_timeout(800)
-                back = _change(page, options.first)
-                out[name] = {"widget": f"{label}: {options.nth(1).inner_text()} and back",
-                             "new_value_s": new, "back_s": back}
-                print(name, out[name], flush=True)
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(15)
+    out = {}
+    with streamlit_server({"AVVP_DEFAULT_DATA": str(data)}) as (url, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        for name in PAGES:
+            page.goto(f"{url}/{name}")
+            page.wait_for_selector(IDLE, timeout=300_000)
+            page.wait_for_function(DRAWN, timeout=300_000)
+            page.wait_for_timeout(1500)  # lazy parts (fragments, components) settle
+            radios = page.locator('[data-testid="stRadio"]')
+            if radios.count() == 0:
+                out[name] = {"widget": None}
+                continue
+            radio = radios.first
+            options = radio.locator('[role="radiogroup"] label')
+            label = radio.locator('[data-testid="stWidgetLabel"]').inner_text()
+            new = _change(page, options.nth(1))
+            page.wait_for_timeout(800)
+            back = _change(page, options.first)
+            out[name] = {"widget": f"{label}: {options.nth(1).inner_text()} and back",
+                         "new_value_s": new, "back_s": back}
+            print(name, out[name], flush=True)
+        browser.close()
     return out
 
 
