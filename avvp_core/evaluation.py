@@ -40,7 +40,11 @@ def predict(model: torch.nn.Module, split: Split | SplitFeeder, batch_size: int 
                 raise InputError(f"the model's `{key}` probabilities hold NaN or Inf on {feeder.split.name} videos "
                                  f"(rows {rows}); its weights are not finite or the features overflow it", source)
     model.train(was_training)
-    return Predictions(list(feeder.split.filenames), **{k: np.concatenate(v) for k, v in parts.items()})
+    # HAN's fused MMIL pooling (official MMIL_Net: sum over time and modality of both attentions times P) can exceed
+    # 1 (seen: 1.28 for the shipped HAN + MA); the official code clamps it before its loss, as our losses do. Clipped
+    # here to [0, 1] so the file `predict` writes is one `score` accepts; every 0.5-threshold decision is unchanged.
+    return Predictions(list(feeder.split.filenames),
+                       **{k: np.clip(np.concatenate(v), 0.0, 1.0) for k, v in parts.items()})
 
 
 def score_predictions(preds: Predictions, split: Split, gating: str) -> ScoreReport:

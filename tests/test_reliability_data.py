@@ -312,6 +312,40 @@ def test_class5_predict_then_score_gives_exactly_the_figures_of_evaluate(name, t
     assert {k: scored[k] for k in METRIC_KEYS} == {k: evaluated[k] for k in METRIC_KEYS}
 
 
+def test_class5_predict_writes_probabilities_score_accepts_when_han_pooling_exceeds_one(tiny_data, tmp_path, capsys):
+    """HAN's fused MMIL pooling (both attentions times P, summed over time and modality) can exceed 1, as the shipped
+    HAN + MA's does (1.28): predict must still write a file score accepts, with the figures of evaluate."""
+    import torch
+
+    model = _tiny_model("han")
+    head = model.head
+    with torch.no_grad():  # P near 1, and both attentions from one projection: each modality's attended segments
+        head.classifier.bias.fill_(8.0)  # are also where the modality weight favours it, so the pooled sum nears 2
+        head.temporal_attention.weight.mul_(20.0)
+        head.modality_attention.weight.copy_(head.temporal_attention.weight)
+        head.modality_attention.bias.copy_(head.temporal_attention.bias)
+    folder = tmp_path / "han"
+    save_checkpoint(folder, model, {"name": "han"})
+    from avvp_core.checkpoints import load_checkpoint
+    from avvp_core.evaluation import predict as run_predict
+
+    loaded, _ = load_checkpoint(folder)
+    raw = []
+    loaded.register_forward_hook(lambda m, i, out: raw.append(float(out.video_prob.max())))
+    preds = run_predict(loaded, LLPDataset(tiny_data).split("test"))
+    assert max(raw) > 1.0  # the case this test is about
+    assert preds.video.min() >= 0.0 and preds.video.max() <= 1.0
+    rc, out, err = cli(capsys, "predict", "--data", tiny_data, "--checkpoint", folder, "--split", "test",
+                       "--out", tmp_path / "p.npz")
+    assert rc == 0, err
+    rc, out, err = cli(capsys, "score", "--data", tiny_data, "--split", "test", "--pred", tmp_path / "p.npz")
+    assert rc == 0, err
+    rc, _, err = cli(capsys, "evaluate", "--data", tiny_data, "--checkpoint", folder, "--json", tmp_path / "e.json")
+    assert rc == 0, err
+    evaluated = json.loads((tmp_path / "e.json").read_text())
+    assert {k: json.loads(out)[k] for k in METRIC_KEYS} == {k: evaluated[k] for k in METRIC_KEYS}
+
+
 def _both_kinds(tmp_path: Path, split, **over) -> Path:
     rng = np.random.default_rng(1)
     n = len(split)
