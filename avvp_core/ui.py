@@ -451,8 +451,20 @@ def weights_stamp(checkpoint: str) -> int:
 
 
 def predictions(checkpoint: str, root: str, split: str):
-    """All probabilities of a checkpoint on a split (numpy; cached per checkpoint weights, data and split)."""
+    """All probabilities of a checkpoint on a split (numpy; cached per checkpoint weights, data and split, in memory
+    and on disk). The first call also starts the background warm-up of every checkpoint of the data (once per server
+    and checkpoint versions), so that the split a page switches to next is a read, not twelve forward passes."""
+    warm_predictions(root)
     return _predictions(checkpoint, root, split, weights_stamp(checkpoint))
+
+
+def warm_predictions(root: str) -> None:
+    from . import predcache
+
+    if os.environ.get("AVVP_PREDICTION_WARMUP", "1") == "0":  # the tests' switch: no background processes
+        return
+    paths = sorted(str(c.path) for c in checkpoints_for(root).values())
+    predcache.start_warm(root, paths, stamp=tuple(weights_stamp(p) for p in paths))
 
 
 def _frozen(arrays) -> None:
@@ -467,11 +479,10 @@ def _frozen(arrays) -> None:
 # They are only read; their arrays are made read-only so a page that tried to change one would fail loudly.
 @st.cache_resource(show_spinner="Running the model over the split…", max_entries=32)
 def _predictions(checkpoint: str, root: str, split: str, stamp: int):
-    from .checkpoints import load_checkpoint
-    from .evaluation import predict
+    from . import predcache
 
-    model, _ = load_checkpoint(checkpoint)
-    preds = predict(model, load_dataset(root).split(split))
+    # from the disk cache when a session or the warm-up computed this split before
+    preds = predcache.predictions(checkpoint, load_dataset(root).split(split), data_fingerprint(root))
     _frozen([preds.audio, preds.visual, preds.video, preds.video_audio, preds.video_visual])
     return preds
 

@@ -4,7 +4,7 @@ again (back to a view already computed), and time each from the click until the 
 table has painted. Times come from the page's own clock and stApp's script state, so nothing is missed when a rerun
 is quicker than a poll.
 
-    python bench/bench_browser_widgets.py [--data data/synthllp-mini] [--json OUT]
+    python bench/bench_browser_widgets.py [--data data/synthllp-mini] [--pages compare timelines ...] [--json OUT]
 
 The server lists the checkpoints in checkpoints/ (the shipped zoo) and runs/, as `streamlit run app.py` does.
 """
@@ -43,14 +43,14 @@ def _change(page, option) -> float:
     return round((page.evaluate("() => performance.now()") - t0) / 1000, 2)
 
 
-def measure(data: Path) -> dict:
+def measure(data: Path, pages: tuple[str, ...] = PAGES) -> dict:
     from playwright.sync_api import sync_playwright
 
     out = {}
     with streamlit_server({"AVVP_DEFAULT_DATA": str(data)}) as (url, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        for name in PAGES:
+        for name in pages:
             page.goto(f"{url}/{name}")
             page.wait_for_selector(IDLE, timeout=300_000)
             page.wait_for_function(DRAWN, timeout=300_000)
@@ -75,10 +75,11 @@ def measure(data: Path) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=REPO / "data" / "synthllp-mini")
+    p.add_argument("--pages", nargs="+", choices=PAGES, default=list(PAGES), help="the pages to measure, in order")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     print(machine_info())
-    out = {"data": str(args.data), "pages": measure(args.data), "load_average": os.getloadavg()}
+    out = {"data": str(args.data), "pages": measure(args.data, tuple(args.pages)), "load_average": os.getloadavg()}
     print(json.dumps(out, indent=2))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
