@@ -16,7 +16,8 @@ shows, several on a loaded machine). No Streamlit here.
 - The warm-up (`python -m avvp_core.predcache DATA CHECKPOINT...`), started by the app the first time a page asks for
   predictions, fills the cache for every checkpoint of the data in use, val first (the split no page shows by
   default, so the page's own first view and the warm-up do not compute the same keys), below the server's priority
-  and on one thread, so the first switch to the other split finds its predictions ready.
+  and on one thread, so the first switch to the other split finds its predictions ready; on SynthLLP it also renders
+  the video Timelines opens each split on.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def _key_check(path: Path):
     return check
 
 
-def read(path: Path, split):
+def read(path: Path, split, quiet: bool = False):
     """The cached Predictions at `path`, or None when there is no file; a file that is not exactly what this key
     must hold (damaged, truncated, another key's, wrong videos or values) is logged in one line and treated as
     absent, so the caller recomputes and overwrites it."""
@@ -115,7 +116,8 @@ def read(path: Path, split):
         if preds.video is None or preds.video_audio is None or preds.video_visual is None:
             raise InputError("lacks the video-level probabilities", path)
     except InputError as exc:
-        log.warning("prediction cache: %s; recomputing", exc)
+        if not quiet:
+            log.warning("prediction cache: %s; recomputing", exc)
         return None
     preds.source = None  # what callers see is the checkpoint's prediction, not a file they gave
     return preds
@@ -197,7 +199,7 @@ def predictions(checkpoint: str | Path, split, data_fingerprint: str | None = No
     if found is not None:
         return found
     with _key_lock(path):
-        found = read(path, split)  # another process may have written it while this one waited
+        found = read(path, split, quiet=True)  # another process may have written it while this one waited
         if found is not None:
             return found
         preds = _compute(checkpoint, split)
@@ -226,13 +228,31 @@ def warm(dataset, checkpoints: Iterable[str | Path], splits: Iterable[str] = WAR
                     if not held:
                         done["busy"] += 1
                         continue
-                    if read(path, split) is None:
+                    if read(path, split, quiet=True) is None:
                         write(path, _compute(checkpoint, split))
                 done["computed"] += 1
             except InputError as exc:
                 log.warning("warm-up: %s", exc)
                 done["failed"] += 1
     return done
+
+
+def warm_videos(dataset, splits: Iterable[str] = WARM_SPLITS) -> int:
+    """Render the video Timelines opens a split on (its first row) when the data is SynthLLP and it is not on disk
+    yet (a second or so each); a real LLP folder's own files need nothing. Returns how many are ready."""
+    from .videos import synth_video
+
+    ready = 0
+    if not dataset.synth_meta:
+        return ready
+    for name in splits:
+        if name in dataset.available_splits and len(dataset.split(name)):
+            try:
+                synth_video(dataset, name, 0)
+                ready += 1
+            except (InputError, OSError) as exc:
+                log.warning("warm-up: video of %s row 0 not rendered (%s)", name, exc)
+    return ready
 
 
 _started: set[tuple] = set()  # per server process: (data, checkpoints) already handed to a warm-up
@@ -283,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             except BlockingIOError:
                 return 0  # another warm-up works on this data
             done = warm(dataset, args.checkpoints, args.splits)
+            done["videos"] = warm_videos(dataset, args.splits)
     except (InputError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

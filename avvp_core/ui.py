@@ -56,6 +56,7 @@ class StateKeys:
     COMPARE_SPLIT = "compare_split"
     COMPARE_BASELINE = "compare_baseline"
     COMPARE_LEVEL = "compare_level"
+    COMPARE_PER_CLASS_TAB = "compare_per_class_tab"
     CHECKPOINT_UPLOAD = "checkpoint_upload"  # the uploaded zip (file_uploader value)
     CHECKPOINT_UPLOAD_RESULT = "checkpoint_upload_result"  # ("success" | "error", message) of the last upload
     ATTENTION_CHECKPOINT = "attention_checkpoint"
@@ -702,10 +703,10 @@ def _video_uri(path: str, mtime: float) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _thumbs(path: str, mtime: float, crop: bool) -> list[str]:
-    from .videos import filmstrip as strip
     from .videos import image_uri, split_strip
 
-    return [image_uri(t) for t in split_strip(strip(path, crop_header=crop))]
+    # the strip the page's figure also shows (Timelines): one decode of the video, not two
+    return [image_uri(t) for t in split_strip(_filmstrip(path, mtime, crop))]
 
 
 def synced_player(root: str, split_name: str, row: int, frame, models: dict[str, str], max_height: int = 560,

@@ -121,10 +121,23 @@ frame = per_class_frame(per_class, level)
 st.caption(f"All {len(per_class)} chosen configurations (mean over their runs), one row each; every cell prints its "
            "value, so a class a model never gets right reads 0. Per-class F1 pools true/false positives and misses "
            "over all videos of the split (a dashboard figure, not part of the official protocol).")
-tabs = st.tabs(["audio", "visual", "audio-visual", "table"])
-for tab, modality in zip(tabs[:3], ("audio", "visual", "audio-visual"), strict=True):
-    with tab:
-        st.plotly_chart(per_class_chart(frame, modality, level), key=f"compare_per_class/{modality}", width="stretch")
-with tabs[3]:
-    st.dataframe(frame.pivot_table(index=["model", "modality"], columns="class", values="F1").round(1),
-                 key="compare_per_class_table")
+# Lazy tabs: only the open one is drawn. Each heat map prints configurations × 25 values, and drawing all three (hidden
+# tabs are drawn too) was most of the browser's time on every change of this page; a tab switch reruns only this
+# fragment.
+
+
+@st.fragment
+def per_class_tabs() -> None:
+    tabs = st.tabs(["audio", "visual", "audio-visual", "table"], key=K.COMPARE_PER_CLASS_TAB, on_change="rerun")
+    for tab, modality in zip(tabs[:3], ("audio", "visual", "audio-visual"), strict=True):
+        if tab.open:
+            with tab:
+                st.plotly_chart(per_class_chart(frame, modality, level), key=f"compare_per_class/{modality}",
+                                width="stretch")
+    if tabs[3].open:
+        with tabs[3]:
+            st.dataframe(frame.pivot_table(index=["model", "modality"], columns="class", values="F1").round(1),
+                         key="compare_per_class_table")
+
+
+per_class_tabs()

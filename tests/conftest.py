@@ -10,6 +10,9 @@ import torch
 
 # Tests use the machine's cores modestly and never the network.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+# No background prediction warm-up from the pages that tests (and their browser servers) run: it would outlive the
+# test's temporary folders and compete for the cores; tests/test_predcache.py covers it.
+os.environ.setdefault("AVVP_PREDICTION_WARMUP", "0")
 
 SHARED = Path(os.environ.get("AVVP_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 LLP_ANNOTATIONS = Path(os.environ.get("AVVP_LLP_ANNOTATIONS", SHARED / "llp_annotations"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,12 @@ def test_compare_page(tiny_data, tmp_path):
     assert not at.exception
     table = _frame(at, "seeds")
     assert list(table["runs"]) == [2] and table.loc[0, "seeds"] == "1, 2"
-    assert len(at.get("plotly_chart")) == 6  # figures, deltas, standings, per-class audio / visual / audio-visual
+    # figures, deltas, standings, and of the lazy per-class tabs only the open one (audio)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert len(titles) == 4 and titles[-1] == "audio · segment-level F1 per class (%)"
+    at.session_state["compare_per_class_tab"] = "visual"
+    at.run()
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert len(titles) == 4 and titles[-1] == "visual · segment-level F1 per class (%)"
     published = _frame(at, "published method")  # HAN's published row, beside ours
     assert list(published["published method"]) == ["HAN"] and (published["segment/type"] == 54.0).all()
