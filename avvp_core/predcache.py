@@ -238,9 +238,10 @@ def warm(dataset, checkpoints: Iterable[str | Path], splits: Iterable[str] = WAR
 
 
 def warm_videos(dataset, splits: Iterable[str] = WARM_SPLITS) -> int:
-    """Render the video Timelines opens a split on (its first row) when the data is SynthLLP and it is not on disk
-    yet (a second or so each); a real LLP folder's own files need nothing. Returns how many are ready."""
-    from .videos import synth_video
+    """Render the video Timelines opens a split on (its first row), and its filmstrip, when the data is SynthLLP and
+    they are not on disk yet (a second or so each); a real LLP folder's own files need nothing. Returns how many
+    are ready."""
+    from .videos import cached_filmstrip, synth_video
 
     ready = 0
     if not dataset.synth_meta:
@@ -248,7 +249,7 @@ def warm_videos(dataset, splits: Iterable[str] = WARM_SPLITS) -> int:
     for name in splits:
         if name in dataset.available_splits and len(dataset.split(name)):
             try:
-                synth_video(dataset, name, 0)
+                cached_filmstrip(synth_video(dataset, name, 0), crop_header=True)  # as Timelines asks for it
                 ready += 1
             except (InputError, OSError) as exc:
                 log.warning("warm-up: video of %s row 0 not rendered (%s)", name, exc)

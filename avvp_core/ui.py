@@ -666,9 +666,9 @@ def video_for(root: str, split: str, index: int) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _filmstrip(path: str, mtime: float, crop: bool = False):
-    from .videos import filmstrip as strip
+    from .videos import cached_filmstrip
 
-    return strip(path, crop_header=crop)
+    return cached_filmstrip(path, crop_header=crop)
 
 
 def filmstrip(path: str):

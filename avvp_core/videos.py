@@ -98,6 +98,50 @@ def filmstrip(path: str | Path, thumb_width: int = 128, crop_header: bool = Fals
     return np.concatenate(thumbs, axis=1)
 
 
+FILMSTRIP_VERSION = 1
+MAX_STRIP_BYTES = 16 * 2**20  # a 128-pixel strip of a 10-s clip is ~300 KB
+
+
+def strip_path(path: str | Path, thumb_width: int = 128, crop_header: bool = False) -> Path | None:
+    """Where the filmstrip of a SynthLLP render is kept, beside it in the render cache (named by the render's own
+    mtime and size and the strip's settings: a re-render is a new name); None for any other video (a user's file,
+    a shipped demo: their folders are not ours to write in)."""
+    path = Path(path)
+    if path.parent == DEMO_DIR or not is_render(path):
+        return None
+    stat = path.stat()
+    key = hashlib.sha256(f"{FILMSTRIP_VERSION}|{stat.st_mtime_ns}|{stat.st_size}|{thumb_width}|{crop_header}"
+                         .encode()).hexdigest()[:12]
+    return path.with_name(f"{path.stem}.strip-{key}.npy")
+
+
+def cached_filmstrip(path: str | Path, thumb_width: int = 128, crop_header: bool = False) -> np.ndarray:
+    """`filmstrip`, kept on disk for a render: decoding ten frames starts ffmpeg (a few tenths of a second), the
+    read is milliseconds. A cached strip is read as an untrusted file (bounded, uint8 (h, 10·w, 3)); one that is
+    not is decoded again and rewritten."""
+    import logging
+
+    from .fileio import save_npy
+    from .untrusted import load_npy
+
+    cache = strip_path(path, thumb_width, crop_header)
+    if cache is not None and cache.exists():
+        try:
+            strip = load_npy(cache, limit=MAX_STRIP_BYTES)
+            if strip.dtype == np.uint8 and strip.ndim == 3 and strip.shape[1:] == (NUM_SEGMENTS * thumb_width, 3):
+                return strip
+            raise InputError(f"holds a {strip.dtype} array of shape {strip.shape}, not a filmstrip", cache)
+        except InputError as exc:
+            logging.getLogger(__name__).warning("filmstrip cache: %s; decoding the video again", exc)
+    strip = filmstrip(path, thumb_width, crop_header)
+    if cache is not None:
+        try:
+            save_npy(cache, strip)
+        except (InputError, OSError) as exc:  # only costs the next view a decode
+            logging.getLogger(__name__).warning("filmstrip cache: cannot write %s (%s)", cache, exc)
+    return strip
+
+
 def split_strip(strip: np.ndarray) -> list[np.ndarray]:
     """A filmstrip back into its 10 thumbnails."""
     return np.split(strip, NUM_SEGMENTS, axis=1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -163,8 +164,6 @@ def test_prune_keeps_the_newest_within_bounds(tmp_path, monkeypatch):
         path = tmp_path / f"{i}.npz"
         path.write_bytes(b"x")
         path.with_suffix(".lock").write_bytes(b"")
-        import os
-
         os.utime(path, (i, i))
     predcache.prune(tmp_path, keep=tmp_path / "0.npz")
     assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["0.npz", "2.npz", "3.npz"]
@@ -193,3 +192,26 @@ def test_warm_command_and_its_start_once_per_server(han, tiny_data, monkeypatch)
     assert not predcache.start_warm(tiny_data, [han], stamp=1)  # every rerun asks; one process per version
     assert predcache.start_warm(tiny_data, [han], stamp=2)  # retrained: warmed again
     assert len(started) == 2 and started[0][1:3] == ["-m", "avvp_core.predcache"]
+
+
+def test_a_renders_filmstrip_is_decoded_once_then_read(tiny_data, tmp_path, monkeypatch, caplog):
+    from avvp_core import videos
+
+    render = Path(shutil.copy(videos.synth_video(LLPDataset(tiny_data), "val", 1), tmp_path))
+    decoded = []
+    real = videos.filmstrip
+    monkeypatch.setattr(videos, "filmstrip", lambda *a, **k: decoded.append(1) or real(*a, **k))
+    first = videos.cached_filmstrip(render, crop_header=True)
+    cache = videos.strip_path(render, crop_header=True)
+    assert cache.is_file() and first.dtype == np.uint8 and first.shape[1] == 10 * 128
+    np.testing.assert_array_equal(videos.cached_filmstrip(render, crop_header=True), first)
+    assert len(decoded) == 1
+    assert videos.strip_path(render) != cache  # uncropped: another strip
+    np.save(cache, np.zeros((4, 4), dtype=np.float64))  # damaged: decoded again, one log line, rewritten
+    with caplog.at_level(logging.WARNING, logger="avvp_core.videos"):
+        np.testing.assert_array_equal(videos.cached_filmstrip(render, crop_header=True), first)
+    assert len(decoded) == 2 and len(caplog.records) == 1 and str(cache) in caplog.records[0].getMessage()
+    later = render.stat().st_mtime_ns + 10**9
+    os.utime(render, ns=(later, later))  # re-rendered: a new name, the old strip is never read
+    assert videos.strip_path(render, crop_header=True) != cache
+    assert videos.strip_path(videos.DEMO_DIR / "x.0123456789ab.mp4") is None  # shipped assets are never written
