@@ -28,6 +28,7 @@ class StateKeys:
     TIMELINE_CLASS = "timeline_class"
     TIMELINE_DISAGREE = "timeline_disagree"
     TIMELINE_VIDEO = "timeline_video"
+    TIMELINE_FIGURE_OPEN = "timeline_figure_open"
     ERRORS_SPLIT = "errors_split"
     ERRORS_MODEL = "errors_model"
     ERRORS_SECOND = "errors_second"

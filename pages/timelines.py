@@ -91,13 +91,26 @@ if models and split.has_truth:
         pred_a, pred_v = preds.decisions(gating)
         table[name] = score(pred_a[one], pred_v[one], split.gt_audio[one], split.gt_visual[one]).summary
     st.dataframe(pd.DataFrame(table).T.round(1), key="timeline_scores")
-with st.expander("The same timeline as a figure (zoom, export), with the filmstrip; and as CSV"):
-    figure = timeline_figure(frame, split.filenames[video])
-    if path:
-        add_filmstrip(figure, ui.filmstrip(path))
-    st.plotly_chart(figure, key="timeline_chart", width="stretch")
-    st.download_button("Download this timeline (CSV)", frame.to_csv(index=False), f"{split.filenames[video]}.csv",
-                       key="timeline_csv")
+# Drawn only while open (a closed expander's chart, filmstrip images included, was drawn on every change of the page);
+# opening or closing it reruns only this fragment.
+
+
+@st.fragment
+def timeline_as_figure() -> None:
+    more = st.expander("The same timeline as a figure (zoom, export), with the filmstrip; and as CSV",
+                       key=K.TIMELINE_FIGURE_OPEN, on_change="rerun")
+    if not more.open:
+        return
+    with more:
+        figure = timeline_figure(frame, split.filenames[video])
+        if path:
+            add_filmstrip(figure, ui.filmstrip(path))
+        st.plotly_chart(figure, key="timeline_chart", width="stretch")
+        st.download_button("Download this timeline (CSV)", frame.to_csv(index=False), f"{split.filenames[video]}.csv",
+                           key="timeline_csv")
+
+
+timeline_as_figure()
 
 # Cross-audio (MMT family): visual predictions with the video's own audio vs another video's audio swapped in.
 ui.cross_audio_section(root, cards, chosen, split_name, video)

@@ -256,6 +256,9 @@ def test_timelines_cross_audio_section_appears_for_mmt_only(tiny_data, trained):
     at.multiselect(key="timeline_models").set_value(["HAN · han", "MMT · mmt"]).run()
     assert not at.exception and "Cross-audio" in [s.value for s in at.subheader]
     assert at.selectbox(key="cross_audio_model").options == ["MMT · mmt"]
+    assert len(at.get("plotly_chart")) == 1  # the cross-audio heat maps (the timeline figure's expander is closed)
+    at.session_state["timeline_figure_open"] = True
+    at.run()
     assert len(at.get("plotly_chart")) == 2  # the timeline, then the cross-audio heat maps
     filenames = LLPDataset(tiny_data).split("test").filenames
     options = at.selectbox(key="cross_audio_video").options

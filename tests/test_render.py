@@ -205,6 +205,8 @@ def test_timelines_page_plays_the_chosen_video_above_its_filmstrip(tiny_data, ti
     path = render_path(ds, split.filenames[0], split.gt_audio[0], split.gt_visual[0])
     assert path.is_file() and payload["video"].startswith("data:video/mp4;base64,")
     assert len(payload["thumbs"]) == 10 and payload["start"] == 0
+    at.session_state["timeline_figure_open"] = True  # the figure's expander draws only once opened
+    at.run()
     chart = json.loads(at.get("plotly_chart")[0].proto.spec)  # the same timeline as a figure, filmstrip on top
     assert len(chart["layout"]["images"]) == 1 and chart["layout"]["images"][0]["sizex"] == 10
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,11 @@ def test_timelines_page_shows_a_trained_model(tiny_data, tiny_han):
     at = app_page("timelines", tiny_data, [tiny_han])
     assert not at.exception
     assert at.multiselect(key="timeline_models").value == ["HAN · han"]
-    assert len(at.get("plotly_chart")) == 1
+    assert not at.get("plotly_chart")  # the figure's expander is lazy: drawn only once opened
+    at.session_state["timeline_figure_open"] = True
+    at.run()
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1 and "HAN · han" in json.dumps(json.loads(charts[0].proto.spec), ensure_ascii=False)
     assert "20 of 20 videos match" in at.selectbox(key="timeline_video").label
     at.text_input(key="timeline_search").input("zzzz-no-such-id").run()
     assert "0 of 20 videos match" in at.caption[-1].value
