@@ -6,7 +6,9 @@ Pages call these and stay thin; every error from user input arrives as an `Input
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -559,13 +561,34 @@ def attention_maps(checkpoint: str, root: str, split: str, rows: tuple[int, ...]
     return _attention_maps(checkpoint, root, split, rows, weights_stamp(checkpoint))
 
 
+_THREADS = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """One torch thread for a forward pass over a few videos (Attention's captures, the messenger and cross-audio
+    views): on tensors this small a second intra-op thread only adds synchronisation, and when the cores are busy
+    every op waits for it to be scheduled (measured on 2 loaded cores: capturing one video's maps 0.73 s with two
+    threads, 0.01 s with one). Restored afterwards; the lock keeps overlapping sessions from restoring out of order."""
+    import torch
+
+    with _THREADS:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+
 @st.cache_data(show_spinner="Capturing attention maps…", max_entries=64)
 def _attention_maps(checkpoint: str, root: str, split: str, rows: tuple[int, ...], stamp: int):
     from .analysis.attention import capture_maps
     from .checkpoints import load_checkpoint
 
     model, _ = load_checkpoint(checkpoint)
-    return capture_maps(model, load_dataset(root).split(split), list(rows))
+    with _one_thread():
+        return capture_maps(model, load_dataset(root).split(split), list(rows))
 
 
 def messenger_view(checkpoint: str, root: str, split: str, row: int, other_row: int, source: str):
@@ -579,7 +602,8 @@ def _messenger_view(checkpoint: str, root: str, split: str, row: int, other_row:
     from .checkpoints import load_checkpoint
 
     model, _ = load_checkpoint(checkpoint)
-    return view(model, load_dataset(root).split(split), row, other_row, source)
+    with _one_thread():
+        return view(model, load_dataset(root).split(split), row, other_row, source)
 
 
 def attention_pickers(map_name: str, layers: list) -> tuple[Any, int | None, int | None]:
@@ -615,7 +639,8 @@ def _cross_audio(checkpoint: str, root: str, split: str, row: int, audio_row: in
     from .checkpoints import load_checkpoint
 
     model, _ = load_checkpoint(checkpoint)
-    return swap(model, load_dataset(root).split(split), row, audio_row)
+    with _one_thread():
+        return swap(model, load_dataset(root).split(split), row, audio_row)
 
 
 def cross_audio_section(root: str, cards: dict[str, Any], chosen: list[str], split_name: str, row: int) -> None:
