@@ -188,18 +188,21 @@ SPEEDUP_TARGET = 20.0
 CHECKPOINTS = ("checkpoints/han", "checkpoints/han-ma")  # the shipped zoo (demo width): two models for the views
 STEPS = ("write", "score", "loop", "stats", "cache", "predict", "evaluate", "compare", "errors", "timelines",
          "features")
+CSV_ONLY_STEPS = ("write", "score", "loop", "stats")  # steps that read no feature file
 POOL = 64  # distinct feature sets the fast writer cycles through
 # train and val stay small: the commands measured read the test split, but evaluate and predict check the data
 # fingerprint, which covers every split's features (built once per folder, then cached)
 SMALL_SPLIT = 100
 
 
-def write_folder(root: Path, n: int, seed: int = 0) -> dict:
+def write_folder(root: Path, n: int, seed: int = 0, features: bool = True) -> dict:
     """A SynthLLP-layout folder: weak labels and dense truth sampled by the generator (tiny's knobs), test n videos,
-    train and val SMALL_SPLIT each, with features. Written in place (a benchmark folder, not a user's)."""
+    train and val SMALL_SPLIT each, with features unless `features` is False (score, loop and stats read only the
+    CSVs: 100k videos' features take 250 s and 11 GB to write). Written in place (a benchmark folder, not a
+    user's); `write_features` adds the features later."""
     import numpy as np
 
-    from avvp_core.constants import CLASSES, EVAL_FILES, FEATURE_DIMS, MODALITIES, NUM_SEGMENTS, SPLIT_FILES, SPLITS
+    from avvp_core.constants import CLASSES, EVAL_FILES, MODALITIES, SPLIT_FILES, SPLITS
     from avvp_core.data.synthetic import _eval_lines, _filenames, _rng, resolve_knobs, sample_annotations
 
     sizes = {"train": SMALL_SPLIT, "val": SMALL_SPLIT, "test": n}
@@ -219,6 +222,20 @@ def write_folder(root: Path, n: int, seed: int = 0) -> dict:
         rows = [line for s in ("test", "val") for line in _eval_lines(names[s], truth[s][m])]
         (root / EVAL_FILES[modality]).write_text("filename\tonset\toffset\tevent_labels\n" + "".join(rows))
     annotations = time.perf_counter() - t0
+    seconds = write_features(root, names, seed) if features else 0.0
+    return {"annotations_s": annotations, "features_s": seconds, "videos": sum(sizes.values()), "test": n}
+
+
+def write_features(root: Path, names: dict[str, list[str]] | None = None, seed: int = 0) -> float:
+    """Every video's three feature files, drawn from a seeded pool; seconds taken."""
+    import numpy as np
+
+    from avvp_core.constants import FEATURE_DIMS, NUM_SEGMENTS, SPLITS
+    from avvp_core.data import LLPDataset
+
+    if names is None:
+        ds = LLPDataset(root)
+        names = {split: ds.split(split).filenames for split in SPLITS}
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     for stream, dim in FEATURE_DIMS.items():
@@ -232,8 +249,7 @@ def write_folder(root: Path, n: int, seed: int = 0) -> dict:
         for i, name in enumerate(name for split in SPLITS for name in names[split]):
             with open(folder / f"{name[:11]}.npy", "wb") as fh:
                 fh.write(blobs[(i * 7 + 3) % POOL])
-    return {"annotations_s": annotations, "features_s": time.perf_counter() - t0, "videos": sum(sizes.values()),
-            "test": n}
+    return time.perf_counter() - t0
 
 
 def prediction_file(root: Path, out: Path, seed: int = 0) -> None:
@@ -372,6 +388,7 @@ def run_size(n: int, work: Path, steps: list[str], repeats: int) -> dict:
     pred = work / f"pred-n{n}.npz"
     model_preds = [work / f"pred-n{n}-{Path(c).name}.npz" for c in CHECKPOINTS]
     out: dict[str, dict] = {}
+    total = n + 2 * SMALL_SPLIT
 
     def record(step: str, seconds: float, per: int, **extra) -> None:
         out[step] = {"s": seconds, "videos": per, "per_video_ms": 1000 * seconds / per, **extra}
@@ -389,13 +406,16 @@ def run_size(n: int, work: Path, steps: list[str], repeats: int) -> dict:
             print(f"  {step:<10} FAILED: {exc}", flush=True)
 
     print(f"{n:,} videos per split (test), data in {root}", flush=True)
+    features = bool(set(steps) - set(CSV_ONLY_STEPS))
     if "write" in steps or not (root / "AVVP_test_pd.csv").is_file():
-        w = write_folder(root, n)
+        w = write_folder(root, n, features=features)
         record("write", w["annotations_s"] + w["features_s"], w["videos"], annotations_s=w["annotations_s"])
         prediction_file(root, pred)
-    elif not pred.is_file():
-        prediction_file(root, pred)
-    total = n + 2 * SMALL_SPLIT
+    else:
+        if features and not (root / "feats").is_dir():
+            record("write", write_features(root), total)
+        if not pred.is_file():
+            prediction_file(root, pred)
     attempt("score", lambda: record("score", timed_command(
         ["score", "--data", str(root), "--split", "test", "--pred", str(pred)], repeats), n))
 
