@@ -13,13 +13,13 @@ small). `tests/test_zoo.py` regenerates SynthLLP mini and requires the shipped f
 Seeds (issue 19): `--seeds 1 2 3` trains every entry once per seed, each (entry, seed) in its own resumable work
 folder: seed 1 in `WORK/<entry>` (the folder the zoo always used, so runs under way resume), seed N in
 `WORK/<entry>-seed<N>`. While a zoo process trains a folder it holds a lock on it (`training.loop.folder_lock`,
-on `WORK/.<folder>.zoo`); another zoo process skips that (entry, seed) and goes on to the next, so several processes
+on `WORK/.locks/<folder>`); another zoo process skips that (entry, seed) and goes on to the next, so several processes
 may run the same command side by side, or split the seeds or entries between them. The export of an entry gathers
 *every* finished seed of it in WORK trained with seed 1's options (whichever process trained it; an unfinished or
 differently trained one is named and left out): `checkpoints/<entry>/` ships seed 1's weights (the model the pages
 inspect) and its card's `seeds` block (metrics.json, and the entry's row in zoo.json) holds each seed's ten val and
 test figures (float32), selected epoch and training seconds, their mean and sample standard deviation, and the
-command that retrains them. Exports are serialised by a lock on `WORK/.export`. `--no-export` only trains;
+command that retrains them. Exports are serialised by a lock on `WORK/.locks/export`. `--no-export` only trains;
 `--export-only` only exports (what parallel training processes left in WORK, once at the end). The default,
 `--seeds 1`, is the zoo as it always was.
 
@@ -73,7 +73,8 @@ ZOO_FILE = "zoo.json"
 ZOO_SEED = 1  # training seed of every entry's shipped model (the data is SynthLLP mini, seed 0)
 LOG_DIGITS = 6  # significant digits of the numbers in an exported log (a loss of 0.0012 keeps its precision)
 ZOO_BUDGET = "llp_steps"  # recipes.apply_budget
-EXPORT_LOCK = ".export"  # under WORK: the folder whose lock serialises exports of processes sharing WORK
+LOCKS = ".locks"  # under WORK: one folder per lock (folder_lock), hidden from checkpoint listings
+EXPORT_LOCK = f"{LOCKS}/export"  # serialises the exports of processes sharing WORK
 HALF_TOLERANCE = 0.1  # points: the most any figure may move when the weights are stored in float16
 
 
@@ -377,7 +378,7 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
             for seed in seeds:
                 folder = work_folder(work, entry, seed)
                 try:
-                    with folder_lock(work / f".{folder.name}.zoo"):  # held for all the recipe's stages
+                    with folder_lock(work / LOCKS / folder.name):  # held for all the recipe's stages
                         log(f"[zoo] {entry.name}: {entry.model} with recipe {entry.recipe} (demo width, seed {seed}, "
                             f"budget {train_overrides.get('budget', budget)}) in {folder}")
                         ctx = RecipeContext(data, entry.model, folder, "demo", model_overrides,
