@@ -357,7 +357,8 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
     entry with the options its shipped card records (reproduces the shipped zoo) instead of today's defaults.
     `train=False` only exports; `export_entries=False` only trains (parallel processes, exported once at the end).
     An (entry, seed) another zoo process is training is skipped here (its folder lock); the export of an entry
-    whose seed 1 is not finished is skipped with a line saying so."""
+    whose seed 1 is not finished is skipped with a line saying so. A training refused with an InputError (e.g. a
+    folder holding another configuration) is logged and the others go on; the error is raised at the end."""
     entries = select(names)
     data = LLPDataset(data_root)
     out, work = Path(out), Path(work)
@@ -369,6 +370,7 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
                 log(f"[zoo] {line}")
     data_record = {"fingerprint": data.fingerprint(), "synth": data.synth_meta and {
         k: data.synth_meta.get(k) for k in ("generator_version", "preset", "seed")}}
+    failed: list[str] = []
     for entry in entries:
         t0 = time.monotonic()
         if train:
@@ -387,6 +389,9 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
                         run_recipe(entry.recipe, ctx)
                 except FolderBusy as exc:  # another process trains it: the export gathers it once it is finished
                     log(f"[zoo] {entry.name} seed {seed}: skipped here, another process is training it ({exc})")
+                except InputError as exc:  # e.g. a folder trained with other options: the other trainings go on
+                    failed.append(f"{entry.name} seed {seed}: {exc}")
+                    log(f"[zoo] {failed[-1]}")
         if not export_entries:
             continue
         with folder_lock(work / EXPORT_LOCK, wait=True):  # one export at a time: zoo.json is read, changed, written
@@ -412,6 +417,9 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
         log(f"[zoo] {entry.name}: test segment Type@AV {test['segment/type']:.1f}, event Type@AV "
             f"{test['event/type']:.1f} (seed {ZOO_SEED}, {row['weights_dtype']}; {row['train_seconds']:.0f} s of "
             f"training, {time.monotonic() - t0:.0f} s here){spread}")
+    if failed:  # after every other (entry, seed) has trained and been exported: a long unattended run does the rest
+        raise InputError(f"{len(failed)} zoo training{'s' if len(failed) > 1 else ''} failed (each named above); "
+                         f"first: {failed[0]}")
     if not index_path.is_file():
         return []
     index = json.loads(index_path.read_text())

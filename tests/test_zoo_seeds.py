@@ -154,6 +154,12 @@ def test_seeds_trained_otherwise_are_named_and_left_out(two_seeds, tiny_data, tm
     assert "han seed 3: " in text and "holds seed 2; left out" in text
     assert "han seed 4: trained with other options than seed 1 (train.lr 0.5 vs" in text
     assert "han seed 5: not finished" in text
+    # training into the otherwise-trained folder is refused; the rest is trained and exported, the error comes last
+    lines.clear()
+    with pytest.raises(InputError, match="1 zoo training failed .* first: han seed 4: "):
+        zoo.train_zoo(tiny_data, tmp_path / "out", work, ["han"], seeds=[1, 4], log=lines.append)
+    assert any(line.startswith("[zoo] han seed 4: ") and "lr" in line for line in lines)
+    assert read_card(tmp_path / "out" / "han").metrics["seeds"]["seeds"] == [1]
 
 
 def _broken(block: dict, what: str) -> dict:
