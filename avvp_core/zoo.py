@@ -149,7 +149,8 @@ def work_folder(work: str | Path, entry: ZooEntry, seed: int) -> Path:
 
 
 def seed_folders(work: str | Path, entry: ZooEntry) -> dict[int, Path]:
-    """The work folders of `entry` present in WORK, by seed (smallest first); `work_folder` is the naming."""
+    """The work folders of `entry` present in WORK, by seed: seed 1 (the shipped one) first, then the others from the
+    smallest; `work_folder` is the naming."""
     work = Path(work)
     found = {ZOO_SEED: work / entry.name} if (work / entry.name).is_dir() else {}
     pattern = re.compile(rf"{re.escape(entry.name)}-seed(0|[1-9][0-9]{{0,8}})")
@@ -158,7 +159,7 @@ def seed_folders(work: str | Path, entry: ZooEntry) -> dict[int, Path]:
             match = pattern.fullmatch(folder.name)
             if match and int(match.group(1)) != ZOO_SEED and folder.is_dir() and not folder.is_symlink():
                 found[int(match.group(1))] = folder
-    return dict(sorted(found.items()))
+    return dict(sorted(found.items(), key=lambda item: (item[0] != ZOO_SEED, item[0])))
 
 
 def _trained_like(config: dict[str, Any]) -> dict[str, Any]:

@@ -148,6 +148,9 @@ def test_seeds_trained_otherwise_are_named_and_left_out(two_seeds, tiny_data, tm
     config["train"]["lr"] = 0.5
     (work / "han-seed4" / "config.json").write_text(json.dumps(config))
     (work / "han-seed5").mkdir()  # an empty folder: a training that never wrote anything
+    for name in ("han-seed0", "han-seed1", "han-seed07", "hanx-seed6", "han-ma-seed2"):  # seed 0 is a seed, the rest
+        (work / name).mkdir()  # are not this entry's folders (seed 1 is WORK/han; no leading zeros)
+    assert list(zoo.seed_folders(work, zoo.ENTRIES["han"])) == [1, 0, 3, 4, 5]  # the shipped seed first
     runs = zoo.finished_seeds(work, zoo.ENTRIES["han"], lines.append)
     assert [r.seed for r in runs] == [1]
     text = "\n".join(lines)
