@@ -276,3 +276,29 @@ def test_first_start_leaderboard_reads_the_seeds_from_the_cards(two_seeds, tmp_p
     (damaged / "han" / METRICS).write_text(json.dumps(metrics))
     frame, _ = ui._shipped_zoo(str(damaged), 1.0)
     assert list(frame["checkpoint"]) == ["MGN"]  # the damaged card waits for the full leaderboard, which names it
+
+
+def test_an_export_waits_for_another_process_export(two_seeds, tiny_data, tmp_path):
+    import threading
+    import time
+
+    reference_work, _, _ = two_seeds
+    work = tmp_path / "work"
+    for name in ("han", "han-seed2"):
+        shutil.copytree(reference_work / name, work / name)
+    held, done = threading.Event(), []
+
+    def other_export():  # another process exporting into the same zoo: an flock on its own descriptor
+        with folder_lock(work / zoo.EXPORT_LOCK):
+            held.set()
+            time.sleep(1.0)
+            done.append(time.monotonic())
+
+    thread = threading.Thread(target=other_export)
+    thread.start()
+    held.wait()
+    zoo.train_zoo(tiny_data, tmp_path / "out", work, ["han"], train=False, log=lambda line: None)
+    finished = time.monotonic()
+    thread.join()
+    assert done and finished > done[0]  # ours ran after theirs released the lock, not beside it
+    assert read_card(tmp_path / "out" / "han").metrics["seeds"]["seeds"] == [1, 2]
