@@ -216,6 +216,13 @@ def finished_seeds(work: str | Path, entry: ZooEntry, log: Callable[[str], None]
     return kept
 
 
+def _is_finished(folder: Path) -> bool:
+    try:
+        return (folder / METRICS).is_file() and bool(read_card(folder).metrics.get("complete"))
+    except InputError:  # the training itself reports what is wrong with the folder
+        return False
+
+
 def retrain_command(entry: ZooEntry, seeds: Sequence[int]) -> str:
     """The command that retrains an entry's seeds with the options its card records (resumable; the export then
     gathers them)."""
@@ -382,14 +389,17 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
                 folder = work_folder(work, entry, seed)
                 try:
                     with folder_lock(work / LOCKS / folder.name):  # held for all the recipe's stages
+                        done = _is_finished(folder)  # then run_recipe only checks it was trained with these options
                         log(f"[zoo] {entry.name}: {entry.model} with recipe {entry.recipe} (demo width, seed {seed}, "
-                            f"budget {train_overrides.get('budget', budget)}) in {folder}")
+                            f"budget {train_overrides.get('budget', budget)}) "
+                            + (f"already finished in {folder}" if done else f"in {folder}"))
                         ctx = RecipeContext(data, entry.model, folder, "demo", model_overrides,
                                             {**train_overrides, "seed": seed, "device": device}, terminal=False,
                                             budget=budget)
                         run_recipe(entry.recipe, ctx)
                 except FolderBusy as exc:  # another process trains it: the export gathers it once it is finished
-                    log(f"[zoo] {entry.name} seed {seed}: skipped here, another process is training it ({exc})")
+                    log(f"[zoo] {entry.name} seed {seed}: skipped here, another process (pid {exc.holder}) is "
+                        f"training it in {folder}")
                 except InputError as exc:  # e.g. a folder trained with other options: the other trainings go on
                     failed.append(f"{entry.name} seed {seed}: {exc}")
                     log(f"[zoo] {failed[-1]}")

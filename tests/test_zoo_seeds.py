@@ -4,6 +4,7 @@ export, the card's `seeds` block validated where it is read, and Compare / Home 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 from pathlib import Path
@@ -100,7 +101,8 @@ def test_parallel_processes_train_apart_and_the_export_combines_them(tiny_data, 
     work, out, lines = tmp_path / "work", tmp_path / "out", []
     with folder_lock(work / zoo.LOCKS / "han-seed2"):  # another zoo process is training seed 2 (an flock: as a process)
         zoo.train_zoo(tiny_data, out, work, ["han"], seeds=[1, 2], export_entries=False, log=lines.append)
-    assert any("han seed 2: skipped here, another process is training it" in line for line in lines)
+    skipped = f"han seed 2: skipped here, another process (pid {os.getpid()}) is training it in {work / 'han-seed2'}"
+    assert any(skipped in line for line in lines)
     assert (work / "han" / METRICS).is_file() and not (work / "han-seed2").exists() and not (out / "han").exists()
     zoo.train_zoo(tiny_data, out, work, ["han"], seeds=[2], export_entries=False, log=lines.append)  # "the other"
     assert not (out / "han").exists()
@@ -130,7 +132,10 @@ def test_a_killed_seed_is_left_out_then_resumes_to_the_uninterrupted_result(two_
     zoo.train_zoo(tiny_data, out, work, ["han"], train=False, log=lines.append)
     assert any("han seed 2: not finished" in line for line in lines)
     assert read_card(out / "han").metrics["seeds"]["seeds"] == [1]
+    lines.clear()
     zoo.train_zoo(tiny_data, out, work, ["han"], seeds=[1, 2], log=lines.append)  # resumes seed 2, seed 1 is done
+    assert any(line.endswith(f"already finished in {work / 'han'}") for line in lines)
+    assert any(line.endswith(f"in {work / 'han-seed2'}") and "already" not in line for line in lines)
     resumed = read_card(out / "han").metrics["seeds"]
     reference = read_card(reference_work / "han-seed2").metrics
     assert resumed["seeds"] == [1, 2] and resumed["runs"][1]["test"] == pytest.approx(reference["test"], abs=1e-9)

@@ -191,6 +191,8 @@ def base_losses(model: torch.nn.Module, out: ParseOutput, batch: Batch, cfg: Tra
 class FolderBusy(InputError):
     """Another process holds the folder's lock (the zoo skips such a folder and trains the next one)."""
 
+    holder = "unknown"  # the holder's pid as its lock file says (informative only)
+
 
 @contextlib.contextmanager
 def folder_lock(folder: Path, wait: bool = False):
@@ -219,8 +221,10 @@ def folder_lock(folder: Path, wait: bool = False):
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise FolderBusy(f"another training (pid {holder}) is writing to this folder", folder,
-                             "wait for it, or choose another --out") from None
+            busy = FolderBusy(f"another training (pid {holder}) is writing to this folder", folder,
+                              "wait for it, or choose another --out")
+            busy.holder = holder
+            raise busy from None
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(lock))
         except FileNotFoundError:
