@@ -64,7 +64,7 @@ def test_compare_page(tiny_data, tmp_path):
     at.run()
     assert not at.exception
     table = _frame(at, "seeds")
-    assert list(table["runs"]) == [2] and table.loc[0, "seeds"] == "1, 2"
+    assert list(table["runs"]) == [2] and table.loc[0, "seeds"] == "1, 2 (2 seeds)"
     assert len(at.get("plotly_chart")) == 6  # figures, deltas, standings, per-class audio / visual / audio-visual
     published = _frame(at, "published method")  # HAN's published row, beside ours
     assert list(published["published method"]) == ["HAN"] and (published["segment/type"] == 54.0).all()
