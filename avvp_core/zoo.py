@@ -438,15 +438,25 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
 
 
 def zoo_runs(out: str | Path) -> dict[str, list[dict[str, Any]]]:
-    """Per shipped entry, its one run as claims.check wants it (test figures, epoch log, refinement record)."""
+    """Per shipped entry, its runs as claims.check wants them: one per seed on the card. Test figures come from the
+    card's `seeds` block where it has one (each seed's float32 weights, as the leaderboard's mean); the epoch log
+    and the refinement record only ship for the inspected seed, so the loss-gap and label-precision claims rest on
+    that seed alone, and the figure claims on every seed."""
     runs = {}
     for folder in shipped(out):
         try:
             card = read_card(folder)
         except InputError:  # a damaged folder: listed as such by checkpoint_problems, left out of the claims
             continue
-        runs[folder.name] = [{"test": card.metrics.get("test"), "log": card.log(),
-                              "refinement": card.metrics.get("refinement")}]
+        inspected = {"test": card.metrics.get("test"), "log": card.log(), "refinement": card.metrics.get("refinement")}
+        block = card.metrics.get("seeds") or {}
+        seeds = block.get("runs") or []
+        if len(seeds) < 2:
+            runs[folder.name] = [inspected]
+            continue
+        runs[folder.name] = [{"test": r.get("test"), **({"log": inspected["log"], "refinement":
+                              inspected["refinement"]} if r.get("seed") == block.get("inspected") else {})}
+                             for r in seeds]
     return runs
 
 

@@ -307,3 +307,18 @@ def test_an_export_waits_for_another_process_export(two_seeds, tiny_data, tmp_pa
     thread.join()
     assert done and finished > done[0]  # ours ran after theirs released the lock, not beside it
     assert read_card(tmp_path / "out" / "han").metrics["seeds"]["seeds"] == [1, 2]
+
+
+def test_claims_compare_every_seed_and_keep_logs_to_the_inspected_one(two_seeds):
+    """zoo_runs: one run per seed on the card (the figure claims use every seed); the epoch log and refinement
+    record ship for the inspected seed only."""
+    _, out, _ = two_seeds
+    runs = zoo.zoo_runs(out)
+    block = json.loads((out / "han" / METRICS).read_text())["seeds"]
+    assert [r["test"] for r in runs["han"]] == [r["test"] for r in block["runs"]]
+    assert ["log" in r for r in runs["han"]] == [r["seed"] == block["inspected"] for r in block["runs"]]
+    assert len(runs["mgn"]) == 1 and runs["mgn"][0]["log"]  # a single-seed entry: its one run, log included
+    from avvp_core import claims
+
+    row = next(r for r in claims.check({"mgn": runs["han"], "han": runs["han"]}) if r["candidate"] == "mgn")
+    assert "seeds" in row["measured"]  # seed i against seed i over both seeds
