@@ -42,6 +42,7 @@ MAX_LINE_BYTES = 64 * 1024  # one epoch's row of the log
 MAX_WEIGHTS_BYTES = 1024 * MB  # paper-width HAN is 18 MB, the largest registered model at paper width 44 MB
 MAX_PARAMETERS = 100_000_000  # about 9x the largest registered model at paper width (MMT, 10.9 M)
 MAX_TENSOR_DIMS = 8
+MAX_SEEDS = 64  # runs in a card's `seeds` block (the zoo ships 3)
 GATINGS = ("fused", "modality", "none")
 WEIGHT_DTYPES = ("float16", "float32")
 
@@ -211,6 +212,54 @@ def check_metrics(metrics: dict[str, Any], where: Path | str) -> None:
             _expect(test(metrics[key]), f"{key!r} must be {what}", metrics[key], where)
     if "refinement" in metrics:
         check_refinement(metrics["refinement"], "refinement", where)
+    if "seeds" in metrics:
+        check_seeds(metrics["seeds"], "seeds", where)
+
+
+def _is_seed(value: Any) -> bool:
+    return type(value) is int and 0 <= value < 2**32
+
+
+def check_seeds(block: Any, key: str, where: Path | str) -> None:
+    """A zoo card's `seeds` block (zoo.seed_summary): which seeds, each seed's figures, selected epoch and training
+    seconds, their mean and standard deviation per split (null with one seed), the inspected seed, the command."""
+    _expect(isinstance(block, dict), f"{key!r} must be an object", block, where)
+    seeds = block.get("seeds")
+    _expect(isinstance(seeds, list) and 1 <= len(seeds) <= MAX_SEEDS, f"'{key}/seeds' must be a list of 1 to "
+            f"{MAX_SEEDS} seeds", seeds, where)
+    _expect(all(_is_seed(s) for s in seeds) and len(set(seeds)) == len(seeds),
+            f"'{key}/seeds' must hold distinct non-negative integers", next((s for s in seeds if not _is_seed(s)),
+                                                                             seeds[0]), where)
+    _expect(block.get("inspected") in seeds, f"'{key}/inspected' must be one of its seeds", block.get("inspected"),
+            where)
+    runs = block.get("runs")
+    _expect(isinstance(runs, list) and len(runs) == len(seeds), f"'{key}/runs' must be a list of one run per seed",
+            runs, where)
+    for i, (run, seed) in enumerate(zip(runs, seeds, strict=True)):
+        at = f"{key}/runs/{i}"
+        _expect(isinstance(run, dict), f"{at!r} must be an object", run, where)
+        _expect(run.get("seed") == seed and _is_seed(run.get("seed")), f"'{at}/seed' must be {seed}",
+                run.get("seed"), where)
+        for split in ("val", "test"):
+            if split in run:
+                check_figures(run[split], f"{at}/{split}", where)
+        epoch = run.get("selected_epoch")
+        _expect(epoch is None or (type(epoch) is int and epoch >= 0), f"'{at}/selected_epoch' must be an epoch "
+                "number", epoch, where)
+        sec = run.get("train_seconds")
+        _expect(sec is None or (_is_number(sec) and math.isfinite(sec) and sec >= 0), f"'{at}/train_seconds' must "
+                "be a number of seconds", sec, where)
+    for part, optional in (("mean", False), ("std", len(seeds) == 1)):
+        value = block.get(part)
+        if value is None and optional:
+            continue
+        _expect(isinstance(value, dict), f"'{key}/{part}' must be an object", value, where)
+        for split, figures in value.items():
+            _expect(split in ("val", "test"), f"'{key}/{part}' may hold only val and test", split, where)
+            check_figures(figures, f"{key}/{part}/{split}", where)
+    retrain = block.get("retrain")
+    _expect(retrain is None or (isinstance(retrain, str) and len(retrain) <= 512), f"'{key}/retrain' must be a "
+            "command (a string of at most 512 characters)", retrain, where)
 
 
 def check_refinement(record: Any, key: str, where: Path | str) -> None:

@@ -162,8 +162,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
+    from .checkpoint_schema import MAX_SEEDS
     from .paths import CHECKPOINTS_DIR, DEFAULT_DATA, RUNS_DIR
-    from .zoo import train_zoo
+    from .zoo import ZOO_SEED, train_zoo
 
     data = Path(args.data) if args.data else DEFAULT_DATA
     if args.data is None and not (data / "AVVP_train.csv").is_file():
@@ -173,14 +174,27 @@ def cmd_zoo(args: argparse.Namespace) -> int:
         generate_and_cache(data, preset="mini", seed=0)
     out = Path(args.out) if args.out else CHECKPOINTS_DIR
     work = Path(args.work) if args.work else RUNS_DIR / "zoo"
+    seeds = args.seeds or [ZOO_SEED]
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0 or len(seeds) > MAX_SEEDS:
+        raise InputError(f"--seeds must be distinct non-negative integers, at most {MAX_SEEDS} of them")
     rows = train_zoo(data, out, work, args.only, _device(args.device), log=lambda m: print(m, flush=True),
-                     budget=args.budget, as_shipped=args.as_shipped)
-    print(f"\n{'entry':<18}{'seg Type@AV':>12}{'seg Event@AV':>13}{'ev Type@AV':>11}{'ev Event@AV':>12}")
+                     budget=args.budget, as_shipped=args.as_shipped, seeds=seeds, train=not args.export_only,
+                     export_entries=not args.no_export)
+    if args.no_export:
+        print(f"trained in {work}; export with: python -m avvp_core zoo --export-only --work {work} --out {out}")
+        return 0
+    print(f"\n{'entry':<18}{'seg Type@AV':>12}{'seg Event@AV':>13}{'ev Type@AV':>11}{'ev Event@AV':>12}"
+          f"  seeds (test seg / ev Type@AV, mean ± std)")
     for row in rows:
-        t = row["test"]
+        t, over = row["test"], row.get("seeds") or {}
+        spread = "1 seed"
+        if over.get("std") and "test" in over["mean"]:
+            m, sd = over["mean"]["test"], over["std"]["test"]
+            spread = (f"{len(over['seeds'])} seeds: {m['segment/type']:.1f} ± {sd['segment/type']:.1f} / "
+                      f"{m['event/type']:.1f} ± {sd['event/type']:.1f}")
         print(f"{row['name']:<18}{t['segment/type']:>12.1f}{t['segment/event']:>13.1f}{t['event/type']:>11.1f}"
-              f"{t['event/event']:>12.1f}")
-    print(f"checkpoints in {out} (index {out / 'zoo.json'})")
+              f"{t['event/event']:>12.1f}  {spread}")
+    print(f"checkpoints in {out} (index {out / 'zoo.json'}; the figures are seed {ZOO_SEED}'s, the shipped weights)")
     return 0
 
 
@@ -407,6 +421,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--as-shipped", action="store_true",
                    help="train each entry with the options its shipped card records (reproduces the shipped zoo, "
                         "e.g. one trained before issue 19) instead of today's defaults")
+    s.add_argument("--seeds", nargs="+", type=int, metavar="N",
+                   help="training seeds of every entry (default: 1); seed 1 trains in WORK/<entry> and ships its "
+                        "weights, seed N in WORK/<entry>-seed<N>; the card gets every seed's figures, mean ± std")
+    phase = s.add_mutually_exclusive_group()
+    phase.add_argument("--no-export", action="store_true",
+                       help="train only (e.g. several processes side by side); export later with --export-only")
+    phase.add_argument("--export-only", action="store_true",
+                       help="train nothing: export each entry with every finished seed in WORK")
     s.set_defaults(fn=cmd_zoo)
 
     s = sub.add_parser("convert", help="import an official checkpoint")

@@ -34,6 +34,10 @@ from avvp_core.errors import InputError
 THRESHOLD = 0.5
 # A run needs at least one 1 and one 0 after it (except at the end), so T segments hold <= ceil(T/2) runs.
 MAX_RUNS = (NUM_SEGMENTS + 1) // 2
+# Per video and class row a count is at most T = 10 (20 when audio and visual are pooled): int16 holds it with a
+# quarter of int64's memory, which at 100k videos is what the scoring's time went to. Sums over videos upcast
+# (numpy sums small integer types in the platform integer).
+COUNT_DTYPE = np.int16
 MODALITY_KEYS: tuple[str, ...] = ("audio", "visual", "av")  # order of the stacked modality axis below
 COUNT_KEYS: tuple[str, ...] = tuple(k for k in METRIC_KEYS if not k.endswith("/type"))
 
@@ -64,6 +68,10 @@ def _as_binary(name: str, array: np.ndarray) -> np.ndarray:
     """0/1 (or bool) decisions -> bool; anything else (probabilities, NaN) is refused."""
     if array.dtype == np.bool_:
         return array
+    if array.dtype.kind == "u" and array.size:  # e.g. the uint8 dense truth: one reduction, no copy for bytes
+        if array.max() > 1:
+            raise InputError(f"{name} must hold binary 0/1 decisions (threshold probabilities with gate() first)")
+        return array.view(np.bool_) if array.itemsize == 1 else array.astype(bool)
     _check_finite(name, array)
     if not ((array == 0) | (array == 1)).all():
         raise InputError(f"{name} must hold binary 0/1 decisions (threshold probabilities with gate() first)")
@@ -154,7 +162,7 @@ class ScoreReport:
     per_video: (N,) float64 per-video scores in [0, 1]; "*/type" is the mean of audio, visual and av.
     per_class: (C,) F1 in percent from TP/FP/FN summed over all videos (our dashboard figure, not part of
                the official protocol; NaN where a class has no TP, FP or FN). No "*/type" keys.
-    counts:    (N, C, 3) int64 [tp, fp, fn] per video and class; "*/event" holds the pooled audio + visual
+    counts:    (N, C, 3) int16 [tp, fp, fn] per video and class; "*/event" holds the pooled audio + visual
                counts. No "*/type" keys.
     """
 
@@ -183,16 +191,16 @@ def _segment_counts(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 def _popcount() -> np.ndarray:
     """Number of set bits of every T-bit row code (2^T entries)."""
     codes = np.arange(2**NUM_SEGMENTS)
-    return ((codes[:, None] >> np.arange(NUM_SEGMENTS)) & 1).sum(axis=1).astype(np.int64)
+    return ((codes[:, None] >> np.arange(NUM_SEGMENTS)) & 1).sum(axis=1).astype(COUNT_DTYPE)
 
 
 def _segment_counts_from_codes(p_code: np.ndarray, g_code: np.ndarray) -> np.ndarray:
-    """Row codes (any shape) -> (..., 3) int64 [tp, fp, fn]: `_segment_counts` by bit counting, one table lookup
+    """Row codes (any shape) -> (..., 3) COUNT_DTYPE [tp, fp, fn]: `_segment_counts` by bit counting, one table lookup
     per count instead of three reductions over the segment axis."""
     both = p_code & g_code
     parts = (both, p_code ^ both, g_code ^ both)  # tp, fp, fn cells as bits
     if hasattr(np, "bitwise_count"):  # numpy >= 2: a ufunc, no index casting or gather
-        return np.stack([np.bitwise_count(x) for x in parts], axis=-1).astype(np.int64)
+        return np.stack([np.bitwise_count(x) for x in parts], axis=-1).astype(COUNT_DTYPE)
     ones = _popcount()
     return np.stack([ones[x] for x in parts], axis=-1)
 
@@ -246,14 +254,14 @@ def _row_codes(x: np.ndarray) -> np.ndarray:
 
 
 def _event_counts(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """(..., T, C) bool pair -> (..., C, 3) int64 [tp, fp, fn] of events (runs) per class row."""
+    """(..., T, C) bool pair -> (..., C, 3) COUNT_DTYPE [tp, fp, fn] of events (runs) per class row."""
     lead, c = pred.shape[:-2], pred.shape[-1]
     return _event_counts_from_codes(_row_codes(pred), _row_codes(gt)).reshape(*lead, c, 3)
 
 
 def _event_counts_from_codes(p_code: np.ndarray, g_code: np.ndarray) -> np.ndarray:
-    """(R,) row codes pair -> (R, 3) int64 [tp, fp, fn] of events (runs) per class row."""
-    out = np.zeros((p_code.size, 3), dtype=np.int64)
+    """(R,) row codes pair -> (R, 3) COUNT_DTYPE [tp, fp, fn] of events (runs) per class row."""
+    out = np.zeros((p_code.size, 3), dtype=COUNT_DTYPE)
     # most (video, class) rows are empty on both sides and count nothing: only the others are matched
     busy = np.flatnonzero(p_code | g_code)
     # look the runs up: (P, R) and (G, R). take() gives C-ordered results; fancy indexing table[:, codes]
@@ -340,10 +348,18 @@ def score(
         raise InputError("no videos to score (N = 0)")
     # Videos are independent: scored in blocks, so every temporary stays the size of a block (cache-resident and
     # reused) whatever N is; whole-split temporaries made the per-video cost at 100k videos twice that at 10k.
-    blocks = [_score_block(pa[i:i + SCORE_BLOCK], pv[i:i + SCORE_BLOCK], ga[i:i + SCORE_BLOCK],
-                           gv[i:i + SCORE_BLOCK]) for i in range(0, n, SCORE_BLOCK)]
-    counts = {k: np.concatenate([c[k] for c, _ in blocks]) for k in blocks[0][0]}
-    per_video = {k: np.concatenate([v[k] for _, v in blocks]) for k in blocks[0][1]}
+    # Each block writes into the whole-split outputs (a concatenation of the blocks' results cost as much as the
+    # scoring at 100k videos: page faults on a second copy).
+    counts: dict[str, np.ndarray] = {}
+    per_video: dict[str, np.ndarray] = {}
+    for i in range(0, n, SCORE_BLOCK):
+        block_counts, block_scores = _score_block(pa[i:i + SCORE_BLOCK], pv[i:i + SCORE_BLOCK],
+                                                  ga[i:i + SCORE_BLOCK], gv[i:i + SCORE_BLOCK])
+        for outputs, block in ((counts, block_counts), (per_video, block_scores)):
+            for k, v in block.items():
+                if k not in outputs:
+                    outputs[k] = np.empty((n, *v.shape[1:]), dtype=v.dtype)
+                outputs[k][i:i + SCORE_BLOCK] = v
 
     summary: dict[str, float] = {}
     for level in ("segment", "event"):

@@ -176,7 +176,10 @@ def load_prediction_file(path: str | Path, filenames: list[str]) -> Predictions:
     # one index for the whole file (built once: per video it made `score` quadratic in the number of videos)
     position = {name: i for i, name in enumerate(names)}
     order = np.fromiter((position[f] for f in filenames), dtype=np.int64, count=len(filenames))
-    get = lambda k: arrays[k][order] if k in arrays else None
+    if np.array_equal(order, np.arange(len(order))):  # already in split order (as `predict` writes): no copy
+        get = lambda k: arrays.get(k)
+    else:
+        get = lambda k: arrays[k][order] if k in arrays else None
     preds = Predictions(list(filenames), get("audio"), get("visual"), get("video"), get("video_audio"),
                         get("video_visual"), gating=recorded, source=str(path))
     if recorded is not None:

@@ -279,18 +279,20 @@ def checkpoints_for(root: str) -> dict[str, Any]:
 
 def leaderboard(cards: dict[str, Any]):
     """The ten test figures of each checkpoint (from metrics.json, no weights loaded), best segment-level Type@AV first:
-    the checkpoint's display name, the figures (METRIC_KEYS columns), then how it was trained."""
+    the checkpoint's display name, the figures (METRIC_KEYS columns; for a zoo entry trained with several seeds their
+    mean, `analysis.compare.over_seeds`), the seeds cell, then how it was trained ("seed": the inspected model's)."""
     import pandas as pd
 
+    from .analysis.compare import over_seeds
     from .constants import METRIC_KEYS
 
     rows = []
     for name, card in cards.items():
-        test = card.metrics.get("test") or {}
         cfg = card.config
-        rows.append({"checkpoint": name, **{k: test.get(k) for k in METRIC_KEYS}, "model": card.model,
-                     "recipe": cfg.get("recipe"), "width": cfg.get("width"), "seed": cfg.get("seed"),
-                     "gating": card.gating})
+        test, seeds = over_seeds(card.metrics, cfg.get("seed"), "test")  # a zoo entry's mean over its seeds
+        rows.append({"checkpoint": name, **{k: test.get(k) for k in METRIC_KEYS}, SEEDS_COLUMN: seeds,
+                     "model": card.model, "recipe": cfg.get("recipe"), "width": cfg.get("width"),
+                     "seed": cfg.get("seed"), "gating": card.gating})
     frame = pd.DataFrame(rows)
     return frame.sort_values("segment/type", ascending=False, ignore_index=True) if rows else frame
 
@@ -329,8 +331,16 @@ def figure_table(frame, lead: list[str], tail: list[str] = (), prefix: str = "",
     return table, config
 
 
+SEEDS_COLUMN = "over seeds"  # the leaderboard's seeds cell: "seg / ev Type@AV mean ± std (n seeds)" or "1 seed"
+SEEDS_NOTE = ("A zoo entry trained with several seeds shows the mean over its seeds (figures) and, under "
+              f"\"{SEEDS_COLUMN}\", segment / event Type@AV as mean ± sample standard deviation (n seeds); the "
+              "model the pages inspect is its seed 1, the only weights shipped (its own figures are on its card). "
+              "A checkpoint of one run says \"1 seed\".")
 LEADERBOARD_HELP = {
     "model": "The method as its paper names it; a run of yours adds its folder under runs/.",
+    SEEDS_COLUMN: "Segment / event Type@AV over the seeds the card carries: mean ± sample standard deviation "
+                  "(n seeds); \"1 seed\" for a single run",
+    "seed": "seed of the model the pages inspect (the weights in its folder)",
     "model id": "registered model id (python -m avvp_core models)",
     "gating": "video-level gating its paper evaluates with: fused (one video probability) or modality (one per "
               "modality)",
@@ -343,7 +353,8 @@ def leaderboard_table(frame):
     if frame.empty:
         return frame, {}
     shown = frame.rename(columns={"checkpoint": "model", "model": "model id"})
-    return figure_table(shown, ["model"], ["model id", "recipe", "width", "seed", "gating"], help_=LEADERBOARD_HELP)
+    tail = [c for c in (SEEDS_COLUMN, "model id", "recipe", "width", "seed", "gating") if c in shown]
+    return figure_table(shown, ["model"], tail, help_=LEADERBOARD_HELP)
 
 
 def figure_columns(keys: tuple[str, ...] | None = None, prefix: str = "", fmt: str | None = "%.1f",
@@ -910,6 +921,8 @@ def _shipped_zoo(folder: str, zoo_json_mtime: float) -> tuple[Any, dict]:
 
     import pandas as pd
 
+    from .analysis.compare import over_seeds
+    from .checkpoint_schema import check_seeds
     from .constants import METRIC_KEYS
     from .names import method_name
 
@@ -922,14 +935,18 @@ def _shipped_zoo(folder: str, zoo_json_mtime: float) -> tuple[Any, dict]:
     for name in entries:
         try:
             cfg = json.loads((Path(folder) / name / "config.json").read_text())
-            test = json.loads((Path(folder) / name / "metrics.json").read_text()).get("test") or {}
-        except (OSError, ValueError, AttributeError):
+            metrics = json.loads((Path(folder) / name / "metrics.json").read_text())
+            if "seeds" in metrics:
+                check_seeds(metrics["seeds"], "seeds", Path(folder) / name / "metrics.json")
+            test, seeds = over_seeds(metrics, cfg.get("seed"), "test")
+        except (OSError, ValueError, AttributeError, TypeError):  # InputError is a ValueError
             continue  # a damaged card: the full leaderboard names it once the data is ready
         if (cfg.get("data") or {}).get("fingerprint") != record.get("fingerprint"):
             continue
         rows.append({"checkpoint": method_name(cfg.get("model") or "?", cfg.get("recipe") or "plain"),
-                     **{k: test.get(k) for k in METRIC_KEYS}, "model": cfg.get("model"), "recipe": cfg.get("recipe"),
-                     "width": cfg.get("width"), "seed": cfg.get("seed"), "gating": cfg.get("gating")})
+                     **{k: test.get(k) for k in METRIC_KEYS}, SEEDS_COLUMN: seeds, "model": cfg.get("model"),
+                     "recipe": cfg.get("recipe"), "width": cfg.get("width"), "seed": cfg.get("seed"),
+                     "gating": cfg.get("gating")})
     if not rows:
         return None, record
     return pd.DataFrame(rows).sort_values("segment/type", ascending=False, ignore_index=True), record
@@ -968,7 +985,7 @@ def first_start_preview() -> None:
         synth = record.get("synth") or {}
         st.caption(f"The shipped zoo's test figures (official LLP protocol, percent), read from its cards: trained on "
                    f"SynthLLP {synth.get('preset')} (seed {synth.get('seed')}), the benchmark being generated now. "
-                   "Best segment-level Type@AV first; each model gated as its paper evaluates it.")
+                   "Best segment-level Type@AV first; each model gated as its paper evaluates it. " + SEEDS_NOTE)
         board, board_columns = leaderboard_table(frame)  # as the full Home shows it
         st.dataframe(board, hide_index=True, key="home_leaderboard", column_config=board_columns)
     with progress:

@@ -1,12 +1,27 @@
 """The demo zoo: every method of our papers trained on SynthLLP `mini` with fixed seeds, shipped in checkpoints/.
 
-    python -m avvp_core zoo [--data DIR] [--out checkpoints/] [--work runs/zoo] [--only NAME ...]
+    python -m avvp_core zoo [--data DIR] [--out checkpoints/] [--work runs/zoo] [--only NAME ...] [--seeds N ...]
+                            [--no-export | --export-only]
 
 Each entry is a registered model + recipe at demo width, trained by the same recipes a user runs, in a work folder
 (resumable; multi-stage recipes keep their stages there), then exported: weights in float16 (kept only when every
 val and test figure stays within 0.1 point of float32, else float32), the card (configuration, data fingerprint,
 seed, the ten val and test figures *of the shipped weights*, training time, machine), the epoch log and, for DGM
-runs, the per-step log. `tests/test_zoo.py` regenerates SynthLLP mini and requires the shipped figures back.
+runs, the per-step log (both with their numbers to 6 significant digits, every key kept: a 200-epoch log stays
+small). `tests/test_zoo.py` regenerates SynthLLP mini and requires the shipped figures back.
+
+Seeds (issue 19): `--seeds 1 2 3` trains every entry once per seed, each (entry, seed) in its own resumable work
+folder: seed 1 in `WORK/<entry>` (the folder the zoo always used, so runs under way resume), seed N in
+`WORK/<entry>-seed<N>`. While a zoo process trains a folder it holds a lock on it (`training.loop.folder_lock`,
+on `WORK/.locks/<folder>`); another zoo process skips that (entry, seed) and goes on to the next, so several processes
+may run the same command side by side, or split the seeds or entries between them. The export of an entry gathers
+*every* finished seed of it in WORK trained with seed 1's options (whichever process trained it; an unfinished or
+differently trained one is named and left out): `checkpoints/<entry>/` ships seed 1's weights (the model the pages
+inspect) and its card's `seeds` block (metrics.json, and the entry's row in zoo.json) holds each seed's ten val and
+test figures (float32), selected epoch and training seconds, their mean and sample standard deviation, and the
+command that retrains them. Exports are serialised by a lock on `WORK/.locks/export`. `--no-export` only trains;
+`--export-only` only exports (what parallel training processes left in WORK, once at the end). The default,
+`--seeds 1`, is the zoo as it always was.
 
 Budget (TrainConfig.budget, recipes.apply_budget): the zoo trains with "llp_steps": each recipe keeps its paper
 batch and its epoch-counted schedule (epochs, LR step, warm-ups) is scaled so that a run on the 2,000 mini training
@@ -21,29 +36,45 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import platform
+import re
 import shutil
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .checkpoint_schema import read_json_object
-from .checkpoints import CONFIG, LOG, METRICS, WEIGHTS, load_checkpoint, load_state_dict, read_card, save_weights
+from .checkpoint_schema import check_log_row, check_step_row, read_json_object, read_jsonl
+from .checkpoints import (
+    CONFIG,
+    LOG,
+    METRICS,
+    WEIGHTS,
+    Card,
+    load_checkpoint,
+    load_state_dict,
+    read_card,
+    save_weights,
+)
 from .constants import METRIC_KEYS
 from .data.dataset import LLPDataset
 from .errors import InputError
 from .evaluation import evaluate
 from .fileio import write_json, write_text
-from .training.loop import STEP_LOG
+from .training.loop import STEP_LOG, FolderBusy, folder_lock
 from .training.recipes import RecipeContext, run_recipe
 
 ZOO_FILE = "zoo.json"
-ZOO_SEED = 1  # training seed of every entry (the data is SynthLLP mini, seed 0)
+ZOO_SEED = 1  # training seed of every entry's shipped model (the data is SynthLLP mini, seed 0)
+LOG_DIGITS = 6  # significant digits of the numbers in an exported log (a loss of 0.0012 keeps its precision)
 ZOO_BUDGET = "llp_steps"  # recipes.apply_budget
+LOCKS = ".locks"  # under WORK: one folder per lock (folder_lock), hidden from checkpoint listings
+EXPORT_LOCK = f"{LOCKS}/export"  # serialises the exports of processes sharing WORK
 HALF_TOLERANCE = 0.1  # points: the most any figure may move when the weights are stored in float16
 
 
@@ -102,13 +133,148 @@ def _same_tensors(a: Path, b: Path) -> bool:
     return x.keys() == y.keys() and all(x[k].dtype == y[k].dtype and torch.equal(x[k], y[k]) for k in x)
 
 
-def export(entry: ZooEntry, trained: Path, data: LLPDataset, out: Path, seconds: float) -> dict[str, Any]:
-    """Copy a finished training into `out/<name>/`: float16 weights when harmless, figures of what ships."""
+@dataclass(frozen=True)
+class SeedRun:
+    """One finished training of an entry in the work folder."""
+
+    seed: int
+    folder: Path
+    card: Card
+
+
+def work_folder(work: str | Path, entry: ZooEntry, seed: int) -> Path:
+    """Where `entry` trains with `seed`: seed 1 in WORK/<entry>, the folder the zoo used before it had seeds (runs
+    under way resume there), any other in WORK/<entry>-seed<N>."""
+    return Path(work) / (entry.name if seed == ZOO_SEED else f"{entry.name}-seed{seed}")
+
+
+def seed_folders(work: str | Path, entry: ZooEntry) -> dict[int, Path]:
+    """The work folders of `entry` present in WORK, by seed: seed 1 (the shipped one) first, then the others from the
+    smallest; `work_folder` is the naming."""
+    work = Path(work)
+    found = {ZOO_SEED: work / entry.name} if (work / entry.name).is_dir() else {}
+    pattern = re.compile(rf"{re.escape(entry.name)}-seed(0|[1-9][0-9]{{0,8}})")
+    if work.is_dir():
+        for folder in work.iterdir():
+            match = pattern.fullmatch(folder.name)
+            if match and int(match.group(1)) != ZOO_SEED and folder.is_dir() and not folder.is_symlink():
+                found[int(match.group(1))] = folder
+    return dict(sorted(found.items(), key=lambda item: (item[0] != ZOO_SEED, item[0])))
+
+
+def _trained_like(config: dict[str, Any]) -> dict[str, Any]:
+    """What must agree between seeds of one entry: everything that built and trained it except the seed (and the
+    device, which does not change what is trained)."""
+    train = {k: v for k, v in (config.get("train") or {}).items() if k not in ("seed", "device")}
+    return {"model": config.get("model"), "recipe": config.get("recipe"), "width": config.get("width"),
+            "model_config": config.get("model_config"), "train": train,
+            "data": (config.get("data") or {}).get("fingerprint")}
+
+
+def _first_difference(a: dict[str, Any], b: dict[str, Any]) -> str:
+    for key in a:
+        if isinstance(a[key], dict) and isinstance(b.get(key), dict):
+            inner = [k for k in dict.fromkeys([*a[key], *b[key]]) if a[key].get(k) != b[key].get(k)]
+            if inner:
+                k = inner[0]
+                return f"{key}.{k} {a[key].get(k)!r} vs {b[key].get(k)!r}"
+        elif a[key] != b.get(key):
+            return f"{key} {a[key]!r} vs {b.get(key)!r}"
+    return "?"
+
+
+def finished_seeds(work: str | Path, entry: ZooEntry, log: Callable[[str], None] = print) -> list[SeedRun]:
+    """Every finished training of `entry` in WORK that can stand beside seed 1's (same options but the seed), seed 1
+    first when it is finished. What is left out is logged with the reason: unfinished (perhaps training in another
+    process), unreadable, a card naming another seed, or trained with other options than seed 1."""
+    runs = []
+    for seed, folder in seed_folders(work, entry).items():
+        try:
+            card = read_card(folder) if (folder / METRICS).is_file() else None
+        except InputError as exc:
+            log(f"[zoo] {entry.name} seed {seed}: left out ({exc})")
+            continue
+        if card is None or not card.metrics.get("complete"):
+            log(f"[zoo] {entry.name} seed {seed}: not finished in {folder} (still training, or interrupted: rerun "
+                f"zoo --seeds {seed} --only {entry.name}); left out")
+            continue
+        if card.config.get("seed") != seed:
+            log(f"[zoo] {entry.name} seed {seed}: {folder} holds seed {card.config.get('seed')!r}; left out")
+            continue
+        runs.append(SeedRun(seed, folder, card))
+    if not runs or runs[0].seed != ZOO_SEED:
+        return runs
+    like = _trained_like(runs[0].card.config)
+    kept = [runs[0]]
+    for run in runs[1:]:
+        other = _trained_like(run.card.config)
+        if other != like:
+            log(f"[zoo] {entry.name} seed {run.seed}: trained with other options than seed {ZOO_SEED} "
+                f"({_first_difference(other, like)}); left out")
+            continue
+        kept.append(run)
+    return kept
+
+
+def _is_finished(folder: Path) -> bool:
+    try:
+        return (folder / METRICS).is_file() and bool(read_card(folder).metrics.get("complete"))
+    except InputError:  # the training itself reports what is wrong with the folder
+        return False
+
+
+def retrain_command(entry: ZooEntry, seeds: Sequence[int]) -> str:
+    """The command that retrains an entry's seeds with the options its card records (resumable; the export then
+    gathers them)."""
+    return f"python -m avvp_core zoo --as-shipped --seeds {' '.join(map(str, seeds))} --only {entry.name}"
+
+
+def seed_summary(runs: list[dict[str, Any]], inspected: int, retrain: str) -> dict[str, Any]:
+    """The card's `seeds` block: each seed's figures, their mean and sample standard deviation (n - 1; null with one
+    seed) per split and figure, which seed the folder's weights are, and how to retrain them all."""
+    splits = [s for s in ("val", "test") if all(isinstance(r.get(s), dict) for r in runs)]
+    mean = {s: {k: statistics.fmean(r[s][k] for r in runs) for k in METRIC_KEYS} for s in splits}
+    std = {s: {k: statistics.stdev(r[s][k] for r in runs) for k in METRIC_KEYS} for s in splits} if len(runs) > 1 \
+        else None
+    return {"seeds": [r["seed"] for r in runs], "inspected": inspected, "runs": runs, "mean": mean, "std": std,
+            "retrain": retrain}
+
+
+def _seed_row(seed: int, figures: dict[str, dict[str, float]], metrics: dict[str, Any], seconds: float
+              ) -> dict[str, Any]:
+    return {"seed": seed, **figures, "selected_epoch": metrics.get("selected_epoch"),
+            "train_seconds": round(seconds, 1)}
+
+
+def _significant(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.{LOG_DIGITS}g}")
+    return value
+
+
+def compact_log(source: Path, target: Path, check_row) -> None:
+    """Copy a JSON-lines log with every number to LOG_DIGITS significant digits, every key and row kept: a 200-epoch
+    log (llp_steps budget on mini) is 5x the epochs of the old zoo's, and 17-digit floats are noise."""
+    rows = read_jsonl(source, check_row)
+    write_text(target, "".join(json.dumps({k: _significant(v) for k, v in row.items()}) + "\n" for row in rows))
+
+
+def export(entry: ZooEntry, trained: Path, data: LLPDataset, out: Path, seconds: float,
+           others: Sequence[SeedRun] = ()) -> dict[str, Any]:
+    """Copy a finished training into `out/<name>/`: float16 weights when harmless, figures of what ships; `others`,
+    the entry's other finished seeds, join the card's `seeds` block (figures measured here from their weights)."""
     model, card = load_checkpoint(trained)
     full = _figures(model, data, card.gating)
     half_model = copy.deepcopy(model).half().float()  # the float16 round trip, evaluated in float32 like every load
     half = _figures(half_model, data, card.gating)
     use_half = _max_delta(full, half) <= HALF_TOLERANCE
+    seed = card.config.get("seed", ZOO_SEED)
+    seed_rows = [_seed_row(seed, full, card.metrics, seconds)]
+    for run in others:
+        other_model, other_card = load_checkpoint(run.folder)
+        seed_rows.append(_seed_row(run.seed, _figures(other_model, data, other_card.gating), other_card.metrics,
+                                   _stage_seconds(run.folder)))
+    seeds = seed_summary(seed_rows, seed, retrain_command(entry, [r["seed"] for r in seed_rows]))
     target = out / entry.name
     tmp = out / f".{entry.name}.tmp"
     recover_exports(out, [entry.name])
@@ -117,15 +283,15 @@ def export(entry: ZooEntry, trained: Path, data: LLPDataset, out: Path, seconds:
     if _same_tensors(target / WEIGHTS, tmp / WEIGHTS):  # a re-export of unchanged weights keeps the shipped file
         shutil.copyfile(target / WEIGHTS, tmp / WEIGHTS)  # byte for byte: no binary churn in the repository
     config = {**card.config, "weights_dtype": "float16" if use_half else "float32",
-              "zoo": {"entry": entry.name, "title": entry.title, "seed": card.config.get("seed", ZOO_SEED),
+              "zoo": {"entry": entry.name, "title": entry.title, "seed": seed,
                       "train_seconds": round(seconds, 1), "machine": machine(),
                       "float16_max_delta": round(_max_delta(full, half), 4)}}
-    metrics = {**card.metrics, **(half if use_half else full), "complete": True, "float32": full}
+    metrics = {**card.metrics, **(half if use_half else full), "complete": True, "float32": full, "seeds": seeds}
     write_json(tmp / CONFIG, config)
     write_json(tmp / METRICS, metrics)
-    for name in (LOG, STEP_LOG):
+    for name, check in ((LOG, check_log_row), (STEP_LOG, check_step_row)):
         if (trained / name).is_file():
-            shutil.copyfile(trained / name, tmp / name)
+            compact_log(trained / name, tmp / name, check)
     old = out / f".{entry.name}.old"
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
@@ -134,7 +300,7 @@ def export(entry: ZooEntry, trained: Path, data: LLPDataset, out: Path, seconds:
     shutil.rmtree(old, ignore_errors=True)
     return {"name": entry.name, "title": entry.title, "model": entry.model, "recipe": entry.recipe,
             "width": config.get("width"), "weights_dtype": config["weights_dtype"],
-            "train_seconds": round(seconds, 1), "val": metrics["val"], "test": metrics["test"]}
+            "train_seconds": round(seconds, 1), "val": metrics["val"], "test": metrics["test"], "seeds": seeds}
 
 
 def recover_exports(out: str | Path, names: list[str] | None = None) -> list[str]:
@@ -192,54 +358,105 @@ def shipped_options(out: str | Path, entry: ZooEntry) -> tuple[dict[str, Any], d
 
 def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: list[str] | None = None,
               device: str = "cpu", log: Callable[[str], None] = print, budget: str = ZOO_BUDGET,
-              as_shipped: bool = False) -> list[dict[str, Any]]:
-    """Train (or resume) and export the chosen entries; returns their rows of `out/zoo.json`. `as_shipped`: each
-    entry with the options its shipped card records (reproduces the shipped zoo) instead of today's defaults."""
+              as_shipped: bool = False, seeds: Sequence[int] = (ZOO_SEED,), train: bool = True,
+              export_entries: bool = True) -> list[dict[str, Any]]:
+    """Train (or resume) every chosen entry with every seed of `seeds`, then export each entry with all its finished
+    seeds in `work`; returns the chosen entries' rows of `out/zoo.json` (those exported so far). `as_shipped`: each
+    entry with the options its shipped card records (reproduces the shipped zoo) instead of today's defaults.
+    `train=False` only exports; `export_entries=False` only trains (parallel processes, exported once at the end).
+    An (entry, seed) another zoo process is training is skipped here (its folder lock); the export of an entry
+    whose seed 1 is not finished is skipped with a line saying so. A training refused with an InputError (e.g. a
+    folder holding another configuration) is logged and the others go on; the error is raised at the end."""
     entries = select(names)
     data = LLPDataset(data_root)
     out, work = Path(out), Path(work)
     out.mkdir(parents=True, exist_ok=True)
-    for line in recover_exports(out, [e.name for e in entries]):
-        log(f"[zoo] {line}")
     index_path = out / ZOO_FILE
+    if export_entries:
+        with folder_lock(work / EXPORT_LOCK, wait=True):  # another process may be exporting one of these entries
+            for line in recover_exports(out, [e.name for e in entries]):
+                log(f"[zoo] {line}")
     data_record = {"fingerprint": data.fingerprint(), "synth": data.synth_meta and {
         k: data.synth_meta.get(k) for k in ("generator_version", "preset", "seed")}}
+    failed: list[str] = []
     for entry in entries:
         t0 = time.monotonic()
-        model_overrides, train_overrides = dict(entry.model_overrides), dict(entry.train_overrides)
-        if as_shipped:
-            model_overrides, train_overrides = shipped_options(out, entry)
-        log(f"[zoo] {entry.name}: {entry.model} with recipe {entry.recipe} (demo width, seed {ZOO_SEED}, budget "
-            f"{train_overrides.get('budget', budget)})")
-        ctx = RecipeContext(data, entry.model, work / entry.name, "demo", model_overrides,
-                            {"seed": ZOO_SEED, **train_overrides, "device": device}, terminal=False, budget=budget)
-        run_recipe(entry.recipe, ctx)
-        row = export(entry, work / entry.name, data, out, _stage_seconds(work / entry.name))
-        # re-read: another zoo process may have exported other entries meanwhile
-        index = json.loads(index_path.read_text()) if index_path.is_file() else {"entries": {}}
-        index["entries"][entry.name] = row
-        index["entries"] = {e.name: index["entries"][e.name] for e in ZOO if e.name in index["entries"]}  # zoo order
-        index["data"] = data_record
-        write_json(index_path, index)
-        test = row["test"]
-        write_text(out / "README.md", render_readme(out))
+        if train:
+            model_overrides, train_overrides = dict(entry.model_overrides), dict(entry.train_overrides)
+            if as_shipped:
+                model_overrides, train_overrides = shipped_options(out, entry)
+            for seed in seeds:
+                folder = work_folder(work, entry, seed)
+                try:
+                    with folder_lock(work / LOCKS / folder.name):  # held for all the recipe's stages
+                        done = _is_finished(folder)  # then run_recipe only checks it was trained with these options
+                        log(f"[zoo] {entry.name}: {entry.model} with recipe {entry.recipe} (demo width, seed {seed}, "
+                            f"budget {train_overrides.get('budget', budget)}) "
+                            + (f"already finished in {folder}" if done else f"in {folder}"))
+                        ctx = RecipeContext(data, entry.model, folder, "demo", model_overrides,
+                                            {**train_overrides, "seed": seed, "device": device}, terminal=False,
+                                            budget=budget)
+                        run_recipe(entry.recipe, ctx)
+                except FolderBusy as exc:  # another process trains it: the export gathers it once it is finished
+                    log(f"[zoo] {entry.name} seed {seed}: skipped here, another process (pid {exc.holder}) is "
+                        f"training it in {folder}")
+                except InputError as exc:  # e.g. a folder trained with other options: the other trainings go on
+                    failed.append(f"{entry.name} seed {seed}: {exc}")
+                    log(f"[zoo] {failed[-1]}")
+        if not export_entries:
+            continue
+        with folder_lock(work / EXPORT_LOCK, wait=True):  # one export at a time: zoo.json is read, changed, written
+            runs = finished_seeds(work, entry, log)
+            if not runs or runs[0].seed != ZOO_SEED:
+                log(f"[zoo] {entry.name}: not exported, seed {ZOO_SEED} (the shipped model) is not finished in "
+                    f"{work_folder(work, entry, ZOO_SEED)}")
+                continue
+            row = export(entry, runs[0].folder, data, out, _stage_seconds(runs[0].folder), runs[1:])
+            # re-read: another zoo process may have exported other entries meanwhile
+            index = json.loads(index_path.read_text()) if index_path.is_file() else {"entries": {}}
+            index["entries"][entry.name] = row
+            index["entries"] = {e.name: index["entries"][e.name] for e in ZOO if e.name in index["entries"]}
+            index["data"] = data_record
+            write_json(index_path, index)
+            write_text(out / "README.md", render_readme(out))
+        test, over = row["test"], row["seeds"]
+        spread = ""
+        if over["std"] is not None and "test" in over["mean"]:
+            m, sd = over["mean"]["test"], over["std"]["test"]
+            spread = (f"; over seeds {', '.join(map(str, over['seeds']))}: {m['segment/type']:.1f} ± "
+                      f"{sd['segment/type']:.1f} / {m['event/type']:.1f} ± {sd['event/type']:.1f}")
         log(f"[zoo] {entry.name}: test segment Type@AV {test['segment/type']:.1f}, event Type@AV "
-            f"{test['event/type']:.1f} ({row['weights_dtype']}; {row['train_seconds']:.0f} s of training, "
-            f"{time.monotonic() - t0:.0f} s here)")
+            f"{test['event/type']:.1f} (seed {ZOO_SEED}, {row['weights_dtype']}; {row['train_seconds']:.0f} s of "
+            f"training, {time.monotonic() - t0:.0f} s here){spread}")
+    if failed:  # after every other (entry, seed) has trained and been exported: a long unattended run does the rest
+        raise InputError(f"{len(failed)} zoo training{'s' if len(failed) > 1 else ''} failed (each named above); "
+                         f"first: {failed[0]}")
+    if not index_path.is_file():
+        return []
     index = json.loads(index_path.read_text())
-    return [index["entries"][e.name] for e in entries]
+    return [index["entries"][e.name] for e in entries if e.name in index["entries"]]
 
 
 def zoo_runs(out: str | Path) -> dict[str, list[dict[str, Any]]]:
-    """Per shipped entry, its one run as claims.check wants it (test figures, epoch log, refinement record)."""
+    """Per shipped entry, its runs as claims.check wants them: one per seed on the card. Test figures come from the
+    card's `seeds` block where it has one (each seed's float32 weights, as the leaderboard's mean); the epoch log
+    and the refinement record only ship for the inspected seed, so the loss-gap and label-precision claims rest on
+    that seed alone, and the figure claims on every seed."""
     runs = {}
     for folder in shipped(out):
         try:
             card = read_card(folder)
         except InputError:  # a damaged folder: listed as such by checkpoint_problems, left out of the claims
             continue
-        runs[folder.name] = [{"test": card.metrics.get("test"), "log": card.log(),
-                              "refinement": card.metrics.get("refinement")}]
+        inspected = {"test": card.metrics.get("test"), "log": card.log(), "refinement": card.metrics.get("refinement")}
+        block = card.metrics.get("seeds") or {}
+        seeds = block.get("runs") or []
+        if len(seeds) < 2:
+            runs[folder.name] = [inspected]
+            continue
+        runs[folder.name] = [{"test": r.get("test"), **({"log": inspected["log"], "refinement":
+                              inspected["refinement"]} if r.get("seed") == block.get("inspected") else {})}
+                             for r in seeds]
     return runs
 
 
@@ -294,6 +511,7 @@ def render_readme(out: str | Path) -> str:
         figs = " | ".join(f"{t[k]:.1f}" for k in METRIC_KEYS)
         lines.append(f"| {name} | {row['model']} | {row['recipe']} | {figs} | {pub_text} | {row['weights_dtype']}"
                      f" | {row['train_seconds']:.0f} |")
+    lines += _seeds_section(index["entries"])
     entries = {n: {"model": r["model"], "recipe": r["recipe"]} for n, r in index["entries"].items()}
     total_minutes = sum(r["train_seconds"] for r in index["entries"].values()) / 60
     lines += ["", "## The papers' claims on SynthLLP", "",
@@ -305,6 +523,32 @@ def render_readme(out: str | Path) -> str:
               "`python -m avvp_core zoo --as-shipped --only han mmt` (some); intermediate stages stay in `runs/zoo/`."
               " Without `--as-shipped` the zoo trains with today's defaults.", ""]
     return "\n".join(lines)
+
+
+def _seeds_section(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """README lines for entries trained with several seeds (none when every entry has one: the README of a
+    single-seed zoo is what it always was)."""
+    multi = {n: r["seeds"] for n, r in rows.items() if len((r.get("seeds") or {}).get("seeds") or []) > 1}
+    if not multi:
+        return []
+    keys = ("segment/type", "segment/event", "event/type", "event/event")
+    lines = ["", "## Over seeds (test; mean ± sample standard deviation)", "",
+             "The leaderboard above is seed 1: the weights in each folder, which the app's pages inspect. Each card's "
+             "`seeds` block (metrics.json, and zoo.json) holds every seed's ten val and test figures (float32), "
+             "selected epoch and training time; only seed 1's weights ship (the size budget).", "",
+             "| entry | seeds | seg Type@AV | seg Event@AV | ev Type@AV | ev Event@AV | train s (all seeds) |",
+             "|---" * 7 + "|"]
+    for name, block in multi.items():
+        m, sd = block["mean"]["test"], block["std"]["test"]
+        seconds = sum(r["train_seconds"] or 0.0 for r in block["runs"])
+        figs = " | ".join(f"{m[k]:.1f} ± {sd[k]:.1f}" for k in keys)
+        lines.append(f"| {name} | {', '.join(map(str, block['seeds']))} | {figs} | {seconds:.0f} |")
+    seeds = sorted({s for block in multi.values() for s in block["seeds"]})
+    total = sum(r["train_seconds"] or 0.0 for block in multi.values() for r in block["runs"]) / 60
+    lines += ["", f"Retrain every seed: `python -m avvp_core zoo --as-shipped --seeds {' '.join(map(str, seeds))}` "
+              f"({total:.0f} minutes of training over all seeds; each card's `seeds.retrain` gives its own command).",
+              ""]
+    return lines
 
 
 BUDGET_NOTES = {
@@ -342,5 +586,5 @@ def shipped(out: str | Path) -> list[Path]:
     return [out / n for n in names if isinstance(n, str) and n in ENTRIES and (out / n / CONFIG).is_file()]
 
 
-__all__ = ["ENTRIES", "ZOO", "ZooEntry", "export", "recover_exports", "render_readme", "select", "shipped", "train_zoo",
-           "zoo_runs"]
+__all__ = ["ENTRIES", "ZOO", "SeedRun", "ZooEntry", "export", "finished_seeds", "recover_exports", "render_readme",
+           "seed_folders", "seed_summary", "select", "shipped", "train_zoo", "work_folder", "zoo_runs"]

@@ -5,6 +5,7 @@ import streamlit as st
 from avvp_core import ui
 from avvp_core.analysis.compare import (
     aggregate,
+    carries_seeds,
     delta_table,
     deltas_chart,
     display_table,
@@ -14,6 +15,7 @@ from avvp_core.analysis.compare import (
     per_class_chart,
     per_class_frame,
     published_frame,
+    seeds_beyond_weights,
     standings_chart,
     standings_frame,
     with_deltas,
@@ -59,6 +61,10 @@ if table.empty:
     st.info(f"None of the chosen checkpoints has {split} figures"
             + (": choose the val split above." if split == "test" else "."))
     st.stop()
+if any(carries_seeds(card, split) for card in selected):
+    st.caption("Zoo entries trained with several seeds carry every seed's figures on their card: their row is the "
+               "mean ± standard deviation over those seeds (n, seeds), while the model the other pages inspect — and "
+               "the per-class F1 below — is seed 1, the only weights shipped.")
 configurations = list(table["configuration"])
 baseline = ui.kept(st.selectbox, "Baseline (for Δ)", configurations, key=K.COMPARE_BASELINE,
                    default="HAN" if "HAN" in configurations else configurations[0])  # the field's baseline
@@ -108,7 +114,8 @@ level = ui.kept(st.radio, "Level", ("segment", "event"), key=K.COMPARE_LEVEL, de
 ui.write_url("compare", {"models": ",".join(chosen) if chosen != list(cards) else None, "split": split,
                          "baseline": baseline, "level": level})
 per_class = {}
-for label, members in group_runs(selected, split).items():  # every run, averaged per configuration as in the table
+groups = group_runs(selected, split)
+for label, members in groups.items():  # every run, averaged per configuration as in the table
     reports = []
     for card in members:
         try:
@@ -121,6 +128,10 @@ frame = per_class_frame(per_class, level)
 st.caption(f"All {len(per_class)} chosen configurations (mean over their runs), one row each; every cell prints its "
            "value, so a class a model never gets right reads 0. Per-class F1 pools true/false positives and misses "
            "over all videos of the split (a dashboard figure, not part of the official protocol).")
+beyond = seeds_beyond_weights(table, groups)
+if beyond:
+    st.caption("Per-class F1 needs the weights, so it covers fewer seeds than the table for "
+               + "; ".join(f"{label} (seed {seeds} only)" for label, seeds in beyond.items()) + ".")
 # Lazy tabs: only the open one is drawn. Each heat map prints configurations × 25 values, and drawing all three (hidden
 # tabs are drawn too) was most of the browser's time on every change of this page; a tab switch reruns only this
 # fragment.

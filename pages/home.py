@@ -84,7 +84,7 @@ except InputError as exc:  # e.g. a folder with annotations but no features: no 
 if cards:
     st.caption("Test figures (official LLP protocol, percent) of every trained model on this data, best segment-level "
                "Type@AV first; A, V, AV = audio, visual, audio-visual F1. Hover a header for its meaning. "
-               "Each model is gated as its paper evaluates it.")
+               "Each model is gated as its paper evaluates it. " + ui.SEEDS_NOTE)
     ui.glossary()
     board, board_columns = ui.leaderboard_table(ui.leaderboard(cards))
     st.dataframe(board, hide_index=True, key="home_leaderboard", column_config=board_columns)

@@ -65,7 +65,7 @@ def test_compare_page(tiny_data, tmp_path):
     at.run()
     assert not at.exception
     table = _frame(at, "seeds")
-    assert list(table["runs"]) == [2] and table.loc[0, "seeds"] == "1, 2"
+    assert list(table["runs"]) == [2] and table.loc[0, "seeds"] == "1, 2 (2 seeds)"
     # figures, deltas, standings, and of the lazy per-class tabs only the open one (audio)
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert len(titles) == 4 and titles[-1] == "audio · segment-level F1 per class (%)"

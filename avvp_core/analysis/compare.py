@@ -52,31 +52,92 @@ def without_figures(cards: list[Any], split: str = "test") -> list[Any]:
     return [card for card in cards if not card.metrics.get(split)]
 
 
+def seed_runs(metrics: dict[str, Any], seed: Any, split: str = "test") -> list[tuple[Any, dict[str, float]]]:
+    """(seed, figures on `split`) of every run a card stands for: a zoo card trained with several seeds carries
+    each seed's figures in its `seeds` block (zoo.seed_summary; only the inspected seed's weights ship), any other
+    card is its own one run under its `seed`."""
+    block = metrics.get("seeds")
+    if isinstance(block, dict) and isinstance(block.get("runs"), list) and block["runs"]:
+        runs = [(r.get("seed"), r.get(split)) for r in block["runs"] if isinstance(r, dict)]
+        if len(runs) == len(block["runs"]) and all(isinstance(f, dict) for _, f in runs):
+            return runs
+    own = metrics.get(split)
+    return [(seed, own)] if own else []
+
+
+def carries_seeds(card: Any, split: str = "test") -> bool:
+    """The card stands for several seeds (its `seeds` block), not only the model whose weights it holds."""
+    return len(seed_runs(card.metrics, card.config.get("seed"), split)) > 1
+
+
+def over_seeds(metrics: dict[str, Any], seed: Any, split: str = "test") -> tuple[dict[str, float], str]:
+    """What a leaderboard row shows for one card: the figures to rank by (the mean over the card's seeds when it
+    carries several, else its own) and a text cell, "56.6 ± 1.2 / 51.7 ± 1.4 (3 seeds)" (segment / event Type@AV,
+    mean ± sample std) or "1 seed"."""
+    runs = seed_runs(metrics, seed, split)
+    if len(runs) < 2:
+        return dict(metrics.get(split) or {}), "1 seed"
+    table = np.array([[figures[k] for k in METRIC_KEYS] for _, figures in runs], dtype=float)
+    mean, std = table.mean(axis=0), table.std(axis=0, ddof=1)
+    i, j = METRIC_KEYS.index("segment/type"), METRIC_KEYS.index("event/type")
+    text = f"{mean[i]:.1f} ± {std[i]:.1f} / {mean[j]:.1f} ± {std[j]:.1f} ({len(runs)} seeds)"
+    return {k: float(v) for k, v in zip(METRIC_KEYS, mean, strict=True)}, text
+
+
+def _distinct_seeds(members: list[Any]) -> list[Any]:
+    """One card per seed (the first: roots list the shipped zoo before the user's runs, where the zoo's own training
+    folder holds the same seed again); cards without an integer seed are all kept."""
+    seen, kept = set(), []
+    for card in members:
+        seed = card.config.get("seed")
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            if seed in seen:
+                continue
+            seen.add(seed)
+        kept.append(card)
+    return kept
+
+
 def group_runs(cards: list[Any], split: str = "test") -> dict[str, list[Any]]:
-    """The runs with `split` figures grouped by configuration, keyed by the configuration's display label; cards
-    without figures on `split` are left out (`without_figures` names them)."""
+    """The runs with `split` figures grouped by configuration, keyed by the configuration's display label, one card
+    per seed; cards without figures on `split` are left out (`without_figures` names them)."""
     groups: dict[str, list[Any]] = {}
     for card in cards:
         if (card.metrics.get(split) or {}):
             groups.setdefault(configuration_key(card), []).append(card)
     labels = _distinct_labels({key: members[0] for key, members in groups.items()})
-    return {labels[key]: members for key, members in groups.items()}
+    return {labels[key]: _distinct_seeds(members) for key, members in groups.items()}
 
 
 def aggregate(cards: list[Any], split: str = "test") -> pd.DataFrame:
-    """One row per configuration: label, runs, seeds, then for every figure its mean and '<figure> ±' std."""
+    """One row per configuration: label, runs, seeds, then for every figure its mean and '<figure> ±' std. A card
+    carrying several seeds (`seed_runs`) counts as all of them; a seed is counted once per configuration."""
     rows = []
     for label, members in group_runs(cards, split).items():
-        table = np.array([[m.metrics[split][k] for k in METRIC_KEYS] for m in members])  # (runs, 10)
-        std = table.std(axis=0, ddof=1) if len(members) > 1 else np.full(len(METRIC_KEYS), np.nan)
-        row: dict[str, Any] = {"configuration": label, "runs": len(members),
-                               "seeds": ", ".join(str(m.config.get("seed")) for m in members)}
+        by_seed: dict[Any, tuple[Any, dict[str, float]]] = {}
+        for member in members:
+            for seed, figures in seed_runs(member.metrics, member.config.get("seed"), split):
+                key = seed if isinstance(seed, int) and not isinstance(seed, bool) else ("card", id(member))
+                by_seed.setdefault(key, (seed, figures))
+        runs = list(by_seed.values())
+        table = np.array([[figures[k] for k in METRIC_KEYS] for _, figures in runs])  # (runs, 10)
+        std = table.std(axis=0, ddof=1) if len(runs) > 1 else np.full(len(METRIC_KEYS), np.nan)
+        row: dict[str, Any] = {"configuration": label, "runs": len(runs),
+                               "seeds": ", ".join(str(seed) for seed, _ in runs)}
         for i, key in enumerate(METRIC_KEYS):
             row[key] = table[:, i].mean()
             row[f"{key} ±"] = std[i]
         rows.append(row)
     columns = ["configuration", "runs", "seeds", *(c for k in METRIC_KEYS for c in (k, f"{k} ±"))]
     return pd.DataFrame(rows, columns=columns)
+
+
+def seeds_beyond_weights(table: pd.DataFrame, groups: dict[str, list[Any]]) -> dict[str, str]:
+    """Configurations whose table row averages more seeds than there are weights to run here (a zoo entry ships
+    seed 1's only): label -> the seeds whose weights are here (for a caption under what needs weights)."""
+    runs = dict(zip(table["configuration"], table["runs"], strict=True))
+    return {label: ", ".join(str(m.config.get("seed")) for m in members) for label, members in groups.items()
+            if label in runs and runs[label] > len(members)}
 
 
 def with_deltas(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
@@ -91,8 +152,11 @@ def with_deltas(frame: pd.DataFrame, baseline: str) -> pd.DataFrame:
 
 
 def display_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The aggregate for reading: per figure one compact cell "mean ± std" ("mean ± –" for a single run, n = 1)."""
+    """The aggregate for reading: per figure one compact cell "mean ± std" ("mean ± –" for a single run, n = 1), the
+    seeds as "1, 2, 3 (3 seeds)"."""
     out = frame[["configuration", "runs", "seeds"]].copy()
+    out["seeds"] = [f"{seeds} ({n} seed{'' if n == 1 else 's'})" for seeds, n in zip(frame["seeds"], frame["runs"],
+                                                                                     strict=True)]
     for key in METRIC_KEYS:
         std = frame[f"{key} ±"]
         out[key] = [f"{m:.1f} ± {s:.1f}" if n > 1 and np.isfinite(s) else f"{m:.1f} ± –"

@@ -24,8 +24,9 @@ import numpy as np
 from ..constants import EVAL_FILES, MODALITIES, SPLIT_FILES, SPLITS, SYNTH_META_FILE, TRAIN_EVAL_FILES, VIDEO_ID_LEN
 from ..errors import InputError
 from ..untrusted import read_text
+from . import annotation_cache
 from .annotations import AnnotationReport, dense_truth, read_eval_csv, read_weak_csv
-from .cache import FeatureCache, ProgressFn
+from .cache import FeatureCache, ProgressFn, default_cache_root
 
 
 @dataclass
@@ -98,7 +99,24 @@ class LLPDataset:
 
     # --- annotations -------------------------------------------------------------------------------------
     @cached_property
+    def _annotation_cache(self) -> tuple[Path | None, str | None]:
+        """(cache file, key) of the parsed annotations; (None, None) when the CSVs cannot be hashed."""
+        key = annotation_cache.csv_key(self.root)
+        if key is None:
+            return None, None
+        root = self.cache_root if self.cache_root is not None else default_cache_root(self.root)
+        return annotation_cache.cache_file(root, key), key
+
+    @cached_property
+    def _cached_annotations(self):
+        path, key = self._annotation_cache
+        cached = annotation_cache.load(path, key) if path is not None else None
+        return cached if cached is not None and cached[0] else None  # no split at all: parse, and say why
+
+    @cached_property
     def _weak(self) -> dict[str, tuple[list[str], np.ndarray]]:
+        if self._cached_annotations is not None:
+            return self._cached_annotations[0]
         weak = {s: read_weak_csv(self.root / SPLIT_FILES[s]) for s in SPLITS if (self.root / SPLIT_FILES[s]).exists()}
         if not weak:  # e.g. `stats /`: an empty table would read as "valid folder, no videos"
             raise InputError(f"not an LLP folder: none of {', '.join(SPLIT_FILES.values())} is here", self.root)
@@ -114,7 +132,21 @@ class LLPDataset:
 
     @cached_property
     def _eval_truth(self) -> dict[str, dict[str, np.ndarray]]:
-        """Dense truth of val and test, built over their union so 'unmatched' means 'no val/test video'."""
+        """Dense truth of val and test, built over their union so 'unmatched' means 'no val/test video'. Read from
+        the annotation cache when its key (the CSVs' bytes) matches; written to it after a parse."""
+        if self._cached_annotations is not None:
+            _, truth, reports = self._cached_annotations
+            self.reports.extend(reports)
+            return truth
+        first_report = len(self.reports)
+        out = self._parse_eval_truth()
+        path, key = self._annotation_cache
+        # written only if the CSVs still hash to the key they were read under (an edit while parsing: no cache)
+        if path is not None and annotation_cache.csv_key(self.root) == key:
+            annotation_cache.save(path, key, self._weak, out, self.reports[first_report:])
+        return out
+
+    def _parse_eval_truth(self) -> dict[str, dict[str, np.ndarray]]:
         annotated = [s for s in ("val", "test") if s in self._weak]
         if not annotated or not any((self.root / f).is_file() for f in EVAL_FILES.values()):
             return {}  # no eval file at all (e.g. `extract`'s folder of unlabelled videos): no dense truth

@@ -188,9 +188,16 @@ def base_losses(model: torch.nn.Module, out: ParseOutput, batch: Batch, cfg: Tra
     return parts
 
 
+class FolderBusy(InputError):
+    """Another process holds the folder's lock (the zoo skips such a folder and trains the next one)."""
+
+    holder = "unknown"  # the holder's pid as its lock file says (informative only)
+
+
 @contextlib.contextmanager
-def folder_lock(folder: Path):
-    """Refuse a second training into the same folder, with a lock that cannot outlive its owner.
+def folder_lock(folder: Path, wait: bool = False):
+    """Refuse a second training into the same folder, with a lock that cannot outlive its owner (`wait`: block
+    until the holder releases it instead; the zoo's export waits so, as exports are short).
 
     The lock is an flock on `.lock`, held for the whole training: the kernel drops it when the process ends however
     it ends, so a lock file left by a kill or a full disk (empty, or naming a dead pid) is simply taken over, and no
@@ -210,12 +217,14 @@ def folder_lock(folder: Path):
         except OSError as exc:
             raise InputError(f"cannot write in this folder ({exc.strerror or exc})", folder) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise InputError(f"another training (pid {holder}) is writing to this folder", folder,
-                             "wait for it, or choose another --out") from None
+            busy = FolderBusy(f"another training (pid {holder}) is writing to this folder", folder,
+                              "wait for it, or choose another --out")
+            busy.holder = holder
+            raise busy from None
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(lock))
         except FileNotFoundError:
@@ -518,4 +527,4 @@ def _bar(total: int, initial: int, terminal: bool):
     return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
 
 
-__all__ = ["FitResult", "TrainConfig", "fit", "folder_lock", "seed_everything"]
+__all__ = ["FitResult", "FolderBusy", "TrainConfig", "fit", "folder_lock", "seed_everything"]
