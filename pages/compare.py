@@ -15,6 +15,7 @@ from avvp_core.analysis.compare import (
     per_class_chart,
     per_class_frame,
     published_frame,
+    run_identity,
     seeds_beyond_weights,
     standings_chart,
     standings_frame,
@@ -115,15 +116,17 @@ ui.write_url("compare", {"models": ",".join(chosen) if chosen != list(cards) els
                          "baseline": baseline, "level": level})
 per_class = {}
 groups = group_runs(selected, split)
-for label, members in groups.items():  # every run, averaged per configuration as in the table
-    reports = []
-    for card in members:
+for label, members in group_runs(selected, split, distinct=False).items():  # every run, averaged as in the table
+    reports = {}
+    for card in members:  # a seed's first card whose weights work: a copy of a damaged one stands in for it
+        if run_identity(card) in reports:
+            continue
         try:
-            reports.append(ui.score_report(str(card.path), root, split, card.gating).per_class)
+            reports[run_identity(card)] = ui.score_report(str(card.path), root, split, card.gating).per_class
         except InputError as exc:  # e.g. damaged weights: the other checkpoints are still compared
             ui.show_error(exc)
     if reports:
-        per_class[label] = mean_per_class(reports)
+        per_class[label] = mean_per_class(list(reports.values()))
 frame = per_class_frame(per_class, level)
 st.caption(f"All {len(per_class)} chosen configurations (mean over their runs), one row each; every cell prints its "
            "value, so a class a model never gets right reads 0. Per-class F1 pools true/false positives and misses "
@@ -139,6 +142,10 @@ if beyond:
 
 @st.fragment
 def per_class_tabs() -> None:
+    if frame.empty:
+        st.info("No per-class figures: the weights of every chosen checkpoint failed to load (see the errors "
+                "above); the table's figures come from their cards.")
+        return
     tabs = st.tabs(["audio", "visual", "audio-visual", "table"], key=K.COMPARE_PER_CLASS_TAB, on_change="rerun")
     for tab, modality in zip(tabs[:3], ("audio", "visual", "audio-visual"), strict=True):
         if tab.open:

@@ -89,24 +89,31 @@ def _distinct_seeds(members: list[Any]) -> list[Any]:
     folder holds the same seed again); cards without an integer seed are all kept."""
     seen, kept = set(), []
     for card in members:
-        seed = card.config.get("seed")
-        if isinstance(seed, int) and not isinstance(seed, bool):
-            if seed in seen:
-                continue
-            seen.add(seed)
-        kept.append(card)
+        run = run_identity(card)
+        if run not in seen:
+            seen.add(run)
+            kept.append(card)
     return kept
 
 
-def group_runs(cards: list[Any], split: str = "test") -> dict[str, list[Any]]:
+def group_runs(cards: list[Any], split: str = "test", distinct: bool = True) -> dict[str, list[Any]]:
     """The runs with `split` figures grouped by configuration, keyed by the configuration's display label, one card
-    per seed; cards without figures on `split` are left out (`without_figures` names them)."""
+    per seed (every card, in the same order, with `distinct=False`: the copies of a seed a page can fall back on
+    when the first one's weights fail); cards without figures on `split` are left out (`without_figures` names
+    them)."""
     groups: dict[str, list[Any]] = {}
     for card in cards:
         if (card.metrics.get(split) or {}):
             groups.setdefault(configuration_key(card), []).append(card)
     labels = _distinct_labels({key: members[0] for key, members in groups.items()})
-    return {labels[key]: _distinct_seeds(members) for key, members in groups.items()}
+    return {labels[key]: _distinct_seeds(members) if distinct else members for key, members in groups.items()}
+
+
+def run_identity(card: Any) -> Any:
+    """What makes two cards of one configuration the same run: their integer seed (the zoo's folder and its training
+    folder, or a copy); a card without one is its own run."""
+    seed = card.config.get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else ("card", id(card))
 
 
 def aggregate(cards: list[Any], split: str = "test") -> pd.DataFrame:
