@@ -16,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from common import CHROMIUM, FLAGS, REPO, machine_info, streamlit_server
+from common import CHROMIUM, DRAWN, FLAGS, REPO, machine_info, streamlit_server
 
 PAGES = ("compare", "timelines", "errors", "attention", "imbalance", "train", "data", "features")
 # stApp's script state, recorded on every change by a MutationObserver installed just before the click
@@ -26,11 +26,6 @@ OBSERVE = """() => { window.__states = []; const app = document.querySelector('[
 RAN = "() => window.__states.includes('running')"
 OVER = "() => window.__states.length && window.__states[window.__states.length - 1] === 'notRunning'"
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-DRAWN = """() =>
-  [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))
-  && [...document.querySelectorAll('[data-testid="stDataFrame"]')]
-       .every(f => !f.offsetParent || f.querySelector('canvas'))
-  && !document.querySelector('[data-testid="stSkeleton"]')"""
 
 
 def _change(page, option) -> float:

@@ -21,19 +21,27 @@ BENCH_DATA = REPO / "runs" / "bench" / "synthllp-full"
 CHROMIUM = "/usr/bin/chromium"  # Debian's, driven by Playwright (never `playwright install`)
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# A page is drawn when every plotly chart has its SVG, every visible dataframe its canvas, and no lazy-loading
+# placeholder is left (waited for by the browser benches and tests).
+DRAWN = """() =>
+  [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))
+  && [...document.querySelectorAll('[data-testid="stDataFrame"]')]
+       .every(f => !f.offsetParent || f.querySelector('canvas'))
+  && !document.querySelector('[data-testid="stSkeleton"]')"""
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict[str, str], timeout: float = 120.0) -> Iterator[tuple[str, float]]:
-    """`streamlit run app.py` on a free localhost port with `env` added; yields (its URL, seconds until it answered
-    its health check) and stops it afterwards."""
+def streamlit_server(env: dict[str, str], *flags: str, timeout: float = 120.0) -> Iterator[tuple[str, float]]:
+    """`streamlit run app.py [FLAGS]` on a free localhost port with `env` added; yields (its URL, seconds until it
+    answered its health check) and stops it afterwards. RuntimeError if it does not answer within `timeout` s.
+    The bench scripts and the real-browser tests (tests/test_browser.py) start their servers with it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                              "--server.address", "127.0.0.1", "--server.port", str(port),
-                             "--browser.gatherUsageStats", "false"], cwd=REPO, env={**os.environ, **env},
+                             "--browser.gatherUsageStats", "false", *flags], cwd=REPO, env={**os.environ, **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

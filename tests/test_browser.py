@@ -4,42 +4,39 @@ content and saves a screenshot. Skips cleanly where chromium or playwright is ab
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _bench_common():
+    """bench/common.py, loaded by its path (bench/ is scripts, not a package, and its names must not shadow others)."""
+    spec = importlib.util.spec_from_file_location("avvp_bench_common", REPO / "bench" / "common.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# one server starter, chromium and its flags, and the "page drawn" test for the benches and these tests
+_common = _bench_common()
+CHROMIUM, DRAWN, FLAGS, streamlit_server = _common.CHROMIUM, _common.DRAWN, _common.FLAGS, _common.streamlit_server
+
 pytestmark = [
     pytest.mark.app,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed"),
 ]
 # (page link text, text that proves the page rendered its content)
-# Every plotly chart has its SVG, every dataframe its canvas, and no lazy-loading placeholder is left.
-DRAWN = """() =>
-  [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))
-  && [...document.querySelectorAll('[data-testid="stDataFrame"]')]
-       .every(f => !f.offsetParent || f.querySelector('canvas'))
-  && !document.querySelector('[data-testid="stSkeleton"]')"""
 PAGES = [("Home", "Leaderboard"), ("Data", "Statistics"), ("Train", "Jobs"), ("Compare", "Per-class F1"),
          ("Errors", "Class confusion"), ("Features", "Not computed yet"), ("Attention", "Self-attention"),
          ("Imbalance", "DGM"), ("Lab", "What the papers predict"), ("Timelines", "videos match")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -61,29 +58,12 @@ def server(tmp_path_factory):
 def streamlit_app(env: dict[str, str], *flags: str) -> Iterator[str]:
     """`streamlit run app.py` on a free localhost port with `env` added, until it answers its health check; yields
     its URL and stops it afterwards. Fails the test if it does not come up within 60 s."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.address", "127.0.0.1", "--server.port", str(port),
-                             "--browser.gatherUsageStats", "false", *flags], cwd=REPO, env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        t0 = time.perf_counter()
-        while time.perf_counter() - t0 < 60:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("streamlit did not become healthy within 60 s")
-        yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    with contextlib.ExitStack() as stack:
         try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            url, _ = stack.enter_context(streamlit_server(env, *flags, timeout=60))
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
+        yield url
 
 
 def test_every_page_renders_in_a_real_browser(server):
