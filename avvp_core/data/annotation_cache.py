@@ -52,6 +52,13 @@ def csv_key(root: Path) -> str | None:
     """sha256 over the five CSVs' names and bytes (absent files named as absent); None when they are too small for
     a cache to pay (under MIN_CACHED_BYTES together: LLP's own parse in ~0.1 s, and no file is written into the
     folder), or when one cannot be read within the CSV size bound (the parser then says why, in one line)."""
+    # the sizes first: a folder too small to cache (LLP itself, every test folder) is never read here
+    try:
+        declared = sum(os.stat(root / name).st_size for name in ANNOTATION_FILES if os.path.lexists(root / name))
+    except OSError:
+        return None
+    if declared < MIN_CACHED_BYTES:
+        return None
     h = hashlib.sha256(f"avvp-annotations/{CACHE_VERSION}".encode())
     total = 0
     for name in ANNOTATION_FILES:
