@@ -238,6 +238,10 @@ def scanned(base: Path) -> tuple[list[Any], list[str]]:
     return _scanned(str(base), scan_stamp(base))
 
 
+def _kept_epoch(selection: str) -> str:
+    return selection if selection == "last" else f"best {selection}"
+
+
 def train_plan(root: str, model: str, recipe: str, budget: str, train_options: dict[str, Any] | None = None):
     """The schedule a training of `model` with `recipe` on the data in use would run, one row per stage, beside the
     same stage on LLP (recipes.budget_plan) as a DataFrame; None when the data has no train split to count."""
@@ -258,8 +262,9 @@ def train_plan(root: str, model: str, recipe: str, budget: str, train_options: d
                          for k, v in r["warmup_steps"].items())
         rows.append({"stage": r["stage"], "epochs": r["epochs"], "batch": r["batch_size"],
                      "steps / epoch": r["steps_per_epoch"], "total steps": r["total_steps"],
-                     "LR drops after step": steps, "warm-up": warm or "–", "on LLP: epochs": llp["epochs"],
-                     "on LLP: total steps": llp["total_steps"], "on LLP: LR drops after step": llp_steps})
+                     "LR drops after step": steps, "warm-up": warm or "–", "keeps epoch": _kept_epoch(r["selection"]),
+                     "on LLP: epochs": llp["epochs"], "on LLP: total steps": llp["total_steps"],
+                     "on LLP: LR drops after step": llp_steps, "on LLP: keeps epoch": _kept_epoch(llp["selection"])})
     return pd.DataFrame(rows)
 
 

@@ -68,6 +68,16 @@ def test_other_budgets_and_user_values():
     assert scaled["denoise_start_epoch"] == 6  # filled from TrainConfig's default (1 warm-up epoch -> 5)
     with pytest.raises(InputError, match="budget"):
         TrainConfig.from_dict({"budget": "steps"})
+    # MA keeps its last epoch on LLP; stretched 5x over mini's videos it keeps its best val epoch (named deviation)
+    assert apply_budget({"select_metric": "", "budget": "llp_steps"}, 2000)["select_metric"] == "val/segment/type"
+    assert apply_budget({"select_metric": "", "budget": "llp_steps"}, LLP_TRAIN_VIDEOS)["select_metric"] == ""
+    assert apply_budget({"select_metric": "", "budget": "epochs"}, 2000)["select_metric"] == ""
+    assert apply_budget({"select_metric": "", "budget": "llp_steps"}, 2000, keep={"select_metric"})[
+        "select_metric"] == ""
+    ma = budget_plan("han", "ma", 2000, budget="llp_steps")
+    assert [r["selection"] for r in ma] == ["val/segment/type"] * len(ma)
+    assert {r["llp"]["selection"] for r in ma} == {"last"}
+    assert "keeps the best val/segment/type epoch (LLP: the last)" in format_plan(ma)
     text = format_plan(budget_plan("han", "jomold", 2000, budget="llp_steps"))
     assert "estimator: 123 epochs x 16 steps (batch 128, 2,000 videos)" in text
     assert "denoise warm-up until step 80 (LLP 79)" in text
@@ -97,4 +107,5 @@ def test_the_plan_is_what_the_recipe_trains(recipe, tiny_data, tmp_path, monkeyp
         assert cfg.budget == "llp_steps"
         got = schedule(cfg, len(data.split("train")), row["stage"])
         assert got == {k: row[k] for k in got}, row["stage"]
+        assert (cfg.select_metric or "last") == row["selection"]
         assert cfg.epochs > 1000  # tiny data: LLP's steps are thousands of its epochs
