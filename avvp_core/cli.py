@@ -149,7 +149,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     validate(args.model, args.recipe, args.width, model_overrides, train_overrides)
     data = LLPDataset(args.data)
     ctx = RecipeContext(data, args.model, Path(args.out), args.width, model_overrides, train_overrides, budget=budget)
-    print(format_plan(budget_plan(args.model, args.recipe, len(data.split("train")), train_overrides, budget)),
+    print(format_plan(budget_plan(args.model, args.recipe, len(data.split("train")), train_overrides, budget,
+                                  args.width)),
           flush=True)
     result = run_recipe(args.recipe, ctx)
     m = result.metrics

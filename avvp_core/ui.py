@@ -242,7 +242,8 @@ def _kept_epoch(selection: str) -> str:
     return selection if selection == "last" else f"best {selection}"
 
 
-def train_plan(root: str, model: str, recipe: str, budget: str, train_options: dict[str, Any] | None = None):
+def train_plan(root: str, model: str, recipe: str, budget: str, train_options: dict[str, Any] | None = None,
+               width: str = "paper"):
     """The schedule a training of `model` with `recipe` on the data in use would run, one row per stage, beside the
     same stage on LLP (recipes.budget_plan) as a DataFrame; None when the data has no train split to count."""
     import pandas as pd
@@ -254,7 +255,7 @@ def train_plan(root: str, model: str, recipe: str, budget: str, train_options: d
     except InputError:
         return None
     rows = []
-    for r in budget_plan(model, recipe, n_train, train_options, budget):
+    for r in budget_plan(model, recipe, n_train, train_options, budget, width):
         llp = r["llp"]
         steps = ", ".join(f"{x:,}" for x in r["lr_drop_steps"]) or "none"
         llp_steps = ", ".join(f"{x:,}" for x in llp["lr_drop_steps"]) or "none"
@@ -263,6 +264,7 @@ def train_plan(root: str, model: str, recipe: str, budget: str, train_options: d
         rows.append({"stage": r["stage"], "epochs": r["epochs"], "batch": r["batch_size"],
                      "steps / epoch": r["steps_per_epoch"], "total steps": r["total_steps"],
                      "LR drops after step": steps, "warm-up": warm or "–", "keeps epoch": _kept_epoch(r["selection"]),
+                     "learning rate": f"{r['lr']:.3g}" + ("" if r["lr"] == llp["lr"] else f" (paper {llp['lr']:.3g})"),
                      "on LLP: epochs": llp["epochs"], "on LLP: total steps": llp["total_steps"],
                      "on LLP: LR drops after step": llp_steps, "on LLP: keeps epoch": _kept_epoch(llp["selection"])})
     return pd.DataFrame(rows)

@@ -45,7 +45,7 @@ budget = st.radio("Training budget", ("llp_steps", "epochs", "llp_batch"), horiz
                                "llp_batch": "shrink batches above 16 (the zoo before issue 19)"}.get,
                   help="LLP's steps: the recipe's batch, with its epochs, LR steps and warm-ups scaled so every phase "
                        "has as many optimiser steps as on LLP's 10,000 training videos (no change on LLP itself).")
-plan = ui.train_plan(root, model, recipe, budget)
+plan = ui.train_plan(root, model, recipe, budget, width=width)
 if plan is not None:
     st.caption("The schedule each stage will run on this data (recipe values; epochs, batch or options you set "
                "below are taken as given), beside the same stage on LLP:")
@@ -57,7 +57,8 @@ with st.form("train_form"):
     batch = c.number_input("Batch size", min_value=1, value=None, step=1, key=K.TRAIN_BATCH,
                            placeholder=f"recipe ({info.train.get('batch_size')})")
     lr = d.number_input("Learning rate", min_value=0.0, value=None, format="%.6f", key=K.TRAIN_LR,
-                        placeholder=f"recipe ({info.train.get('lr')})")
+                        placeholder="recipe (" + (", ".join(dict.fromkeys(plan["learning rate"].str.split().str[0]))
+                                                  if plan is not None else str(info.train.get("lr"))) + ")")
     seed = e.number_input("Seed", min_value=0, value=None, step=1, key=K.TRAIN_SEED,
                           placeholder=f"recipe ({info.train.get('seed', 1)})")
     f, g = st.columns(2)

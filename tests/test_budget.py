@@ -78,6 +78,15 @@ def test_other_budgets_and_user_values():
     assert [r["selection"] for r in ma] == ["val/segment/type"] * len(ma)
     assert {r["llp"]["selection"] for r in ma} == {"last"}
     assert "keeps the best val/segment/type epoch (LLP: the last)" in format_plan(ma)
+    # CM-Co's rate at demo width (models/cmco.py demo_lr_scale): x4 in every recipe, the paper's at paper width
+    for recipe in ("plain", "cms"):
+        demo = budget_plan("cmco", recipe, 2000, budget="llp_steps", width="demo")
+        assert [r["lr"] for r in demo] == [pytest.approx(2.8e-4)] * len(demo)
+        assert {r["llp"]["lr"] for r in demo} == {7e-5}
+        assert "learning rate 0.00028 (the paper's 7e-05)" in format_plan(demo)
+        assert {r["lr"] for r in budget_plan("cmco", recipe, 2000, budget="llp_steps")} == {7e-5}
+        assert {r["lr"] for r in budget_plan("cmco", recipe, 2000, {"lr": 1e-4}, "llp_steps", "demo")} == {1e-4}
+    assert {r["lr"] for r in budget_plan("han", "ma", 2000, budget="llp_steps", width="demo")} == {3e-4}
     text = format_plan(budget_plan("han", "jomold", 2000, budget="llp_steps"))
     assert "estimator: 123 epochs x 16 steps (batch 128, 2,000 videos)" in text
     assert "denoise warm-up until step 80 (LLP 79)" in text
@@ -97,15 +106,15 @@ def test_the_plan_is_what_the_recipe_trains(recipe, tiny_data, tmp_path, monkeyp
 
     monkeypatch.setattr(RecipeContext, "fit", dry_fit)
     data = LLPDataset(tiny_data)
-    model = "mmt" if recipe == "capc" else "han"
-    ctx = RecipeContext(data, model, tmp_path / "run", "paper", dict(TINY_MODEL), {}, terminal=False,
+    model = {"capc": "mmt", "cms": "cmco"}.get(recipe, "han")  # cmco: its demo-width learning rate
+    ctx = RecipeContext(data, model, tmp_path / "run", "demo", dict(TINY_MODEL), {}, terminal=False,
                         budget="llp_steps")
     run_recipe(recipe, ctx)
-    plan = budget_plan(model, recipe, len(data.split("train")), budget="llp_steps")
+    plan = budget_plan(model, recipe, len(data.split("train")), budget="llp_steps", width="demo")
     assert len(seen) == len(plan)
     for (_, cfg), row in zip(seen, plan, strict=True):
         assert cfg.budget == "llp_steps"
         got = schedule(cfg, len(data.split("train")), row["stage"])
         assert got == {k: row[k] for k in got}, row["stage"]
-        assert (cfg.select_metric or "last") == row["selection"]
+        assert (cfg.select_metric or "last") == row["selection"] and cfg.lr == row["lr"]
         assert cfg.epochs > 1000  # tiny data: LLP's steps are thousands of its epochs

@@ -75,6 +75,7 @@ def test_train_page_offers_every_model_and_recipe(tiny_data, runs):
     assert row["on LLP: LR drops after step"] == "6,250, 12,500, 18,750"
     assert row["LR drops after step"] == "6,252, 12,504, 18,756"  # every 1,563 epochs of 4 steps: the nearest
     assert row["keeps epoch"] == row["on LLP: keeps epoch"] == "best val/segment/type"  # HAN's own rule
+    assert row["learning rate"] == "0.0003"  # HAN's paper rate at both widths (CM-Co's is scaled at demo width)
     at.radio(key="train_budget").set_value("epochs").run()
     assert int(at.table[0].value.loc["model", "total steps"]) == 40 * 4
 

@@ -26,6 +26,9 @@ class ModelInfo:
     demo: dict[str, Any] = field(default_factory=dict)  # overrides for the small CPU "demo" width
     train: dict[str, Any] = field(default_factory=dict)  # the paper's training recipe (TrainConfig values)
     paper_params: str = ""  # the parameter count the paper or its official code gives, where one exists
+    # At demo width every recipe's learning rate is multiplied by this (a measured, named deviation per model; 1 =
+    # the paper's rate at both widths). recipes.stage_values applies it unless the user sets the rate.
+    demo_lr_scale: float = 1.0
     builder: Callable[..., nn.Module] | None = field(default=None, repr=False, compare=False)
 
 
@@ -33,13 +36,14 @@ _REGISTRY: dict[str, ModelInfo] = {}
 
 
 def register_model(paper: str, gating: str = "fused", demo: dict[str, Any] | None = None,
-                   train: dict[str, Any] | None = None, paper_params: str = "", **defaults: Any):
+                   train: dict[str, Any] | None = None, paper_params: str = "", demo_lr_scale: float = 1.0,
+                   **defaults: Any):
     """Decorator: register `fn(**config) -> nn.Module` under its function name."""
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else fn.__name__
         _REGISTRY[fn.__name__] = ModelInfo(fn.__name__, paper, summary, dict(defaults), gating, dict(demo or {}),
-                                           dict(train or {}), paper_params, fn)
+                                           dict(train or {}), paper_params, float(demo_lr_scale), fn)
         return fn
 
     return wrap

@@ -138,7 +138,7 @@ class RecipeContext:
     def train_config(self, recipe_defaults: dict[str, Any] | None = None, **stage: Any) -> TrainConfig:
         """Paper recipe of the model, then the recipe's own defaults, then the stage's, then the user's; the
         schedule then sized by the budget (`apply_budget`; the user's own values are kept as given)."""
-        values = stage_values(self.model, recipe_defaults, stage, self.train_overrides, self.budget)
+        values = stage_values(self.model, recipe_defaults, stage, self.train_overrides, self.budget, self.width)
         user = set(self.train_overrides) - {"budget"}
         return TrainConfig.from_dict(apply_budget(values, len(self.data.split("train")), user))
 
@@ -172,8 +172,16 @@ class RecipeContext:
 
 
 def stage_values(model: str, recipe_defaults: dict[str, Any] | None, stage: dict[str, Any],
-                 overrides: dict[str, Any], budget: str | None = None) -> dict[str, Any]:
-    values = {**model_info(model).train, **(recipe_defaults or {}), **stage, **overrides}
+                 overrides: dict[str, Any], budget: str | None = None, width: str = "paper") -> dict[str, Any]:
+    """The stage's training values: the model's paper recipe, the recipe's defaults, the stage's, then the
+    user's. At demo width the recipe's learning rate is scaled by the model's `demo_lr_scale` (unless the user set
+    one): the rates the papers give are tuned at their width, and where one measurably fails to train the smaller
+    model within LLP's steps (CM-Co, models/cmco.py) that model says so and by how much."""
+    info = model_info(model)
+    values = {**info.train, **(recipe_defaults or {}), **stage}
+    if width == "demo" and info.demo_lr_scale != 1.0 and "lr" in values:
+        values["lr"] = float(values["lr"]) * info.demo_lr_scale
+    values.update(overrides)
     if budget is not None and "budget" not in overrides:
         values["budget"] = budget
     return values
@@ -203,7 +211,7 @@ def register_recipe(name: str, stages: tuple[Stage, ...] = (("model", {}, {}),))
 
 
 def budget_plan(model: str, recipe: str, n_train: int, train_overrides: dict[str, Any] | None = None,
-                budget: str | None = None) -> list[dict[str, Any]]:
+                budget: str | None = None, width: str = "paper") -> list[dict[str, Any]]:
     """Per training stage of `recipe` for `model` on `n_train` videos: its schedule here (`schedule`) and, beside
     it, the same stage on LLP's 10,000 videos with the recipe's own values ("llp"). What `train` prints and the
     Train page shows before a run; the stages are those the recipe trains (`register_recipe(stages=...)`)."""
@@ -214,12 +222,13 @@ def budget_plan(model: str, recipe: str, n_train: int, train_overrides: dict[str
     user = set(overrides) - {"budget"}
     rows = []
     for name, defaults, forced in _STAGES[recipe]:
-        values = {**stage_values(model, defaults, {}, overrides, budget), **forced}
+        values = {**stage_values(model, defaults, {}, overrides, budget, width), **forced}
         cfg = TrainConfig.from_dict(apply_budget(values, n_train, user))
         paper = TrainConfig.from_dict({**stage_values(model, defaults, {}, overrides), **forced, "budget": "epochs"})
         rows.append({"stage": name, "budget": cfg.budget, "train_videos": n_train, **schedule(cfg, n_train, name),
-                     "selection": cfg.select_metric or "last",
-                     "llp": {**schedule(paper, LLP_TRAIN_VIDEOS, name), "selection": paper.select_metric or "last"}})
+                     "selection": cfg.select_metric or "last", "lr": cfg.lr,
+                     "llp": {**schedule(paper, LLP_TRAIN_VIDEOS, name), "selection": paper.select_metric or "last",
+                             "lr": paper.lr}})
     return rows
 
 
@@ -232,6 +241,8 @@ def format_plan(rows: list[dict[str, Any]]) -> str:
                        for k, v in r["warmup_steps"].items())
         if r.get("selection", "last") != llp.get("selection", "last"):  # LAST_EPOCH_UNDER_STEPS
             warm += f", keeps the best {r['selection']} epoch (LLP: the {llp['selection']})"
+        if "lr" in r and r["lr"] != llp.get("lr", r["lr"]):  # demo_lr_scale, or the user's rate
+            warm += f", learning rate {r['lr']:.3g} (the paper's {llp['lr']:.3g})"
         lines.append(
             f"{r['stage']}: {r['epochs']} epochs x {r['steps_per_epoch']:,} steps (batch {r['batch_size']}, "
             f"{r['train_videos']:,} videos) = {r['total_steps']:,} steps; LR drops after steps "
