@@ -5,6 +5,7 @@ import plotly.express as px
 import streamlit as st
 
 from avvp_core import ui
+from avvp_core.analysis.compare import same_figures
 from avvp_core.analysis.filmstrip import add_filmstrip
 from avvp_core.analysis.timeline import timeline_figure, timeline_frame
 from avvp_core.claims import WHY_THEY_DIFFER
@@ -88,6 +89,8 @@ if cards:
     ui.glossary()
     board, board_columns = ui.leaderboard_table(ui.leaderboard(cards))
     st.dataframe(board, hide_index=True, key="home_leaderboard", column_config=board_columns)
+    for line in same_figures(cards):
+        st.caption(line)
     untested = [name for name, card in cards.items() if not card.metrics.get("test")]
     if untested:
         st.caption(f"No test figures (trained with eval_test off), shown empty: {', '.join(untested)}; their val "

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avvp_core.analysis.compare import aggregate, per_class_frame, with_deltas
+from avvp_core.analysis.compare import aggregate, per_class_frame, same_figures, with_deltas
 from avvp_core.checkpoints import Card
 from avvp_core.constants import METRIC_KEYS
 
@@ -19,6 +19,17 @@ def _card(model: str, seed: int, value: float, batch: int = 16) -> Card:
     config = {"model": model, "model_config": {"dim": 8}, "recipe": "plain", "width": "demo", "seed": seed,
               "train": {"batch_size": batch, "seed": seed}}
     return Card(Path(f"/x/{model}-{batch}-{seed}"), config, {"test": {k: value for k in METRIC_KEYS}, "complete": True})
+
+
+def test_same_figures_are_named_with_their_reason():
+    han, msdu, other, copy = _card("han", 1, 50.0), _card("msdu", 1, 50.0), _card("mgn", 1, 51.0), _card("han", 1, 50.0)
+    lines = same_figures({"HAN": han, "MSDU": msdu, "MGN": other})
+    assert len(lines) == 1 and lines[0].startswith("HAN and MSDU have the same test figures, seed for seed")
+    assert "MSDU's decision heads read detached features" in lines[0]
+    assert "a copy" in same_figures({"HAN": han, "HAN · mine": copy})[0]
+    assert same_figures({"HAN": han, "MSDU": _card("msdu", 1, 50.0 + 1e-6)}) == []  # equal means equal
+    two = {"han": _card("han", 2, 50.0), "msdu": _card("msdu", 1, 50.0)}  # same figures, different seeds
+    assert same_figures(two) == []
 
 
 def test_seeds_aggregate_and_deltas():

@@ -84,6 +84,31 @@ def over_seeds(metrics: dict[str, Any], seed: Any, split: str = "test") -> tuple
     return {k: float(v) for k, v in zip(METRIC_KEYS, mean, strict=True)}, text
 
 
+# Why two differently named checkpoints can score the same, seed for seed, where the models say so themselves.
+SAME_NETWORK = {frozenset({"han", "msdu"}): "MSDU's decision heads read detached features and only measure the "
+                "imbalance DGM uses (paper 004, eq. 11; models/msdu.py), so without DGM MSDU trains HAN's network as "
+                "HAN does, from the same initial weights"}
+
+
+def same_figures(cards: dict[str, Any], split: str = "test") -> list[str]:
+    """One line per group of checkpoints whose figures on `split` are equal, seed for seed (every seed the card
+    carries, all ten figures): a leaderboard showing two such rows should say that they are not a coincidence
+    and, where the models give it (SAME_NETWORK), why."""
+    groups: dict[tuple, list[str]] = {}
+    for name, card in cards.items():
+        runs = seed_runs(card.metrics, card.config.get("seed"), split)
+        if not runs or any(set(METRIC_KEYS) - set(f) for _, f in runs):
+            continue
+        key = (card.config.get("recipe"), tuple((s, tuple(round(f[k], 9) for k in METRIC_KEYS)) for s, f in runs))
+        groups.setdefault(key, []).append(name)
+    lines = []
+    for names in (g for g in groups.values() if len(g) > 1):
+        models = frozenset(cards[n].model for n in names)
+        why = SAME_NETWORK.get(models, "the same training, or a copy of one checkpoint")
+        lines.append(f"{' and '.join(names)} have the same {split} figures, seed for seed: {why}.")
+    return lines
+
+
 def _distinct_seeds(members: list[Any]) -> list[Any]:
     """One card per seed (the first: roots list the shipped zoo before the user's runs, where the zoo's own training
     folder holds the same seed again); cards without an integer seed are all kept."""
