@@ -83,6 +83,11 @@ def _cell(values: list[float]) -> str:
     return f"{m:.1f}" if len(values) == 1 else f"{m:.1f} ± {sd:.1f}"
 
 
+def _spread(va: list[float], vb: list[float]) -> float:
+    """The pooled sample std of two groups of seeds: a mean difference below it is not told apart from the seed."""
+    return float(np.sqrt((np.var(va, ddof=1) + np.var(vb, ddof=1)) / 2))
+
+
 def _verdict(flags: list[bool]) -> str:
     return "holds" if all(flags) else "partly holds" if any(flags) else "does not hold"
 
@@ -111,6 +116,8 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
                 text = f"{SHORT[fig]} {_cell(va)} vs {_cell(vb)} ({a - b:+.1f})"
                 if len(va) > 1 and len(va) == len(vb):  # seed i against seed i
                     text += f", above in {sum(x > y for x, y in zip(va, vb, strict=True))}/{len(va)} seeds"
+                if len(va) > 1 and len(vb) > 1 and abs(a - b) < _spread(va, vb):
+                    text += " (within the seeds' spread)"
                 parts.append(text)
                 pa, pb = _published(entries.get(claim.candidate), fig), _published(entries.get(claim.baseline), fig)
                 if pa is not None and pb is not None:
@@ -159,12 +166,13 @@ CLAIMS_FULL = "claims_full.json"  # written by bench/claims_matrix.py into check
 FULL_FORMAT = "avvp-lab-claims-full/1"
 MAX_FULL_BYTES = 8 * 2**20
 VERDICT_RULE = ("a claim on test figures holds when the candidate's mean over the seeds is above the baseline's "
-                "on every figure it names, partly holds on some, does not hold on none; loss-gap and "
+                "on every figure it names, partly holds on some, does not hold on none; a difference smaller "
+                "than the two groups' pooled seed std is marked 'within the seeds' spread'; loss-gap and "
                 "label-precision claims as in avvp_core/claims.py")
 WHY_THEY_DIFFER = ("The verdict is measured where SynthLLP is calibrated against LLP (`full`: LLP's 10,000 training "
-                   "videos, paper width, 3 seeds); the demo zoo the pages inspect is small models on `mini` with one "
-                   "seed, where a method's gain can be smaller than the spread between seeds or need more data, "
-                   "so the two columns can disagree.")
+                   "videos, paper width, 3 seeds); the demo zoo the pages inspect is small models on `mini` (2,000 "
+                   "training videos), where a method's gain can be smaller than the spread between seeds or need "
+                   "more data, so the two columns can disagree.")
 NOT_YET = "not yet measured"
 
 

@@ -27,7 +27,13 @@ def test_rise_claims_hold_partly_or_not():
 
 def test_seeds_are_averaged():
     runs = {"han": [_run(50.0), _run(52.0)], "mgn": [_run(50.0), _run(53.0)]}
-    assert _row(claims.check(runs), "MGN beats HAN")["verdict"] == "holds"  # 51.5 vs 51.0
+    row = _row(claims.check(runs), "MGN beats HAN")
+    assert row["verdict"] == "holds"  # 51.5 vs 51.0
+    # +0.5 against a pooled seed std of sqrt((2 + 4.5) / 2) = 1.8: said, not hidden in the verdict
+    expected = "seg Type@AV 51.5 ± 2.1 vs 51.0 ± 1.4 (+0.5), above in 1/2 seeds (within the seeds' spread)"
+    assert expected in row["measured"]
+    clear = {"han": [_run(50.0), _run(50.2)], "mgn": [_run(53.0), _run(53.2)]}
+    assert "spread" not in _row(claims.check(clear), "MGN beats HAN")["measured"]
 
 
 def test_loss_gap_and_label_precision():
