@@ -157,10 +157,27 @@ def remember(key: str, default: Any = None, options: list | None = None) -> Any:
     return value
 
 
-def kept(widget, label: str, options: list | None = None, *, key: str, default: Any = None, **kwargs) -> Any:
+def kept(widget, label: str, options: list | None = None, *, key: str, default: Any = None, in_form: bool = False,
+         **kwargs) -> Any:
     """Create a widget (a bound `st.*` / column method) whose value outlives its page: `remember`, then the widget,
-    then the kept copy of what it returned."""
+    then the kept copy of what it returned.
+
+    The copy is also written by the widget's on_change callback (before the caller's own, if any): a change
+    followed at once by a page switch is applied by a rerun that Streamlit may interrupt before the page reaches
+    the widget again, and the next page's run then drops the widget's state; callbacks run before the page, so the
+    choice is kept (measured: Compare's model list, changed and left within a second on a loaded machine). Widgets
+    in a form (`in_form`) take no callback: their values change only with the submit, whose run reaches them."""
     remember(key, default, None if options is None else list(options))
+    if not in_form:
+        own = kwargs.pop("on_change", None)
+        args, kw = kwargs.pop("args", ()), kwargs.pop("kwargs", None) or {}
+
+        def keep_copy() -> None:
+            st.session_state[KEPT + key] = st.session_state.get(key)
+            if own is not None:
+                own(*args, **kw)
+
+        kwargs["on_change"] = keep_copy
     value = widget(label, key=key, **kwargs) if options is None else widget(label, options, key=key, **kwargs)
     st.session_state[KEPT + key] = value
     return value

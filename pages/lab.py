@@ -41,14 +41,14 @@ st.caption(lab.PRESETS[preset]["note"] + (f". Measured: {lab.preset_line(result)
 with st.form("lab_form"):
     cols = st.columns(len(lab.LAB_KNOBS))
     knobs = {k: ui.kept(col.slider, k.replace("_", " "), key=f"{K.LAB_KNOB}_{k}", default=min(max(defaults[k], lo), hi),
-                        min_value=lo, max_value=hi, step=step, help=text)
+                        min_value=lo, max_value=hi, step=step, help=text, in_form=True)
              for col, (k, (lo, hi, step, text)) in zip(cols, lab.LAB_KNOBS.items(), strict=True)}
     a, b, c, d = st.columns(4)
-    model_a = ui.kept(a.selectbox, "Model A", models, key=K.LAB_MODEL_A, default=lab.LAB_MODELS[0])
-    model_b = ui.kept(b.selectbox, "Model B", models, key=K.LAB_MODEL_B, default=lab.LAB_MODELS[1])
+    model_a = ui.kept(a.selectbox, "Model A", models, key=K.LAB_MODEL_A, default=lab.LAB_MODELS[0], in_form=True)
+    model_b = ui.kept(b.selectbox, "Model B", models, key=K.LAB_MODEL_B, default=lab.LAB_MODELS[1], in_form=True)
     epochs = ui.kept(c.number_input, "Epochs", key=K.LAB_EPOCHS, default=lab.LAB_TRAIN["epochs"], min_value=1,
-                     max_value=200)
-    seed = ui.kept(d.number_input, "Seed", key=K.LAB_SEED, default=1, min_value=0, max_value=10_000)
+                     max_value=200, in_form=True)
+    seed = ui.kept(d.number_input, "Seed", key=K.LAB_SEED, default=1, min_value=0, max_value=10_000, in_form=True)
     go = st.form_submit_button("Generate the data and train both", type="primary", key="lab_submit")
 st.caption(f"{lab.LAB_SIZES['n_train']} training, {lab.LAB_SIZES['n_val']} val and {lab.LAB_SIZES['n_test']} test "
            f"videos; demo width, batch {lab.LAB_TRAIN['batch_size']}, learning rate {lab.LAB_TRAIN['lr']}: about a "

@@ -154,6 +154,36 @@ def test_choices_survive_a_page_switch(tiny_data, three):
     assert at.selectbox(key="attention_checkpoint").value == "MMT · mmt" and not at.exception
 
 
+def _kept_page():
+    import streamlit as st
+
+    from avvp_core import ui
+
+    if st.session_state.get("page") == "here":
+        ui.kept(st.multiselect, "Models", ["a", "b", "c"], key="models", default=["a", "b"])
+    else:  # another page: this one's widget is not drawn, and Streamlit drops its state at the run's end
+        st.write("another page")
+
+
+@pytest.mark.app
+def test_a_choice_is_kept_when_the_page_is_left_before_its_run_reaches_the_widget():
+    """A change followed at once by a page switch: the run that applies it may be interrupted before the page reaches
+    its widget, and the next page's run drops the widget's state (modelled by one run on another page after the
+    change). The kept copy comes from the widget's callback, so the choice survives."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_kept_page, default_timeout=30)
+    at.session_state["page"] = "here"
+    at.run()
+    assert at.multiselect(key="models").value == ["a", "b"]
+    at.multiselect(key="models").set_value(["c"])
+    at.session_state["page"] = "elsewhere"
+    at.run()  # the change's callback runs; the next page's run does not reach the widget and drops its state
+    at.session_state["page"] = "here"
+    at.run()
+    assert at.multiselect(key="models").value == ["c"]
+
+
 @pytest.mark.app
 def test_an_errors_url_reopens_its_view_and_its_row_still_opens_timelines(tiny_data, three):
     from streamlit.testing.v1 import AppTest
