@@ -28,6 +28,9 @@ def test_same_figures_are_named_with_their_reason():
     assert "MSDU's decision heads read detached features" in lines[0]
     assert "a copy" in same_figures({"HAN": han, "HAN · mine": copy})[0]
     assert same_figures({"HAN": han, "MSDU": _card("msdu", 1, 50.0 + 1e-6)}) == []  # equal means equal
+    partial = _card("msdu", 1, 50.0)
+    partial.metrics["test"]["event/type"] = None
+    assert same_figures({"HAN": han, "MSDU": partial}) == []  # a figure missing: nothing to compare
     two = {"han": _card("han", 2, 50.0), "msdu": _card("msdu", 1, 50.0)}  # same figures, different seeds
     assert same_figures(two) == []
 
