@@ -57,7 +57,7 @@ with st.form("train_form"):
     batch = c.number_input("Batch size", min_value=1, value=None, step=1, key=K.TRAIN_BATCH,
                            placeholder=f"recipe ({info.train.get('batch_size')})")
     lr = d.number_input("Learning rate", min_value=0.0, value=None, format="%.6f", key=K.TRAIN_LR,
-                        placeholder="recipe (" + (", ".join(dict.fromkeys(plan["learning rate"].str.split().str[0]))
+                        placeholder="recipe (" + (", ".join(dict.fromkeys(plan["learning rate"]))
                                                   if plan is not None else str(info.train.get("lr"))) + ")")
     seed = e.number_input("Seed", min_value=0, value=None, step=1, key=K.TRAIN_SEED,
                           placeholder=f"recipe ({info.train.get('seed', 1)})")

@@ -239,9 +239,9 @@ def format_plan(rows: list[dict[str, Any]]) -> str:
         llp = r["llp"]
         warm = "".join(f", {k} warm-up until step {v:,} (LLP {llp['warmup_steps'].get(k, 0):,})"
                        for k, v in r["warmup_steps"].items())
-        if r.get("selection", "last") != llp.get("selection", "last"):  # LAST_EPOCH_UNDER_STEPS
+        if r["selection"] != llp["selection"]:  # LAST_EPOCH_UNDER_STEPS
             warm += f", keeps the best {r['selection']} epoch (LLP: the {llp['selection']})"
-        if "lr" in r and r["lr"] != llp.get("lr", r["lr"]):  # demo_lr_scale, or the user's rate
+        if r["lr"] != llp["lr"]:  # demo_lr_scale
             warm += f", learning rate {r['lr']:.3g} (the paper's {llp['lr']:.3g})"
         lines.append(
             f"{r['stage']}: {r['epochs']} epochs x {r['steps_per_epoch']:,} steps (batch {r['batch_size']}, "
