@@ -44,7 +44,7 @@ MAX_PARAMETERS = 100_000_000  # about 9x the largest registered model at paper w
 MAX_TENSOR_DIMS = 8
 MAX_SEEDS = 64  # runs in a card's `seeds` block (the zoo ships 3)
 GATINGS = ("fused", "modality", "none")
-WEIGHT_DTYPES = ("float16", "float32")
+WEIGHT_DTYPES = ("float16", "float32", "mixed")  # mixed: float16 for the large tensors only (zoo.export)
 
 
 # --------------------------------------------------------------------------------------------------- JSON files
@@ -300,7 +300,7 @@ def check_config(config: dict[str, Any], where: Path | str, fmt: str) -> None:
         _expect(isinstance(config["seed"], int) and not isinstance(config["seed"], bool), "'seed' must be an integer",
                 config["seed"], where)
     if config.get("weights_dtype") is not None:
-        _expect(config["weights_dtype"] in WEIGHT_DTYPES, "'weights_dtype' must be float16 or float32",
+        _expect(config["weights_dtype"] in WEIGHT_DTYPES, "'weights_dtype' must be float16, float32 or mixed",
                 config["weights_dtype"], where)
     if "classes" in config:
         _expect(config["classes"] == list(CLASSES), "'classes' must be the 25 LLP classes in LLP's order",

@@ -1,7 +1,8 @@
 """Checkpoints are folders: everything needed to rebuild, judge and plot a trained model.
 
     config.json    model name + build config, width, recipe, train config, seed, data fingerprint, code version
-    model.pt       state dict only (float32, or float16 for the shipped zoo); loaded with weights_only=True
+    model.pt       state dict only (float32; the shipped zoo stores float16, or float16 for its large tensors only:
+                   config `weights_dtype` "float16" / "mixed"); loaded with weights_only=True, every tensor as float32
     metrics.json   the ten val and test figures, selected epoch, training time
     log.jsonl      one JSON line per epoch (losses per part, val figures, learning rate)
 
@@ -80,8 +81,10 @@ def read_log(path: Path) -> list[dict[str, Any]]:
     return read_jsonl(path, check_log_row)
 
 
-def save_weights(path: Path, model: torch.nn.Module, half: bool = False) -> None:
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+def save_weights(path: Path, model: torch.nn.Module, half: bool = False, half_min_elements: int = 0) -> None:
+    """`half`: floating tensors of at least `half_min_elements` elements are stored in float16 (0: all of them)."""
+    state = {k: (v.half() if half and v.is_floating_point() and v.numel() >= half_min_elements else v)
+             .detach().cpu().contiguous()
              for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         try:

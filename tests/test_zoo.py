@@ -135,3 +135,41 @@ def test_export_and_home_claims_on_tiny_data(tiny_data, tmp_path, monkeypatch):
     at.run()
     table = next(df.value for df in at.dataframe if "verdict" in df.value.columns).set_index("claim")
     assert "not valid JSON" in table.loc["MGN beats HAN", "calibrated measured (full, paper width, seeds)"]
+
+
+def test_export_keeps_small_tensors_in_float32_when_float16_moves_a_figure(tiny_data, tmp_path, monkeypatch):
+    """Where all-float16 moves a figure past the tolerance but float16 for the large tensors alone does not, the
+    export ships "mixed" weights: large tensors float16 in the file, small ones float32, figures of what ships."""
+    import torch
+
+    import avvp_core.zoo as zoo
+    from avvp_core.checkpoints import WEIGHTS, load_state_dict
+    from avvp_core.training.recipes import RecipeContext, run_recipe
+
+    data = LLPDataset(tiny_data)
+    entry = ENTRIES["han"]
+    trained = tmp_path / "work" / "han"
+    run_recipe(entry.recipe, RecipeContext(data, entry.model, trained, "demo", {}, {"epochs": 1}, terminal=False))
+    original = load_checkpoint(trained)[0].state_dict()
+    small = [k for k, v in original.items() if v.is_floating_point() and v.numel() < zoo.HALF_MIN_ELEMENTS[1]]
+    true_figures = zoo._figures
+
+    def figures(model, data, gating):  # rounding any small tensor costs a point; large ones cost nothing
+        got = true_figures(model, data, gating)
+        if any(not torch.equal(model.state_dict()[k], original[k]) for k in small):
+            got = {s: {k: v - 1.0 for k, v in f.items()} for s, f in got.items()}
+        return got
+
+    monkeypatch.setattr(zoo, "_figures", figures)
+    row = zoo.export(entry, trained, data, tmp_path / "zoo", 1.0)
+    model, card = load_checkpoint(tmp_path / "zoo" / "han")
+    assert row["weights_dtype"] == card.config["weights_dtype"] == "mixed"
+    assert card.config["zoo"]["float16_min_elements"] == zoo.HALF_MIN_ELEMENTS[1]
+    assert card.config["zoo"]["float16_max_delta"] >= 1.0 > card.config["zoo"]["weights_max_delta"]
+    stored = load_state_dict(tmp_path / "zoo" / "han" / WEIGHTS)
+    assert small and all(stored[k].dtype == torch.float32 for k in small)
+    large = [k for k, v in stored.items() if v.numel() >= zoo.HALF_MIN_ELEMENTS[1]]
+    assert large and all(stored[k].dtype == torch.float16 for k in large)
+    for split in ("val", "test"):  # the card's figures are those of the weights that ship
+        got = evaluate(model, data.split(split), card.gating).summary
+        assert all(abs(got[k] - card.metrics[split][k]) < 1e-9 for k in METRIC_KEYS)
