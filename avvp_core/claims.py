@@ -176,6 +176,34 @@ WHY_THEY_DIFFER = ("The verdict is measured where SynthLLP is calibrated against
 NOT_YET = "not yet measured"
 
 
+def newcomer_frame(zoo_rows: dict[str, dict[str, Any]]) -> str:
+    """The paragraph above Home's claims table, for a newcomer reading "does not hold": how many seeds the demo zoo
+    has and how far HAN moves between them, both from zoo.json's rows (each row's `seeds` block)."""
+    def block(row: Any) -> dict[str, Any]:  # a row's seeds block, {} where the file has none or another shape
+        seeds = row.get("seeds") if isinstance(row, dict) else None
+        return seeds if isinstance(seeds, dict) and isinstance(seeds.get("seeds"), list) else {}
+
+    counts = sorted({len(block(r).get("seeds", [])) or 1 for r in zoo_rows.values()}) or [1]
+    han = block(zoo_rows.get("han"))
+    han_std = ((han.get("std") or {}).get("test") or {}).get("segment/type") if isinstance(han.get("std"), dict) \
+        else None
+    if counts == [1]:
+        seeds = "**one seed** of each method"
+        noise = "one training per method, so a difference can be seed noise"
+    else:
+        span = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
+        seeds = f"**{span} seeds** of each method (the figures are means over them)"
+        noise = (f"HAN itself moves by ±{han_std:.1f} segment-level Type@AV (sample std over its "
+                 f"{len(han['seeds'])} seeds)" if isinstance(han_std, int | float) and len(han.get("seeds", [])) > 1
+                 else "the spread between seeds is in each measured cell")
+    return (f"Each claim compares two zoo models on the test split. The zoo is {seeds} at **demo width** (a fraction "
+            "of the papers' model size) on SynthLLP mini, a synthetic stand-in with 2,000 training videos whose "
+            f"difficulty is calibrated for HAN only; {noise}. So a claim may not hold here for reasons that say more "
+            "about this small benchmark than about the paper — e.g. MA's audio label removals are far less precise on "
+            "SynthLLP than on LLP (bench/RESULTS.md) — and a verdict is a measurement to look into, not a judgement of "
+            "the method. Every figure behind each verdict is printed.")
+
+
 def read_full(path: str | Path) -> dict[str, Any] | None:
     """checkpoints/claims_full.json, validated (None when it does not exist; InputError naming the problem)."""
     path = Path(path)

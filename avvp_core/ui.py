@@ -1163,6 +1163,19 @@ def zoo_claims(root: str):
     return _zoo_claims(str(CHECKPOINTS_DIR), index.stat().st_mtime, full.stat().st_mtime if full.is_file() else 0.0)
 
 
+def zoo_rows() -> dict[str, Any]:
+    """The shipped zoo's rows (checkpoints/zoo.json "entries"), {} when the index is missing or unreadable."""
+    from .checkpoint_schema import read_json_object
+    from .paths import CHECKPOINTS_DIR
+    from .zoo import ZOO_FILE
+
+    try:
+        entries = read_json_object(CHECKPOINTS_DIR / ZOO_FILE).get("entries")
+    except (OSError, InputError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
 # --- Your video (issue 23): any clip through the LLP feature pipeline and real-feature checkpoints -------------------
 RANDOM_ENV_NOTE = "AVVP_RANDOM_EXTRACTORS is set"
 

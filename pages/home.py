@@ -8,22 +8,12 @@ from avvp_core import ui
 from avvp_core.analysis.compare import same_figures
 from avvp_core.analysis.filmstrip import add_filmstrip
 from avvp_core.analysis.timeline import timeline_figure, timeline_frame
-from avvp_core.claims import WHY_THEY_DIFFER
+from avvp_core.claims import WHY_THEY_DIFFER, newcomer_frame
 from avvp_core.constants import CLASSES
 from avvp_core.errors import InputError
 from avvp_core.paths import REPO_ROOT
 from avvp_core.render import describe
 from avvp_core.videos import video_truth
-
-# Framing for a newcomer reading "does not hold" (true to checkpoints/README.md and bench/RESULTS.md).
-CLAIMS_FRAME = (
-    "Each claim compares two zoo models on the test split. The zoo is **one seed** of each method at **demo width** "
-    "(a fraction of the papers' model size) on SynthLLP mini, a synthetic stand-in with 2,000 training videos whose "
-    "difficulty is calibrated for HAN only; HAN itself moves by about ±0.6 segment-level Type@AV from seed to seed. "
-    "So a claim may not hold here for reasons that say more about this small benchmark than about the paper — e.g. "
-    "MA's audio label removals are far less precise on SynthLLP than on LLP (bench/RESULTS.md) — and a verdict is a "
-    "measurement to look into, not a judgement of the method. Every figure behind each verdict is printed."
-)
 
 ui.init_state()
 st.title("AVVP Lab")
@@ -98,7 +88,7 @@ if cards:
     claims = ui.zoo_claims(root)
     if claims is not None:
         with st.expander("The papers' claims, checked on SynthLLP"):
-            st.markdown(CLAIMS_FRAME)
+            st.markdown(newcomer_frame(ui.zoo_rows()))
             st.caption("Each claim compares two models on the test split: the verdict in the calibrated setting, "
                        "beside the shipped demo zoo (see checkpoints/README.md). " + WHY_THEY_DIFFER)
             st.dataframe(claims, hide_index=True, key="home_claims",

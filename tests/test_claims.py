@@ -80,3 +80,20 @@ def test_cli_train_llp_steps_keeps_the_batch_and_prints_the_plan(tiny_data, tmp_
     assert main(["train", "--data", str(tiny_data), "--model", "mmt", "--width", "demo", "--epochs", "1",
                  "--set", "dim=16", "--budget", "llp_batch", "--out", str(old)]) == 0
     assert json.loads((old / "config.json").read_text())["train"]["batch_size"] == 16  # the old rule
+
+
+def test_the_newcomer_frame_says_how_many_seeds_the_zoo_has_and_how_far_han_moves():
+    from avvp_core.claims import newcomer_frame
+
+    def row(seeds, std=None):
+        return {"seeds": {"seeds": seeds, "std": {"test": {"segment/type": std}} if std is not None else None}}
+
+    one = newcomer_frame({"han": row([1]), "mgn": row([1])})
+    assert "**one seed** of each method" in one and "can be seed noise" in one and "±" not in one
+    three = newcomer_frame({"han": row([1, 2, 3], 0.46), "mgn": row([1, 2, 3], 1.2)})
+    assert "**3 seeds** of each method" in three and "±0.5 segment-level Type@AV (sample std over its 3 seeds)" in three
+    mixed = newcomer_frame({"han": row([1, 2, 3], 0.46), "mgn": row([1])})
+    assert "**1 to 3 seeds**" in mixed
+    # a zoo.json of another shape (hand-edited, older) still gives a sentence, never an exception
+    assert "**one seed**" in newcomer_frame({"han": {"seeds": 3}, "mgn": "x"})
+    assert "**one seed**" in newcomer_frame({})
