@@ -39,8 +39,8 @@ def test_seeds_are_averaged():
 def test_loss_gap_and_label_precision():
     gap = [{"loss/audio": 0.3, "loss/visual": 0.1}]
     wide = [{"loss/audio": 0.5, "loss/visual": 0.1}]
-    record = {"audio": {"removed": 10, "precision": 0.6, "recall": 0.5, "truly_absent": 12, "positives": 100},
-              "visual": {"removed": 10, "precision": 0.2, "recall": 0.1, "truly_absent": 40, "positives": 100}}
+    record = {"audio": {"removed": 30, "precision": 0.6, "recall": 0.5, "truly_absent": 12, "positives": 100},
+              "visual": {"removed": 30, "precision": 0.2, "recall": 0.1, "truly_absent": 40, "positives": 100}}
     runs = {"msdu-jomold-dgm": [{**_run(50.0), "log": gap}], "msdu-jomold": [{**_run(50.0), "log": wide}],
             "han-ma": [{**_run(50.0), "refinement": record}], "han": [_run(50.0)]}
     rows = claims.check(runs)
@@ -50,6 +50,14 @@ def test_loss_gap_and_label_precision():
     assert "chance 0.12" in precision["measured"] and "chance 0.40" in precision["measured"]
     table = claims.markdown(rows)
     assert table.count("\n") == len(claims.CLAIMS) + 1
+    # a handful of removals is printed but not judged: two labels cannot say what "most" removals are
+    few = {**record, "visual": {**record["visual"], "removed": claims.MIN_REMOVED - 1}}
+    row = _row(claims.check({**runs, "han-ma": [{**_run(50.0), "refinement": few}]}), "MA's removed labels")
+    assert row["verdict"] == "holds" and f"{claims.MIN_REMOVED - 1} removed" in row["measured"]
+    assert "not judged" in row["measured"]
+    none = {m: {**q, "removed": 2} for m, q in record.items()}
+    assert _row(claims.check({**runs, "han-ma": [{**_run(50.0), "refinement": none}]}),
+                "MA's removed labels")["verdict"] == "not measured"
 
 
 def test_llp_steps_batch_keeps_the_papers_steps_per_epoch():
