@@ -4,8 +4,9 @@ A claim compares two zoo entries on named test figures: it "holds" when the cand
 the baseline's on every figure, "partly holds" on some, "does not hold" on none. The loss-gap claim (DGM) holds when
 the mean over epochs of |audio loss - visual loss| shrinks; the label-precision claims (MA, JoMoLD) hold when most
 labels a recipe removes are truly absent in that modality (precision above 0.5, and above chance: the share of weak
-labels that are truly absent there), per modality with at least MIN_REMOVED removals. A claim that does not hold on SynthLLP is a finding
-about SynthLLP or about our reading of the paper, not hidden: every figure behind each verdict is printed.
+labels that are truly absent there), per modality with at least MIN_REMOVED removals. A claim that does not hold on
+SynthLLP is a finding about SynthLLP or about our reading of the paper, not hidden: every figure behind each verdict
+is printed.
 """
 
 from __future__ import annotations

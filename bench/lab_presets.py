@@ -4,7 +4,7 @@ test figures of every run and their MMT − HAN differences (mean ± std over se
 
     python bench/lab_presets.py --seeds 1 2 3 --out avvp_core/analysis/lab_presets.json [--threads 1]
 
-About 1-2 minutes per run on one idle core (two models per seed and preset). Resumable: finished runs are read back.
+About 1-2 minutes per run on one core (two models per seed and preset). Resumable: finished runs are read back.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     results = {}
+    settings = {m: lab.model_settings(m) for m in lab.LAB_MODELS}
     for preset in args.presets:
         knobs = {**lab.default_knobs(), **lab.PRESETS[preset]["knobs"]}
         folder = args.work / lab.data_name(knobs)
@@ -55,7 +56,11 @@ def main() -> None:
                              **lab.LAB_TRAIN.get("train_options", {}), "seed": seed}
                     run_recipe("plain", RecipeContext(data, model, out, "demo", {}, train, terminal=False))
                     print(f"{preset} {model} s{seed}: {time.perf_counter() - t0:.0f} s", flush=True)
-                runs.setdefault(model, []).append(read_card(out).metrics["test"])
+                card = read_card(out)
+                trained = {"model_config": card.config["model_config"], "lr": card.config["train"]["lr"]}
+                if trained != json.loads(json.dumps(settings[model])):  # a reused run of other settings
+                    sys.exit(f"{out}: trained with {trained}, the Lab now uses {settings[model]}: remove it")
+                runs.setdefault(model, []).append(card.metrics["test"])
         a, b = lab.LAB_MODELS
         per_run = {m: {k: [r[k] for r in rows] for k in METRIC_KEYS} for m, rows in runs.items()}
         delta = {k: np.subtract(per_run[b][k], per_run[a][k]) for k in METRIC_KEYS}
@@ -68,7 +73,7 @@ def main() -> None:
             "delta_runs": {k: [round(float(x), 2) for x in v] for k, v in delta.items()},
         }
         write_json(args.out, {"models": list(lab.LAB_MODELS), "train": lab.LAB_TRAIN, "sizes": lab.LAB_SIZES,
-                              "presets": results})
+                              "model_settings": settings, "presets": results})
         print(preset, json.dumps(results[preset]["delta_mean"]), flush=True)
 
 

@@ -50,10 +50,12 @@ with st.form("lab_form"):
                      max_value=200, in_form=True)
     seed = ui.kept(d.number_input, "Seed", key=K.LAB_SEED, default=1, min_value=0, max_value=10_000, in_form=True)
     go = st.form_submit_button("Generate the data and train both", type="primary", key="lab_submit")
+rates = ", ".join(f"{m} {lab.model_lr(m):g}" for m in dict.fromkeys((model_a, model_b)))
 st.caption(f"{lab.LAB_SIZES['n_train']} training, {lab.LAB_SIZES['n_val']} val and {lab.LAB_SIZES['n_test']} test "
-           f"videos; demo width, batch {lab.LAB_TRAIN['batch_size']}, learning rate {lab.LAB_TRAIN['lr']}: about a "
-           "minute for both on two CPU cores. Both train in the background: you may leave the page. Each keeps its "
-           "last epoch: the test figures belong to the curves' last point.")
+           f"videos; demo width, batch {lab.LAB_TRAIN['batch_size']}, each model at its paper's learning rate "
+           f"({rates}), ×0.1 after epoch {lab.LAB_TRAIN['train_options']['lr_step']}: {lab.DURATION} for both on two "
+           "CPU cores. Both train in the background: you may leave the page. Each keeps its last epoch: the test "
+           "figures belong to the curves' last point.")
 
 if go:
     try:

@@ -269,7 +269,7 @@ def test_the_lab_verdict_follows_the_numbers():
     assert "does not appear" in absent and "-12.0 / -16.0 to -9.0 / -8.0" in absent
     assert "MMT is not ahead of HAN there, though the gap narrows" in absent
     assert ("at LLP's mix (default), MMT is below HAN on visual, audio-visual; within one standard deviation of HAN on "
-            "audio, Type@AV") in absent and "600 videos for 30 epochs" in absent
+            "audio, Type@AV") in absent and f"600 videos for {lab.LAB_TRAIN['epochs']} epochs" in absent
 
 
 def test_the_shipped_presets_are_measured_over_several_seeds():
@@ -277,6 +277,8 @@ def test_the_shipped_presets_are_measured_over_several_seeds():
     assert results is not None, "avvp_core/analysis/lab_presets.json missing: run bench/lab_presets.py"
     assert set(results["presets"]) <= set(lab.PRESETS) and "Mostly audio-only" in results["presets"]
     assert results["train"] == json.loads(json.dumps(lab.LAB_TRAIN))  # measured with the page's own settings
+    for model in lab.LAB_MODELS:  # ... and today's models: a new demo width or rate makes the figures stale
+        assert results["model_settings"][model] == json.loads(json.dumps(lab.model_settings(model))), model
     for name, r in results["presets"].items():
         assert len(r["seeds"]) >= 3 and r["knobs"] == {**lab.default_knobs(), **lab.PRESETS[name]["knobs"]}
 
@@ -290,4 +292,4 @@ def test_lab_page_states_the_measurement_and_presets_set_the_knobs(tmp_path, run
     assert at.slider(key="lab_knob_audio_only_rate").value == pytest.approx(0.9)
     assert at.slider(key="lab_knob_visual_only_rate").value == pytest.approx(0.05)
     assert any("MMT − HAN over 3 seeds" in c.value for c in at.caption)
-    assert lab.run_name("d", "han", 30, 1).endswith("-last")  # last-epoch runs are never confused with older ones
+    assert lab.run_name("d", "han", 30, 1).endswith("-last-plr")  # runs of older settings are never reused

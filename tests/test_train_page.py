@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from avvp_core import jobs, paths
 from avvp_core.analysis import curves
 from avvp_core.analysis import lab as lab_core
+from avvp_core.checkpoints import read_card
 from avvp_core.data.synthetic import GENERATOR_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
@@ -181,9 +182,13 @@ def test_lab_trains_two_models_and_shows_their_figures(tmp_path, runs, monkeypat
     assert not at.exception and not at.error
     data = tmp_path / "data" / f"lab-g{GENERATOR_VERSION}-a0.60-v0.05-i1.00-s3.5-d0"
     assert json.loads((data / "synthllp.json").read_text())["splits"] == {"train": 40, "val": 20, "test": 20}
-    assert sorted(j.name for j in jobs.list_jobs()) == [f"{data.name}-han-e1-s1-last", f"{data.name}-mmt-e1-s1-last"]
+    assert sorted(j.name for j in jobs.list_jobs()) == [f"{data.name}-han-e1-s1-last-plr",
+                                                          f"{data.name}-mmt-e1-s1-last-plr"]
+    assert any("han 0.0003, mmt 0.0003" in c.value for c in at.caption)  # each model at its paper's rate
 
     assert all(j.status == "finished" for j in _wait_all())
+    for job in jobs.list_jobs():  # ... and that is the rate each trained with
+        assert read_card(job.folder).config["train"]["lr"] == lab_core.model_lr(job.record["model"])
     at.run()
     table = at.dataframe[0].value
     assert list(table.index) == ["han", "mmt", "mmt − han"] and len(table.columns) == 10
