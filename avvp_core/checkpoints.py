@@ -81,10 +81,14 @@ def read_log(path: Path) -> list[dict[str, Any]]:
     return read_jsonl(path, check_log_row)
 
 
+def stored_in_float16(tensor: torch.Tensor, min_elements: int = 0) -> bool:
+    """Whether a half-precision save stores this tensor in float16: floating, of at least `min_elements` elements."""
+    return tensor.is_floating_point() and tensor.numel() >= min_elements
+
+
 def save_weights(path: Path, model: torch.nn.Module, half: bool = False, half_min_elements: int = 0) -> None:
     """`half`: floating tensors of at least `half_min_elements` elements are stored in float16 (0: all of them)."""
-    state = {k: (v.half() if half and v.is_floating_point() and v.numel() >= half_min_elements else v)
-             .detach().cpu().contiguous()
+    state = {k: (v.half() if half and stored_in_float16(v, half_min_elements) else v).detach().cpu().contiguous()
              for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         try:

@@ -185,22 +185,30 @@ WHY_THEY_DIFFER = ("The verdict is measured where SynthLLP is calibrated against
 NOT_YET = "not yet measured"
 
 
-def newcomer_frame(zoo_rows: dict[str, dict[str, Any]]) -> str:
+def seeds_block(row: Any) -> dict[str, Any]:
+    """A zoo.json row's `seeds` block, {} where the row has none or another shape (an older or hand-edited file)."""
+    block = row.get("seeds") if isinstance(row, dict) else None
+    return block if isinstance(block, dict) and isinstance(block.get("seeds"), list) else {}
+
+
+def seed_span(zoo_rows: dict[str, Any]) -> str | None:
+    """How many seeds the zoo's entries have ("3", or "1 to 3"); None when every entry has one."""
+    counts = sorted({len(seeds_block(r).get("seeds", [])) or 1 for r in zoo_rows.values()}) or [1]
+    if counts == [1]:
+        return None
+    return f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
+
+
+def newcomer_frame(zoo_rows: dict[str, Any]) -> str:
     """The paragraph above Home's claims table, for a newcomer reading "does not hold": how many seeds the demo zoo
     has and how far HAN moves between them, both from zoo.json's rows (each row's `seeds` block)."""
-    def block(row: Any) -> dict[str, Any]:  # a row's seeds block, {} where the file has none or another shape
-        seeds = row.get("seeds") if isinstance(row, dict) else None
-        return seeds if isinstance(seeds, dict) and isinstance(seeds.get("seeds"), list) else {}
-
-    counts = sorted({len(block(r).get("seeds", [])) or 1 for r in zoo_rows.values()}) or [1]
-    han = block(zoo_rows.get("han"))
+    span, han = seed_span(zoo_rows), seeds_block(zoo_rows.get("han"))
     han_std = ((han.get("std") or {}).get("test") or {}).get("segment/type") if isinstance(han.get("std"), dict) \
         else None
-    if counts == [1]:
+    if span is None:
         seeds = "**one seed** of each method"
         noise = "one training per method, so a difference can be seed noise"
     else:
-        span = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
         seeds = f"**{span} seeds** of each method (the figures are means over them)"
         noise = (f"HAN itself moves by ±{han_std:.1f} segment-level Type@AV (sample std over its "
                  f"{len(han['seeds'])} seeds)" if isinstance(han_std, int | float) and len(han.get("seeds", [])) > 1

@@ -1144,35 +1144,45 @@ def _zoo_claims(folder: str, zoo_json_mtime: float, full_mtime: float):
     return pd.DataFrame(claims.side_by_side(zoo_rows, full, problem))
 
 
-def zoo_claims(root: str):
-    """The claims table when the shipped zoo was trained on the data in use, else None (a DataFrame): the
-    calibrated verdict of checkpoints/claims_full.json beside the demo zoo's (claims.side_by_side)."""
+@st.cache_data(show_spinner=False, max_entries=4)
+def _read_zoo_index(path: str, mtime: float) -> dict[str, Any] | None:
     from .checkpoint_schema import read_json_object
-    from .claims import CLAIMS_FULL
+
+    try:
+        return read_json_object(Path(path))
+    except (OSError, InputError):
+        return None
+
+
+def _zoo_index() -> tuple[dict[str, Any] | None, float]:
+    """checkpoints/zoo.json, validated, and its modification time: read once per change, however many parts of a
+    page ask (None, 0.0 when it is missing or unreadable)."""
     from .paths import CHECKPOINTS_DIR
     from .zoo import ZOO_FILE
 
-    index = CHECKPOINTS_DIR / ZOO_FILE
     try:
-        zoo = read_json_object(index)
-    except (OSError, InputError):
-        return None
-    if not isinstance(zoo.get("data"), dict) or zoo["data"].get("fingerprint") != data_fingerprint(root):
+        mtime = (CHECKPOINTS_DIR / ZOO_FILE).stat().st_mtime
+    except OSError:
+        return None, 0.0
+    return _read_zoo_index(str(CHECKPOINTS_DIR / ZOO_FILE), mtime), mtime
+
+
+def zoo_claims(root: str):
+    """The claims table when the shipped zoo was trained on the data in use, else None (a DataFrame): the
+    calibrated verdict of checkpoints/claims_full.json beside the demo zoo's (claims.side_by_side)."""
+    from .claims import CLAIMS_FULL
+    from .paths import CHECKPOINTS_DIR
+
+    zoo, mtime = _zoo_index()
+    if zoo is None or not isinstance(zoo.get("data"), dict) or zoo["data"].get("fingerprint") != data_fingerprint(root):
         return None
     full = CHECKPOINTS_DIR / CLAIMS_FULL
-    return _zoo_claims(str(CHECKPOINTS_DIR), index.stat().st_mtime, full.stat().st_mtime if full.is_file() else 0.0)
+    return _zoo_claims(str(CHECKPOINTS_DIR), mtime, full.stat().st_mtime if full.is_file() else 0.0)
 
 
 def zoo_rows() -> dict[str, Any]:
     """The shipped zoo's rows (checkpoints/zoo.json "entries"), {} when the index is missing or unreadable."""
-    from .checkpoint_schema import read_json_object
-    from .paths import CHECKPOINTS_DIR
-    from .zoo import ZOO_FILE
-
-    try:
-        entries = read_json_object(CHECKPOINTS_DIR / ZOO_FILE).get("entries")
-    except (OSError, InputError):
-        return {}
+    entries = (_zoo_index()[0] or {}).get("entries")
     return entries if isinstance(entries, dict) else {}
 
 

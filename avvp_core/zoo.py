@@ -61,7 +61,9 @@ from .checkpoints import (
     load_state_dict,
     read_card,
     save_weights,
+    stored_in_float16,
 )
+from .claims import seed_span, seeds_block
 from .constants import METRIC_KEYS
 from .data.dataset import LLPDataset
 from .errors import InputError
@@ -137,9 +139,8 @@ def _float16_round_trip(model: torch.nn.Module, min_elements: int) -> torch.nn.M
     """A copy of `model` whose floating tensors of at least `min_elements` elements went through float16, evaluated in
     float32 like every load."""
     rounded = copy.deepcopy(model)
-    state = rounded.state_dict()
-    rounded.load_state_dict({k: v.half().float() if v.is_floating_point() and v.numel() >= min_elements else v
-                             for k, v in state.items()})
+    rounded.load_state_dict({k: v.half().float() if stored_in_float16(v, min_elements) else v
+                             for k, v in rounded.state_dict().items()})
     return rounded
 
 
@@ -283,12 +284,11 @@ def export(entry: ZooEntry, trained: Path, data: LLPDataset, out: Path, seconds:
     the entry's other finished seeds, join the card's `seeds` block (figures measured here from their weights)."""
     model, card = load_checkpoint(trained)
     full = _figures(model, data, card.gating)
-    all_half_delta, half_from, half = None, None, None
+    deltas, half_from, half = [], None, None  # deltas[0]: all in float16; deltas[-1]: what ships, if any float16
     for min_elements in HALF_MIN_ELEMENTS:
         figures = _figures(_float16_round_trip(model, min_elements), data, card.gating)
-        delta = _max_delta(full, figures)
-        all_half_delta = delta if all_half_delta is None else all_half_delta
-        if delta <= HALF_TOLERANCE:
+        deltas.append(_max_delta(full, figures))
+        if deltas[-1] <= HALF_TOLERANCE:
             half_from, half = min_elements, figures
             break
     use_half = half_from is not None
@@ -307,12 +307,11 @@ def export(entry: ZooEntry, trained: Path, data: LLPDataset, out: Path, seconds:
     save_weights(tmp / WEIGHTS, model, half=use_half, half_min_elements=half_from or 0)
     if _same_tensors(target / WEIGHTS, tmp / WEIGHTS):  # a re-export of unchanged weights keeps the shipped file
         shutil.copyfile(target / WEIGHTS, tmp / WEIGHTS)  # byte for byte: no binary churn in the repository
-    stored = {"float16_min_elements": half_from, "weights_max_delta": round(_max_delta(full, half), 4)} if use_half \
-        else {}
+    stored = {"float16_min_elements": half_from, "weights_max_delta": round(deltas[-1], 4)} if use_half else {}
     config = {**card.config, "weights_dtype": dtype,
               "zoo": {"entry": entry.name, "title": entry.title, "seed": seed,
                       "train_seconds": round(seconds, 1), "machine": machine(),
-                      "float16_max_delta": round(all_half_delta, 4), **stored}}
+                      "float16_max_delta": round(deltas[0], 4), **stored}}
     metrics = {**card.metrics, **(half if use_half else full), "complete": True, "float32": full, "seeds": seeds}
     write_json(tmp / CONFIG, config)
     write_json(tmp / METRICS, metrics)
@@ -556,10 +555,9 @@ def render_readme(out: str | Path) -> str:
 
 def _claims_seeds_note(rows: dict[str, dict[str, Any]]) -> str:
     """Which seeds the claims table below compares (claims.check takes every seed the cards hold)."""
-    counts = sorted({len((r.get("seeds") or {}).get("seeds") or []) or 1 for r in rows.values()})
-    if counts == [1]:
+    span = seed_span(rows)
+    if span is None:
         return "Seed 1 only: one training per entry, so no difference below is tested against seed noise."
-    span = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
     return (f"Mean ± sample standard deviation over each entry's seeds ({span} per entry, the table above); a "
             "difference smaller than the pooled standard deviation is marked as within the seeds' spread.")
 
@@ -567,7 +565,7 @@ def _claims_seeds_note(rows: dict[str, dict[str, Any]]) -> str:
 def _seeds_section(rows: dict[str, dict[str, Any]]) -> list[str]:
     """README lines for entries trained with several seeds (none when every entry has one: the README of a
     single-seed zoo is what it always was)."""
-    multi = {n: r["seeds"] for n, r in rows.items() if len((r.get("seeds") or {}).get("seeds") or []) > 1}
+    multi = {n: seeds_block(r) for n, r in rows.items() if len(seeds_block(r).get("seeds", [])) > 1}
     if not multi:
         return []
     keys = ("segment/type", "segment/event", "event/type", "event/event")
