@@ -184,6 +184,10 @@ def test_a_reloaded_timelines_url_reopens_the_same_video_and_models(server, brow
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Video").first.locator("input").click()
     other = split.filenames[7]
     page.get_by_role("option", name=other, exact=True).click()
+    # the choice's rerun starts asynchronously: on a loaded machine _settle alone can see the idle page before it
+    # (a fresh-clone run read the first video from the URL), so wait for the URL to name the new video first
+    page.wait_for_url(lambda u: urllib.parse.parse_qs(urllib.parse.urlparse(u).query).get("video") == [other],
+                      timeout=60_000)
     _settle(page)
     query = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
     assert query["video"] == [other] and query["models"] == ["MMT · mmt,HAN · han2"]
