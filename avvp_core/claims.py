@@ -243,6 +243,19 @@ def read_full(path: str | Path) -> dict[str, Any] | None:
     return data
 
 
+def _seeds_so_far(full: dict[str, Any], row: dict[str, Any]) -> str:
+    """"1 of 3 seeds so far" when a claim's pair (row: the record's own claim row, entry names) has fewer seeds in
+    claims_full.json than its setting names: the matrix takes days on a CPU and its record is rewritten after every
+    run. "" when complete or unknown."""
+    planned, entries = (full.get("setting") or {}).get("seeds"), full.get("entries")
+    if not isinstance(planned, list) or not isinstance(entries, dict):
+        return ""
+    names = [row.get("candidate"), row.get("baseline")]
+    counts = [len((entries.get(n) or {}).get("seeds") or {}) for n in names if isinstance(entries.get(n), dict)]
+    done = min(counts) if counts else 0
+    return f"{done} of {len(planned)} seeds so far" if 0 < done < len(planned) else ""
+
+
 def side_by_side(zoo_rows: list[dict[str, Any]], full: dict[str, Any] | None, problem: str = ""
                  ) -> list[dict[str, Any]]:
     """One row per claim: the calibrated verdict (claims_full.json) as "verdict", the demo zoo's beside it, the
@@ -257,6 +270,9 @@ def side_by_side(zoo_rows: list[dict[str, Any]], full: dict[str, Any] | None, pr
             verdict, measured = NOT_YET, "not in claims_full.json (a claim added since it was measured)"
         else:
             verdict, measured = c["verdict"], str(c.get("measured", ""))
+            so_far = _seeds_so_far(full, c)
+            if so_far and verdict != "not measured":  # a matrix stopped part-way: say on how few seeds it stands
+                verdict = f"{verdict} ({so_far})"
         out.append({"claim": z["claim"], "paper": z["paper"], "pair": f"{z['candidate']} vs {z['baseline']}",
                     "verdict": verdict, "calibrated measured (full, paper width, seeds)": measured,
                     "demo zoo verdict": z["verdict"], "demo zoo measured (mini, demo width)": z["measured"],

@@ -36,6 +36,19 @@ def test_seeds_are_averaged():
     assert "spread" not in _row(claims.check(clear), "MGN beats HAN")["measured"]
 
 
+def test_a_matrix_stopped_part_way_says_on_how_few_seeds_each_calibrated_verdict_stands():
+    runs = {"han": [_run(50.0)], "mgn": [_run(55.0)], "cmpie": [_run(45.0)]}
+    calibrated = claims.check(runs)
+    full = {"setting": {"seeds": [1, 2, 3]}, "claims": calibrated,
+            "entries": {"han": {"seeds": {"1": {}, "2": {}}}, "mgn": {"seeds": {"1": {}}}, "cmpie": {"seeds": {}}}}
+    rows = {r["claim"]: r for r in claims.side_by_side(claims.check(runs), full)}
+    assert rows["MGN beats HAN"]["verdict"] == "holds (1 of 3 seeds so far)"  # the pair's fewer seeds
+    assert rows["CM-S adds to CM-Co"]["verdict"] == "not measured"  # nothing to qualify
+    full["entries"] = {n: {"seeds": {"1": {}, "2": {}, "3": {}}} for n in ("han", "mgn")}
+    rows = {r["claim"]: r for r in claims.side_by_side(claims.check(runs), full)}
+    assert rows["MGN beats HAN"]["verdict"] == "holds"
+
+
 def test_loss_gap_and_label_precision():
     gap = [{"loss/audio": 0.3, "loss/visual": 0.1}]
     wide = [{"loss/audio": 0.5, "loss/visual": 0.1}]
