@@ -30,6 +30,8 @@ def test_trains_scores_and_merges_then_refuses_a_run_on_other_data(tiny_data, tm
     run = saved["runs"][0]
     assert saved["seeds"] == [1] and 0 <= run["segment/type"] <= 100 and 0 <= run["single"] <= 100
     assert (out / "han-plain-demo-s1" / "metrics.json").is_file()
+    card = json.loads((out / "han-plain-demo-s1" / "config.json").read_text())
+    assert saved["args"]["budget"] == card["train"]["budget"] == "llp_steps"  # the rule mini is calibrated under
 
     merged = _run("--merge", str(record), str(record))  # two copies of one run: spread 0
     assert merged.returncode == 0, merged.stderr
