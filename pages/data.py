@@ -30,7 +30,8 @@ if source == "SynthLLP":
     own = ", ".join(f"{knob.replace('_', ' ')} {defaults[knob]:g}" for knob in calibrated)
     st.caption(f"{PRESETS[preset]['n_train']:,} training videos. The knobs below start at this preset's calibrated "
                f"defaults ({own}): HAN scores about what it scores on the real LLP "
-               "test set on `full` (paper width) and `mini` (demo width); see bench/RESULTS.md.")
+               "test set on `full` (paper width) and `mini` (demo width, trained in LLP's optimiser steps: budget "
+               "`llp_steps`, the zoo's and the Train page's default); see bench/RESULTS.md.")
     with st.form("synth_form"):
         a, c = st.columns(2)
         name = a.text_input("Name (folder under data/)", value="synthllp-custom", key=K.DATA_SYNTH_NAME)

@@ -67,9 +67,10 @@ def test_synth_form_shows_each_presets_calibrated_knobs(tiny_data):
 
     at = app_page("data", tiny_data)
     assert not at.exception
-    assert at.number_input(key="knob_mini_separation").value == knob_defaults("mini")["separation"] == 3.5
+    # mini's separation is calibrated under the step budget (issue 19, generator 1.5)
+    assert at.number_input(key="knob_mini_separation").value == knob_defaults("mini")["separation"] == 2.9
     assert at.number_input(key="knob_mini_silent_objects").value == 0.0
-    assert any("(separation 3.5)" in c.value for c in at.caption)
+    assert any("(separation 2.9)" in c.value and "llp_steps" in c.value for c in at.caption)
     at.selectbox(key="data_synth_preset").set_value("full").run()
     assert not at.exception
     assert at.number_input(key="knob_full_separation").value == knob_defaults("full")["separation"] == 2.05

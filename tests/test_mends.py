@@ -1,6 +1,6 @@
-"""Issue 19's mends, each with its old behaviour kept as a named option, and the shipped zoo still meaning what it
-meant: JoMoLD's NCE before the head dropout, CM-PIE's residual aggregation, one demo width, the messenger claim
-after CAPC, and shipped cards that replay exactly the options they were trained with."""
+"""Issue 19's mends, each with its old behaviour kept as a named option: JoMoLD's NCE before the head dropout,
+CM-PIE's residual aggregation, one demo width, the messenger claim after CAPC; and the shipped zoo, trained with
+them, whose cards replay exactly the options they were trained with."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_cmpie_aggregates_with_a_residual_by_default_and_keeps_the_literal_readi
     b = literal.cma["audio"](q, q, q)[0]
     torch.testing.assert_close(a - b, q)  # the query added back
     shipped_cmpie = json.loads((CHECKPOINTS_DIR / "cmpie" / "config.json").read_text())
-    assert shipped_cmpie["model_config"]["cma_residual"] is False  # trained literally; loads so
+    assert shipped_cmpie["model_config"]["cma_residual"] is True  # the zoo is trained with the mend; loads so
 
 
 def test_every_model_has_one_demo_width():
@@ -74,15 +74,16 @@ def test_messengers_are_compared_after_capc():
 
 @pytest.mark.parametrize("folder", shipped(CHECKPOINTS_DIR), ids=lambda f: f.name)
 def test_shipped_cards_replay_the_options_they_were_trained_with(folder, tiny_data):
-    """`zoo --as-shipped`: the card's own options give back its training configuration exactly (budget
-    llp_batch, the old DGM noise, NCE and MSDU readings), and its model config builds and loads its weights."""
+    """`zoo --as-shipped`: the card's own options give back its training configuration exactly, and its model config
+    builds and loads its weights. The shipped zoo is the mended one (issue 19): budget llp_steps, DGM's noise read
+    as OGM-GE, JoMoLD's NCE before the dropout, MSDU's heads detached."""
     entry = ENTRIES[folder.name]
     model_options, train_options = shipped_options(CHECKPOINTS_DIR, entry)
     card = json.loads((folder / "config.json").read_text())
-    assert train_options["budget"] == "llp_batch" and train_options["dgm_noise_reading"] == "literal"
-    assert train_options["nce_visual"] == "post_dropout"
+    assert train_options["budget"] == "llp_steps" and train_options["dgm_noise_reading"] == "ogm_ge"
+    assert train_options["nce_visual"] == "pre_dropout"
     if card["model"] == "msdu":
-        assert model_options["msdu_detach"] is False
+        assert model_options["msdu_detach"] is True
     ctx = RecipeContext(LLPDataset(tiny_data), entry.model, folder, "demo", model_options,
                         {**train_options, "device": "cpu"}, budget="llp_steps")
     cfg = ctx.train_config()

@@ -131,9 +131,12 @@ def test_presets_and_knob_validation():
 
 
 def test_calibrated_knobs_are_per_preset_and_an_explicit_knob_wins():
-    # issue 9: full (LLP's 10,000 training videos) is calibrated harder than mini and tiny (bench/RESULTS.md)
+    # issue 9: full (LLP's 10,000 training videos) is calibrated harder than mini and tiny (bench/RESULTS.md);
+    # issue 19 (generator 1.5): mini recalibrated for the step budget, tiny keeps the generator's default
     assert knob_defaults("full")["separation"] == PRESET_KNOBS["full"]["separation"] == 2.05
-    assert knob_defaults("mini")["separation"] == knob_defaults("tiny")["separation"] == KNOBS["separation"]["default"]
+    assert knob_defaults("mini")["separation"] == PRESET_KNOBS["mini"]["separation"] == 2.9
+    assert knob_defaults("tiny")["separation"] == KNOBS["separation"]["default"] == 3.5
+    assert resolve_knobs("mini", separation=3.5)["separation"] == 3.5  # 1.4's mini features
     assert resolve_knobs("full")["separation"] == 2.05
     assert resolve_knobs("full", separation=4.0)["separation"] == 4.0
     # generator 1.4: only full shows silent objects; mini (the zoo's data) keeps 1.3's features
