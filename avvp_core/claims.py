@@ -273,6 +273,9 @@ def side_by_side(zoo_rows: list[dict[str, Any]], full: dict[str, Any] | None, pr
             so_far = _seeds_so_far(full, c)
             if so_far and verdict != "not measured":  # a matrix stopped part-way: say on how few seeds it stands
                 verdict = f"{verdict} ({so_far})"
+            elif verdict == "not measured" and full.get("complete") is False:
+                verdict, measured = NOT_YET, ("the matrix has not reached this pair yet (its record is incomplete; "
+                                              "rerun bench/claims_matrix.py to resume)")
         out.append({"claim": z["claim"], "paper": z["paper"], "pair": f"{z['candidate']} vs {z['baseline']}",
                     "verdict": verdict, "calibrated measured (full, paper width, seeds)": measured,
                     "demo zoo verdict": z["verdict"], "demo zoo measured (mini, demo width)": z["measured"],

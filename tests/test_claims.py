@@ -44,6 +44,12 @@ def test_a_matrix_stopped_part_way_says_on_how_few_seeds_each_calibrated_verdict
     rows = {r["claim"]: r for r in claims.side_by_side(claims.check(runs), full)}
     assert rows["MGN beats HAN"]["verdict"] == "holds (1 of 3 seeds so far)"  # the pair's fewer seeds
     assert rows["CM-S adds to CM-Co"]["verdict"] == "not measured"  # nothing to qualify
+    full["complete"] = False  # as the matrix writes it while runs are left
+    rows = {r["claim"]: r for r in claims.side_by_side(claims.check(runs), full)}
+    assert rows["CM-S adds to CM-Co"]["verdict"] == claims.NOT_YET
+    measured = rows["CM-S adds to CM-Co"]["calibrated measured (full, paper width, seeds)"]
+    assert "has not reached this pair yet" in measured
+    assert rows["MGN beats HAN"]["verdict"] == "holds (1 of 3 seeds so far)"
     full["entries"] = {n: {"seeds": {"1": {}, "2": {}, "3": {}}} for n in ("han", "mgn")}
     rows = {r["claim"]: r for r in claims.side_by_side(claims.check(runs), full)}
     assert rows["MGN beats HAN"]["verdict"] == "holds"
