@@ -125,6 +125,19 @@ def test_export_and_home_claims_on_tiny_data(tiny_data, tmp_path, monkeypatch):
     assert table.loc["MGN beats HAN", "verdict"] == "holds"
     assert "± 0.5" in table.loc["MGN beats HAN", "calibrated measured (full, paper width, seeds)"]
     assert table.loc["CM-PIE beats HAN", "verdict"] == "not yet measured"
+    # a matrix stopped part-way (days on a CPU): each verdict says on how few seeds it stands
+    write_json(zoo / CLAIMS_FULL, {
+        "format": FULL_FORMAT, "setting": {"seeds": [1, 2, 3]}, "complete": False,
+        "entries": {"mgn": {"seeds": {"1": {}}}, "han": {"seeds": {"1": {}, "2": {}}}},
+        "claims": [{"claim": "MGN beats HAN", "candidate": "mgn", "baseline": "han", "verdict": "holds",
+                    "measured": "seg Type 56.0 vs 54.0 (+2.0)"},
+                   {"claim": "CM-PIE beats HAN", "candidate": "cmpie", "baseline": "han", "verdict": "not measured",
+                    "measured": ""}]})
+    at.run()
+    table = next(df.value for df in at.dataframe if "verdict" in df.value.columns).set_index("claim")
+    assert table.loc["MGN beats HAN", "verdict"] == "holds (1 of 3 seeds so far)"
+    assert table.loc["CM-PIE beats HAN", "verdict"] == "not yet measured"
+    assert "not reached this pair" in table.loc["CM-PIE beats HAN", "calibrated measured (full, paper width, seeds)"]
     (zoo / CLAIMS_FULL).write_text("{broken")
     at.run()
     table = next(df.value for df in at.dataframe if "verdict" in df.value.columns).set_index("claim")
