@@ -180,3 +180,23 @@ def test_export_keeps_small_tensors_in_float32_when_float16_moves_a_figure(tiny_
     for split in ("val", "test"):  # the card's figures are those of the weights that ship
         got = evaluate(model, data.split(split), card.gating).summary
         assert all(abs(got[k] - card.metrics[split][k]) < 1e-9 for k in METRIC_KEYS)
+
+
+def test_shipped_claims_record_reads_and_its_verdicts_follow_from_its_own_runs():
+    """checkpoints/claims_full.json (bench/claims_matrix.py, possibly part-way): valid, and every verdict and measured
+    cell is what claims.check says of the per-seed figures the record itself holds, so Home shows no verdict that
+    its own numbers contradict."""
+    from avvp_core.claims import CLAIMS_FULL, check, read_full
+
+    record = read_full(CHECKPOINTS_DIR / CLAIMS_FULL)
+    if record is None:
+        pytest.skip("no claims_full.json shipped (bench/claims_matrix.py not run yet)")
+    assert record["setting"]["preset"] == "full" and record["setting"]["width"] == "paper"
+    entries = record["entries"]
+    runs = {name: list(e["seeds"].values()) for name, e in entries.items()}
+    again = check(runs, {name: {"model": e["model"], "recipe": e["recipe"]} for name, e in entries.items()})
+    assert [(r["claim"], r["verdict"], r["measured"]) for r in again] == \
+        [(r["claim"], r["verdict"], r["measured"]) for r in record["claims"]]
+    planned = len(record["setting"]["seeds"])
+    assert record["complete"] == all(len(e["seeds"]) == planned for e in entries.values())
+
