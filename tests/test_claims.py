@@ -43,6 +43,12 @@ def test_a_matrix_stopped_part_way_says_on_how_few_seeds_each_calibrated_verdict
             "entries": {"han": {"seeds": {"1": {}, "2": {}}}, "mgn": {"seeds": {"1": {}}}, "cmpie": {"seeds": {}}}}
     rows = {r["claim"]: r for r in claims.side_by_side(claims.check(runs), full)}
     assert rows["MGN beats HAN"]["verdict"] == "holds (1 of 3 seeds so far)"  # the pair's fewer seeds
+    refined = {"audio": {"removed": 40, "precision": 0.9, "recall": 0.5, "positives": 100, "truly_absent": 10}}
+    label_runs = {"han-ma": [{"test": _run(50.0)["test"], "log": [], "refinement": refined}]}
+    label_full = {"setting": {"seeds": [1, 2, 3]}, "claims": claims.check(label_runs),
+                  "entries": {"han-ma": {"seeds": {"1": {}}}, "han": {"seeds": {}}}}  # no HAN run needed
+    label = {r["claim"]: r for r in claims.side_by_side(claims.check(label_runs), label_full)}
+    assert label["MA's removed labels are mostly truly absent"]["verdict"] == "holds (1 of 3 seeds so far)"
     assert rows["CM-S adds to CM-Co"]["verdict"] == "not measured"  # nothing to qualify
     full["complete"] = False  # as the matrix writes it while runs are left
     rows = {r["claim"]: r for r in claims.side_by_side(claims.check(runs), full)}
