@@ -58,7 +58,7 @@ def main() -> None:
                     print(f"{preset} {model} s{seed}: {time.perf_counter() - t0:.0f} s", flush=True)
                 card = read_card(out)
                 trained = {"model_config": card.config["model_config"], "lr": card.config["train"]["lr"]}
-                if trained != json.loads(json.dumps(settings[model])):  # a reused run of other settings
+                if trained != settings[model]:  # a reused run of other settings
                     sys.exit(f"{out}: trained with {trained}, the Lab now uses {settings[model]}: remove it")
                 runs.setdefault(model, []).append(card.metrics["test"])
         a, b = lab.LAB_MODELS

@@ -7,6 +7,7 @@ each while two zoo trainings shared the cores; 30 epochs at the earlier shared r
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +142,12 @@ def model_lr(model: str) -> float:
 
 def model_settings(model: str) -> dict[str, Any]:
     """What a Lab run of `model` is built and trained with beyond LAB_TRAIN (recorded beside the measured presets, so
-    a change of a model's demo width or rate shows up as stale figures, not as silently different ones)."""
+    a change of a model's demo width or rate shows up as stale figures, not as silently different ones), as JSON
+    holds it (tuples as lists): equal to what a card or lab_presets.json gives back."""
     from ..models import create_model
 
-    return {"model_config": dict(create_model(model, width="demo").config), "lr": model_lr(model)}
+    return json.loads(json.dumps({"model_config": dict(create_model(model, width="demo").config),
+                                  "lr": model_lr(model)}))
 
 
 def synth_knobs(knobs: dict[str, float]) -> dict[str, Any]:
