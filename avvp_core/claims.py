@@ -251,7 +251,7 @@ def _seeds_so_far(full: dict[str, Any], row: dict[str, Any]) -> str:
     if not isinstance(planned, list) or not isinstance(entries, dict):
         return ""
     names = [row.get("candidate"), row.get("baseline")]
-    counts = [len((entries.get(n) or {}).get("seeds") or {}) for n in names if isinstance(entries.get(n), dict)]
+    counts = [len(entries[n].get("seeds") or {}) for n in names if isinstance(entries.get(n), dict)]
     counts = [c for c in counts if c]  # a label-precision claim stands on its candidate alone
     done = min(counts) if counts else 0
     return f"{done} of {len(planned)} seeds so far" if 0 < done < len(planned) else ""
