@@ -22,6 +22,10 @@ measured (on 2 CPU cores HAN alone takes about 40 minutes a seed, bench/RESULTS.
     python bench/claims_matrix.py --data runs/bench/synthllp-full --device cuda --entries han --seeds 1 --jobs 1
 and size --jobs (and the session) from it. A stopped matrix resumes with the same command.
 
+`--record-only` trains nothing and rewrites the record from the finished runs, with the verdict code as it is now
+(e.g. to ship a part-way record written by an older process). Each run's wall seconds sit beside its folder
+(`<run>.wall.json`), so a record rebuilt in a later session keeps them all.
+
 Plumbing test (tests/test_claims_matrix.py): `--data <tiny> --width demo --epochs 1 --entries han mgn --seeds 1 2`.
 """
 
@@ -101,9 +105,28 @@ def _loss_log(folder: Path) -> list[dict]:
     return rows
 
 
+def _wall_file(folder: Path) -> Path:
+    """Beside the run folder: the wall seconds its process took, so a record rebuilt in a later session keeps them."""
+    return folder.parent / f"{folder.name}.wall.json"
+
+
+def _wall_seconds(runs_dir: Path, names: list[str]) -> dict[str, float]:
+    out = {}
+    for name in names:
+        try:
+            value = json.loads(_wall_file(runs_dir / name).read_text()).get("seconds")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[name] = float(value)
+    return out
+
+
 def build_record(args: argparse.Namespace, entries: list[str], runs_dir: Path, commands: dict[str, str],
                  seconds: dict[str, float]) -> dict:
     data = LLPDataset(args.data)
+    done = [f"{n}-s{s}" for n in entries for s in args.seeds if _complete(runs_dir / f"{n}-s{s}") is not None]
+    seconds = {**_wall_seconds(runs_dir, done), **{k: v for k, v in seconds.items() if k in done}}
     per_entry, runs = {}, {}
     for name in entries:
         seeds = {}
@@ -136,7 +159,8 @@ def build_record(args: argparse.Namespace, entries: list[str], runs_dir: Path, c
         "claims": rows,
         "entries": per_entry,
         "complete": all(len(per_entry[n]["seeds"]) == len(args.seeds) for n in entries),
-        "matrix_command": shlex.join([sys.executable, "bench/claims_matrix.py", *sys.argv[1:]]),
+        "matrix_command": shlex.join([sys.executable, "bench/claims_matrix.py",
+                                      *(a for a in sys.argv[1:] if a != "--record-only")]),  # what trains it
         "run_seconds": {k: round(v, 1) for k, v in seconds.items()},
     }
 
@@ -153,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="CPU threads per process (default: cores / jobs)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--epochs", type=int, default=None, help="override every stage's epochs (plumbing tests only)")
+    p.add_argument("--record-only", action="store_true",
+                   help="train nothing: rewrite the record from the finished runs (after a change to the verdicts)")
     args = p.parse_args(argv)
     entries = args.entries or claim_entries()
     unknown = [n for n in entries if n not in ENTRIES]
@@ -178,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             commands[folder.name] = shlex.join(cmd)
             if _complete(folder) is None:
                 todo.append((folder, cmd))
+    if args.record_only:
+        todo = []
     print(f"{len(entries)} entries x {len(args.seeds)} seeds: {len(todo)} runs to go, {args.jobs} at a time, "
           f"{threads} threads each, device {args.device}", flush=True)
     failed = []
@@ -187,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             folder = futures[future]
             rc, secs = future.result()
             seconds[folder.name] = secs
+            if rc == 0:
+                write_json(_wall_file(folder), {"seconds": round(secs, 1)})
             if rc != 0:
                 failed.append(folder.name)
             print(f"{folder.name}: {'done' if rc == 0 else f'FAILED (exit {rc}, see {folder}.log)'} in {secs:.0f} s",

@@ -96,7 +96,10 @@ if cards:
                                         "paper": st.column_config.TextColumn("paper", width="medium"),
                                         "demo zoo measured (mini, demo width)": st.column_config.TextColumn(
                                             "demo zoo measured (candidate vs baseline)", width="large"),
-                                        "published on LLP": st.column_config.TextColumn("published on the real LLP")})
+                                        "why (measured)": st.column_config.TextColumn(
+                                            "why, where it fails (measured)", width="large"),
+                                        "published on LLP": st.column_config.TextColumn(
+                                            "on the real LLP (papers' figures; released labels)", width="large")})
 elif cards is not None:
     st.info(f"No trained model for this data yet. {ui.train_hint(root)}")
 

@@ -41,9 +41,23 @@ def test_trains_the_pairs_in_parallel_writes_the_record_and_resumes(tiny_data, t
     assert saved["rule"] == claims.VERDICT_RULE
     assert (out / "han-s1" / "metrics.json").is_file() and (out / "han-s1.log").is_file()
 
+    assert set(saved["run_seconds"]) == {"han-s1", "han-s2", "mgn-s1", "mgn-s2"}
+
     again = _run(*common, "--jobs", "2")  # everything finished: nothing is started again
     assert again.returncode == 0 and "0 runs to go" in again.stdout
-    assert json.loads(record.read_text())["entries"]["han"]["mean"] == han["mean"]
+    rebuilt = json.loads(record.read_text())
+    assert rebuilt["entries"]["han"]["mean"] == han["mean"]
+    # a later session's record keeps every run's wall seconds (they sit beside the run folders), not only its own
+    assert rebuilt["run_seconds"] == saved["run_seconds"]
+
+    # --record-only trains nothing, even with a run missing, and rewrites the record from what finished
+    for path in (out / "mgn-s2" / "metrics.json", out / "mgn-s2.wall.json"):
+        path.unlink()
+    only = _run(*common, "--record-only")
+    assert only.returncode == 0 and "0 runs to go" in only.stdout, only.stdout + only.stderr
+    partial = json.loads(record.read_text())
+    assert not partial["complete"] and set(partial["entries"]["mgn"]["seeds"]) == {"1"}
+    assert "mgn-s2" not in partial["run_seconds"] and not (out / "mgn-s2" / "metrics.json").exists()
 
 
 def test_refuses_unknown_entries(tmp_path):

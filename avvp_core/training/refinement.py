@@ -107,14 +107,20 @@ def ma_partners(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return partners
 
 
-def jomold_noise_ratios(labels: np.ndarray, a_prob: np.ndarray, v_prob: np.ndarray, m_a: np.ndarray,
-                        m_v: np.ndarray, a_thres: float = 0.6, v_thres: float = 1.8) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class (audio, visual) noise ratios: noisy positives / positives. Visual-noisy if v_prob 0.95 / m_v < 1.8,
-    audio-noisy if a_prob 1.0 / m_a < 0.6 (0.95 and 1.0 = the positive targets the official code multiplies by)."""
+def jomold_noisy(labels: np.ndarray, a_prob: np.ndarray, v_prob: np.ndarray, m_a: np.ndarray, m_v: np.ndarray,
+                 a_thres: float = 0.6, v_thres: float = 1.8) -> tuple[np.ndarray, np.ndarray]:
+    """(N, C) (audio, visual) masks of the positives JoMoLD's estimator calls noisy. Visual-noisy if v_prob 0.95 / m_v
+    < 1.8, audio-noisy if a_prob 1.0 / m_a < 0.6 (0.95 and 1.0 = the positive targets the official code multiplies
+    by)."""
     pos = labels > 0.5
-    count = np.maximum(pos.sum(0), 1)
-    noisy_a = pos & (a_prob * 1.0 / m_a < a_thres)
-    noisy_v = pos & (v_prob * 0.95 / m_v < v_thres)
+    return pos & (a_prob * 1.0 / m_a < a_thres), pos & (v_prob * 0.95 / m_v < v_thres)
+
+
+def jomold_noise_ratios(labels: np.ndarray, a_prob: np.ndarray, v_prob: np.ndarray, m_a: np.ndarray,
+                        m_v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class (audio, visual) noise ratios: noisy positives (jomold_noisy) / positives."""
+    count = np.maximum((labels > 0.5).sum(0), 1)
+    noisy_a, noisy_v = jomold_noisy(labels, a_prob, v_prob, m_a, m_v)
     return noisy_a.sum(0) / count, noisy_v.sum(0) / count
 
 
@@ -155,7 +161,8 @@ def removal_quality(labels: np.ndarray, removed: dict[str, np.ndarray], truth: d
 
 
 # --- shared helpers --------------------------------------------------------------------------------------------
-def _no_cross(model: torch.nn.Module) -> dict[str, bool]:
+def cross_off(model: torch.nn.Module) -> dict[str, bool]:
+    """The forward keyword that turns cross-attention off ({} for models without it): JoMoLD's estimator."""
     return {"use_cross": False} if "use_cross" in inspect.signature(model.forward).parameters else {}
 
 
@@ -279,7 +286,7 @@ def _jomold_ratios(ctx: RecipeContext, model: torch.nn.Module, cfg: TrainConfig,
     a, v, mean_a, mean_v = [], [], [], []
     with torch.no_grad():
         for batch in feeder.batches(cfg.batch_size):
-            out = model(batch.to(cfg.device), **_no_cross(model))
+            out = model(batch.to(cfg.device), **cross_off(model))
             a.append(out.audio_prob.double().cpu().numpy())
             v.append(out.visual_prob.double().cpu().numpy())
             mean_a.append(a[-1].mean(0))
@@ -332,7 +339,7 @@ def jomold(ctx: RecipeContext) -> FitResult:
     if cfg.nce_weight and not _has_features(estimator, feeder, ("audio", "visual"), cfg.device):
         cfg = dataclasses.replace(cfg, nce_weight=0.0)
         notes["nce"] = "off: the model exposes no segment features"
-    no_cross = _no_cross(estimator)
+    no_cross = cross_off(estimator)
     if no_cross:
         estimator.forward = partial(estimator.forward, **no_cross)  # trained and validated without cross-attention
     res = ctx.fit(stages / "estimator", estimator, cfg, "jomold", stage="estimator", forward=no_cross, **notes)
@@ -345,7 +352,7 @@ def jomold(ctx: RecipeContext) -> FitResult:
         pa, pv = y.clone(), 0.9 * y + 0.05
         if epoch >= cfg.denoise_start_epoch:  # warm-up: no denoising before (see module docstring)
             with torch.no_grad():  # train mode, as the official code
-                out = model(batch, **_no_cross(model))
+                out = model(batch, **cross_off(model))
             loss_a = F.binary_cross_entropy(out.audio_prob.clamp(EPS, 1 - EPS), pa, reduction="none")
             loss_v = F.binary_cross_entropy(out.visual_prob.clamp(EPS, 1 - EPS), pv, reduction="none")
             drop_a, drop_v = jomold_drops(y, loss_a, loss_v, ratios["audio"], ratios["visual"])
@@ -373,5 +380,5 @@ def jomold(ctx: RecipeContext) -> FitResult:
     return _record(result, refinement)
 
 
-__all__ = ["jomold", "jomold_drops", "jomold_noise_ratios", "ma", "ma_partners", "ma_removals", "ma_swap_probs",
-           "ma_thresholds", "removal_quality"]
+__all__ = ["cross_off", "jomold", "jomold_drops", "jomold_noise_ratios", "jomold_noisy", "ma", "ma_partners",
+           "ma_removals", "ma_swap_probs", "ma_thresholds", "removal_quality"]

@@ -1,0 +1,146 @@
+"""Why a label-refinement run removed the audio labels it did: the figures behind the label-precision claims (issue 19
+item 6; bench/RESULTS.md, "Why the label-precision claims fail in audio").
+
+    python bench/refinement_audit.py --data runs/bench/synthllp-full --run RUN [RUN ...] [--json out.json]
+
+RUN is a finished `train --recipe ma` or `--recipe jomold` folder trained on the SynthLLP folder --data (whose train
+truth scores the removals; training never saw it). Per run:
+- both recipes: removals per modality and per class, each with its precision against the train truth, beside the
+  class's truly absent weak labels (the most a perfect rule could remove);
+- JoMoLD only: its noise ratios (stages/ratios), what they estimate (sum of ratio x positives), the most its per-batch
+  rule can drop in one epoch (per batch and class k = int(ratio x positives in the batch), in shuffled batches of the
+  recipe's size, mean of 5 shuffles), and how precise the estimator's own flags are (its audio-noisy rule applied to
+  the estimator in stages/estimator, without cross-attention, as the recipe runs it).
+Then LLP itself, where no train truth exists: MA's released labels against the truly absent labels LLP's val/test
+annotations imply (claims.llp_precision_bound).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import machine_info
+
+from avvp_core import claims
+from avvp_core.checkpoints import load_checkpoint, read_card
+from avvp_core.constants import CLASSES, MODALITIES
+from avvp_core.data import LLPDataset
+from avvp_core.training.feeder import SplitFeeder
+from avvp_core.training.refinement import JOMOLD_TRAIN, cross_off, jomold_noisy, removal_quality
+
+SHUFFLES = 5
+
+
+def per_class(removed: np.ndarray, absent: np.ndarray) -> dict[str, dict[str, int]]:
+    """(N, C) removals and truly-absent positives -> per class: removed, of them truly absent, truly absent."""
+    return {CLASSES[c]: {"removed": int(removed[:, c].sum()), "right": int((removed[:, c] & absent[:, c]).sum()),
+                         "truly_absent": int(absent[:, c].sum())}
+            for c in range(len(CLASSES)) if removed[:, c].any() or absent[:, c].any()}
+
+
+def drop_capacity(labels: np.ndarray, ratio: np.ndarray, batch: int, seed: int = 0) -> float:
+    """The most JoMoLD's rule can drop in one epoch: sum over shuffled batches and classes of int(ratio x positives)."""
+    rng, total = np.random.default_rng(seed), 0
+    for _ in range(SHUFFLES):
+        order = rng.permutation(len(labels))
+        for start in range(0, len(labels), batch):
+            total += int(np.floor(ratio * labels[order[start:start + batch]].sum(0) + 1e-9).sum())
+    return total / SHUFFLES
+
+
+def estimator_flags(run: Path, feeder: SplitFeeder, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """The estimator's own noisy flags (jomold_noisy), forward without cross-attention as the recipe runs it."""
+    model, _ = load_checkpoint(run / "stages" / "estimator")
+    probs = {m: [] for m in MODALITIES}
+    with torch.no_grad():
+        for batch in feeder.batches(JOMOLD_TRAIN["batch_size"]):
+            out = model(batch, **cross_off(model))
+            probs["audio"].append(out.audio_prob.double().numpy())
+            probs["visual"].append(out.visual_prob.double().numpy())
+    a, v = (np.concatenate(probs[m]) for m in MODALITIES)
+    with np.load(run / "stages" / "ratios" / "noise_ratios.npz") as z:
+        m_a, m_v = z["mean_audio"], z["mean_visual"]
+    noisy_a, noisy_v = jomold_noisy(labels, a, v, m_a, m_v)
+    return {"audio": noisy_a, "visual": noisy_v}
+
+
+def audit(run: Path, data: Path) -> dict:
+    card = read_card(run)
+    recipe = card.config.get("recipe")
+    feeder = SplitFeeder(LLPDataset(data).split("train"))
+    labels = feeder.labels.numpy()
+    pos = labels > 0.5
+    truth_a, truth_v = LLPDataset(data, oracle=True).oracle_train_truth()
+    absent = {"audio": pos & ~truth_a.any(1).astype(bool), "visual": pos & ~truth_v.any(1).astype(bool)}
+    if recipe == "ma":
+        with np.load(run / "stages" / "labels" / "labels.npz") as z:
+            removed = {"audio": z["audio_remove"], "visual": z["visual_remove"]}
+    elif recipe == "jomold":
+        with np.load(run / "stages" / "denoise" / "drops.npz") as z:
+            removed = {m: z[m][-1] for m in MODALITIES}  # the last epoch's, as the run's metrics report them
+    else:
+        raise SystemExit(f"{run}: recipe {recipe!r} removes no labels (ma or jomold expected)")
+    out = {"run": str(run), "recipe": recipe, "quality": removal_quality(labels, removed, {"audio": truth_a,
+                                                                                           "visual": truth_v}),
+           "per_class": {m: per_class(removed[m] & pos, absent[m]) for m in MODALITIES}}
+    if recipe == "jomold":
+        with np.load(run / "stages" / "ratios" / "noise_ratios.npz") as z:
+            ratios = {m: z[m] for m in MODALITIES}
+        flags = estimator_flags(run, feeder, labels)
+        out["jomold"] = {m: {
+            "ratio_range": [round(float(ratios[m].min()), 4), round(float(ratios[m].max()), 4)],
+            "estimated_noisy": round(float((ratios[m] * pos.sum(0)).sum())),
+            "epoch_capacity": round(drop_capacity(pos, ratios[m], JOMOLD_TRAIN["batch_size"])),
+            "estimator_flags": int(flags[m].sum()),
+            "estimator_precision": round(float((flags[m] & absent[m]).sum() / max(1, flags[m].sum())), 3),
+            "estimator_recall": round(float((flags[m] & absent[m]).sum() / max(1, absent[m].sum())), 3),
+        } for m in MODALITIES}
+    return out
+
+
+def llp_side() -> dict:
+    named, total = claims.MA_RELEASED_REMOVALS["audio"]
+    named_v, total_v = claims.MA_RELEASED_REMOVALS["visual"]
+    return {"ma_audio_removed": total, "ma_audio_precision_at_most": round(claims.llp_precision_bound("audio", named,
+                                                                                                      total), 3),
+            "ma_visual_removed": total_v, "ma_visual_precision_at_most": round(claims.llp_precision_bound(
+                "visual", named_v, total_v), 3),
+            "truly_absent_share": {m: round(claims.llp_absent_share(m), 4) for m in MODALITIES},
+            "speech_seen_not_heard": claims.llp_absent_share("audio", "Speech"),
+            "jomold_speech_audio_ratio": claims.JOMOLD_RELEASED_SPEECH_AUDIO_RATIO}
+
+
+def _f(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True, help="the SynthLLP folder the runs trained on")
+    ap.add_argument("--run", type=Path, nargs="+", required=True)
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args()
+    print(machine_info())
+    result = {"runs": [audit(r, args.data) for r in args.run], "llp": llp_side()}
+    for r in result["runs"]:
+        print(f"\n{r['run']} ({r['recipe']})")
+        for m in MODALITIES:
+            q = r["quality"][m]
+            print(f"  {m}: {q['removed']} removed, precision {_f(q['precision'])}, recall {_f(q['recall'])}, "
+                  f"truly absent {q['truly_absent']} of {q['positives']} positives")
+            top = sorted(r["per_class"][m].items(), key=lambda kv: -kv[1]["removed"])[:6]
+            print("    " + ", ".join(f"{c} {v['removed']} ({v['right']} right; {v['truly_absent']} absent)"
+                                     for c, v in top if v["removed"]))
+            if "jomold" in r:
+                print(f"    JoMoLD: {r['jomold'][m]}")
+    print(f"\nLLP: {result['llp']}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
