@@ -134,11 +134,11 @@ def _on_llp(claim: Claim) -> str:
 # the run's weak labels truly absent there; {llp}: LLP's, from its annotations.
 WHY: dict[tuple[str, str], str] = {
     ("MA's removed labels are mostly truly absent", "audio"):
-        "It fails on LLP too (right-hand column). MA's audio rule expects the audio branch to keep an event it hears "
-        "when the picture is swapped out; HAN's cross-attention lets that branch lean on the picture, so a heard and "
-        "seen event loses its audio probability with a partner's picture and its true audio label goes (on LLP mostly "
-        "Speech, here the classes whose picture dominates), while truly absent audio labels are rare ({chance:.2f} "
-        "of the positives here, about {llp:.2f} on LLP).",
+        "It fails on real LLP too (see the 'on the real LLP' column). MA's audio rule expects the audio branch to "
+        "keep an event it hears when the picture is swapped out; HAN's cross-attention lets that branch lean on the "
+        "picture, so a heard and seen event loses its audio probability with a partner's picture and its true audio "
+        "label goes (on LLP mostly Speech, here the classes whose picture dominates), while truly absent audio labels "
+        "are rare ({chance:.2f} of the positives here, about {llp:.2f} on LLP).",
     ("JoMoLD's dropped labels are mostly truly absent", "audio"):
         "Few by JoMoLD's own rule: per batch (128) and class it drops k = int(noise ratio x the class's positives in "
         "the batch) labels, 0 for most classes at audio ratios of a few percent (LLP's released ones: 1.6-6.8 %), and "
@@ -311,9 +311,8 @@ def newcomer_frame(zoo_rows: dict[str, Any]) -> str:
     return (f"Each claim compares two zoo models on the test split. The zoo is {seeds} at **demo width** (a fraction "
             "of the papers' model size) on SynthLLP mini, a synthetic stand-in with 2,000 training videos whose "
             f"difficulty is calibrated for HAN only; {noise}. So a claim may not hold here for reasons that say more "
-            "about this small benchmark than about the paper — e.g. a gain smaller than the spread between seeds, or "
-            "one that needs more training data — and a verdict is a measurement to look into, not a judgement of the "
-            "method. Every figure behind each verdict is printed.")
+            "about this small benchmark than about the paper, and a verdict is a measurement to look into, not a "
+            "judgement of the method. Every figure behind each verdict is printed.")
 
 
 def read_full(path: str | Path) -> dict[str, Any] | None:
