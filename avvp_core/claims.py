@@ -256,7 +256,8 @@ def why(row: dict[str, Any]) -> str:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| claim (paper) | on SynthLLP | measured (candidate vs baseline, test) | published on LLP |",
+    lines = ["| claim (paper) | on SynthLLP | measured (candidate vs baseline, test) | on the real LLP (published "
+             "figures; released labels) |",
              "|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['claim']} ({r['paper']}: {r['candidate']} vs {r['baseline']}) | **{r['verdict']}** | "
