@@ -23,8 +23,9 @@ measured (on 2 CPU cores HAN alone takes about 40 minutes a seed, bench/RESULTS.
 and size --jobs (and the session) from it. A stopped matrix resumes with the same command.
 
 `--record-only` trains nothing and rewrites the record from the finished runs, with the verdict code as it is now
-(e.g. to ship a part-way record written by an older process). Each run's wall seconds sit beside its folder
-(`<run>.wall.json`), so a record rebuilt in a later session keeps them all.
+(e.g. to ship a part-way record written by an older process). `run_seconds`: the wall seconds of the process that
+finished each run, kept beside its folder (`<run>.wall.json`) so a record rebuilt in a later session keeps them all; a
+run resumed across sessions counts its last part there, and every part in its `train_seconds`.
 
 Plumbing test (tests/test_claims_matrix.py): `--data <tiny> --width demo --epochs 1 --entries han mgn --seeds 1 2`.
 """
