@@ -11,8 +11,11 @@ truth scores the removals; training never saw it). Per run:
   rule can drop in one epoch (per batch and class k = int(ratio x positives in the batch), in shuffled batches of the
   recipe's size, mean of 5 shuffles), and how precise the estimator's own flags are (its audio-noisy rule applied to
   the estimator in stages/estimator, without cross-attention, as the recipe runs it).
+With --baseline (the run's model trained on the weak labels, e.g. the matrix's HAN of the same seed): per class, the
+share of its train positives the run removed in each modality beside its segment-level test F1 in that modality, run
+against baseline: where removals cost the refined model, class by class.
 Then LLP itself, where no train truth exists: MA's released labels against the truly absent labels LLP's val/test
-annotations imply (claims.llp_precision_bound).
+annotations imply (claims.llp_precision_bound), and the share of each named class's LLP train labels they remove.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from avvp_core import claims
 from avvp_core.checkpoints import load_checkpoint, read_card
 from avvp_core.constants import CLASSES, MODALITIES
 from avvp_core.data import LLPDataset
+from avvp_core.data.synthetic import llp_stats
+from avvp_core.evaluation import evaluate
 from avvp_core.training.feeder import SplitFeeder
 from avvp_core.training.refinement import JOMOLD_TRAIN, cross_off, jomold_noisy, removal_quality
 
@@ -68,7 +73,11 @@ def estimator_flags(run: Path, feeder: SplitFeeder, labels: np.ndarray) -> dict[
     return {"audio": noisy_a, "visual": noisy_v}
 
 
-def audit(run: Path, data: Path) -> dict:
+def _round(x: float) -> float | None:
+    return None if np.isnan(x) else round(float(x), 1)
+
+
+def audit(run: Path, data: Path, baseline: Path | None = None) -> dict:
     card = read_card(run)
     recipe = card.config.get("recipe")
     feeder = SplitFeeder(LLPDataset(data).split("train"))
@@ -87,6 +96,17 @@ def audit(run: Path, data: Path) -> dict:
     out = {"run": str(run), "recipe": recipe, "quality": removal_quality(labels, removed, {"audio": truth_a,
                                                                                            "visual": truth_v}),
            "per_class": {m: per_class(removed[m] & pos, absent[m]) for m in MODALITIES}}
+    if baseline is not None:
+        test = LLPDataset(data).split("test")
+        f1 = {}
+        for name, folder in (("run", run), ("baseline", baseline)):
+            model, card = load_checkpoint(folder)
+            f1[name] = evaluate(model, test, card.gating).per_class
+        out["classes"] = {CLASSES[c]: {m: {
+            "removed_share": round(float((removed[m] & pos)[:, c].sum() / max(1, pos[:, c].sum())), 3),
+            "test_f1": _round(f1["run"][f"segment/{m}"][c]),
+            "baseline_test_f1": _round(f1["baseline"][f"segment/{m}"][c])} for m in MODALITIES}
+            for c in range(len(CLASSES))}
     if recipe == "jomold":
         with np.load(run / "stages" / "ratios" / "noise_ratios.npz") as z:
             ratios = {m: z[m] for m in MODALITIES}
@@ -105,8 +125,11 @@ def audit(run: Path, data: Path) -> dict:
 def llp_side() -> dict:
     named, total = claims.MA_RELEASED_REMOVALS["audio"]
     named_v, total_v = claims.MA_RELEASED_REMOVALS["visual"]
-    return {"ma_audio_removed": total, "ma_audio_precision_at_most": round(claims.llp_precision_bound("audio", named,
-                                                                                                      total), 3),
+    train = llp_stats()["train"]
+    share = {m: {c: round(n / (train["class_frequency"][c] * train["videos"]), 3)
+                 for c, n in claims.MA_RELEASED_REMOVALS[m][0].items()} for m in MODALITIES}
+    return {"ma_removed_share": share, "ma_audio_removed": total,
+            "ma_audio_precision_at_most": round(claims.llp_precision_bound("audio", named, total), 3),
             "ma_visual_removed": total_v, "ma_visual_precision_at_most": round(claims.llp_precision_bound(
                 "visual", named_v, total_v), 3),
             "truly_absent_share": {m: round(claims.llp_absent_share(m), 4) for m in MODALITIES},
@@ -122,10 +145,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, required=True, help="the SynthLLP folder the runs trained on")
     ap.add_argument("--run", type=Path, nargs="+", required=True)
+    ap.add_argument("--baseline", type=Path, nargs="+", help="per --run, its model on the weak labels (per-class "
+                    "test F1 against it)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     print(machine_info())
-    result = {"runs": [audit(r, args.data) for r in args.run], "llp": llp_side()}
+    if args.baseline and len(args.baseline) != len(args.run):
+        raise SystemExit("--baseline takes one folder per --run")
+    baselines = args.baseline or [None] * len(args.run)
+    result = {"runs": [audit(r, args.data, b) for r, b in zip(args.run, baselines, strict=True)], "llp": llp_side()}
     for r in result["runs"]:
         print(f"\n{r['run']} ({r['recipe']})")
         for m in MODALITIES:
@@ -137,6 +165,11 @@ def main() -> None:
                                      for c, v in top if v["removed"]))
             if "jomold" in r:
                 print(f"    JoMoLD: {r['jomold'][m]}")
+            if "classes" in r:  # the classes it strips most, and what that did to their test F1
+                rows = sorted(r["classes"].items(), key=lambda kv: -kv[1][m]["removed_share"])[:8]
+                print("    removed share of the class's train positives -> segment test F1, run vs baseline: "
+                      + ", ".join(f"{c} {v[m]['removed_share']:.0%} -> {v[m]['test_f1']} vs "
+                                  f"{v[m]['baseline_test_f1']}" for c, v in rows))
     print(f"\nLLP: {result['llp']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

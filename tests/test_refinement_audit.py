@@ -14,6 +14,7 @@ import pytest
 
 from avvp_core import claims
 from avvp_core.checkpoints import read_card
+from avvp_core.constants import CLASSES
 from avvp_core.data import LLPDataset
 from avvp_core.training.recipes import RecipeContext, run_recipe
 
@@ -77,7 +78,8 @@ def test_the_audit_reproduces_each_runs_removals(tiny_data, tmp_path):
                             {"epochs": 2, "batch_size": 16}, terminal=False)
         runs.append(run_recipe(recipe, ctx).folder)
     proc = subprocess.run([sys.executable, str(BENCH / "refinement_audit.py"), "--data", str(tiny_data), "--run",
-                           *map(str, runs), "--json", str(out)], capture_output=True, text=True, timeout=300)
+                           *map(str, runs), "--baseline", str(runs[0]), str(runs[0]), "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     for folder, audit in zip(runs, result["runs"], strict=True):
@@ -85,9 +87,16 @@ def test_the_audit_reproduces_each_runs_removals(tiny_data, tmp_path):
         for m in ("audio", "visual"):  # the same removals the run recorded, class by class
             assert audit["quality"][m] == ref[m]
             assert sum(c["removed"] for c in audit["per_class"][m].values()) == ref[m]["removed"]
+    ma = result["runs"][0]  # its own baseline here: every class's test F1 equals the baseline's
+    positives = LLPDataset(tiny_data).split("train").labels.sum(0)
+    for c, row in ma["classes"].items():
+        for m in ("audio", "visual"):
+            removed = ma["per_class"][m].get(c, {}).get("removed", 0)
+            assert row[m]["removed_share"] == round(removed / max(1, float(positives[CLASSES.index(c)])), 3)
+            assert row[m]["test_f1"] == row[m]["baseline_test_f1"]
     jomold = result["runs"][1]["jomold"]
     with np.load(runs[1] / "stages/ratios/noise_ratios.npz") as z:
-        positives = LLPDataset(tiny_data).split("train").labels.sum(0)
         for m in ("audio", "visual"):  # the estimator rerun flags exactly what its ratios counted
             assert jomold[m]["estimator_flags"] == round(float((z[m] * positives).sum()))
     assert result["llp"]["ma_audio_precision_at_most"] < 0.06 and "LLP:" in proc.stdout
+    assert result["llp"]["ma_removed_share"]["audio"]["Speech"] == round(1263 / 4988, 3)
