@@ -147,6 +147,24 @@ WHY: dict[tuple[str, str], str] = {
         "audio losses of its estimator are mostly faint or brief events that are heard.",
 }
 NO_REASON = "reason not measured yet"
+# Why a claim fails on the shipped demo zoo (mini, demo width), as measured on its seed-1 runs (bench/RESULTS.md,
+# "HAN on mini under the step budget" and "Why the label-precision claims fail in audio", part 4). Keyed by claim;
+# shown only while the demo verdict fails. Label-precision rows use WHY, as in the calibrated setting.
+WHY_DEMO: dict[str, str] = {
+    "MA label refinement improves HAN":
+        "MA's wrong audio removals (no more precise on LLP) take a third or more of a few instrument and animal "
+        "classes' train labels here, and those classes' audio F1 collapses; on LLP they fall on Speech, its largest "
+        "class, and audio does not drop.",
+    "Messengers beat full cross-modal context (No MSG), both after CAPC's stages":
+        "Decided in CAPC's label stage: the messenger model's swap test removes more true audio labels than No MSG's "
+        "(seed 1: 425 at precision 0.07 against 163 at 0.04), and each is retrained on its own labels.",
+    "MSDU + DGM improves its JoMoLD baseline":
+        "DGM's gradient noise (drawn with the gradient's own std at every step, OGM-GE's reading) costs about 3 points "
+        "in both modalities; with the noise off the run is level with its baseline (seed 1).",
+    "CM-Co beats HAN":
+        "CM-Co ends level with HAN even at 4x its paper learning rate (at the paper's rate it is still rising after "
+        "196 epochs); why its co-occurrence module adds nothing here is not measured yet.",
+}
 
 
 def loss_gap(log: list[dict[str, Any]]) -> float | None:
@@ -248,11 +266,23 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
     return out
 
 
-def why(row: dict[str, Any]) -> str:
-    """The measured reason beside a verdict that is not "holds" (NO_REASON where none is measured; "" otherwise)."""
-    if str(row.get("verdict", "")).startswith(("partly holds", "does not hold")):
-        return str(row.get("why") or NO_REASON)
-    return ""
+def _fails(row: dict[str, Any]) -> bool:
+    return str(row.get("verdict", "")).startswith(("partly holds", "does not hold"))
+
+
+def why(row: dict[str, Any], reasons: dict[str, str] | None = None) -> str:
+    """The measured reason beside a verdict that is not "holds": the row's own (label precision), else `reasons`'
+    for its claim, else NO_REASON; "" for a verdict that holds or is not measured."""
+    if not _fails(row):
+        return ""
+    return str(row.get("why") or (reasons or {}).get(str(row.get("claim")), "") or NO_REASON)
+
+
+def why_both(calibrated: dict[str, Any] | None, demo: dict[str, Any]) -> str:
+    """Home's "why" cell: the calibrated verdict's reason and the demo zoo's, each where that verdict fails."""
+    parts = [f"{name}: {text}" for name, text in (("Calibrated", why(calibrated or {})),
+                                                   ("Demo zoo", why(demo, WHY_DEMO))) if text]
+    return " | ".join(parts)
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -276,8 +306,9 @@ VERDICT_RULE = ("a claim on test figures holds when the candidate's mean over th
                 "above chance; loss-gap claims as in avvp_core/claims.py")
 WHY_THEY_DIFFER = ("The verdict is measured where SynthLLP is calibrated against LLP (`full`: LLP's 10,000 training "
                    "videos, paper width, 3 seeds); the demo zoo the pages inspect is small models on `mini` (2,000 "
-                   "training videos), where a method's gain can be smaller than the spread between seeds or need "
-                   "more data, so the two columns can disagree.")
+                   "training videos), where a method's gain can be smaller than the spread between seeds, need more "
+                   "data, or depend on how SynthLLP differs from LLP (the \"why\" column gives each failing verdict's "
+                   "measured reason), so the two columns can disagree.")
 NOT_YET = "not yet measured"
 
 
@@ -374,7 +405,7 @@ def side_by_side(zoo_rows: list[dict[str, Any]], full: dict[str, Any] | None, pr
                                               "rerun bench/claims_matrix.py to resume)")
         out.append({"claim": z["claim"], "paper": z["paper"], "pair": f"{z['candidate']} vs {z['baseline']}",
                     "verdict": verdict, "calibrated measured (full, paper width, seeds)": measured,
-                    "why (measured)": why(c) if c is not None and full is not None else "",
                     "demo zoo verdict": z["verdict"], "demo zoo measured (mini, demo width)": z["measured"],
+                    "why (measured)": why_both(c if full is not None else None, z),
                     "published on LLP": z["published"] or (c or {}).get("published", "")})
     return out

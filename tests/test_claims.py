@@ -130,3 +130,20 @@ def test_the_newcomer_frame_says_how_many_seeds_the_zoo_has_and_how_far_han_move
     # a zoo.json of another shape (hand-edited, older) still gives a sentence, never an exception
     assert "**one seed**" in newcomer_frame({"han": {"seeds": 3}, "mgn": "x"})
     assert "**one seed**" in newcomer_frame({})
+
+
+def test_home_says_why_a_verdict_fails_in_each_setting_where_it_is_measured():
+    demo = {"claim": "MA label refinement improves HAN", "verdict": "does not hold", "paper": "000",
+            "candidate": "han-ma", "baseline": "han", "measured": "", "published": ""}
+    holds = {**demo, "claim": "CM-PIE beats HAN", "verdict": "holds"}
+    unmeasured = {**demo, "claim": "MGN beats HAN", "verdict": "partly holds"}
+    full = {"format": claims.FULL_FORMAT, "setting": {"seeds": [1]}, "claims": [
+        {**demo, "verdict": "holds"}, {**holds, "verdict": "does not hold"}, {**unmeasured, "verdict": "holds"}]}
+    rows = {r["claim"]: r["why (measured)"] for r in claims.side_by_side([demo, holds, unmeasured], full)}
+    # the demo zoo's MA failure has its measured reason; the calibrated verdict holds, so it gets none
+    assert rows["MA label refinement improves HAN"] == "Demo zoo: " + claims.WHY_DEMO[demo["claim"]]
+    assert rows["CM-PIE beats HAN"] == f"Calibrated: {claims.NO_REASON}"
+    assert rows["MGN beats HAN"] == f"Demo zoo: {claims.NO_REASON}"
+    # without a calibrated record only the demo zoo's reasons show
+    assert claims.side_by_side([demo], None)[0]["why (measured)"].startswith("Demo zoo: MA's wrong audio")
+    assert set(claims.WHY_DEMO) <= {c.text for c in claims.CLAIMS}  # every reason names a real claim

@@ -137,7 +137,7 @@ def test_export_and_home_claims_on_tiny_data(tiny_data, tmp_path, monkeypatch):
     table = next(df.value for df in at.dataframe if "verdict" in df.value.columns).set_index("claim")
     assert table.loc["MGN beats HAN", "verdict"] == "holds (1 of 3 seeds so far)"
     assert table.loc["CM-PIE beats HAN", "verdict"] == "not yet measured"
-    assert table.loc["MGN beats HAN", "why (measured)"] == table.loc["CM-PIE beats HAN", "why (measured)"] == ""
+    assert table.loc["CM-PIE beats HAN", "why (measured)"] == ""  # not measured in either setting (tiny zoo)
     assert "not reached this pair" in table.loc["CM-PIE beats HAN", "calibrated measured (full, paper width, seeds)"]
     # a verdict that fails carries its measured reason, or says that none is measured yet
     write_json(zoo / CLAIMS_FULL, {"format": FULL_FORMAT, "setting": {"seeds": [1]}, "claims": [
@@ -146,8 +146,9 @@ def test_export_and_home_claims_on_tiny_data(tiny_data, tmp_path, monkeypatch):
          "why": "It fails on LLP too."}]})
     at.run()
     table = next(df.value for df in at.dataframe if "verdict" in df.value.columns).set_index("claim")
-    assert table.loc["MGN beats HAN", "why (measured)"] == "reason not measured yet"
-    assert table.loc["MA's removed labels are mostly truly absent", "why (measured)"] == "It fails on LLP too."
+    assert table.loc["MGN beats HAN", "why (measured)"].startswith("Calibrated: reason not measured yet")
+    assert table.loc["MA's removed labels are mostly truly absent", "why (measured)"].startswith(
+        "Calibrated: It fails on LLP too.")
     (zoo / CLAIMS_FULL).write_text("{broken")
     at.run()
     table = next(df.value for df in at.dataframe if "verdict" in df.value.columns).set_index("claim")
