@@ -215,7 +215,7 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
             out.append({**row, "verdict": "not measured", "measured": "", "published": ""})
             continue
         if claim.kind == "rise":
-            flags, parts, pub = [], [], []
+            flags, parts, pub, below, noise = [], [], [], [], []
             for fig in claim.figures:
                 va, vb = [r["test"][fig] for r in cand], [r["test"][fig] for r in base]
                 a, b = float(np.mean(va)), float(np.mean(vb))
@@ -223,13 +223,22 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
                 text = f"{SHORT[fig]} {_cell(va)} vs {_cell(vb)} ({a - b:+.1f})"
                 if len(va) > 1 and len(va) == len(vb):  # seed i against seed i
                     text += f", above in {sum(x > y for x, y in zip(va, vb, strict=True))}/{len(va)} seeds"
-                if len(va) > 1 and len(vb) > 1 and abs(a - b) < _spread(va, vb):
+                within = len(va) > 1 and len(vb) > 1 and abs(a - b) < _spread(va, vb)
+                if within:
                     text += " (within the seeds' spread)"
+                if not flags[-1]:
+                    below.append(SHORT[fig])
+                    noise.append(within)
                 parts.append(text)
                 pa, pb = _published(entries.get(claim.candidate), fig), _published(entries.get(claim.baseline), fig)
                 if pa is not None and pb is not None:
                     pub.append(f"{SHORT[fig]} {pa:.1f} vs {pb:.1f} ({pa - pb:+.1f})")
-            out.append({**row, "verdict": _verdict(flags), "measured": "; ".join(parts), "published": "; ".join(pub)})
+            # A verdict that fails only on differences smaller than the seeds' spread has a measured reason already:
+            # the seeds cannot tell the two apart there.
+            why_rise = (f"{' and '.join(below)} below the baseline by less than the seeds' spread: no difference is "
+                        "measured there." if below and all(noise) else "")
+            out.append({**row, "verdict": _verdict(flags), "measured": "; ".join(parts), "published": "; ".join(pub),
+                        **({"why": why_rise} if why_rise else {})})
         elif claim.kind == "loss_gap":
             ga = [g for g in (loss_gap(r.get("log") or []) for r in cand) if g is not None]
             gb = [g for g in (loss_gap(r.get("log") or []) for r in base) if g is not None]
@@ -275,14 +284,16 @@ def why(row: dict[str, Any], reasons: dict[str, str] | None = None) -> str:
     for its claim, else NO_REASON; "" for a verdict that holds or is not measured."""
     if not _fails(row):
         return ""
-    return str(row.get("why") or (reasons or {}).get(str(row.get("claim")), "") or NO_REASON)
+    parts = [str(row.get("why") or ""), (reasons or {}).get(str(row.get("claim")), "")]
+    return " ".join(p for p in parts if p) or NO_REASON
 
 
 def why_both(calibrated: dict[str, Any] | None, demo: dict[str, Any]) -> str:
     """Home's "why" cell: the calibrated verdict's reason and the demo zoo's, each where that verdict fails."""
-    parts = [f"{name}: {text}" for name, text in (("Calibrated", why(calibrated or {})),
-                                                   ("Demo zoo", why(demo, WHY_DEMO))) if text]
-    return " | ".join(parts)
+    full, zoo = why(calibrated or {}), why(demo, WHY_DEMO)
+    if full and full == zoo:  # one reason for both (a label-precision half failing the same way in each)
+        return f"Calibrated and demo zoo: {full}"
+    return " | ".join(f"{name}: {text}" for name, text in (("Calibrated", full), ("Demo zoo", zoo)) if text)
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:

@@ -34,6 +34,12 @@ def test_seeds_are_averaged():
     assert expected in row["measured"]
     clear = {"han": [_run(50.0), _run(50.2)], "mgn": [_run(53.0), _run(53.2)]}
     assert "spread" not in _row(claims.check(clear), "MGN beats HAN")["measured"]
+    # a verdict that fails only inside the spread says so as its reason; one that fails beyond it has none yet
+    inside = _row(claims.check({"han": [_run(51.0), _run(52.0)], "mgn": [_run(50.0), _run(52.5)]}), "MGN beats HAN")
+    assert inside["verdict"] == "does not hold" and claims.why(inside).startswith(
+        "seg Type@AV and ev Type@AV below the baseline by less than the seeds' spread")
+    beyond = _row(claims.check({"han": [_run(51.0), _run(51.2)], "mgn": [_run(45.0), _run(45.2)]}), "MGN beats HAN")
+    assert "why" not in beyond and claims.why(beyond) == claims.NO_REASON
 
 
 def test_a_matrix_stopped_part_way_says_on_how_few_seeds_each_calibrated_verdict_stands():
@@ -147,3 +153,6 @@ def test_home_says_why_a_verdict_fails_in_each_setting_where_it_is_measured():
     # without a calibrated record only the demo zoo's reasons show
     assert claims.side_by_side([demo], None)[0]["why (measured)"].startswith("Demo zoo: MA's wrong audio")
     assert set(claims.WHY_DEMO) <= {c.text for c in claims.CLAIMS}  # every reason names a real claim
+    # the same reason in both settings is said once
+    same = {**demo, "claim": "MA's removed labels are mostly truly absent", "verdict": "partly holds", "why": "X."}
+    assert claims.why_both(same, same) == "Calibrated and demo zoo: X."
