@@ -280,8 +280,9 @@ def _fails(row: dict[str, Any]) -> bool:
 
 
 def why(row: dict[str, Any], reasons: dict[str, str] | None = None) -> str:
-    """The measured reason beside a verdict that is not "holds": the row's own (label precision), else `reasons`'
-    for its claim, else NO_REASON; "" for a verdict that holds or is not measured."""
+    """The measured reason beside a verdict that is not "holds": the row's own (a label-precision half, a rise inside
+    the seeds' spread) followed by `reasons`' for its claim; NO_REASON when neither has one; "" for a verdict that
+    holds or is not measured."""
     if not _fails(row):
         return ""
     parts = [str(row.get("why") or ""), (reasons or {}).get(str(row.get("claim")), "")]
