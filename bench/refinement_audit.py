@@ -33,6 +33,7 @@ from avvp_core.checkpoints import load_checkpoint, read_card
 from avvp_core.constants import CLASSES, MODALITIES
 from avvp_core.data import LLPDataset
 from avvp_core.data.synthetic import llp_stats
+from avvp_core.errors import InputError
 from avvp_core.evaluation import evaluate
 from avvp_core.training.feeder import SplitFeeder
 from avvp_core.training.refinement import JOMOLD_TRAIN, cross_off, jomold_noisy, removal_quality
@@ -67,8 +68,8 @@ def estimator_flags(run: Path, feeder: SplitFeeder, labels: np.ndarray) -> dict[
             probs["audio"].append(out.audio_prob.double().numpy())
             probs["visual"].append(out.visual_prob.double().numpy())
     a, v = (np.concatenate(probs[m]) for m in MODALITIES)
-    with np.load(run / "stages" / "ratios" / "noise_ratios.npz") as z:
-        m_a, m_v = z["mean_audio"], z["mean_visual"]
+    means = _arrays(run / "stages" / "ratios" / "noise_ratios.npz", ("mean_audio", "mean_visual"))
+    m_a, m_v = means["mean_audio"], means["mean_visual"]
     noisy_a, noisy_v = jomold_noisy(labels, a, v, m_a, m_v)
     return {"audio": noisy_a, "visual": noisy_v}
 
@@ -77,8 +78,20 @@ def _round(x: float) -> float | None:
     return None if np.isnan(x) else round(float(x), 1)
 
 
+def _arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The named arrays of a run's .npz (never pickles), or one line naming the file and what is wrong."""
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in keys}
+    except (OSError, KeyError, ValueError) as exc:
+        raise SystemExit(f"{path}: cannot read {', '.join(keys)} ({exc}); is the run finished?") from None
+
+
 def audit(run: Path, data: Path, baseline: Path | None = None) -> dict:
-    card = read_card(run)
+    try:
+        card = read_card(run)
+    except InputError as exc:
+        raise SystemExit(str(exc)) from None
     recipe = card.config.get("recipe")
     feeder = SplitFeeder(LLPDataset(data).split("train"))
     labels = feeder.labels.numpy()
@@ -86,11 +99,10 @@ def audit(run: Path, data: Path, baseline: Path | None = None) -> dict:
     truth_a, truth_v = LLPDataset(data, oracle=True).oracle_train_truth()
     absent = {"audio": pos & ~truth_a.any(1).astype(bool), "visual": pos & ~truth_v.any(1).astype(bool)}
     if recipe == "ma":
-        with np.load(run / "stages" / "labels" / "labels.npz") as z:
-            removed = {"audio": z["audio_remove"], "visual": z["visual_remove"]}
-    elif recipe == "jomold":
-        with np.load(run / "stages" / "denoise" / "drops.npz") as z:
-            removed = {m: z[m][-1] for m in MODALITIES}  # the last epoch's, as the run's metrics report them
+        z = _arrays(run / "stages" / "labels" / "labels.npz", ("audio_remove", "visual_remove"))
+        removed = {"audio": z["audio_remove"], "visual": z["visual_remove"]}
+    elif recipe == "jomold":  # the last epoch's drops, as the run's metrics report them
+        removed = {m: a[-1] for m, a in _arrays(run / "stages" / "denoise" / "drops.npz", MODALITIES).items()}
     else:
         raise SystemExit(f"{run}: recipe {recipe!r} removes no labels (ma or jomold expected)")
     out = {"run": str(run), "recipe": recipe, "quality": removal_quality(labels, removed, {"audio": truth_a,
@@ -108,8 +120,7 @@ def audit(run: Path, data: Path, baseline: Path | None = None) -> dict:
             "baseline_test_f1": _round(f1["baseline"][f"segment/{m}"][c])} for m in MODALITIES}
             for c in range(len(CLASSES))}
     if recipe == "jomold":
-        with np.load(run / "stages" / "ratios" / "noise_ratios.npz") as z:
-            ratios = {m: z[m] for m in MODALITIES}
+        ratios = _arrays(run / "stages" / "ratios" / "noise_ratios.npz", MODALITIES)
         flags = estimator_flags(run, feeder, labels)
         out["jomold"] = {m: {
             "ratio_range": [round(float(ratios[m].min()), 4), round(float(ratios[m].max()), 4)],

@@ -100,3 +100,11 @@ def test_the_audit_reproduces_each_runs_removals(tiny_data, tmp_path):
             assert jomold[m]["estimator_flags"] == round(float((z[m] * positives).sum()))
     assert result["llp"]["ma_audio_precision_at_most"] < 0.06 and "LLP:" in proc.stdout
     assert result["llp"]["ma_removed_share"]["audio"]["Speech"] == round(1263 / 4988, 3)
+
+
+def test_a_run_without_removals_or_a_missing_folder_gets_one_line(tiny_data, tiny_han, tmp_path):
+    for run, words in ((tiny_han / "han", "removes no labels"), (tmp_path / "nope", "config.json")):
+        proc = subprocess.run([sys.executable, str(BENCH / "refinement_audit.py"), "--data", str(tiny_data), "--run",
+                               str(run)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode != 0 and words in proc.stderr and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
