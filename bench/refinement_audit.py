@@ -1,5 +1,5 @@
-"""Why a label-refinement run removed the audio labels it did: the figures behind the label-precision claims (issue 19
-item 6; bench/RESULTS.md, "Why the label-precision claims fail in audio").
+"""What a label-refinement run (MA, JoMoLD) removed, how precisely, and what it cost: the figures behind the
+label-precision claims (issue 19 item 6; bench/RESULTS.md, "Why the label-precision claims fail in audio").
 
     python bench/refinement_audit.py --data runs/bench/synthllp-full --run RUN [RUN ...] [--json out.json]
 
@@ -21,7 +21,6 @@ annotations imply (claims.llp_precision_bound), and the share of each named clas
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ from avvp_core.data import LLPDataset
 from avvp_core.data.synthetic import llp_stats
 from avvp_core.errors import InputError
 from avvp_core.evaluation import evaluate
+from avvp_core.fileio import write_json
 from avvp_core.training.feeder import SplitFeeder
 from avvp_core.training.refinement import JOMOLD_TRAIN, cross_off, jomold_noisy, removal_quality
 
@@ -88,11 +88,7 @@ def _arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 
 def audit(run: Path, data: Path, baseline: Path | None = None) -> dict:
-    try:
-        card = read_card(run)
-    except InputError as exc:
-        raise SystemExit(str(exc)) from None
-    recipe = card.config.get("recipe")
+    recipe = read_card(run).config.get("recipe")
     feeder = SplitFeeder(LLPDataset(data).split("train"))
     labels = feeder.labels.numpy()
     pos = labels > 0.5
@@ -164,7 +160,11 @@ def main() -> None:
     if args.baseline and len(args.baseline) != len(args.run):
         raise SystemExit("--baseline takes one folder per --run")
     baselines = args.baseline or [None] * len(args.run)
-    result = {"runs": [audit(r, args.data, b) for r, b in zip(args.run, baselines, strict=True)], "llp": llp_side()}
+    try:  # a folder that is no SynthLLP with train truth, a baseline that is no checkpoint: one line each
+        runs = [audit(r, args.data, b) for r, b in zip(args.run, baselines, strict=True)]
+    except InputError as exc:
+        raise SystemExit(str(exc)) from None
+    result = {"runs": runs, "llp": llp_side()}
     for r in result["runs"]:
         print(f"\n{r['run']} ({r['recipe']})")
         for m in MODALITIES:
@@ -183,7 +183,7 @@ def main() -> None:
                                   f"{v[m]['baseline_test_f1']}" for c, v in rows))
     print(f"\nLLP: {result['llp']}")
     if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+        write_json(args.json, result)
 
 
 if __name__ == "__main__":
