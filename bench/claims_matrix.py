@@ -206,9 +206,12 @@ def main(argv: list[str] | None = None) -> int:
             if _complete(folder) is None:
                 todo.append((folder, cmd))
     if args.record_only:
+        print(f"{len(entries)} entries x {len(args.seeds)} seeds: {len(todo)} runs not finished, none started "
+              "(--record-only)", flush=True)
         todo = []
-    print(f"{len(entries)} entries x {len(args.seeds)} seeds: {len(todo)} runs to go, {args.jobs} at a time, "
-          f"{threads} threads each, device {args.device}", flush=True)
+    else:
+        print(f"{len(entries)} entries x {len(args.seeds)} seeds: {len(todo)} runs to go, {args.jobs} at a time, "
+              f"{threads} threads each, device {args.device}", flush=True)
     failed = []
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = {pool.submit(_run, cmd, folder, threads): folder for folder, cmd in todo}
@@ -218,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds[folder.name] = secs
             if rc == 0:
                 write_json(_wall_file(folder), {"seconds": round(secs, 1)})
-            if rc != 0:
+            else:
                 failed.append(folder.name)
             print(f"{folder.name}: {'done' if rc == 0 else f'FAILED (exit {rc}, see {folder}.log)'} in {secs:.0f} s",
                   flush=True)

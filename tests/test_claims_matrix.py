@@ -54,7 +54,7 @@ def test_trains_the_pairs_in_parallel_writes_the_record_and_resumes(tiny_data, t
     for path in (out / "mgn-s2" / "metrics.json", out / "mgn-s2.wall.json"):
         path.unlink()
     only = _run(*common, "--record-only")
-    assert only.returncode == 0 and "0 runs to go" in only.stdout, only.stdout + only.stderr
+    assert only.returncode == 0 and "1 runs not finished, none started" in only.stdout, only.stdout + only.stderr
     partial = json.loads(record.read_text())
     assert not partial["complete"] and set(partial["entries"]["mgn"]["seeds"]) == {"1"}
     assert "mgn-s2" not in partial["run_seconds"] and not (out / "mgn-s2" / "metrics.json").exists()
