@@ -152,9 +152,9 @@ NO_REASON = "reason not measured yet"
 # shown only while the demo verdict fails. Label-precision rows use WHY, as in the calibrated setting.
 WHY_DEMO: dict[str, str] = {
     "MA label refinement improves HAN":
-        "MA's wrong audio removals (no more precise on LLP) take a third or more of a few instrument and animal "
-        "classes' train labels here, and those classes' audio F1 collapses; on LLP they fall on Speech, its largest "
-        "class, and audio does not drop.",
+        "MA's wrong audio removals (no more precise on LLP) take a third or more of a few picture-dominant classes' "
+        "train labels here (instruments, animals, vehicles; in every seed), and those classes' audio F1 collapses; on "
+        "LLP they fall on Speech, its largest class, and audio does not drop.",
     "Messengers beat full cross-modal context (No MSG), both after CAPC's stages":
         "Decided in CAPC's label stage: in every seed the messenger model's swap test removes 1.5 to 4 times as many "
         "audio labels as No MSG's (425 / 687 / 492 against 163 / 341 / 123), nearly all of them truly heard (precision "
