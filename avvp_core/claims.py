@@ -147,9 +147,12 @@ WHY: dict[tuple[str, str], str] = {
         "audio losses of its estimator are mostly faint or brief events that are heard.",
 }
 NO_REASON = "reason not measured yet"
-# Why a claim fails on the shipped demo zoo (mini, demo width), as measured on its seed-1 runs (bench/RESULTS.md,
-# "HAN on mini under the step budget" and "Why the label-precision claims fail in audio", part 4). Keyed by claim;
-# shown only while the demo verdict fails. Label-precision rows use WHY, as in the calibrated setting.
+# Why a claim fails on the shipped demo zoo (mini, demo width), as measured on its runs (bench/RESULTS.md, "HAN on
+# mini under the step budget" and "Why the label-precision claims fail in audio", part 4). Keyed by claim; shown only
+# while the demo verdict fails, and only for a zoo trained on the data they were measured on (WHY_DEMO_DATA, the
+# zoo.json data fingerprint): a zoo retrained elsewhere gets "reason not measured yet" rather than a stale reason.
+# Label-precision rows use WHY, as in the calibrated setting.
+WHY_DEMO_DATA = "080bc51b23bb687b"
 WHY_DEMO: dict[str, str] = {
     "MA label refinement improves HAN":
         "MA's wrong audio removals (no more precise on LLP) take a third or more of a few picture-dominant classes' "
@@ -292,9 +295,15 @@ def why(row: dict[str, Any], reasons: dict[str, str] | None = None) -> str:
     return " ".join(p for p in parts if p) or NO_REASON
 
 
-def why_both(calibrated: dict[str, Any] | None, demo: dict[str, Any]) -> str:
-    """Home's "why" cell: the calibrated verdict's reason and the demo zoo's, each where that verdict fails."""
-    full, zoo = why(calibrated or {}), why(demo, WHY_DEMO)
+def demo_reasons(zoo_fingerprint: str | None) -> dict[str, str]:
+    """WHY_DEMO for a zoo trained on the data its reasons were measured on, else none."""
+    return WHY_DEMO if zoo_fingerprint == WHY_DEMO_DATA else {}
+
+
+def why_both(calibrated: dict[str, Any] | None, demo: dict[str, Any], reasons: dict[str, str] | None = None) -> str:
+    """Home's "why" cell: the calibrated verdict's reason and the demo zoo's (with `reasons`, see demo_reasons), each
+    where that verdict fails."""
+    full, zoo = why(calibrated or {}), why(demo, reasons)
     if full and full == zoo:  # one reason for both (a label-precision half failing the same way in each)
         return f"Calibrated and demo zoo: {full}"
     return " | ".join(f"{name}: {text}" for name, text in (("Calibrated", full), ("Demo zoo", zoo)) if text)
@@ -398,10 +407,11 @@ def _seeds_so_far(full: dict[str, Any], row: dict[str, Any]) -> str:
     return f"{done} of {len(planned)} seeds so far" if 0 < done < len(planned) else ""
 
 
-def side_by_side(zoo_rows: list[dict[str, Any]], full: dict[str, Any] | None, problem: str = ""
-                 ) -> list[dict[str, Any]]:
-    """One row per claim: the calibrated verdict (claims_full.json) as "verdict", the demo zoo's beside it, the
-    published figures. Without a record the verdict says it is not yet measured (or why the record is unusable)."""
+def side_by_side(zoo_rows: list[dict[str, Any]], full: dict[str, Any] | None, problem: str = "",
+                 demo: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """One row per claim: the calibrated verdict (claims_full.json) as "verdict", the demo zoo's beside it, why each
+    fails (`demo`: the demo zoo's reasons, demo_reasons), the published figures. Without a record the verdict says it
+    is not yet measured (or why the record is unusable)."""
     calibrated = {r["claim"]: r for r in (full or {}).get("claims", [])}
     out = []
     for z in zoo_rows:
@@ -421,6 +431,6 @@ def side_by_side(zoo_rows: list[dict[str, Any]], full: dict[str, Any] | None, pr
         out.append({"claim": z["claim"], "paper": z["paper"], "pair": f"{z['candidate']} vs {z['baseline']}",
                     "verdict": verdict, "calibrated measured (full, paper width, seeds)": measured,
                     "demo zoo verdict": z["verdict"], "demo zoo measured (mini, demo width)": z["measured"],
-                    "why (measured)": why_both(c if full is not None else None, z),
+                    "why (measured)": why_both(c if full is not None else None, z, demo),
                     "published on LLP": z["published"] or (c or {}).get("published", "")})
     return out

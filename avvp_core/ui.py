@@ -1120,7 +1120,7 @@ def sidebar() -> None:
 
 
 @st.cache_data(show_spinner=False)
-def _zoo_claims(folder: str, zoo_json_mtime: float, full_mtime: float):
+def _zoo_claims(folder: str, zoo_json_mtime: float, full_mtime: float, zoo_fingerprint: str):
     import pandas as pd
 
     from . import claims
@@ -1141,7 +1141,7 @@ def _zoo_claims(folder: str, zoo_json_mtime: float, full_mtime: float):
         full = claims.read_full(Path(folder) / claims.CLAIMS_FULL)
     except InputError as exc:  # shown in the table's row instead of a verdict
         problem = f"unusable: {exc}"
-    return pd.DataFrame(claims.side_by_side(zoo_rows, full, problem))
+    return pd.DataFrame(claims.side_by_side(zoo_rows, full, problem, claims.demo_reasons(zoo_fingerprint)))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -1177,7 +1177,8 @@ def zoo_claims(root: str):
     if zoo is None or not isinstance(zoo.get("data"), dict) or zoo["data"].get("fingerprint") != data_fingerprint(root):
         return None
     full = CHECKPOINTS_DIR / CLAIMS_FULL
-    return _zoo_claims(str(CHECKPOINTS_DIR), mtime, full.stat().st_mtime if full.is_file() else 0.0)
+    return _zoo_claims(str(CHECKPOINTS_DIR), mtime, full.stat().st_mtime if full.is_file() else 0.0,
+                       zoo["data"]["fingerprint"])
 
 
 def zoo_rows() -> dict[str, Any]:

@@ -145,13 +145,17 @@ def test_home_says_why_a_verdict_fails_in_each_setting_where_it_is_measured():
     unmeasured = {**demo, "claim": "MGN beats HAN", "verdict": "partly holds"}
     full = {"format": claims.FULL_FORMAT, "setting": {"seeds": [1]}, "claims": [
         {**demo, "verdict": "holds"}, {**holds, "verdict": "does not hold"}, {**unmeasured, "verdict": "holds"}]}
-    rows = {r["claim"]: r["why (measured)"] for r in claims.side_by_side([demo, holds, unmeasured], full)}
+    reasons = claims.demo_reasons(claims.WHY_DEMO_DATA)
+    rows = {r["claim"]: r["why (measured)"] for r in claims.side_by_side([demo, holds, unmeasured], full, "", reasons)}
     # the demo zoo's MA failure has its measured reason; the calibrated verdict holds, so it gets none
     assert rows["MA label refinement improves HAN"] == "Demo zoo: " + claims.WHY_DEMO[demo["claim"]]
     assert rows["CM-PIE beats HAN"] == f"Calibrated: {claims.NO_REASON}"
     assert rows["MGN beats HAN"] == f"Demo zoo: {claims.NO_REASON}"
     # without a calibrated record only the demo zoo's reasons show
-    assert claims.side_by_side([demo], None)[0]["why (measured)"].startswith("Demo zoo: MA's wrong audio")
+    assert claims.side_by_side([demo], None, "", reasons)[0]["why (measured)"].startswith("Demo zoo: MA's wrong audio")
+    # a zoo trained on other data does not borrow reasons measured on the shipped one
+    assert claims.demo_reasons("0123456789abcdef") == {}
+    assert claims.side_by_side([demo], None)[0]["why (measured)"] == f"Demo zoo: {claims.NO_REASON}"
     assert set(claims.WHY_DEMO) <= {c.text for c in claims.CLAIMS}  # every reason names a real claim
     # the same reason in both settings is said once
     same = {**demo, "claim": "MA's removed labels are mostly truly absent", "verdict": "partly holds", "why": "X."}

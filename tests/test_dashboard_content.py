@@ -197,8 +197,11 @@ def test_zoo_claims_name_papers_and_models():
     from avvp_core import ui
     from avvp_core.paths import CHECKPOINTS_DIR
 
-    claims = ui._zoo_claims(str(CHECKPOINTS_DIR), 0.0, 0.0)
+    claims = ui._zoo_claims(str(CHECKPOINTS_DIR), 0.0, 0.0, claims_module.WHY_DEMO_DATA)
     assert set(claims["paper"]) <= {p.short for p in names.PAPERS.values()}
+    # the shipped zoo's failing verdicts carry their measured reasons (MSDU + DGM: its gradient noise)
+    why = claims.set_index("claim")["why (measured)"]
+    assert "gradient noise" in why["MSDU + DGM improves its JoMoLD baseline"]
     assert "MMT + CAPC vs HAN" in set(claims["pair"])
     measured = claims["demo zoo measured (mini, demo width)"]
     assert not measured.str.contains(r"Type \d").any()  # "seg Type@AV 51.0", never a bare "Type"

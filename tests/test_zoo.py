@@ -213,3 +213,12 @@ def test_shipped_claims_record_reads_and_its_verdicts_follow_from_its_own_runs()
     planned = len(record["setting"]["seeds"])
     assert record["complete"] == all(len(e["seeds"]) == planned for e in entries.values())
 
+
+
+def test_the_demo_zoos_measured_reasons_belong_to_the_shipped_zoo(index):
+    """claims.WHY_DEMO was measured on the shipped zoo's data: a zoo retrained on other data must re-measure them (or
+    Home shows "reason not measured yet" for its failing verdicts)."""
+    from avvp_core.claims import WHY_DEMO, WHY_DEMO_DATA, demo_reasons
+
+    assert index["data"]["fingerprint"] == WHY_DEMO_DATA
+    assert demo_reasons(index["data"]["fingerprint"]) is WHY_DEMO
