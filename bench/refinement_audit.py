@@ -3,9 +3,9 @@ label-precision claims (issue 19 item 6; bench/RESULTS.md, "Why the label-precis
 
     python bench/refinement_audit.py --data runs/bench/synthllp-full --run RUN [RUN ...] [--json out.json]
 
-RUN is a finished `train --recipe ma` or `--recipe jomold` folder trained on the SynthLLP folder --data (whose train
-truth scores the removals; training never saw it). Per run:
-- both recipes: removals per modality and per class, each with its precision against the train truth, beside the
+RUN is a finished `train --recipe ma`, `capc` (its MA label stage) or `jomold` folder trained on the SynthLLP folder
+--data (whose train truth scores the removals; training never saw it). Per run:
+- every recipe: removals per modality and per class, each with its precision against the train truth, beside the
   class's truly absent weak labels (the most a perfect rule could remove);
 - JoMoLD only: its noise ratios (stages/ratios), what they estimate (sum of ratio x positives), the most its per-batch
   rule can drop in one epoch (per batch and class k = int(ratio x positives in the batch), in shuffled batches of the
@@ -94,13 +94,13 @@ def audit(run: Path, data: Path, baseline: Path | None = None) -> dict:
     pos = labels > 0.5
     truth_a, truth_v = LLPDataset(data, oracle=True).oracle_train_truth()
     absent = {"audio": pos & ~truth_a.any(1).astype(bool), "visual": pos & ~truth_v.any(1).astype(bool)}
-    if recipe == "ma":
+    if recipe in ("ma", "capc"):  # CAPC's second stage is MA's label estimation (paper 000)
         z = _arrays(run / "stages" / "labels" / "labels.npz", ("audio_remove", "visual_remove"))
         removed = {"audio": z["audio_remove"], "visual": z["visual_remove"]}
     elif recipe == "jomold":  # the last epoch's drops, as the run's metrics report them
         removed = {m: a[-1] for m, a in _arrays(run / "stages" / "denoise" / "drops.npz", MODALITIES).items()}
     else:
-        raise SystemExit(f"{run}: recipe {recipe!r} removes no labels (ma or jomold expected)")
+        raise SystemExit(f"{run}: recipe {recipe!r} removes no labels (ma, capc or jomold expected)")
     out = {"run": str(run), "recipe": recipe, "quality": removal_quality(labels, removed, {"audio": truth_a,
                                                                                            "visual": truth_v}),
            "per_class": {m: per_class(removed[m] & pos, absent[m]) for m in MODALITIES}}

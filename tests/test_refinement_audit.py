@@ -73,12 +73,13 @@ def test_a_failing_label_precision_claim_names_its_measured_reason():
 
 def test_the_audit_reproduces_each_runs_removals(tiny_data, tmp_path):
     out, runs = tmp_path / "audit.json", []
-    for recipe in ("ma", "jomold"):
-        ctx = RecipeContext(LLPDataset(tiny_data), "han", tmp_path / recipe, "paper", {"dim": 32, "ffn_dim": 32},
+    for model, recipe in (("han", "ma"), ("han", "jomold"), ("mmt", "capc")):
+        ctx = RecipeContext(LLPDataset(tiny_data), model, tmp_path / recipe, "paper", {"dim": 32, "ffn_dim": 32},
                             {"epochs": 2, "batch_size": 16}, terminal=False)
         runs.append(run_recipe(recipe, ctx).folder)
     proc = subprocess.run([sys.executable, str(BENCH / "refinement_audit.py"), "--data", str(tiny_data), "--run",
-                           *map(str, runs), "--baseline", str(runs[0]), str(runs[0]), "--json", str(out)],
+                           *map(str, runs), "--baseline", str(runs[0]), str(runs[0]), str(runs[0]), "--json",
+                           str(out)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
