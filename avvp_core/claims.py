@@ -79,6 +79,10 @@ MA_RELEASED_REMOVALS: dict[str, tuple[dict[str, int], int]] = {
 JOMOLD_RELEASED_SPEECH_AUDIO_RATIO = 0.045
 
 
+# LLP's modality-mix key of the events a modality misses: absent in audio = seen only, absent in visual = heard only.
+_MISSING = {"audio": "visual_only", "visual": "audio_only"}
+
+
 def llp_truly_absent(modality: str) -> dict[str, float]:
     """Expected truly-absent LLP *train* weak labels per class in `modality`: the class's train positives x the share
     of its annotated val/test events missing there (audio: seen only; visual: heard only). An estimate: it assumes
@@ -86,9 +90,8 @@ def llp_truly_absent(modality: str) -> dict[str, float]:
     from .data.synthetic import llp_stats
 
     stats = llp_stats()
-    missing = "visual_only" if modality == "audio" else "audio_only"
     videos = stats["train"]["videos"]
-    return {c: f * videos * stats["truth"]["class_modality_mix"][c][missing]
+    return {c: f * videos * stats["truth"]["class_modality_mix"][c][_MISSING[modality]]
             for c, f in stats["train"]["class_frequency"].items()}
 
 
@@ -106,8 +109,7 @@ def llp_absent_share(modality: str, cls: str | None = None) -> float:
     from .data.synthetic import llp_stats
 
     if cls is not None:
-        missing = "visual_only" if modality == "audio" else "audio_only"
-        return llp_stats()["truth"]["class_modality_mix"][cls][missing]
+        return llp_stats()["truth"]["class_modality_mix"][cls][_MISSING[modality]]
     train = llp_stats()["train"]
     return sum(llp_truly_absent(modality).values()) / (train["videos"] * sum(train["class_frequency"].values()))
 

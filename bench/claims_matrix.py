@@ -126,8 +126,6 @@ def _wall_seconds(runs_dir: Path, names: list[str]) -> dict[str, float]:
 def build_record(args: argparse.Namespace, entries: list[str], runs_dir: Path, commands: dict[str, str],
                  seconds: dict[str, float]) -> dict:
     data = LLPDataset(args.data)
-    done = [f"{n}-s{s}" for n in entries for s in args.seeds if _complete(runs_dir / f"{n}-s{s}") is not None]
-    seconds = {**_wall_seconds(runs_dir, done), **{k: v for k, v in seconds.items() if k in done}}
     per_entry, runs = {}, {}
     for name in entries:
         seeds = {}
@@ -148,6 +146,8 @@ def build_record(args: argparse.Namespace, entries: list[str], runs_dir: Path, c
                                                                          .tolist(), strict=True)),
             "commands": {s: commands[f"{name}-s{s}"] for s in map(str, args.seeds) if f"{name}-s{s}" in commands}}
         runs[name] = list(seeds.values())
+    done = [f"{name}-s{seed}" for name, e in per_entry.items() for seed in e["seeds"]]  # the finished runs
+    seconds = {**_wall_seconds(runs_dir, done), **{k: v for k, v in seconds.items() if k in done}}
     meta = data.synth_meta or {}
     rows = claims.check(runs, {n: {"model": ENTRIES[n].model, "recipe": ENTRIES[n].recipe} for n in entries})
     return {

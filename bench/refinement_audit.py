@@ -89,7 +89,8 @@ def _arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 def audit(run: Path, data: Path, baseline: Path | None = None) -> dict:
     recipe = read_card(run).config.get("recipe")
-    feeder = SplitFeeder(LLPDataset(data).split("train"))
+    dataset = LLPDataset(data)
+    feeder = SplitFeeder(dataset.split("train"))
     labels = feeder.labels.numpy()
     pos = labels > 0.5
     truth_a, truth_v = LLPDataset(data, oracle=True).oracle_train_truth()
@@ -105,7 +106,7 @@ def audit(run: Path, data: Path, baseline: Path | None = None) -> dict:
                                                                                            "visual": truth_v}),
            "per_class": {m: per_class(removed[m] & pos, absent[m]) for m in MODALITIES}}
     if baseline is not None:
-        test = LLPDataset(data).split("test")
+        test = dataset.split("test")
         f1 = {}
         for name, folder in (("run", run), ("baseline", baseline)):
             model, card = load_checkpoint(folder)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -16,6 +19,20 @@ os.environ.setdefault("AVVP_PREDICTION_WARMUP", "0")
 
 SHARED = Path(os.environ.get("AVVP_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 LLP_ANNOTATIONS = Path(os.environ.get("AVVP_LLP_ANNOTATIONS", SHARED / "llp_annotations"))
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def bench_script(name: str, module_name: str | None = None) -> ModuleType:
+    """bench/<name>.py, loaded by its path (bench/ is scripts, not a package), registered under `module_name`
+    (default "avvp_bench_<name>", so its names shadow no other module). bench/ goes on sys.path first: the scripts
+    import their sibling `common`."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(module_name or f"avvp_bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def pytest_configure(config):

@@ -4,29 +4,20 @@ content and saves a screenshot. Skips cleanly where chromium or playwright is ab
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import bench_script
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _bench_common():
-    """bench/common.py, loaded by its path (bench/ is scripts, not a package, and its names must not shadow others)."""
-    spec = importlib.util.spec_from_file_location("avvp_bench_common", REPO / "bench" / "common.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 # one server starter, chromium and its flags, and the "page drawn" test for the benches and these tests
-_common = _bench_common()
+_common = bench_script("common")
 CHROMIUM, DRAWN, FLAGS, streamlit_server = _common.CHROMIUM, _common.DRAWN, _common.FLAGS, _common.streamlit_server
 
 pytestmark = [

@@ -3,11 +3,9 @@ hand-made labels, the LLP bound, then the script on tiny MA and JoMoLD runs (sec
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,16 +15,11 @@ from avvp_core.checkpoints import read_card
 from avvp_core.constants import CLASSES
 from avvp_core.data import LLPDataset
 from avvp_core.training.recipes import RecipeContext, run_recipe
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from tests.conftest import BENCH, bench_script
 
 
 def _module():
-    sys.path.insert(0, str(BENCH))  # the script imports its sibling `common`
-    spec = importlib.util.spec_from_file_location("refinement_audit", BENCH / "refinement_audit.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return bench_script("refinement_audit")
 
 
 def test_drop_capacity_truncates_per_batch_and_class():

@@ -3,23 +3,17 @@ on SynthLLP `tiny` with the session's tiny HAN (seconds)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from tests.conftest import BENCH, bench_script
 
 
 def _module():
-    sys.path.insert(0, str(BENCH))  # the script imports its sibling `common`
-    spec = importlib.util.spec_from_file_location("cross_modal_reliance", BENCH / "cross_modal_reliance.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return bench_script("cross_modal_reliance")
 
 
 def test_event_kinds_and_their_f1():
