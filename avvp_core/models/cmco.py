@@ -10,7 +10,11 @@
 The cross-video contrast of Sec. 3.3 (CM-S) is a training objective, not a module: see
 `avvp_core/training/cmco_recipe.py` (recipes "cms" and "cms_ma"); `class_guided_pool` (Eq. 7) lives here
 because captures use it too. Paper rows -> (model, recipe): HAN + CM-Co (cmco, plain), HAN + CM-S (han, cms),
-HAN + Ours (cmco, cms), MA + CM-Co (cmco, ma), MA* + CM-S (han, cms_ma), MA* + Ours (cmco, cms_ma).
+HAN + Ours (cmco, cms), MA + CM-Co (cmco, ma), MA* + CM-S (han, cms_ma), MA* + Ours (cmco, cms_ma). The official
+code has a script for "Ours" only, so two rows take their training from the recipe, not from CM-Co's run.sh:
+HAN + CM-Co (recipe "plain") keeps HAN's visual label smoothing for all 40 epochs, where the official CM-Co run
+stops it after its two warm-up epochs; MA + CM-Co (recipe "ma") trains as MA does (Adam 3e-4, batch 16, 12 epochs
+per stage, last epoch kept, MA's contrast, modality gating), not with CM-Co's 7e-5 / batch 64 / fused gating.
 
 Readings, where the paper and the official code (GenjiB/CM-Co-Occurrence-AVVP) leave room:
 - Eq. 4's C per-class MLPs are one Linear(D -> C·d_c) + ReLU reshaped to C tokens (official fc_occ_class_*),

@@ -29,11 +29,17 @@ made to fit the equations and captions best:
 - CMA (Eq. 8-11): delta_attn(query = one modality's segments, keys = values = [audio ; visual] segments
   concatenated along time, length 2T). The equations write g = delta_attn(...) with no residual, norm or FFN;
   we add the query back (`cma_residual=True`, the default since issue 19): delta_attn is the attention
-  operator of HAN's layer (Eq. 2-3), which the paper builds on and which always keeps its input through a
-  residual, and without it the two CMA outputs replace HAN's features outright, so the block can only lose
-  what HAN computed (issue 19 measured 52.7 segment Type@AV without and 57.5 with on SynthLLP mini, HAN 54.3).
-  `cma_residual=False` is the literal reading of Eq. 8-11 (the zoo's `cmpie` card before issue 19). No norm
-  or FFN either way. "Two CMA blocks" with the ablation "only the
+  operator of HAN's layer (Eq. 2-3), which the paper builds on and whose every use there has the query added back
+  (written outside delta_attn in Eq. 2), and without it the two CMA outputs replace HAN's features by attention
+  averages of them (a learned projection, so not nothing, but HAN's own features no longer pass through) (issue
+  19 measured 52.7 segment Type@AV without and 57.5 with on SynthLLP mini, HAN 54.3).
+  `cma_residual=False` is the literal reading of Eq. 8-11 (the zoo's `cmpie` card before issue 19). No norm,
+  FFN or dropout on the CMA output either way (HAN's layer has all three; the equations show none).
+- The concatenation "⊕" of Eq. 8-11 is read along *time* (2T keys of width D, one softmax over the audio and the
+  visual segments together). The other reading, along channels (T keys of width 2D: each segment's audio and
+  visual features side by side), fits the text's "single-modality features are brought closer to the fused
+  features" too; the paper does not say which. Ours is close to HAN's cross- plus self-attention, except that the
+  two modalities' segments share one softmax. "Two CMA blocks" with the ablation "only the
   CMA block for audio features (w/o V) / visual features (w/o A)" reads as one block per *modality*: the
   audio CMA serves Eq. 8 and 10, the visual CMA Eq. 9 and 11 (weights shared across the two paths).
   Width, heads and attention dropout are HAN's (512, 1, 0.1).
@@ -41,6 +47,8 @@ made to fit the equations and captions best:
   `cma="audio"` (w/o V) / `"visual"` (w/o A) keeps one CMA block and passes the other modality's HAN
   features through unchanged; `cma="none"` with `use_sa=True` is the "+Seg Attention" row, and with
   `use_sa=False` is exactly HAN (same parameter names, HAN's state dict loads strictly).
+- The paper's "MLP" over the concatenated 2D and 3D visual features is HAN's input projection (Linear each,
+  concatenation, Linear; no nonlinearity between), as HAN's official code has it.
 - Training: the paper states no recipe, loss or gating; we use HAN's (Adam 3e-4, StepLR 10 x 0.1, batch 16,
   40 epochs, HAN's MMIL losses with visual label smoothing) and HAN's fused gating.
 - Gradient-modulation encoders: the input projections (and the SA networks when not shared); HAN and CMA

@@ -21,9 +21,18 @@ Stochastic depth 0.1 in every ViT block (constant, as the official code passes i
 
 Segment probabilities (the paper: "the unimodal class-aware similarity is used to predict ... each segment"):
 with A (B, C, T) the uni-modal assignment map, `segment_probs="one_plus_softmax"` (default) gives
-a_prob_c * (1 + softmax_T(A[c])), in (a_prob_c, 2 a_prob_c), as the project reference notes (section 7)
-describe the official code; `"assignment"` gives a_prob_c * A[c, t], what the stored official versions we could
-read (and derived repositories) compute. The hard mode uses the one-hot map: a_prob_c * onehot[c, t].
+a_prob_c * (1 + softmax_T(A[c])), as the project reference notes (section 7) describe the official code; `"assignment"`
+gives a_prob_c * A[c, t], what official mgn.py at 943f730 and d6de1e4 (and derived repositories) compute; at 002d214
+the softmax runs over the batch axis, all ones for one video, so a segment's probability is a_prob (convert.py). The
+hard mode uses the one-hot map: a_prob_c * onehot[c, t].
+A[c, t] is an assignment probability in [0, 1], so softmax_T(A[c]) lies in [1 / (1 + 9e), e / (e + 9)] = [0.039,
+0.232]: the default's factor is 1.04-1.23 (1.10 everywhere at initialisation), and a segment is called present when
+a_prob_c is above about 0.41-0.48, whatever the second. MGN's segment decisions are therefore nearly constant over
+the video, as the official head makes them; its Timelines rows show that, not a display fault.
+Which official version: the default head is grouping.py@d6de1e4's, but at that commit `get_attn`'s soft branch also
+returns 1 + softmax(...) *inside* every soft grouping (near mean pooling, weights about (1 + s_t) / 12); our grouping
+uses the plain softmax of grouping.py@002d214, GroupViT's, the version that sits with the official main.py. So the
+model mixes the two commits; which one produced the paper's figures is not known.
 
 Choices and deviations, named:
 - Segment probabilities above 1 (one_plus_softmax) are clamped to 1 so `segment_prob` stays a probability;

@@ -31,6 +31,7 @@ Readings and deviations, named:
   (log softmax differs from the logits by a constant over T, which the softmax over T cancels).
 - Eq. 8 (log of the summed probability of related pairs, labels y_i . y_j of the video) is implemented as the
   official soft-target cross-entropy over audio-guide x visual-guide class sharing.
+- The batch mixing itself is the official code's (`augment=1`, `sample_mixing_neg`); the paper does not describe it.
 - Official mixing runs even during the warm-up (its output unused); we mix only when CM-S is on (same losses,
   half the warm-up compute). A last batch of one video has no partner: no mixing and no CM-S term for it.
 - cms_ma estimates MA's labels with the recipe's own model (as recipe "ma" does); the official CM-Co used the

@@ -21,6 +21,9 @@ Choices where the paper is silent or ambiguous:
 - Stage 2 is MA's label estimation exactly as the "ma" recipe does it (partners sharing no class, thresholds,
   removals); stage 3 targets are MA's: y_a = y minus removed audio labels, y_v = 0.9y + 0.05 with removed visual
   labels set to 0. Stage 1 is trained without MA's contrastive term (the paper: "classification loss L_cls").
+- Stage 1 (and the plain `mmt` recipe) keeps HAN's and MA's visual label smoothing, y_v = 0.9y + 0.05, where the
+  paper writes "Y_v = Y_a = Y when only the video-level label is available"; its outputs feed MA's thresholds in
+  stage 2. `--train-set visual_smoothing=False` gives the paper's literal targets.
 - Stage 1 never uses CAPC (capc_weight forced to 0, whatever the overrides); `capc_weight=0` turns it off in stage 3
   too (the "No CAPC" row of Tab. 4). Model selection is not stated: the model's own (HAN's best val segment
   Type@AV for `mmt`). Every stage builds its model from the recipe seed (stage 1 and 3 start from the same weights).
