@@ -16,6 +16,7 @@ from avvp_core.data import LLPDataset
 from avvp_core.errors import InputError
 from avvp_core.models import create_model, list_models
 from avvp_core.training.dgm_recipe import (
+    StepScale,
     balance_coefficients,
     dgm_step,
     encoder_parameters,
@@ -111,13 +112,71 @@ def test_noise_has_the_documented_variance(reading, factor):
     torch.testing.assert_close(p.grad, mu * g0, rtol=0, atol=0)
 
 
+def _adam_steps(scale_grads: float = 1.0, step_mu: float | None = None, steps: int = 5):
+    """A linear layer after `steps` Adam steps on a fixed regression task, its gradient scaled by `scale_grads`
+    each step, or (step_mu) its step shortened by StepScale."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(8, 4)
+    x, y = torch.randn(32, 8), torch.randn(32, 4)
+    opt = torch.optim.Adam(layer.parameters(), lr=1e-2)
+    start = [p.detach().clone() for p in layer.parameters()]
+    for _ in range(steps):
+        opt.zero_grad()
+        ((layer(x) - y) ** 2).mean().backward()
+        for p in layer.parameters():
+            p.grad.mul_(scale_grads)
+        scale = StepScale()
+        if step_mu is not None:
+            scale.remember(layer.parameters(), step_mu)
+        opt.step()
+        scale.after_step(layer)
+    return [p.detach() - s for p, s in zip(layer.parameters(), start, strict=True)]
+
+
+def test_a_constant_gradient_scale_cancels_under_adam_and_a_step_scale_does_not():
+    """Why dgm_scale exists: the paper's text scales the gradients, and Adam divides each step by the root of its
+    running mean of g^2, so a constant mu leaves the updates where they were; "step" shortens them by mu."""
+    plain = _adam_steps()
+    for got, ref in zip(_adam_steps(scale_grads=0.8), plain, strict=True):
+        torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-9)  # the same updates (up to Adam's eps)
+    one = _adam_steps(step_mu=0.8, steps=1)
+    for got, ref in zip(one, _adam_steps(steps=1), strict=True):
+        torch.testing.assert_close(got, 0.8 * ref, rtol=1e-6, atol=1e-9)  # the step itself, shortened by mu
+    for got, ref in zip(_adam_steps(step_mu=0.8), plain, strict=True):
+        assert float(got.norm()) < 0.9 * float(ref.norm())  # and the whole walk stays shorter
+
+
+def test_step_scale_leaves_mu_one_and_gradients_alone():
+    model, out, batch, before = _backward()
+    out.aux["msdu_visual"] = batch.labels * 0.9 + 0.05  # visual dominates: mu_v < 1, mu_a = 1
+    out.aux["msdu_audio"] = torch.full_like(batch.labels, 0.5)
+    scale = StepScale()
+    logs = dgm_step(model, out, batch, gamma=0.1, noise=False, step_scale=scale)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, before[name], rtol=0, atol=0)  # mu is left to the step
+    weights = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.sub_(0.01 * p.grad)  # a plain step
+    scale.after_step(model)
+    visual = {id(p) for p in encoder_parameters(model)["visual"]}
+    mu = logs["mu_visual"]
+    assert mu < 1 and logs["mu_audio"] == 1.0
+    for name, p in model.named_parameters():
+        step = -0.01 * before[name]
+        expected = weights[name] + (mu * step if id(p) in visual else step)
+        torch.testing.assert_close(p.detach(), expected, rtol=1e-6, atol=1e-7)
+
+
 def test_default_noise_reading_is_ogm_ge_and_bad_readings_are_refused():
     from avvp_core.errors import InputError
     from avvp_core.training.loop import TrainConfig
 
-    assert TrainConfig().dgm_noise_reading == "ogm_ge"
+    assert TrainConfig().dgm_noise_reading == "ogm_ge" and TrainConfig().dgm_scale == "gradient"
     with pytest.raises(InputError, match="dgm_noise_reading"):
         TrainConfig.from_dict({"dgm_noise_reading": "double"})
+    with pytest.raises(InputError, match="dgm_scale"):
+        TrainConfig.from_dict({"dgm_scale": "weights"})
 
 
 def test_noise_reaches_both_encoders_and_nothing_else():
@@ -182,8 +241,9 @@ def _steps(folder: Path) -> list[dict]:
     return [json.loads(x) for x in (folder / "steps.jsonl").read_text().splitlines() if x]
 
 
-def test_dgm_recipe_logs_omega_and_mu_every_step(tiny_data, tmp_path):
-    result = run_recipe("dgm", _ctx(tiny_data, tmp_path / "run"))
+@pytest.mark.parametrize("scale", ["gradient", "step"])
+def test_dgm_recipe_logs_omega_and_mu_every_step(tiny_data, tmp_path, scale):
+    result = run_recipe("dgm", _ctx(tiny_data, tmp_path / "run", dgm_scale=scale))
     steps = _steps(result.folder)
     assert len(steps) == -(-len(LLPDataset(tiny_data).split("train")) // 16)
     for row in steps:
@@ -193,6 +253,7 @@ def test_dgm_recipe_logs_omega_and_mu_every_step(tiny_data, tmp_path):
     log = card.log()[0]
     assert {"log/omega", "log/mu_audio", "log/mu_visual", "loss/msdu_audio", "loss/msdu_visual"} <= set(log)
     assert card.config["recipe"] == "dgm" and card.config["dgm"]["gamma"] == 0.1
+    assert card.config["train"]["dgm_scale"] == scale
 
 
 def test_dgm_with_gamma_zero_is_the_plain_recipe(tiny_data, tmp_path):
@@ -203,10 +264,14 @@ def test_dgm_with_gamma_zero_is_the_plain_recipe(tiny_data, tmp_path):
 
 
 def test_jomold_dgm_modulates_the_final_stage_only(tiny_data, tmp_path):
-    result = run_recipe("jomold_dgm", _ctx(tiny_data, tmp_path / "run", "han"))
+    result = run_recipe("jomold_dgm", _ctx(tiny_data, tmp_path / "run", "han", dgm_noise=False, dgm_scale="step"))
     estimator = tmp_path / "run" / "stages" / "estimator"
     assert not (estimator / "steps.jsonl").exists()
-    assert read_card(estimator).config["train"]["dgm_gamma"] == 0.0
+    train = read_card(estimator).config["train"]
+    assert train["dgm_gamma"] == 0.0  # and DGM's other options at their defaults: one estimator for every variant
+    assert (train["dgm_noise"], train["dgm_scale"]) == (True, "gradient")
+    assert (read_card(result.folder).config["train"]["dgm_noise"], read_card(result.folder).config["train"]
+            ["dgm_scale"]) == (False, "step")
     card = read_card(result.folder)
     assert card.config["recipe"] == "jomold_dgm" and card.config["train"]["dgm_gamma"] == 0.1
     assert card.config["train"]["batch_size"] == 16 and card.config["train"]["lr"] == 5e-4  # JoMoLD recipe kept

@@ -535,6 +535,21 @@ def test_class4_resume_with_a_different_set_names_the_key(tiny_data, tmp_path, c
     assert rc == 0, err
 
 
+def test_class4_a_run_older_than_a_training_option_still_matches_at_its_default(tmp_path):
+    """An option added later (e.g. dgm_scale) defaults to the behaviour before it: an interrupted or finished run
+    written before it existed is the same training when the option is asked at its default, another one otherwise."""
+    from avvp_core.training.loop import _refuse_other
+
+    asked = {"model": "han", "train": {"seed": 1, "lr": 3e-4, "dgm_scale": "gradient"}}
+    older = {"model": "han", "train": {"seed": 1, "lr": 3e-4}}
+    what = "an interrupted run"
+    _refuse_other(tmp_path, older, asked, what)  # no error
+    with pytest.raises(InputError, match=r"train.dgm_scale: None there, 'step' asked"):
+        _refuse_other(tmp_path, older, {**asked, "train": {**asked["train"], "dgm_scale": "step"}}, what)
+    with pytest.raises(InputError, match=r"train.lr: 0.0003 there, 0.001 asked"):
+        _refuse_other(tmp_path, older, {**asked, "train": {**asked["train"], "lr": 1e-3}}, what)
+
+
 def test_class4_damaged_training_state_is_one_line(tiny_data, tmp_path, capsys):
     folder = tmp_path / "run"
     folder.mkdir()

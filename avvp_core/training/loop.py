@@ -62,6 +62,8 @@ class TrainConfig:
     dgm_gamma: float = 0.0  # DGM's gamma (0.1 in the paper)
     dgm_noise: bool = True  # DGM's compensating Gaussian gradient noise
     dgm_noise_reading: str = "ogm_ge"  # "ogm_ge": add N(0, sigma^2), giving (mu^2+1) sigma^2; "literal": add that
+    dgm_scale: str = "gradient"  # what mu scales: the encoders' "gradient" before the optimiser (the paper's text) or
+    # their optimiser "step" (Eq. 8's update under Adam); see dgm_recipe
     nce_visual: str = "pre_dropout"  # JoMoLD's NCE on the visual features before ("pre_dropout") or after the
     # model's visual head dropout ("post_dropout", the zoo before issue 19)
     denoise_start_epoch: int = 2  # JoMoLD denoises from this epoch on (official: one warm-up epoch)
@@ -144,6 +146,7 @@ _RANGES: dict[str, Callable[[Any], str]] = {
     "dgm_gamma": _non_negative,
     "denoise_start_epoch": lambda v: "" if v >= 0 else "must be >= 0",
     "dgm_noise_reading": lambda v: _one_of(v, ("ogm_ge", "literal")),
+    "dgm_scale": lambda v: _one_of(v, ("gradient", "step")),
     "nce_visual": lambda v: _one_of(v, ("pre_dropout", "post_dropout")),
     "budget": lambda v: _one_of(v, ("epochs", "llp_steps", "llp_batch")),
 }
@@ -152,7 +155,8 @@ _RANGES: dict[str, Callable[[Any], str]] = {
 # A recipe's hooks: rewrite a batch's targets (label refinement) and add loss terms.
 TargetFn = Callable[[torch.nn.Module, Batch, int], Batch]
 LossFn = Callable[[torch.nn.Module, ParseOutput, Batch], dict[str, torch.Tensor]]
-# Called after backward, before the optimiser step (gradient modulation); returns scalars logged per step.
+# Called after backward, before the optimiser step (gradient modulation); returns scalars logged per step. A hook
+# with an `after_step(model)` method has it called right after the optimiser step (DGM's step scaling).
 StepHook = Callable[[torch.nn.Module, ParseOutput, Batch, dict[str, torch.Tensor]], dict[str, float]]
 STEP_LOG = "steps.jsonl"
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -351,6 +355,8 @@ def fit(
                 loss.backward()
                 step_logs = after_backward(model, output, batch, parts) if after_backward is not None else {}
                 optimizer.step()
+                if (after_step := getattr(after_backward, "after_step", None)) is not None:
+                    after_step(model)
                 n = len(batch)
                 count += n
                 for k, v in {"loss": loss, **parts}.items():
@@ -430,6 +436,10 @@ def _refuse_other(where: Path, there: dict[str, Any], asked: dict[str, Any], wha
     """One line naming the first setting in which the folder's run and the asked one differ (device and name
     excepted: a run may continue on another device, a finished folder may have been renamed)."""
     a, b = _flat(there), _flat(asked)
+    # A training option added after that run was written is, at its default, the training it ran (every new option
+    # defaults to the behaviour before it), so an interrupted or finished run of an older version still matches.
+    added = {f"train.{k}": v for k, v in dataclasses.asdict(TrainConfig()).items()}
+    a.update({k: v for k, v in added.items() if k not in a and "train.seed" in a and b.get(k) == v})
     differing = sorted((k for k in a.keys() | b.keys() if k not in ("train.device", "name") and a.get(k) != b.get(k)),
                        key=lambda k: (not k.startswith(("model", "recipe")), k))  # the model first, then the rest
     if differing:
