@@ -33,7 +33,14 @@ Choices where the paper is silent or ambiguous, named:
   >= 1e-8 before the ratio: the discrepancy term can make it <= 0 when wrong classes outscore correct ones.
 - sigma^2(g) is the variance over the elements of each parameter tensor's unmodulated gradient, one scalar per
   tensor (the batch-to-batch covariance of Eq. 9 is not observable in one step; OGM-GE [22], which the paper
-  follows here, draws its noise the same way). 0 for one-element tensors.
+  follows here, draws its noise the same way, with 1e-8 added to sigma). 0 for one-element tensors. Every tensor
+  of the encoders gets noise, biases included; OGM-GE's code perturbs only its convolution weights (4-D tensors),
+  and derived code for linear encoders only tensors of two or more dimensions.
+- When: from the first step of the training DGM is on in, while the MSDU heads are still untrained (there omega is
+  near 1 and Eq. 7 already gives mu of about 0.9). The paper names no start; OGM-GE's code has a window of epochs.
+- The fallback scores (a model without MSDU heads, Table IV's "JoMoLD + DGM") are a_prob / v_prob of the training
+  forward, where v_prob comes after HAN's visual head dropout (0.5 under JoMoLD) and a_prob after none; MSDU's own
+  heads read the encoders' outputs, before any head dropout.
 - Eq. 9 reads "W <- W + lambda E(dL/dW) + lambda eps, where eps ~ N(0, (mu^2 + 1) sigma^2(dL/dW))", after
   "the gradient covariance modified by our DGM mechanism becomes mu^2 sigma^2 ... we add an extra term to the
   modified gradient covariance". The step is written as its mean plus its fluctuation eps, so (mu^2 + 1) sigma^2
