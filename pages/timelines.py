@@ -7,7 +7,13 @@ import streamlit as st
 
 from avvp_core import ui
 from avvp_core.analysis.filmstrip import add_filmstrip
-from avvp_core.analysis.timeline import default_models, find_video, timeline_figure, timeline_frame
+from avvp_core.analysis.timeline import (
+    constant_over_time_note,
+    default_models,
+    find_video,
+    timeline_figure,
+    timeline_frame,
+)
 from avvp_core.constants import CLASSES
 from avvp_core.errors import InputError
 from avvp_core.metrics import score
@@ -51,6 +57,9 @@ for name in chosen:
         models[name] = (ui.predictions(str(card.path), root, split_name), card.gating)
     except InputError as exc:  # e.g. damaged weights: show it, keep the other models
         ui.show_error(exc)
+for name, (preds, gating) in models.items():  # a row that cannot localise says so (MGN's official segment head)
+    if note := constant_over_time_note(name, preds, gating, split):
+        st.info(note, icon=":material/horizontal_rule:")
 
 disagree = ui.kept(toggle.toggle, "Where the first two disagree", key=K.TIMELINE_DISAGREE, default=False,
                    disabled=len(chosen) < 2, help="Only videos whose segment Type@AV differs by at least 20 points "

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from conftest import app_page
 
-from avvp_core.analysis.timeline import TRUTH, timeline_figure, timeline_frame
+from avvp_core.analysis.timeline import (
+    TRUTH,
+    constant_over_time_note,
+    timeline_figure,
+    timeline_frame,
+    whole_clip_share,
+)
 from avvp_core.data import LLPDataset
 from avvp_core.predictions import Predictions
 
@@ -49,6 +55,36 @@ def test_figure_has_one_row_per_class_modality_source(tiny_data):
     heat = fig.data[0]
     assert len(heat.y) == frame.groupby(["class", "modality", "source"]).ngroups
     assert len(fig.data[1].x) == int((frame.decision & (frame.source != TRUTH)).sum())  # decision markers
+
+
+def _broadcast(split) -> Predictions:
+    """A model whose segment probabilities are its video-level ones at every second (as MGN's official head makes
+    them, to within a factor of 1.04-1.23)."""
+    seen = lambda gt: np.repeat(gt.any(1, keepdims=True), gt.shape[1], 1).astype(np.float32)  # noqa: E731
+    audio, visual = seen(split.gt_audio), seen(split.gt_visual)
+    return Predictions(split.filenames, audio, visual, video=np.maximum(audio, visual).max(1))
+
+
+def test_whole_clip_share_counts_detections_that_span_every_segment():
+    dec = np.zeros((2, 10, 3), bool)
+    dec[0, :, 0] = True  # whole clip
+    dec[0, 2:5, 1] = True  # three seconds
+    dec[1, :, 2] = True  # whole clip
+    got = whole_clip_share((dec, np.zeros_like(dec)))
+    assert got["audio"] == (pytest.approx(2 / 3), 3)
+    assert got["visual"][1] == 0 and np.isnan(got["visual"][0])
+
+
+def test_a_model_that_cannot_localise_is_named_and_one_that_can_is_not(tiny_data):
+    split = LLPDataset(tiny_data).split("test")
+    note = constant_over_time_note("flat", _broadcast(split), "fused", split)
+    truth = whole_clip_share((split.gt_audio > 0, split.gt_visual > 0))
+    assert note is not None and note.startswith("flat: every event it detects on this split spans the whole 10 s")
+    assert f"in the annotations {truth['audio'][0]:.0%} / {truth['visual'][0]:.0%}" in note
+    assert constant_over_time_note("perfect", _perfect(split), "fused", split) is None  # localises like the truth
+    silent = Predictions(split.filenames, np.zeros_like(split.gt_audio, np.float32),
+                         np.zeros_like(split.gt_visual, np.float32))
+    assert constant_over_time_note("silent", silent, "none", split) is None  # nothing detected: nothing to say
 
 
 @pytest.mark.app

@@ -59,6 +59,21 @@ def test_every_shipped_checkpoint_reproduces_its_card(mini, index):
         assert index["entries"][folder.name]["test"] == card.metrics["test"]
 
 
+def test_the_shipped_mgn_is_flagged_on_timelines_and_han_is_not(mini):
+    """MGN's official segment head gives its video-level probability at every second: on the default data each of its
+    detections spans the whole clip, and the Timelines page says so; HAN localises and gets no such line."""
+    from avvp_core.analysis.timeline import constant_over_time_note
+    from avvp_core.evaluation import predict
+
+    split = mini.split("test")
+    notes = {}
+    for name in ("mgn", "han"):
+        model, card = load_checkpoint(CHECKPOINTS_DIR / name)
+        notes[name] = constant_over_time_note(name, predict(model, split), card.gating, split)
+    assert notes["mgn"] is not None and "spans the whole 10 s (100% of its" in notes["mgn"]
+    assert notes["han"] is None
+
+
 def test_zoo_readme_is_the_one_the_zoo_writes(index):
     readme = (CHECKPOINTS_DIR / "README.md").read_text()
     assert readme == render_readme(CHECKPOINTS_DIR), "checkpoints/README.md is stale: rerun the zoo export"

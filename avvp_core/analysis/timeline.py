@@ -54,6 +54,41 @@ def video_level(preds: Predictions, gating: str, row: int) -> tuple[np.ndarray, 
     return None
 
 
+# A model whose detections span the whole clip this often cannot say where in a video an event is (MGN's official
+# segment head: its video-level probability times 1.04-1.23, avvp_core/models/mgn.py); the truth's share on SynthLLP
+# mini test is 0.39 (audio) / 0.63 (visual), the shipped zoo's other models 0.13-0.93.
+WHOLE_CLIP_FLAG = 0.99
+
+
+def whole_clip_share(decisions: tuple[np.ndarray, np.ndarray]) -> dict[str, tuple[float, int]]:
+    """Per modality: of the (video, class) pairs with at least one positive segment, the share positive in every
+    segment, and how many pairs that is out of. `decisions`: (N, T, C) audio and visual, as Predictions.decisions
+    gives them (or the truth)."""
+    out = {}
+    for modality, dec in zip(("audio", "visual"), decisions, strict=True):
+        detected = dec.any(1)  # (N, C)
+        n = int(detected.sum())
+        out[modality] = (float(dec.all(1)[detected].mean()) if n else float("nan"), n)
+    return out
+
+
+def constant_over_time_note(name: str, preds: Predictions, gating: str, split: Split) -> str | None:
+    """One line when a model's segment decisions do not vary within a video on this split (each detection spans the
+    whole clip in at least WHOLE_CLIP_FLAG of its detected (video, class) pairs in both modalities), beside the
+    truth's share; None otherwise."""
+    got = whole_clip_share(preds.decisions(gating))
+    if not all(n and share >= WHOLE_CLIP_FLAG for share, n in got.values()):
+        return None
+    truth = ""
+    if split.has_truth:
+        annotated = whole_clip_share((split.gt_audio > 0, split.gt_visual > 0))
+        truth = f"; in the annotations {annotated['audio'][0]:.0%} / {annotated['visual'][0]:.0%}"
+    return (f"{name}: every event it detects on this split spans the whole 10 s ({got['audio'][0]:.0%} of its "
+            f"{got['audio'][1]:,} audio and {got['visual'][0]:.0%} of its {got['visual'][1]:,} visual detections"
+            f"{truth}). Its segment decisions are its video-level ones, so its rows cannot show where in a clip an "
+            "event is; its segment-level figures count whole-clip guesses.")
+
+
 def timeline_frame(split: Split, row: int, models: dict[str, tuple[Predictions, str]]) -> pd.DataFrame:
     """Long table of one video: one line per (class, modality, source, segment).
 
