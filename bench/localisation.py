@@ -11,7 +11,6 @@ Without --checkpoint: every shipped checkpoint in checkpoints/. Seconds on the C
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
