@@ -63,8 +63,11 @@ Choices where the paper is silent or ambiguous, named:
   perturbs both encoders).
 - Only the gradients of `modality_encoders()` are modulated: Fig. 2 and the conclusion "modulate the gradients of
   the feature encoders"; Eq. 8 also names the classifier weights alpha^w, but in HAN-style models the classifier
-  is shared by both modalities and cannot be scaled per modality. For HAN (and MSDU's backbone) the separable
-  encoders are the input projections (audio: fc_a; visual: fc_v, fc_st, fc_fusion): HAN's layer is shared.
+  is shared by both modalities and, as a parameter, cannot be scaled per modality (scaling the gradient that flows
+  back through each modality's features into the shared layers would be another reading; not implemented). For
+  HAN (and MSDU's backbone) the separable encoders are the input projections (audio: fc_a; visual: fc_v, fc_st,
+  fc_fusion): HAN's layer is shared. At demo width that leaves DGM the audio projection's 16,512 parameters and the
+  visual projections' 360,832.
 - The scores come from the step's own training-mode forward (dropout on), computed without gradient.
 - The noise is drawn from torch's global generator (seeded and restored on resume by the loop).
 - jomold_dgm: DGM in the final (denoising) stage only; JoMoLD's noise estimator is a measuring model trained as
