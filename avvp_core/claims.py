@@ -166,7 +166,9 @@ WHY_DEMO: dict[str, str] = {
         "0.06-0.12 for both), and each model is retrained on its own labels.",
     "MSDU + DGM improves its JoMoLD baseline":
         "DGM's gradient noise (drawn with the gradient's own std at every step, OGM-GE's reading) costs 3.4 / 3.8, "
-        "in every seed; with the noise off DGM is level with its baseline (+0.2 / +0.2, 3 seeds).",
+        "in every seed. Without it DGM is within the seeds' spread of its baseline, whether mu scales the gradient as "
+        "the paper writes (+0.2 / +0.2; Adam, its optimiser, cancels a near-constant scale) or the optimiser's step "
+        "(-0.5 / -0.4; 3 seeds each): in this backbone it can slow only the input projections.",
     "CM-Co beats HAN":
         "What CM-Co adds, the cross-modality co-attention between class tokens, adds nothing measurable here: "
         "trained without it (the paper's 'AV' ablation, 3 seeds) it scores 54.3 ± 0.6 / 48.8 ± 0.4 against 53.9 ± "
