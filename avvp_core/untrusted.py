@@ -15,6 +15,7 @@ import math
 import os
 import stat
 import struct
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -93,7 +94,9 @@ def _read_header(fh: BinaryIO, where: str | Path, what: str) -> tuple[tuple[int,
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh, max_header_size=_HEADER_LIMIT)
         else:
             raise InputError(f"{what} has an unsupported .npy version {version}", where)
-    except (ValueError, SyntaxError, TypeError, EOFError, OSError) as exc:
+    # numpy reads the header's dict with tokenize and ast.literal_eval: a damaged one raises any of these, TokenError
+    # (a NUL inside the dict ends the token stream mid-statement) included.
+    except (ValueError, SyntaxError, TypeError, EOFError, OSError, tokenize.TokenError) as exc:
         raise InputError(f"{what} has an unreadable .npy header ({str(exc).splitlines()[0][:80]})", where) from None
     if dtype.hasobject:
         raise InputError(f"{what} holds pickled Python objects, which are never loaded (a .npy/.npz without pickled "

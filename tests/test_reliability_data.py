@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_bad_input import assert_one_line_error, cli
 
@@ -819,6 +819,7 @@ def test_property_pred_loader_on_generated_arrays(over):
 
 @SETTINGS
 @given(st.integers(0, 10_000), st.binary(min_size=1, max_size=8), st.integers(0, 10_000))
+@example(offset=130, patch=b"\x00", cut=0)  # a NUL inside the header's dict: numpy's tokenize raised TokenError
 def test_property_pred_loader_on_damaged_bytes(offset, patch, cut):
     data = bytearray(_valid_npz())
     offset %= len(data)
