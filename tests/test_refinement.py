@@ -20,7 +20,9 @@ from avvp_core.training.refinement import (
     jomold_noise_ratios,
     ma_partners,
     ma_removals,
+    ma_store_spec,
     ma_thresholds,
+    read_store,
     removal_quality,
 )
 
@@ -215,3 +217,48 @@ def test_refinement_refuses_oracle_data(tiny_data, tmp_path):
     for recipe in ("ma", "jomold"):
         with pytest.raises(InputError):
             run_recipe(recipe, ctx)
+
+
+# --- stage stores read back (resume; labels.npz copied from another run) -----------------------------------------
+def _labels_store(path: Path, videos: int = 4, **over) -> Path:
+    arrays = {"audio_remove": np.zeros((videos, 25), bool), "visual_remove": np.zeros((videos, 25), bool),
+              "partner": np.arange(videos), "r_audio": np.zeros(25), "r_visual": np.zeros(25), **over}
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return path
+
+
+@pytest.mark.parametrize("over, problem", [
+    ({"audio_remove": np.zeros((60, 25), bool)}, "`audio_remove` has shape (60, 25), this data needs (4, 25)"),
+    ({"visual_remove": np.zeros((4, 25), np.float32)}, "`visual_remove` holds float32, expected bool"),
+    ({"r_audio": None}, "lacks r_audio"),
+    ({"r_visual": np.full(25, np.nan)}, "`r_visual` holds NaN or Inf"),
+    ({"partner": np.array([None] * 4, dtype=object)}, "pickled Python objects"),
+])
+def test_a_bad_labels_store_is_one_line_naming_the_file(tmp_path, over, problem):
+    path = _labels_store(tmp_path / "labels.npz", **over)
+    with pytest.raises(InputError) as info:
+        read_store(path, ma_store_spec(4, 25))
+    message = str(info.value)
+    assert problem in message and str(path) in message and "\n" not in message
+
+
+def test_a_damaged_store_and_a_forged_epoch_count_are_one_line(tmp_path):
+    path = _labels_store(tmp_path / "labels.npz")
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(InputError, match="not a readable .npz"):
+        read_store(path, ma_store_spec(4, 25))
+    drops = tmp_path / "drops.npz"
+    np.savez(drops, epochs=np.arange(3), audio=np.zeros((3, 4, 25), bool), visual=np.zeros((3, 4, 25), bool))
+    spec = {"epochs": ((None,), "i"), "audio": ((None, 4, 25), "b"), "visual": ((None, 4, 25), "b")}
+    assert read_store(drops, spec, most=3)["audio"].shape == (3, 4, 25)
+    with pytest.raises(InputError, match=r"this data needs \(at most 2\)"):  # more epochs than the stage has
+        read_store(drops, spec, most=2)
+
+
+def test_ma_with_labels_copied_from_other_data_is_refused_in_one_line(tiny_data, tmp_path):
+    labels = tmp_path / "ma" / "stages" / "labels"
+    labels.mkdir(parents=True)
+    _labels_store(labels / "labels.npz", videos=2000)  # e.g. an MA run's labels from SynthLLP mini
+    ctx = _ctx(tiny_data, tmp_path / "ma", epochs=1)
+    with pytest.raises(InputError, match=r"`audio_remove` has shape \(2000, 25\), this data needs \(60, 25\)"):
+        run_recipe("ma", ctx)

@@ -55,7 +55,18 @@ from ..models.cmco import class_guided_pool
 from ..schema import Batch, ParseOutput
 from .loop import FitResult, TrainConfig
 from .recipes import RecipeContext, register_recipe
-from .refinement import MA_TRAIN, _check, _has_features, _load, _ma_labels, _record, _truth, removal_quality
+from .refinement import (
+    MA_TRAIN,
+    _check,
+    _has_features,
+    _load,
+    _ma_labels,
+    _record,
+    _truth,
+    ma_store_spec,
+    read_store,
+    removal_quality,
+)
 
 CMS_TRAIN = {"epochs": 40, "batch_size": 64, "lr": 7e-5, "lr_step": 7, "lr_gamma": 0.5,
              "select_metric": "val/event/type", "gating": "fused", "cms_weight": 0.85, "cms_start_epoch": 3}
@@ -191,9 +202,7 @@ def _ma_store(ctx: RecipeContext) -> dict[str, np.ndarray]:
     """MA's removals (stages/base + stages/labels of refinement.py), or a labels.npz already in stages/labels."""
     path = ctx.out / "stages" / "labels" / "labels.npz"
     if path.is_file():
-        with np.load(path) as z:
-            if z["audio_remove"].shape == tuple(ctx.feeder("train").labels.shape):
-                return {k: z[k] for k in z.files}
+        return read_store(path, ma_store_spec(*ctx.feeder("train").labels.shape))
     cfg = ctx.train_config(MA_TRAIN)
     base = ctx.build(cfg.seed)
     notes = {}

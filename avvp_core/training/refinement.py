@@ -180,6 +180,43 @@ def _load(model: torch.nn.Module, folder: Path, device: str) -> torch.nn.Module:
     return model.to(device).eval()
 
 
+def ma_store_spec(videos: int, classes: int) -> dict[str, tuple[tuple[int | None, ...], str]]:
+    """What MA's labels.npz holds for a training split of `videos` x `classes` weak labels."""
+    return {"audio_remove": ((videos, classes), "b"), "visual_remove": ((videos, classes), "b"),
+            "partner": ((videos,), "i"), "r_audio": ((classes,), "f"), "r_visual": ((classes,), "f")}
+
+
+def read_store(path: Path, spec: dict[str, tuple[tuple[int | None, ...], str]], most: int = 0
+               ) -> dict[str, np.ndarray]:
+    """A stage's .npz (MA's labels, JoMoLD's ratios or drops: written here, and copied between runs by hand, e.g. an MA
+    run's labels.npz into a cms_ma run) read strictly: each key of `spec` present with its shape (None: any length
+    up to `most`) and dtype kind ("b" bool, "i" integer, "f" float), checked from its header before anything is
+    allocated; anything else is one line naming the file. Sizes are thus bounded by the data and the stage."""
+    from ..untrusted import NpzMembers
+
+    def check(key: str, want: tuple[int | None, ...], kind: str):
+        def on_header(shape: tuple[int, ...], dtype: np.dtype) -> None:
+            if len(shape) != len(want) or any(n != w if w is not None else n > most
+                                              for w, n in zip(want, shape, strict=False)):
+                needed = "(" + ", ".join(f"at most {most}" if w is None else str(w) for w in want) + ")"
+                raise InputError(f"`{key}` has shape {shape}, this data needs {needed}", path,
+                                 "delete it to compute it again")
+            if dtype.kind != kind and not (kind == "i" and dtype.kind == "u"):
+                raise InputError(f"`{key}` holds {dtype}, expected {dict(b='bool', i='integers', f='floats')[kind]}",
+                                 path, "delete it to compute it again")
+        return on_header
+
+    with NpzMembers(path) as npz:
+        missing = [k for k in spec if k not in npz]
+        if missing:
+            raise InputError(f"lacks {', '.join(missing)}", path, "delete it to compute it again")
+        out = {k: npz.read(k, check(k, *spec[k])) for k in spec}
+    for key, array in out.items():
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise InputError(f"`{key}` holds NaN or Inf", path, "delete it to compute it again")
+    return out
+
+
 def _check(ctx: RecipeContext) -> None:
     if ctx.data.oracle:  # the training data must not even hold the train truth
         raise InputError("refinement recipes train without train truth; open the data folder without oracle=True",
@@ -230,9 +267,7 @@ def ma_swap_probs(model: torch.nn.Module, feeder: SplitFeeder, partners: np.ndar
 def _ma_labels(ctx: RecipeContext, model: torch.nn.Module, cfg: TrainConfig, folder: Path) -> dict[str, np.ndarray]:
     path, feeder = folder / "labels.npz", ctx.feeder("train")
     if path.is_file():  # resumable: the labels of a finished pass are reused
-        with np.load(path) as z:
-            if z["audio_remove"].shape == tuple(feeder.labels.shape):
-                return {k: z[k] for k in z.files}
+        return read_store(path, ma_store_spec(*feeder.labels.shape))
     labels = feeder.labels.numpy()
     partners = ma_partners(labels, np.random.default_rng(cfg.seed))
     has = partners >= 0
@@ -281,8 +316,7 @@ def ma(ctx: RecipeContext) -> FitResult:
 def _jomold_ratios(ctx: RecipeContext, model: torch.nn.Module, cfg: TrainConfig, folder: Path) -> dict[str, Any]:
     path, feeder = folder / "noise_ratios.npz", ctx.feeder("train")
     if path.is_file():
-        with np.load(path) as z:
-            return {k: z[k] for k in z.files}
+        return read_store(path, {k: ((len(CLASSES),), "f") for k in ("audio", "visual", "mean_audio", "mean_visual")})
     a, v, mean_a, mean_v = [], [], [], []
     with torch.no_grad():
         for batch in feeder.batches(cfg.batch_size):
@@ -303,13 +337,19 @@ def _jomold_ratios(ctx: RecipeContext, model: torch.nn.Module, cfg: TrainConfig,
 class _DropLog:
     """Labels dropped in each epoch of the denoising stage, saved at every epoch's end (stages/denoise)."""
 
-    def __init__(self, path: Path, shape: tuple[int, int]):
-        self.path, self.shape, self.seen, self.current = path, shape, 0, 0
+    def __init__(self, path: Path, shape: tuple[int, int], epochs: int):
+        self.path, self.shape, self.max_epochs, self.seen, self.current = path, shape, epochs, 0, 0
         self.epochs: dict[int, dict[str, np.ndarray]] = {}
         if path.is_file():
-            with np.load(path) as z:
-                for i, e in enumerate(z["epochs"]):
-                    self.epochs[int(e)] = {m: z[m][i] for m in MODALITIES}
+            z = self.read(path)
+            for i, e in enumerate(z["epochs"]):
+                self.epochs[int(e)] = {m: z[m][i] for m in MODALITIES}
+
+    def read(self, path: Path) -> dict[str, np.ndarray]:
+        """Its file: the epochs logged (at most the stage's), and per epoch one (videos, classes) drop mask per
+        modality."""
+        return read_store(path, {"epochs": ((None,), "i"), **{m: ((None, *self.shape), "b") for m in MODALITIES}},
+                          most=self.max_epochs)
 
     def add(self, epoch: int, index: torch.Tensor, drop_a: torch.Tensor, drop_v: torch.Tensor) -> None:
         if epoch != self.current:
@@ -345,7 +385,7 @@ def jomold(ctx: RecipeContext) -> FitResult:
     res = ctx.fit(stages / "estimator", estimator, cfg, "jomold", stage="estimator", forward=no_cross, **notes)
     ratios = _jomold_ratios(ctx, _load(estimator, res.folder, cfg.device), cfg, stages / "ratios")
     labels = feeder.labels.numpy()
-    log = _DropLog(stages / "denoise" / "drops.npz", labels.shape)
+    log = _DropLog(stages / "denoise" / "drops.npz", labels.shape, cfg.epochs)
 
     def targets(model: torch.nn.Module, batch: Batch, epoch: int) -> Batch:
         y = batch.labels
@@ -371,9 +411,9 @@ def jomold(ctx: RecipeContext) -> FitResult:
     truth = _truth(ctx)
     if truth is None or not log.path.is_file():
         return result
-    with np.load(log.path) as z:
-        per_epoch = [{"epoch": int(e), **removal_quality(labels, {m: z[m][i] for m in MODALITIES}, truth)}
-                     for i, e in enumerate(z["epochs"])]
+    z = log.read(log.path)
+    per_epoch = [{"epoch": int(e), **removal_quality(labels, {m: z[m][i] for m in MODALITIES}, truth)}
+                 for i, e in enumerate(z["epochs"])]
     last = per_epoch[-1]
     refinement = {"audio": last["audio"], "visual": last["visual"], "measured": f"last epoch ({last['epoch']})",
                   "per_epoch": per_epoch}
