@@ -22,6 +22,12 @@ measured (on 2 CPU cores HAN alone takes about 40 minutes a seed, bench/RESULTS.
     python bench/claims_matrix.py --data runs/bench/synthllp-full --device cuda --entries han --seeds 1 --jobs 1
 and size --jobs (and the session) from it. A stopped matrix resumes with the same command.
 
+Carried runs: a run the existing record (--record) measured whose folder is not under --out (run folders are not
+committed, so a fresh checkout or a session whose scratch space was wiped has none) is not trained again: its
+figures, loss log and wall seconds are carried into the new record, provided the record's setting (data fingerprint,
+width, budget, epochs, device) and the run's train command (less the interpreter and its --data / --out paths) are
+this matrix's. The record lists them under `carried`. `--no-carry` trains them again.
+
 `--record-only` trains nothing and rewrites the record from the finished runs, with the verdict code as it is now
 (e.g. to ship a part-way record written by an older process). `run_seconds`: the wall seconds of the process that
 finished each run, kept beside its folder (`<run>.wall.json`) so a record rebuilt in a later session keeps them all; a
@@ -48,6 +54,7 @@ from common import BENCH_DATA, REPO
 from avvp_core import claims
 from avvp_core.constants import METRIC_KEYS
 from avvp_core.data import LLPDataset
+from avvp_core.errors import InputError
 from avvp_core.fileio import write_json
 from avvp_core.zoo import ENTRIES
 
@@ -79,6 +86,91 @@ def _complete(folder: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return metrics if metrics.get("complete") and "test" in metrics else None
+
+
+CARRY_SETTING = ("fingerprint", "width", "budget", "epochs_override", "device")  # what a carried run must share
+
+
+def _identity(command: str) -> list[str] | None:
+    """A train command less what does not decide its figures: the interpreter and the --data / --out paths (the
+    record's data fingerprint stands for the data). None for a command shlex cannot split."""
+    try:
+        argv, out = shlex.split(command)[1:], []
+    except ValueError:
+        return None
+    skip = False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+        elif arg in ("--data", "--out") and i + 1 < len(argv):
+            skip = True
+        else:
+            out.append(arg)
+    return out
+
+
+def _finite(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and bool(np.isfinite(x))
+
+
+def _valid_seed(entry: object) -> bool:
+    """A seed entry of a record is what build_record writes: every test figure a finite number, the rest typed."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("test"), dict):
+        return False
+    if not all(_finite(entry["test"].get(k)) for k in METRIC_KEYS):
+        return False
+    log, refinement = entry.get("log", []), entry.get("refinement") or {}
+    if not isinstance(refinement, dict):
+        return False
+    removals = [refinement[m] for m in ("audio", "visual") if m in refinement]
+    return (all(isinstance(q, dict) and all(v is None or _finite(v) for v in q.values()) for q in removals)
+            and isinstance(log, list)
+            and all(isinstance(r, dict) and all(_finite(v) for v in r.values()) for r in log)
+            and (entry.get("selected_epoch") is None or _finite(entry["selected_epoch"]))
+            and (entry.get("train_seconds") is None or _finite(entry["train_seconds"])))
+
+
+def carried_runs(args: argparse.Namespace, setting: dict, commands: dict[str, str]) -> tuple[dict, dict]:
+    """The runs the existing record measured that this matrix would train with the same command and setting:
+    (run name -> its seed entry, run name -> wall seconds). Nothing when the record is absent, unreadable (one line
+    says so) or from another setting."""
+    try:
+        old = claims.read_full(args.record)
+    except InputError as exc:
+        print(f"not carrying runs: {exc}", flush=True)
+        return {}, {}
+    if old is None:
+        return {}, {}
+    before = old["setting"]
+    differs = [k for k in CARRY_SETTING if before.get(k) != setting.get(k)]
+    if differs:
+        print(f"not carrying runs from {args.record}: its setting differs ({', '.join(differs)})", flush=True)
+        return {}, {}
+    runs, seconds = {}, {}
+    old_seconds = old.get("run_seconds") if isinstance(old.get("run_seconds"), dict) else {}
+    entries = old.get("entries") if isinstance(old.get("entries"), dict) else {}
+    for name, entry in entries.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("seeds"), dict):
+            continue
+        old_commands = entry.get("commands") if isinstance(entry.get("commands"), dict) else {}
+        for seed, measured in entry["seeds"].items():
+            run = f"{name}-s{seed}"
+            before_cmd = old_commands.get(seed)
+            same_command = (run in commands and isinstance(before_cmd, str)
+                            and _identity(before_cmd) is not None and _identity(before_cmd) == _identity(commands[run]))
+            if same_command and not (args.out / run).exists() and _valid_seed(measured):
+                runs[run] = measured
+                if _finite(old_seconds.get(run)):
+                    seconds[run] = float(old_seconds[run])
+    return runs, seconds
+
+
+def _setting(args: argparse.Namespace, data: LLPDataset) -> dict:
+    meta = data.synth_meta or {}
+    return {"data": str(args.data), "fingerprint": data.fingerprint(), "preset": meta.get("preset"),
+            "synth_seed": meta.get("seed"), "generator_version": meta.get("generator_version"),
+            "train_videos": len(data.split("train")), "width": args.width, "seeds": list(args.seeds),
+            "budget": "llp_steps", "epochs_override": args.epochs, "device": args.device}
 
 
 def _run(cmd: list[str], folder: Path, threads: int) -> tuple[int, float]:
@@ -124,15 +216,21 @@ def _wall_seconds(runs_dir: Path, names: list[str]) -> dict[str, float]:
 
 
 def build_record(args: argparse.Namespace, entries: list[str], runs_dir: Path, commands: dict[str, str],
-                 seconds: dict[str, float]) -> dict:
+                 seconds: dict[str, float], carried: tuple[dict, dict] = ({}, {})) -> dict:
+    """The record from the finished run folders under runs_dir, and the carried runs (carried_runs) whose folders
+    are not there."""
     data = LLPDataset(args.data)
-    per_entry, runs = {}, {}
+    carried_seeds, carried_seconds = carried
+    per_entry, runs, used = {}, {}, []
     for name in entries:
         seeds = {}
         for seed in args.seeds:
             folder = runs_dir / f"{name}-s{seed}"
             metrics = _complete(folder)
             if metrics is None:
+                if folder.name in carried_seeds:
+                    seeds[str(seed)] = carried_seeds[folder.name]
+                    used.append(folder.name)
                 continue
             seeds[str(seed)] = {"test": metrics["test"], "refinement": metrics.get("refinement"),
                                 "selected_epoch": metrics.get("selected_epoch"), "log": _loss_log(folder),
@@ -147,15 +245,12 @@ def build_record(args: argparse.Namespace, entries: list[str], runs_dir: Path, c
             "commands": {s: commands[f"{name}-s{s}"] for s in map(str, args.seeds) if f"{name}-s{s}" in commands}}
         runs[name] = list(seeds.values())
     done = [f"{name}-s{seed}" for name, e in per_entry.items() for seed in e["seeds"]]  # the finished runs
-    seconds = {**_wall_seconds(runs_dir, done), **{k: v for k, v in seconds.items() if k in done}}
-    meta = data.synth_meta or {}
+    seconds = {**{k: v for k, v in carried_seconds.items() if k in used}, **_wall_seconds(runs_dir, done),
+               **{k: v for k, v in seconds.items() if k in done}}
     rows = claims.check(runs, {n: {"model": ENTRIES[n].model, "recipe": ENTRIES[n].recipe} for n in entries})
     return {
         "format": claims.FULL_FORMAT,
-        "setting": {"data": str(args.data), "fingerprint": data.fingerprint(), "preset": meta.get("preset"),
-                    "synth_seed": meta.get("seed"), "generator_version": meta.get("generator_version"),
-                    "train_videos": len(data.split("train")), "width": args.width, "seeds": list(args.seeds),
-                    "budget": "llp_steps", "epochs_override": args.epochs, "device": args.device},
+        "setting": _setting(args, data),
         "rule": claims.VERDICT_RULE,
         "claims": rows,
         "entries": per_entry,
@@ -163,6 +258,7 @@ def build_record(args: argparse.Namespace, entries: list[str], runs_dir: Path, c
         "matrix_command": shlex.join([sys.executable, "bench/claims_matrix.py",
                                       *(a for a in sys.argv[1:] if a != "--record-only")]),  # what trains it
         "run_seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "carried": sorted(used),  # measured by an earlier matrix whose run folders are not under --out
     }
 
 
@@ -178,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="CPU threads per process (default: cores / jobs)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--epochs", type=int, default=None, help="override every stage's epochs (plumbing tests only)")
+    p.add_argument("--no-carry", action="store_true",
+                   help="train again the runs the existing record measured whose folders are not under --out")
     p.add_argument("--record-only", action="store_true",
                    help="train nothing: rewrite the record from the finished runs (after a change to the verdicts)")
     args = p.parse_args(argv)
@@ -205,6 +303,11 @@ def main(argv: list[str] | None = None) -> int:
             commands[folder.name] = shlex.join(cmd)
             if _complete(folder) is None:
                 todo.append((folder, cmd))
+    carried = ({}, {}) if args.no_carry else carried_runs(args, _setting(args, LLPDataset(args.data)), commands)
+    todo = [(folder, cmd) for folder, cmd in todo if folder.name not in carried[0]]
+    if carried[0]:
+        print(f"carried from {args.record}: {len(carried[0])} runs measured earlier ({', '.join(sorted(carried[0]))})",
+              flush=True)
     if args.record_only:
         print(f"{len(entries)} entries x {len(args.seeds)} seeds: {len(todo)} runs not finished, none started "
               "(--record-only)", flush=True)
@@ -225,8 +328,8 @@ def main(argv: list[str] | None = None) -> int:
                 failed.append(folder.name)
             print(f"{folder.name}: {'done' if rc == 0 else f'FAILED (exit {rc}, see {folder}.log)'} in {secs:.0f} s",
                   flush=True)
-            write_json(args.record, build_record(args, entries, args.out, commands, seconds))
-    record = build_record(args, entries, args.out, commands, seconds)
+            write_json(args.record, build_record(args, entries, args.out, commands, seconds, carried))
+    record = build_record(args, entries, args.out, commands, seconds, carried)
     write_json(args.record, record)
     print(claims.markdown(record["claims"]))
     print(f"record: {args.record} ({'complete' if record['complete'] else 'incomplete'})")

@@ -58,6 +58,30 @@ def test_trains_the_pairs_in_parallel_writes_the_record_and_resumes(tiny_data, t
     partial = json.loads(record.read_text())
     assert not partial["complete"] and set(partial["entries"]["mgn"]["seeds"]) == {"1"}
     assert "mgn-s2" not in partial["run_seconds"] and not (out / "mgn-s2" / "metrics.json").exists()
+    assert partial["carried"] == []  # every measured run's folder is here
+
+    # run folders gone (a fresh checkout, a wiped scratch space): the record's runs are carried, not trained again
+    out.rename(tmp_path / "elsewhere")
+    carried = _run(*common, "--record-only")
+    assert carried.returncode == 0, carried.stdout + carried.stderr
+    assert "3 runs measured earlier" in carried.stdout and "1 runs not finished" in carried.stdout
+    kept = json.loads(record.read_text())
+    assert kept["carried"] == ["han-s1", "han-s2", "mgn-s1"] and kept["entries"]["han"]["mean"] == han["mean"]
+    assert kept["run_seconds"] == {k: v for k, v in saved["run_seconds"].items() if k != "mgn-s2"}
+    assert kept["claims"] == partial["claims"]
+
+    # what is not carried: a run whose figure is not a finite number, and anything from another setting
+    kept["entries"]["han"]["seeds"]["1"]["test"]["segment/type"] = float("nan")
+    record.write_text(json.dumps(kept))
+    damaged = _run(*common, "--record-only")
+    assert "2 runs measured earlier" in damaged.stdout and "2 runs not finished" in damaged.stdout
+    assert json.loads(record.read_text())["carried"] == ["han-s2", "mgn-s1"]
+    other = json.loads(record.read_text())
+    other["setting"]["fingerprint"] = "0" * 16
+    record.write_text(json.dumps(other))
+    moved = _run(*common, "--record-only")
+    assert "its setting differs (fingerprint)" in moved.stdout and "4 runs not finished" in moved.stdout
+    assert json.loads(record.read_text())["carried"] == []
 
 
 def test_refuses_unknown_entries(tmp_path):
