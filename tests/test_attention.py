@@ -100,6 +100,11 @@ def test_axes_say_what_attends_to_what():
     cmpie = {m.name: m for m in maps_from_captures(_tiny("cmpie")(make_batch(2), capture=True).captures)}
     cma = cmpie["HAN path: audio CMA -> audio+visual segments"]
     assert cma.key_labels[0] == "audio 0" and cma.key_labels[-1] == "visual 9"
+    channels = {m.name: m for m in maps_from_captures(_tiny("cmpie", cma_concat="channels")(make_batch(2),
+                                                                                          capture=True).captures)}
+    fused = channels["HAN path: audio CMA -> audio⊕visual segments"]  # T keys, each an audio and a visual segment
+    assert (fused.kind, fused.key_title, fused.key_labels) == ("cross-attention", "audio⊕visual segment",
+                                                               tuple(str(t) for t in range(10)))
 
 
 def test_layers_are_one_map_name_with_increasing_layer():

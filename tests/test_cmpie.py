@@ -110,6 +110,40 @@ def test_cma_keys_and_values_span_audio_and_visual_segments():
     assert not torch.allclose(ga, ga2)
 
 
+def test_cma_concatenated_along_channels_is_the_other_reading_of_the_concatenation():
+    """cma_concat="channels": T keys, each segment's audio and visual features side by side (width 2D), projected to
+    D for keys and values; checked against attention written here from Eq. 8 with that reading."""
+    model, batch = _model(cma_concat="channels"), make_batch()
+    d = NARROW["dim"]
+    extra = 2 * d * d  # per CMA block: keys and values are projected from 2D instead of D
+    assert count_parameters(model) == count_parameters(_model()) + 2 * extra
+    assert count_parameters(create_model("cmpie", cma_concat="channels")) == 6_671_038 + 4 * 512 * 512 == 7_719_614
+    c = model(batch, capture=True).captures
+    for path in ("HAN path", "SA path"):
+        for m in ("audio", "visual"):
+            w = c[f"{path}: {m} CMA -> audio⊕visual segments"]
+            assert w.shape == (3, 1, 10, 10)  # (B, heads, T, T)
+            torch.testing.assert_close(w.sum(dim=-1), torch.ones(3, 1, 10))
+    torch.manual_seed(1)
+    a, v = torch.randn(3, 10, d), torch.randn(3, 10, d)
+    block = model.cma["audio"]
+    attn = block.attn
+    with torch.no_grad():
+        out, weights = block(a, a, v)
+        fused = torch.cat([a, v], dim=-1)  # (B, T, 2D)
+        b_q, b_k, b_v = attn.in_proj_bias.chunk(3)
+        q, k = a @ attn.q_proj_weight.T + b_q, fused @ attn.k_proj_weight.T + b_k
+        expected_w = torch.softmax(q @ k.transpose(1, 2) / d ** 0.5, dim=-1)  # (B, T, T)
+        expected = a + attn.out_proj(expected_w @ (fused @ attn.v_proj_weight.T + b_v))  # residual (the default)
+    torch.testing.assert_close(weights[:, 0], expected_w)
+    torch.testing.assert_close(out, expected)
+    out = model(batch)
+    (out.segment_prob.sum() + out.video_prob.sum()).backward()
+    assert all(p.grad is not None for p in model.parameters())
+    with pytest.raises(InputError, match="cma_concat must be"):
+        create_model("cmpie", cma_concat="depth")
+
+
 def test_cma_on_audio_only_leaves_the_visual_stream_without_cma():
     model, batch = _model("cmpie_cma_audio"), make_batch()
     assert set(model.cma) == {"audio"}

@@ -80,6 +80,7 @@ def _describe(name: str) -> tuple[str, str, str, bool, bool] | None:
         (rf"^{_PATH}{_M} self-attention$", "self-attention", "{1} segment", "{1} segment"),
         (rf"^{_PATH}{_M} -> {_M} cross-attention$", "cross-attention", "{1} segment", "{2} segment"),
         (rf"^{_PATH}{_M} CMA -> audio\+visual segments$", "cross-attention", "{1} segment", "audio+visual segment"),
+        (rf"^{_PATH}{_M} CMA -> audio⊕visual segments$", "cross-attention", "{1} segment", "audio⊕visual segment"),
         (rf"^{_M} SA segment weights$", "segment weights", "weight", "{0} segment"),
         (rf"^{_M} ViT self-attention$", "self-attention", "{0} segment+class token", "{0} segment+class token"),
         (r"^audio-visual ViT self-attention$", "self-attention", "audio+visual class token",

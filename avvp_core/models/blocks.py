@@ -20,21 +20,32 @@ from ..constants import FRAMES_PER_SEGMENT, NUM_CLASSES
 class Attention(nn.Module):
     """Multi-head scaled dot-product attention, batch first, dropout on the attention weights."""
 
-    def __init__(self, dim: int, heads: int = 1, dropout: float = 0.0):
+    def __init__(self, dim: int, heads: int = 1, dropout: float = 0.0, kv_dim: int | None = None):
         super().__init__()
         if dim % heads:
             raise ValueError(f"width {dim} is not divisible by {heads} heads")
         self.dim, self.heads, self.dropout = dim, heads, dropout
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
         self.out_proj = nn.Linear(dim, dim)
-        # Same initialisation as nn.MultiheadAttention: xavier on the packed projection, zero biases.
-        nn.init.xavier_uniform_(self.in_proj_weight)
+        self.packed = kv_dim is None or kv_dim == dim
+        if self.packed:
+            self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+            # Same initialisation as nn.MultiheadAttention: xavier on the packed projection, zero biases.
+            nn.init.xavier_uniform_(self.in_proj_weight)
+        else:  # keys and values of another width: nn.MultiheadAttention's kdim/vdim layout, three matrices
+            self.q_proj_weight = nn.Parameter(torch.empty(dim, dim))
+            self.k_proj_weight = nn.Parameter(torch.empty(dim, kv_dim))
+            self.v_proj_weight = nn.Parameter(torch.empty(dim, kv_dim))
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                nn.init.xavier_uniform_(w)
         nn.init.zeros_(self.out_proj.bias)
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
-        """query (B, Q, D), key/value (B, K, D) -> output (B, Q, D), weights (B, heads, Q, K)."""
-        w_q, w_k, w_v = self.in_proj_weight.chunk(3)
+        """query (B, Q, D), key/value (B, K, D or kv_dim) -> output (B, Q, D), weights (B, heads, Q, K)."""
+        if self.packed:
+            w_q, w_k, w_v = self.in_proj_weight.chunk(3)
+        else:
+            w_q, w_k, w_v = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
         b_q, b_k, b_v = self.in_proj_bias.chunk(3)
         B, Q, D = query.shape
         K = key.shape[1]

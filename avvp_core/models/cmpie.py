@@ -37,10 +37,11 @@ made to fit the equations and captions best:
   FFN or dropout on the CMA output either way (HAN's layer has all three; the equations show none).
 - The concatenation "⊕" of Eq. 8-11 is read along *time* (2T keys of width D, one softmax over the audio and the
   visual segments together). The other reading, along channels (T keys of width 2D: each segment's audio and
-  visual features side by side), fits the text's "single-modality features are brought closer to the fused
-  features" too; the paper does not say which. Ours is close to HAN's cross- plus self-attention, except that the
-  two modalities' segments share one softmax. "Two CMA blocks" with the ablation "only the
-  CMA block for audio features (w/o V) / visual features (w/o A)" reads as one block per *modality*: the
+  visual features side by side, key and value projections 2D -> D), fits the text's "single-modality features are
+  brought closer to the fused features" too; the paper does not say which: `cma_concat="channels"` builds it (its
+  maps are T x T, captured as "... CMA -> audio⊕visual segments"). Ours is close to HAN's cross- plus
+  self-attention, except that the two modalities' segments share one softmax. "Two CMA blocks" with the ablation
+  "only the CMA block for audio features (w/o V) / visual features (w/o A)" reads as one block per *modality*: the
   audio CMA serves Eq. 8 and 10, the visual CMA Eq. 9 and 11 (weights shared across the two paths).
   Width, heads and attention dropout are HAN's (512, 1, 0.1).
 - Ablations (Table 2) as config: `use_sa=False` drops the SA path (and its parameters): g = g^h;
@@ -55,11 +56,12 @@ made to fit the equations and captions best:
   mix modalities.
 
 Parameters at paper configuration: 6,671,038 (HAN's 4,569,675 + two CMA attentions 2 x 1,050,624 + one SA
-network 115); `cmpie_nosa` 6,670,923; `cmpie_cma_audio` / `cmpie_cma_visual` 5,620,414. The paper gives
-no figure.
+network 115); with `cma_concat="channels"` 7,719,614; `cmpie_nosa` 6,670,923; `cmpie_cma_audio` /
+`cmpie_cma_visual` 5,620,414. The paper gives no figure.
 
 Captures: "<modality> SA segment weights" (B, T); "<path>: <modality> CMA -> audio+visual segments"
-(B, heads, T, 2T); the HAN layer maps per path; "<path>: <modality> features" (B, T, D) before the mean;
+(B, heads, T, 2T) (with `cma_concat="channels"`: "... CMA -> audio⊕visual segments", (B, heads, T, T)); the HAN
+layer maps per path; "<path>: <modality> features" (B, T, D) before the mean;
 "audio features" / "visual features" after it.
 """
 
@@ -78,6 +80,7 @@ from .registry import register_model
 
 MODALITIES = ("audio", "visual")
 CMA_CHOICES = {"both": MODALITIES, "audio": ("audio",), "visual": ("visual",), "none": ()}
+CMA_CONCAT = {"time": "audio+visual segments", "channels": "audio⊕visual segments"}  # -> what the CMA keys are
 
 
 class SegmentAttention(nn.Module):
@@ -96,26 +99,33 @@ class SegmentAttention(nn.Module):
 
 
 class CrossModalAggregation(nn.Module):
-    """Eq. 8-11: one modality's segments attend over the audio and visual segments of the video (2T keys)."""
+    """Eq. 8-11: one modality's segments attend over the audio and visual segments of the video: 2T keys of width D
+    (concat="time"), or T keys of width 2D, each segment's audio and visual side by side (concat="channels")."""
 
-    def __init__(self, dim: int, heads: int, dropout: float, residual: bool = True):
+    def __init__(self, dim: int, heads: int, dropout: float, residual: bool = True, concat: str = "time"):
         super().__init__()
-        self.residual = residual
-        self.attn = Attention(dim, heads, dropout)
+        self.residual, self.concat = residual, concat
+        self.attn = Attention(dim, heads, dropout, kv_dim=2 * dim if concat == "channels" else None)
 
     def forward(self, query: Tensor, audio: Tensor, visual: Tensor) -> tuple[Tensor, Tensor]:
-        context = torch.cat([audio, visual], dim=1)  # (B, 2T, D): audio segments first, then visual
-        out, weights = self.attn(query, context, context)  # (B, T, D), (B, heads, T, 2T)
+        if self.concat == "channels":
+            context = torch.cat([audio, visual], dim=-1)  # (B, T, 2D): segment t's audio then visual features
+        else:
+            context = torch.cat([audio, visual], dim=1)  # (B, 2T, D): audio segments first, then visual
+        out, weights = self.attn(query, context, context)  # (B, T, D), (B, heads, T, 2T or T)
         return (query + out if self.residual else out), weights
 
 
 class CMPIE(AVVPModel):
     def __init__(self, dim: int = 512, heads: int = 1, ffn_dim: int = 512, dropout: float = 0.1, layers: int = 1,
                  segments: int = NUM_SEGMENTS, sa_hidden: int = 5, use_sa: bool = True, share_sa: bool = True,
-                 share_han: bool = True, cma: str = "both", cma_residual: bool = True):
+                 share_han: bool = True, cma: str = "both", cma_residual: bool = True, cma_concat: str = "time"):
         super().__init__()
         if cma not in CMA_CHOICES:
             raise InputError(f"cma must be one of {', '.join(CMA_CHOICES)}; got {cma!r}")
+        if cma_concat not in CMA_CONCAT:
+            raise InputError(f"cma_concat must be one of {', '.join(CMA_CONCAT)}; got {cma_concat!r}")
+        self.cma_keys = CMA_CONCAT[cma_concat]
         self.project = InputProjection(dim)
         self.layers = nn.ModuleList(HANLayer(dim, heads, ffn_dim, dropout) for _ in range(layers))
         self.sa = self.sa_layers = None
@@ -123,7 +133,7 @@ class CMPIE(AVVPModel):
             self.sa = nn.ModuleList(SegmentAttention(segments, sa_hidden) for _ in range(1 if share_sa else 2))
             if not share_han:
                 self.sa_layers = nn.ModuleList(HANLayer(dim, heads, ffn_dim, dropout) for _ in range(layers))
-        self.cma = nn.ModuleDict({m: CrossModalAggregation(dim, heads, dropout, cma_residual)
+        self.cma = nn.ModuleDict({m: CrossModalAggregation(dim, heads, dropout, cma_residual, cma_concat)
                                   for m in CMA_CHOICES[cma]})
         self.head = MMILHead(dim)
 
@@ -142,9 +152,9 @@ class CMPIE(AVVPModel):
         out = []
         for m, x in zip(MODALITIES, (audio, visual), strict=True):
             if m in self.cma:
-                x, weights = self.cma[m](x, audio, visual)  # (B, T, D), (B, heads, T, 2T)
+                x, weights = self.cma[m](x, audio, visual)  # (B, T, D), (B, heads, T, 2T or T)
                 if captures is not None:
-                    captures[f"{tag}: {m} CMA -> audio+visual segments"] = weights.detach()
+                    captures[f"{tag}: {m} CMA -> {self.cma_keys}"] = weights.detach()
             if captures is not None:
                 captures[f"{tag}: {m} features"] = x.detach()
             out.append(x)
@@ -189,7 +199,7 @@ PAPER = ("Chen, Guo, Liu, Wu, Li, Li, Wang. CM-PIE: Cross-Modal Perception for I
 DEMO = {"dim": 128, "ffn_dim": 128}
 TRAIN = HAN_TRAIN  # no recipe in the paper: HAN's official one
 DEFAULTS = {"dim": 512, "heads": 1, "ffn_dim": 512, "dropout": 0.1, "layers": 1, "segments": NUM_SEGMENTS,
-            "sa_hidden": 5, "share_sa": True, "share_han": True, "cma_residual": True}
+            "sa_hidden": 5, "share_sa": True, "share_han": True, "cma_residual": True, "cma_concat": "time"}
 
 
 @register_model(paper=PAPER, gating="fused", demo=DEMO, train=TRAIN, use_sa=True, cma="both", **DEFAULTS)
