@@ -19,14 +19,17 @@ GPU session (prepared, not yet run: the session that wrote this had no GPU): in 
 and cms) are the long ones. At paper width a run is small for one GPU (batch 16-128 of 10 segments), so many
 processes share it; --threads 1 keeps 12 processes within 16 cores. The ~10 minutes issue 19 hopes for is not
 measured (on 2 CPU cores HAN alone takes about 40 minutes a seed, bench/RESULTS.md); time one entry first,
-    python bench/claims_matrix.py --data runs/bench/synthllp-full --device cuda --entries han --seeds 1 --jobs 1
+    python bench/claims_matrix.py --data runs/bench/synthllp-full --device cuda --entries han --seeds 1 --jobs 1 \
+        --out runs/timing --record runs/timing/claims.json
 and size --jobs (and the session) from it. A stopped matrix resumes with the same command.
 
 Carried runs: a run the existing record (--record) measured whose folder is not under --out (run folders are not
 committed, so a fresh checkout or a session whose scratch space was wiped has none) is not trained again: its
 figures, loss log and wall seconds are carried into the new record, provided the record's setting (data fingerprint,
 width, budget, epochs, device) and the run's train command (less the interpreter and its --data / --out paths) are
-this matrix's. The record lists them under `carried`. `--no-carry` trains them again.
+this matrix's. The record lists them under `carried`. The new record spans the earlier one's entries and seeds as
+well as this invocation's, so a subset (`--entries han --seeds 2`) adds to it. `--no-carry` ignores the earlier
+record: its runs are trained again, and the record spans this invocation alone.
 
 `--record-only` trains nothing and rewrites the record from the finished runs, with the verdict code as it is now
 (e.g. to ship a part-way record written by an older process). `run_seconds`: the wall seconds of the process that
@@ -130,21 +133,30 @@ def _valid_seed(entry: object) -> bool:
             and (entry.get("train_seconds") is None or _finite(entry["train_seconds"])))
 
 
-def carried_runs(args: argparse.Namespace, setting: dict, commands: dict[str, str]) -> tuple[dict, dict]:
-    """The runs the existing record measured that this matrix would train with the same command and setting:
-    (run name -> its seed entry, run name -> wall seconds). Nothing when the record is absent, unreadable (one line
-    says so) or from another setting."""
-    try:
-        old = claims.read_full(args.record)
-    except InputError as exc:
-        print(f"not carrying runs: {exc}", flush=True)
-        return {}, {}
+def previous_record(args: argparse.Namespace, setting: dict) -> dict | None:
+    """The existing record at --record (None when there is none). InputError, naming the file, when it is unreadable
+    or from another setting (CARRY_SETTING): writing over it would lose what it measured, so that takes --no-carry."""
+    old = claims.read_full(args.record)
+    if old is not None:
+        differs = [k for k in CARRY_SETTING if old["setting"].get(k) != setting.get(k)]
+        if differs:
+            raise InputError(f"a record of another setting ({', '.join(differs)} differ): give this matrix its own "
+                             "--record, or --no-carry to replace it", args.record)
+    return old
+
+
+def _old_scope(old: dict) -> tuple[list[str], list[int]]:
+    """The zoo entries and seeds an earlier record spans (names it does not know are left out)."""
+    entries = [n for n in (old.get("entries") or {}) if n in ENTRIES] if isinstance(old.get("entries"), dict) else []
+    seeds = old["setting"].get("seeds")
+    seeds = [s for s in seeds if isinstance(s, int) and not isinstance(s, bool)] if isinstance(seeds, list) else []
+    return entries, seeds
+
+
+def carried_runs(args: argparse.Namespace, old: dict | None, commands: dict[str, str]) -> tuple[dict, dict]:
+    """The runs the earlier record (previous_record) measured that this matrix would train with the same command,
+    whose folders are not under --out: (run name -> its seed entry, run name -> wall seconds)."""
     if old is None:
-        return {}, {}
-    before = old["setting"]
-    differs = [k for k in CARRY_SETTING if before.get(k) != setting.get(k)]
-    if differs:
-        print(f"not carrying runs from {args.record}: its setting differs ({', '.join(differs)})", flush=True)
         return {}, {}
     runs, seconds = {}, {}
     old_seconds = old.get("run_seconds") if isinstance(old.get("run_seconds"), dict) else {}
@@ -165,11 +177,22 @@ def carried_runs(args: argparse.Namespace, setting: dict, commands: dict[str, st
     return runs, seconds
 
 
-def _setting(args: argparse.Namespace, data: LLPDataset) -> dict:
+def _matrix_command(args: argparse.Namespace, entries: list[str], seeds: list[int]) -> str:
+    """The command that trains (or resumes) the whole record: its entries and seeds, this invocation's settings."""
+    cmd = [sys.executable, "bench/claims_matrix.py", "--data", str(args.data), "--width", args.width,
+           "--device", args.device, "--jobs", str(args.jobs), "--out", str(args.out), "--record", str(args.record)]
+    cmd += ["--threads", str(args.threads)] if args.threads else []
+    cmd += ["--epochs", str(args.epochs)] if args.epochs is not None else []
+    cmd += ["--entries", *entries] if entries != claim_entries() else []
+    cmd += ["--seeds", *map(str, seeds)] if list(seeds) != list(DEFAULT_SEEDS) else []
+    return shlex.join(cmd)
+
+
+def _setting(args: argparse.Namespace, data: LLPDataset, seeds: list[int]) -> dict:
     meta = data.synth_meta or {}
     return {"data": str(args.data), "fingerprint": data.fingerprint(), "preset": meta.get("preset"),
             "synth_seed": meta.get("seed"), "generator_version": meta.get("generator_version"),
-            "train_videos": len(data.split("train")), "width": args.width, "seeds": list(args.seeds),
+            "train_videos": len(data.split("train")), "width": args.width, "seeds": list(seeds),
             "budget": "llp_steps", "epochs_override": args.epochs, "device": args.device}
 
 
@@ -215,16 +238,16 @@ def _wall_seconds(runs_dir: Path, names: list[str]) -> dict[str, float]:
     return out
 
 
-def build_record(args: argparse.Namespace, entries: list[str], runs_dir: Path, commands: dict[str, str],
-                 seconds: dict[str, float], carried: tuple[dict, dict] = ({}, {})) -> dict:
-    """The record from the finished run folders under runs_dir, and the carried runs (carried_runs) whose folders
-    are not there."""
+def build_record(args: argparse.Namespace, entries: list[str], seeds_planned: list[int], runs_dir: Path,
+                 commands: dict[str, str], seconds: dict[str, float], carried: tuple[dict, dict] = ({}, {})) -> dict:
+    """The record of entries x seeds_planned from the finished run folders under runs_dir, and the carried runs
+    (carried_runs) whose folders are not there."""
     data = LLPDataset(args.data)
     carried_seeds, carried_seconds = carried
     per_entry, runs, used = {}, {}, []
     for name in entries:
         seeds = {}
-        for seed in args.seeds:
+        for seed in seeds_planned:
             folder = runs_dir / f"{name}-s{seed}"
             metrics = _complete(folder)
             if metrics is None:
@@ -242,7 +265,7 @@ def build_record(args: argparse.Namespace, entries: list[str], runs_dir: Path, c
             "mean": None if table is None else dict(zip(METRIC_KEYS, table.mean(0).round(4).tolist(), strict=True)),
             "std": None if table is None or len(table) < 2 else dict(zip(METRIC_KEYS, table.std(0, ddof=1).round(4)
                                                                          .tolist(), strict=True)),
-            "commands": {s: commands[f"{name}-s{s}"] for s in map(str, args.seeds) if f"{name}-s{s}" in commands}}
+            "commands": {s: commands[f"{name}-s{s}"] for s in map(str, seeds_planned) if f"{name}-s{s}" in commands}}
         runs[name] = list(seeds.values())
     done = [f"{name}-s{seed}" for name, e in per_entry.items() for seed in e["seeds"]]  # the finished runs
     seconds = {**{k: v for k, v in carried_seconds.items() if k in used}, **_wall_seconds(runs_dir, done),
@@ -250,13 +273,12 @@ def build_record(args: argparse.Namespace, entries: list[str], runs_dir: Path, c
     rows = claims.check(runs, {n: {"model": ENTRIES[n].model, "recipe": ENTRIES[n].recipe} for n in entries})
     return {
         "format": claims.FULL_FORMAT,
-        "setting": _setting(args, data),
+        "setting": _setting(args, data, seeds_planned),
         "rule": claims.VERDICT_RULE,
         "claims": rows,
         "entries": per_entry,
-        "complete": all(len(per_entry[n]["seeds"]) == len(args.seeds) for n in entries),
-        "matrix_command": shlex.join([sys.executable, "bench/claims_matrix.py",
-                                      *(a for a in sys.argv[1:] if a != "--record-only")]),  # what trains it
+        "complete": all(len(per_entry[n]["seeds"]) == len(seeds_planned) for n in entries),
+        "matrix_command": _matrix_command(args, entries, seeds_planned),  # what trains (or resumes) all of it
         "run_seconds": {k: round(v, 1) for k, v in seconds.items()},
         "carried": sorted(used),  # measured by an earlier matrix whose run folders are not under --out
     }
@@ -293,18 +315,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generating SynthLLP full (seed 0) into {args.data}", flush=True)
         generate_and_cache(args.data, preset="full", seed=0)
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
+    seeds = list(args.seeds)
+    try:
+        old = None if args.no_carry else previous_record(args, _setting(args, LLPDataset(args.data), seeds))
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    # The record spans this invocation's entries and seeds and, merged in, those of the earlier record it carries from
+    # (a subset run such as `--entries han --seeds 2` adds to the record instead of replacing it).
+    record_entries, record_seeds = entries, seeds
+    if old is not None:
+        old_entries, old_seeds = _old_scope(old)
+        record_entries = [n for n in ENTRIES if n in entries or n in old_entries]
+        record_seeds = sorted(set(seeds) | set(old_seeds))
     todo, commands, seconds = [], {}, {}
+    for seed in record_seeds:
+        for name in record_entries:
+            folder = args.out / f"{name}-s{seed}"
+            commands[folder.name] = shlex.join(train_command(args, name, seed, folder))
+    carried = carried_runs(args, old, commands)
     # Seed-major: a matrix stopped part-way (on 2 CPU cores it takes days) has one seed of every claim's pair before
     # it has a second seed of any, so the record judges as many claims as the time allowed.
-    for seed in args.seeds:
+    for seed in seeds:
         for name in entries:
             folder = args.out / f"{name}-s{seed}"
-            cmd = train_command(args, name, seed, folder)
-            commands[folder.name] = shlex.join(cmd)
-            if _complete(folder) is None:
-                todo.append((folder, cmd))
-    carried = ({}, {}) if args.no_carry else carried_runs(args, _setting(args, LLPDataset(args.data)), commands)
-    todo = [(folder, cmd) for folder, cmd in todo if folder.name not in carried[0]]
+            if _complete(folder) is None and folder.name not in carried[0]:
+                todo.append((folder, train_command(args, name, seed, folder)))
     if carried[0]:
         print(f"carried from {args.record}: {len(carried[0])} runs measured earlier ({', '.join(sorted(carried[0]))})",
               flush=True)
@@ -328,8 +364,9 @@ def main(argv: list[str] | None = None) -> int:
                 failed.append(folder.name)
             print(f"{folder.name}: {'done' if rc == 0 else f'FAILED (exit {rc}, see {folder}.log)'} in {secs:.0f} s",
                   flush=True)
-            write_json(args.record, build_record(args, entries, args.out, commands, seconds, carried))
-    record = build_record(args, entries, args.out, commands, seconds, carried)
+            write_json(args.record, build_record(args, record_entries, record_seeds, args.out, commands, seconds,
+                                                 carried))
+    record = build_record(args, record_entries, record_seeds, args.out, commands, seconds, carried)
     write_json(args.record, record)
     print(claims.markdown(record["claims"]))
     print(f"record: {args.record} ({'complete' if record['complete'] else 'incomplete'})")

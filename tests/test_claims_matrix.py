@@ -70,18 +70,33 @@ def test_trains_the_pairs_in_parallel_writes_the_record_and_resumes(tiny_data, t
     assert kept["run_seconds"] == {k: v for k, v in saved["run_seconds"].items() if k != "mgn-s2"}
     assert kept["claims"] == partial["claims"]
 
-    # what is not carried: a run whose figure is not a finite number, and anything from another setting
+    # what is not carried: a run whose figure is not a finite number
     kept["entries"]["han"]["seeds"]["1"]["test"]["segment/type"] = float("nan")
     record.write_text(json.dumps(kept))
     damaged = _run(*common, "--record-only")
     assert "2 runs measured earlier" in damaged.stdout and "2 runs not finished" in damaged.stdout
     assert json.loads(record.read_text())["carried"] == ["han-s2", "mgn-s1"]
+
+    # a subset adds to the record instead of replacing it (its scope is merged with the earlier record's)
+    subset = ("--data", str(tiny_data), "--width", "demo", "--epochs", "1", "--out", str(out), "--record", str(record))
+    merged = _run(*subset, "--entries", "han", "--seeds", "1", "--record-only")
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    rec = json.loads(record.read_text())
+    assert set(rec["entries"]) == {"han", "mgn"} and rec["setting"]["seeds"] == [1, 2]
+    assert rec["carried"] == ["han-s2", "mgn-s1"] and "--entries han mgn --seeds 1 2" in rec["matrix_command"]
+
+    # a record of another setting is not written over (that would lose it) unless --no-carry says so
     other = json.loads(record.read_text())
     other["setting"]["fingerprint"] = "0" * 16
     record.write_text(json.dumps(other))
-    moved = _run(*common, "--record-only")
-    assert "its setting differs (fingerprint)" in moved.stdout and "4 runs not finished" in moved.stdout
+    refused = _run(*common, "--record-only")
+    assert refused.returncode == 2 and "a record of another setting (fingerprint differ)" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and json.loads(record.read_text()) == other
+    replaced = _run(*common, "--record-only", "--no-carry")
+    assert replaced.returncode == 0 and "4 runs not finished" in replaced.stdout
     assert json.loads(record.read_text())["carried"] == []
+    record.write_text("{not json")
+    assert "not valid JSON" in _run(*common, "--record-only").stderr
 
 
 def test_refuses_unknown_entries(tmp_path):
