@@ -179,8 +179,12 @@ def carried_runs(args: argparse.Namespace, old: dict | None, commands: dict[str,
 
 def _matrix_command(args: argparse.Namespace, entries: list[str], seeds: list[int]) -> str:
     """The command that trains (or resumes) the whole record: its entries and seeds, this invocation's settings."""
-    cmd = [sys.executable, "bench/claims_matrix.py", "--data", str(args.data), "--width", args.width,
-           "--device", args.device, "--jobs", str(args.jobs), "--out", str(args.out), "--record", str(args.record)]
+    def shown(path: Path) -> str:  # relative to the repository when inside it, as a user would type it
+        resolved = path.absolute()  # not resolve(): a run folder linked from elsewhere still reads as typed
+        return str(resolved.relative_to(REPO) if resolved.is_relative_to(REPO) else path)
+
+    cmd = ["python", "bench/claims_matrix.py", "--data", shown(args.data), "--width", args.width,
+           "--device", args.device, "--jobs", str(args.jobs), "--out", shown(args.out), "--record", shown(args.record)]
     cmd += ["--threads", str(args.threads)] if args.threads else []
     cmd += ["--epochs", str(args.epochs)] if args.epochs is not None else []
     cmd += ["--entries", *entries] if entries != claim_entries() else []
