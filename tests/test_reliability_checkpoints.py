@@ -550,6 +550,29 @@ def test_class4_a_run_older_than_a_training_option_still_matches_at_its_default(
         _refuse_other(tmp_path, older, {**asked, "train": {**asked["train"], "lr": 1e-3}}, what)
 
 
+
+def test_class4_a_run_older_than_a_model_option_still_matches_at_its_default(tiny_data, tmp_path, capsys):
+    """The same for a model option (CM-PIE's cma_concat, added with the reading every earlier run used): a finished
+    run whose config predates it is recognised when the option is asked at its default, refused otherwise."""
+    from avvp_core.models import model_info
+
+    folder = tmp_path / "run"
+    args = ("train", "--data", tiny_data, "--model", "cmpie", "--set", "dim=16", "--set", "ffn_dim=16", "--epochs", "1",
+            "--out", folder)
+    rc, _, err = cli(capsys, *args)
+    assert rc == 0, err
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model_config"].pop("cma_concat") == model_info("cmpie").defaults["cma_concat"] == "time"
+    (folder / "config.json").write_text(json.dumps(config))  # as written before the option existed
+    before = digest(folder)
+    rc, _, err = cli(capsys, *args)
+    assert rc == 0, err  # the finished run, recognised
+    rc, out, err = cli(capsys, *args[:-2], "--set", "cma_concat=channels", "--out", folder)
+    one_line(rc, err, str(folder / "config.json"),
+             "holds a finished checkpoint of another configuration (model_config.cma_concat: None there, 'channels'")
+    assert digest(folder) == before
+
+
 def test_class4_damaged_training_state_is_one_line(tiny_data, tmp_path, capsys):
     folder = tmp_path / "run"
     folder.mkdir()
