@@ -50,6 +50,21 @@ def test_configurations_differing_only_in_training_settings_get_distinct_labels(
     assert sorted(table.configuration) == ["HAN [batch_size=128]", "HAN [batch_size=16]"]
 
 
+def test_a_seed_trained_before_a_model_option_existed_is_a_seed_of_the_same_configuration():
+    from avvp_core.models import model_info
+
+    full = dict(model_info("cmpie").defaults)
+    older = {k: v for k, v in full.items() if k != "cma_concat"}  # written before cma_concat was registered
+    cards = [_card("cmpie", 1, 50.0), _card("cmpie", 2, 52.0), _card("cmpie", 3, 40.0)]
+    for card, config in zip(cards, (older, full, {**full, "cma_concat": "channels"}), strict=True):
+        card.config["model_config"] = config
+    table = aggregate(cards)
+    assert len(table) == 2
+    pooled = table[table.runs == 2].iloc[0]
+    assert pooled["seeds"] == "1, 2" and pooled["segment/type"] == pytest.approx(51.0)
+    assert "cma_concat=channels" in " ".join(table.configuration)
+
+
 def test_per_class_frame_is_long_and_complete():
     per_class = {"a": {f"segment/{m}": np.arange(25.0) for m in ("audio", "visual", "av")}}
     frame = per_class_frame(per_class)

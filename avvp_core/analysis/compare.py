@@ -14,9 +14,14 @@ from ..constants import CLASSES, METRIC_KEYS
 
 def configuration_key(card: Any) -> str:
     """Identity of a configuration: everything that built and trained the model except the seed."""
+    from ..models.registry import with_later_options
+
     cfg = card.config
     train = {k: v for k, v in (cfg.get("train") or {}).items() if k not in ("seed", "device")}
-    return json.dumps({"model": cfg.get("model"), "model_config": cfg.get("model_config"), "recipe": cfg.get("recipe"),
+    model_config = cfg.get("model_config")
+    if isinstance(model_config, dict):  # a seed trained before an option existed is still a seed of this configuration
+        model_config = with_later_options(str(cfg.get("model")), model_config)
+    return json.dumps({"model": cfg.get("model"), "model_config": model_config, "recipe": cfg.get("recipe"),
                        "train": train}, sort_keys=True)
 
 

@@ -59,6 +59,15 @@ def model_info(name: str) -> ModelInfo:
     return _REGISTRY[name]
 
 
+def with_later_options(name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """A recorded build config with the options registered since it was written filled in at their defaults (every
+    new option defaults to the behaviour before it, e.g. CM-PIE's cma_concat), so two runs of one configuration
+    compare equal whichever version wrote them. An unregistered model's config is returned as it is."""
+    if name not in _REGISTRY:
+        return dict(config)
+    return {**{k: v for k, v in _REGISTRY[name].defaults.items() if k not in config}, **config}
+
+
 def resolve_config(name: str, width: str = "paper", **overrides: Any) -> dict[str, Any]:
     """The full build config: paper defaults, then the demo overrides if asked, then user overrides."""
     info = model_info(name)

@@ -29,7 +29,7 @@ from ..checkpoints import CONFIG, LOG, METRICS, load_state_dict, save_checkpoint
 from ..errors import InputError
 from ..evaluation import evaluate
 from ..fileio import append_line, atomic_path
-from ..models.registry import model_info
+from ..models.registry import with_later_options
 from ..schema import Batch, ParseOutput
 from .feeder import SplitFeeder
 from .losses import mmil_losses
@@ -441,13 +441,9 @@ def _refuse_other(where: Path, there: dict[str, Any], asked: dict[str, Any], wha
     # option defaults to the behaviour before it), so an interrupted or finished run of an older version still
     # matches (e.g. CM-PIE's cma_concat, added with "time", the only reading before it).
     added = {f"train.{k}": v for k, v in dataclasses.asdict(TrainConfig()).items()} if "train.seed" in a else {}
-    if any(k.startswith("model_config.") for k in a):
-        try:
-            info = model_info(str(there.get("model")))
-        except InputError:  # a model no longer registered: nothing is added, the comparison says what differs
-            info = None
-        if info is not None:
-            added.update({f"model_config.{k}": v for k, v in info.defaults.items()})
+    if isinstance(there.get("model_config"), dict):
+        later = with_later_options(str(there.get("model")), there["model_config"])
+        added.update({f"model_config.{k}": v for k, v in later.items()})
     a.update({k: v for k, v in added.items() if k not in a and b.get(k) == v})
     differing = sorted((k for k in a.keys() | b.keys() if k not in ("train.device", "name") and a.get(k) != b.get(k)),
                        key=lambda k: (not k.startswith(("model", "recipe")), k))  # the model first, then the rest
