@@ -116,21 +116,24 @@ def _finite(x: object) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and bool(np.isfinite(x))
 
 
-def _valid_seed(entry: object) -> bool:
-    """A seed entry of a record is what build_record writes: every test figure a finite number, the rest typed."""
+def _carried_seed(entry: object) -> dict | None:
+    """A seed entry of an earlier record as build_record writes it, rebuilt from its known keys: every test figure a
+    finite number, the removal record, loss log and times typed. None when anything is off (the run is trained)."""
     if not isinstance(entry, dict) or not isinstance(entry.get("test"), dict):
-        return False
-    if not all(_finite(entry["test"].get(k)) for k in METRIC_KEYS):
-        return False
-    log, refinement = entry.get("log", []), entry.get("refinement") or {}
-    if not isinstance(refinement, dict):
-        return False
-    removals = [refinement[m] for m in ("audio", "visual") if m in refinement]
-    return (all(isinstance(q, dict) and all(v is None or _finite(v) for v in q.values()) for q in removals)
-            and isinstance(log, list)
-            and all(isinstance(r, dict) and all(_finite(v) for v in r.values()) for r in log)
-            and (entry.get("selected_epoch") is None or _finite(entry["selected_epoch"]))
-            and (entry.get("train_seconds") is None or _finite(entry["train_seconds"])))
+        return None
+    test = {k: entry["test"].get(k) for k in METRIC_KEYS}
+    refinement, log = entry.get("refinement"), entry.get("log", [])
+    removals = [refinement[m] for m in ("audio", "visual") if m in refinement] if isinstance(refinement, dict) else []
+    valid = (all(_finite(v) for v in test.values())
+             and (refinement is None or isinstance(refinement, dict))
+             and all(isinstance(q, dict) and all(v is None or _finite(v) for v in q.values()) for q in removals)
+             and isinstance(log, list) and all(isinstance(r, dict) and all(_finite(v) for v in r.values()) for r in log)
+             and all(entry.get(k) is None or _finite(entry[k]) for k in ("selected_epoch", "train_seconds"))
+             and isinstance(entry.get("folder"), str | None))
+    if not valid:
+        return None
+    return {"test": test, "refinement": refinement, "selected_epoch": entry.get("selected_epoch"), "log": log,
+            "train_seconds": entry.get("train_seconds"), "folder": entry.get("folder")}
 
 
 def previous_record(args: argparse.Namespace, setting: dict) -> dict | None:
@@ -170,8 +173,9 @@ def carried_runs(args: argparse.Namespace, old: dict | None, commands: dict[str,
             before_cmd = old_commands.get(seed)
             same_command = (run in commands and isinstance(before_cmd, str)
                             and _identity(before_cmd) is not None and _identity(before_cmd) == _identity(commands[run]))
-            if same_command and not (args.out / run).exists() and _valid_seed(measured):
-                runs[run] = measured
+            kept = _carried_seed(measured) if same_command and not (args.out / run).exists() else None
+            if kept is not None:
+                runs[run] = kept
                 if _finite(old_seconds.get(run)):
                     seconds[run] = float(old_seconds[run])
     return runs, seconds
