@@ -55,6 +55,7 @@ import numpy as np
 from common import BENCH_DATA, REPO
 
 from avvp_core import claims
+from avvp_core.checkpoint_schema import check_metrics
 from avvp_core.constants import METRIC_KEYS
 from avvp_core.data import LLPDataset
 from avvp_core.errors import InputError
@@ -116,24 +117,23 @@ def _finite(x: object) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and bool(np.isfinite(x))
 
 
-def _carried_seed(entry: object) -> dict | None:
-    """A seed entry of an earlier record as build_record writes it, rebuilt from its known keys: every test figure a
-    finite number, the removal record, loss log and times typed. None when anything is off (the run is trained)."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("test"), dict):
-        return None
-    test = {k: entry["test"].get(k) for k in METRIC_KEYS}
-    refinement, log = entry.get("refinement"), entry.get("log", [])
-    removals = [refinement[m] for m in ("audio", "visual") if m in refinement] if isinstance(refinement, dict) else []
-    valid = (all(_finite(v) for v in test.values())
-             and (refinement is None or isinstance(refinement, dict))
-             and all(isinstance(q, dict) and all(v is None or _finite(v) for v in q.values()) for q in removals)
-             and isinstance(log, list) and all(isinstance(r, dict) and all(_finite(v) for v in r.values()) for r in log)
-             and all(entry.get(k) is None or _finite(entry[k]) for k in ("selected_epoch", "train_seconds"))
-             and isinstance(entry.get("folder"), str | None))
-    if not valid:
-        return None
-    return {"test": test, "refinement": refinement, "selected_epoch": entry.get("selected_epoch"), "log": log,
-            "train_seconds": entry.get("train_seconds"), "folder": entry.get("folder")}
+def _carried_seed(entry: object, where: str) -> dict:
+    """A seed entry of an earlier record, rebuilt from the keys build_record writes and checked as a checkpoint's
+    metrics.json is (checkpoint_schema.check_metrics: ten figures in 0..100, the removal record, epoch and seconds),
+    its loss log finite numbers. InputError naming `where` when anything is off."""
+    if not isinstance(entry, dict):
+        raise InputError("a seed entry is not an object", where)
+    keys = ("test", "refinement", "selected_epoch", "train_seconds")
+    metrics = {k: entry[k] for k in keys if entry.get(k) is not None}
+    check_metrics({"test": None, **metrics}, where)  # a missing test is refused as one that is not an object
+    log, folder = entry.get("log", []), entry.get("folder")
+    if not (isinstance(log, list) and all(isinstance(r, dict) and all(_finite(v) for v in r.values()) for r in log)):
+        raise InputError("its loss log is not a list of rows of finite numbers", where)
+    if not isinstance(folder, str | None):
+        raise InputError("its folder is not a path", where)
+    return {"test": {k: metrics["test"][k] for k in METRIC_KEYS}, "refinement": entry.get("refinement"),
+            "selected_epoch": entry.get("selected_epoch"), "log": log, "train_seconds": entry.get("train_seconds"),
+            "folder": folder}
 
 
 def previous_record(args: argparse.Namespace, setting: dict) -> dict | None:
@@ -170,14 +170,16 @@ def carried_runs(args: argparse.Namespace, old: dict | None, commands: dict[str,
         old_commands = entry.get("commands") if isinstance(entry.get("commands"), dict) else {}
         for seed, measured in entry["seeds"].items():
             run = f"{name}-s{seed}"
-            before_cmd = old_commands.get(seed)
-            same_command = (run in commands and isinstance(before_cmd, str)
-                            and _identity(before_cmd) is not None and _identity(before_cmd) == _identity(commands[run]))
-            kept = _carried_seed(measured) if same_command and not (args.out / run).exists() else None
-            if kept is not None:
-                runs[run] = kept
-                if _finite(old_seconds.get(run)):
-                    seconds[run] = float(old_seconds[run])
+            before = _identity(old_commands[seed]) if isinstance(old_commands.get(seed), str) else None
+            if run not in commands or before is None or before != _identity(commands[run]) or (args.out / run).exists():
+                continue
+            try:
+                runs[run] = _carried_seed(measured, f"{args.record} ({run})")
+            except InputError as exc:
+                print(f"not carried, trained again: {exc}", flush=True)
+                continue
+            if _finite(old_seconds.get(run)):
+                seconds[run] = float(old_seconds[run])
     return runs, seconds
 
 

@@ -75,6 +75,7 @@ def test_trains_the_pairs_in_parallel_writes_the_record_and_resumes(tiny_data, t
     record.write_text(json.dumps(kept))
     damaged = _run(*common, "--record-only")
     assert "2 runs measured earlier" in damaged.stdout and "2 runs not finished" in damaged.stdout
+    assert "not carried, trained again:" in damaged.stdout and "(han-s1): figure test/segment/type" in damaged.stdout
     assert json.loads(record.read_text())["carried"] == ["han-s2", "mgn-s1"]
 
     # a subset adds to the record instead of replacing it (its scope is merged with the earlier record's)
