@@ -302,4 +302,7 @@ def test_dgm_steps_are_smoothed_over_the_raw_trace_and_the_verdict_is_measured()
     verdict = curves.loss_gap_verdict({"a": (log(0.1), True), "b": (log(0.2), False)})
     assert verdict.startswith("**DGM narrows") and "0.1000 with DGM" in verdict and "0.2000 without" in verdict
     assert "does not narrow" in curves.loss_gap_verdict({"a": (log(0.3), True), "b": (log(0.2), False)})
+    # a narrowing smaller than the seeds alone make is none (claims.gap_change): 0.1999 against 0.2000, one run each
+    tiny = curves.loss_gap_verdict({"a": (log(0.1999), True), "b": (log(0.2), False)})
+    assert tiny.startswith("**DGM does not narrow") and "-0.05 %" in tiny and "no narrowing is measured" in tiny
     assert curves.loss_gap_verdict({"a": (log(0.3), True)}).startswith("No verdict yet")

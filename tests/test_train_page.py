@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from avvp_core import jobs, paths
+from avvp_core import claims, jobs, paths
 from avvp_core.analysis import curves
 from avvp_core.analysis import lab as lab_core
 from avvp_core.checkpoints import read_card
@@ -154,7 +154,9 @@ def test_imbalance_page_plots_a_dgm_run_against_a_plain_one(tiny_data, trained, 
     assert list(gap["run"]) == ["HAN + DGM · dgm", "HAN · plain"] and list(gap["DGM"]) == [True, False]
     verdict = next(m.value for m in at.markdown if "the gap between the audio and visual training losses" in m.value)
     with_, without = gap["mean |audio - visual|"]
-    assert ("DGM narrows" if with_ < without else "DGM does not narrow") in verdict and f"{with_:.4f}" in verdict
+    # one run on each side: a narrowing counts when it is more than claims.GAP_SEED_NOISE of the gap without
+    narrows = without - with_ > claims.GAP_SEED_NOISE * without
+    assert ("DGM narrows" if narrows else "DGM does not narrow") in verdict and f"{with_:.4f}" in verdict
     assert at.select_slider(key="imbalance_smoothing").value == curves.DGM_SMOOTHING
 
 

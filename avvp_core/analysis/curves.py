@@ -162,7 +162,7 @@ def dgm_steps_figure(steps: Rows, title: str = "DGM over training steps", smooth
 def loss_gap_verdict(runs: Mapping[str, tuple[Rows, bool]]) -> str:
     """One line: does DGM narrow the gap between the audio and visual training losses in the chosen runs, measured as
     the claims table measures it (claims.loss_gap: mean over epochs of |audio loss - visual loss|), with vs without."""
-    from ..claims import loss_gap
+    from ..claims import gap_change, loss_gap
 
     gaps = {True: [], False: []}
     for rows, dgm in runs.values():
@@ -173,13 +173,13 @@ def loss_gap_verdict(runs: Mapping[str, tuple[Rows, bool]]) -> str:
     if not with_ or not without:
         return ("No verdict yet: choose at least one run with DGM and one without that log per-modality losses "
                 "(the verdict compares their mean |audio − visual| training-loss gap).")
-    a, b = float(np.mean(with_)), float(np.mean(without))
-    verdict = "narrows" if a < b else "does not narrow"
-    change = f"{100 * (a - b) / b:+.0f} %" if b > 0 else "n/a"
+    change = gap_change(with_, without)
+    verdict = "narrows" if change.narrows else "does not narrow"
     return (f"**DGM {verdict} the gap between the audio and visual training losses here**: mean over epochs of "
-            f"|audio − visual| {a:.4f} with DGM ({len(with_)} run{'s' * (len(with_) > 1)}) vs {b:.4f} without "
-            f"({len(without)} run{'s' * (len(without) > 1)}), {change} — measured as in the claims table (paper 004, "
-            "Fig. 5).")
+            f"|audio − visual| {change.with_:.4f} with DGM ({len(with_)} run{'s' * (len(with_) > 1)}) vs "
+            f"{change.without:.4f} without ({len(without)} run{'s' * (len(without) > 1)}), "
+            f"{100 * change.change:+.2f} %{'.' if change.narrows else '; ' + change.reason()} Measured as in the "
+            "claims table (paper 004, Fig. 5).")
 
 
 def modality_f1_figure(runs: Mapping[str, tuple[Rows, bool]], level: str = "segment", title: str = ""):
