@@ -149,6 +149,18 @@ WHY: dict[tuple[str, str], str] = {
         "audio losses of its estimator are mostly faint or brief events that are heard.",
 }
 NO_REASON = "reason not measured yet"
+# Why a claim fails in the calibrated setting (claims_full.json on SynthLLP `full`, paper width), as measured on runs of
+# that setting (bench/RESULTS.md, "The claims matrix on `full`"); shown only while the calibrated verdict fails and
+# only for a record measured on the data they were measured on (WHY_FULL_DATA, its setting's fingerprint).
+WHY_FULL_DATA = "a23f72cbb1f4a63b"
+WHY_FULL: dict[str, str] = {
+    "MSDU + DGM improves its JoMoLD baseline":
+        "DGM's gradient noise (drawn with the gradient's own std at every step, OGM-GE's reading) costs 1.8 / 1.8 on "
+        "seed 1: DGM scores 57.4 / 51.6 with it and 59.2 / 53.4 without it (dgm_noise=False), against its baseline's "
+        "59.6 / 53.6, as on the demo zoo. Its mu (0.82 on audio from epoch 3, 1 on visual) scales a gradient "
+        "that Adam, the paper's optimiser, divides by its running size, so a near-constant mu cancels, and in this "
+        "backbone it reaches only the input projections.",
+}
 # Why a claim fails on the shipped demo zoo (mini, demo width), as measured on its runs (bench/RESULTS.md, "HAN on
 # mini under the step budget" and "Why the label-precision claims fail in audio", part 4). Keyed by claim; shown only
 # while the demo verdict fails, and only for a zoo trained on the data they were measured on (WHY_DEMO_DATA, the
@@ -356,10 +368,17 @@ def demo_reasons(zoo_fingerprint: str | None) -> dict[str, str]:
     return WHY_DEMO if zoo_fingerprint == WHY_DEMO_DATA else {}
 
 
-def why_both(calibrated: dict[str, Any] | None, demo: dict[str, Any], reasons: dict[str, str] | None = None) -> str:
-    """Home's "why" cell: the calibrated verdict's reason and the demo zoo's (with `reasons`, see demo_reasons), each
-    where that verdict fails."""
-    full, zoo = why(calibrated or {}), why(demo, reasons)
+def full_reasons(full: dict[str, Any] | None) -> dict[str, str]:
+    """WHY_FULL for a claims_full.json measured on the data its reasons were measured on, else none."""
+    setting = (full or {}).get("setting")
+    return WHY_FULL if isinstance(setting, dict) and setting.get("fingerprint") == WHY_FULL_DATA else {}
+
+
+def why_both(calibrated: dict[str, Any] | None, demo: dict[str, Any], reasons: dict[str, str] | None = None,
+             calibrated_reasons: dict[str, str] | None = None) -> str:
+    """Home's "why" cell: the calibrated verdict's reason (with `calibrated_reasons`, see full_reasons) and the demo
+    zoo's (with `reasons`, see demo_reasons), each where that verdict fails."""
+    full, zoo = why(calibrated or {}, calibrated_reasons), why(demo, reasons)
     if full and full == zoo:  # one reason for both (a label-precision half failing the same way in each)
         return f"Calibrated and demo zoo: {full}"
     return " | ".join(f"{name}: {text}" for name, text in (("Calibrated", full), ("Demo zoo", zoo)) if text)
@@ -489,6 +508,6 @@ def side_by_side(zoo_rows: list[dict[str, Any]], full: dict[str, Any] | None, pr
         out.append({"claim": z["claim"], "paper": z["paper"], "pair": f"{z['candidate']} vs {z['baseline']}",
                     "verdict": verdict, "calibrated measured (full, paper width, seeds)": measured,
                     "demo zoo verdict": z["verdict"], "demo zoo measured (mini, demo width)": z["measured"],
-                    "why (measured)": why_both(c if full is not None else None, z, demo),
+                    "why (measured)": why_both(c if full is not None else None, z, demo, full_reasons(full)),
                     "published on LLP": z["published"] or (c or {}).get("published", "")})
     return out

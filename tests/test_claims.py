@@ -161,6 +161,14 @@ def test_home_says_why_a_verdict_fails_in_each_setting_where_it_is_measured():
     # the same reason in both settings is said once
     same = {**demo, "claim": "MA's removed labels are mostly truly absent", "verdict": "partly holds", "why": "X."}
     assert claims.why_both(same, same) == "Calibrated and demo zoo: X."
+    # the calibrated record's reasons: only for a record measured on the data they were measured on
+    dgm = {**demo, "claim": "MSDU + DGM improves its JoMoLD baseline", "verdict": "holds"}
+    record = {**full, "claims": [{**dgm, "verdict": "does not hold"}]}
+    record["setting"] = {"seeds": [1], "fingerprint": claims.WHY_FULL_DATA}
+    assert claims.side_by_side([dgm], record)[0]["why (measured)"] == "Calibrated: " + claims.WHY_FULL[dgm["claim"]]
+    record["setting"]["fingerprint"] = "0123456789abcdef"
+    assert claims.side_by_side([dgm], record)[0]["why (measured)"] == f"Calibrated: {claims.NO_REASON}"
+    assert set(claims.WHY_FULL) <= {c.text for c in claims.CLAIMS}
 
 
 def test_loss_gap_narrowing_must_exceed_the_seed_noise():
