@@ -42,10 +42,10 @@ if not dgm:
     st.stop()
 
 a, b = st.columns(2)
-chosen_dgm = a.multiselect("With DGM", list(dgm), default=list(dgm)[:2], key=K.IMBALANCE_DGM)
+chosen_dgm = ui.kept(a.multiselect, "With DGM", list(dgm), key=K.IMBALANCE_DGM, default=list(dgm)[:2])
 models = {dgm[n].model for n in chosen_dgm}
-chosen_plain = b.multiselect("Without DGM", list(plain), default=[n for n in plain if plain[n].model in models][:2],
-                             key=K.IMBALANCE_PLAIN)
+chosen_plain = ui.kept(b.multiselect, "Without DGM", list(plain), key=K.IMBALANCE_PLAIN,
+                       default=[n for n in plain if plain[n].model in models][:2])
 runs = {**{n: (dgm[n].log(), True) for n in chosen_dgm}, **{n: (plain[n].log(), False) for n in chosen_plain}}
 if not runs:
     st.info("Choose at least one checkpoint above.")
@@ -59,17 +59,17 @@ st.dataframe(curves.loss_gap_frame(runs).round(4), key="imbalance_gap", hide_ind
 
 st.subheader("ω and μ over training")
 if chosen_dgm:
-    run = st.selectbox("DGM run", chosen_dgm, key=K.IMBALANCE_STEPS_RUN)
+    run = ui.kept(st.selectbox, "DGM run", chosen_dgm, key=K.IMBALANCE_STEPS_RUN)
     try:
         steps = dgm[run].steps()
     except InputError as exc:  # a damaged step log: the other figures of the page still stand
         ui.show_error(exc)
         steps = None
     if steps:
-        smooth = st.select_slider("Smoothing (EMA span, steps)", (1, 10, 25, 50, 100, 200),
-                                  value=curves.DGM_SMOOTHING, key=K.IMBALANCE_SMOOTHING,
-                                  help="1 = the raw per-step values only. ω and μ are recomputed every step from "
-                                       "one batch, so they are noisy; the moving average shows their trend.")
+        smooth = ui.kept(st.select_slider, "Smoothing (EMA span, steps)", (1, 10, 25, 50, 100, 200),
+                         key=K.IMBALANCE_SMOOTHING, default=curves.DGM_SMOOTHING,
+                         help="1 = the raw per-step values only. ω and μ are recomputed every step from one batch, "
+                              "so they are noisy; the moving average shows their trend.")
         st.plotly_chart(curves.dgm_steps_figure(steps, smooth=int(smooth)), key="imbalance_steps", width="stretch")
     elif steps is not None:
         st.caption("This run has no per-step log (steps.jsonl).")
@@ -77,5 +77,5 @@ else:
     st.caption("Choose a DGM run above to see ω and μ.")
 
 st.subheader("Per-modality validation F1")
-level = st.radio("Level", ("segment", "event"), horizontal=True, key=K.IMBALANCE_LEVEL)
+level = ui.kept(st.radio, "Level", ("segment", "event"), key=K.IMBALANCE_LEVEL, default="segment", horizontal=True)
 st.plotly_chart(curves.modality_f1_figure(runs, level), key="imbalance_f1", width="stretch")

@@ -158,6 +158,14 @@ def test_imbalance_page_plots_a_dgm_run_against_a_plain_one(tiny_data, trained, 
     narrows = without - with_ > claims.GAP_SEED_NOISE * without
     assert ("DGM narrows" if narrows else "DGM does not narrow") in verdict and f"{with_:.4f}" in verdict
     assert at.select_slider(key="imbalance_smoothing").value == curves.DGM_SMOOTHING
+    # the page's choices survive a page switch, as on the other pages (ui.kept)
+    at.select_slider(key="imbalance_smoothing").set_value(100).run()
+    at.multiselect(key="imbalance_plain").set_value([]).run()
+    at.radio(key="imbalance_level").set_value("event").run()
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/imbalance.py").run()
+    assert not at.exception and at.multiselect(key="imbalance_plain").value == []
+    assert at.select_slider(key="imbalance_smoothing").value == 100 and at.radio(key="imbalance_level").value == "event"
 
 
 def test_imbalance_page_without_dgm_starts_the_pair(tiny_data, trained, runs):
