@@ -12,6 +12,7 @@ is printed.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,9 +190,19 @@ WHY_DEMO: dict[str, str] = {
 }
 
 
+def finite_number(x: object) -> bool:
+    """A real, finite int or float (not a bool, None or NaN): what a loss or figure read from a JSON file must be."""
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
 def loss_gap(log: list[dict[str, Any]]) -> float | None:
-    """Mean over epochs of |loss/audio - loss/visual| (None when the log has no per-modality losses)."""
-    gaps = [abs(r["loss/audio"] - r["loss/visual"]) for r in log if "loss/audio" in r and "loss/visual" in r]
+    """Mean over epochs of |loss/audio - loss/visual| (None when the log has no per-modality losses). One value per
+    epoch: where an epoch was logged twice (a resume that did not truncate the log) its last row counts, as in
+    analysis.curves.epoch_frame. The one definition of the gap: the claims table, the Imbalance page's verdict line
+    and its table all use it."""
+    last = {r.get("epoch", i): r for i, r in enumerate(log)}  # rows without an epoch count one each
+    gaps = [abs(a - v) for a, v in ((r.get("loss/audio"), r.get("loss/visual")) for r in last.values())
+            if finite_number(a) and finite_number(v)]  # an epoch without both (null: not logged) counts for neither
     return float(np.mean(gaps)) if gaps else None
 
 

@@ -113,10 +113,6 @@ def _identity(command: str) -> list[str] | None:
     return out
 
 
-def _finite(x: object) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and bool(np.isfinite(x))
-
-
 def _carried_seed(entry: object, where: str) -> dict:
     """A seed entry of an earlier record, rebuilt from the keys build_record writes and checked as a checkpoint's
     metrics.json is (checkpoint_schema.check_metrics: ten figures in 0..100, the removal record, epoch and seconds),
@@ -127,7 +123,8 @@ def _carried_seed(entry: object, where: str) -> dict:
     metrics = {k: entry[k] for k in keys if entry.get(k) is not None}
     check_metrics({"test": None, **metrics}, where)  # a missing test is refused as one that is not an object
     log, folder = entry.get("log", []), entry.get("folder")
-    if not (isinstance(log, list) and all(isinstance(r, dict) and all(_finite(v) for v in r.values()) for r in log)):
+    finite = claims.finite_number
+    if not (isinstance(log, list) and all(isinstance(r, dict) and all(finite(v) for v in r.values()) for r in log)):
         raise InputError("its loss log is not a list of rows of finite numbers", where)
     if not isinstance(folder, str | None):
         raise InputError("its folder is not a path", where)
@@ -178,7 +175,7 @@ def carried_runs(args: argparse.Namespace, old: dict | None, commands: dict[str,
             except InputError as exc:
                 print(f"not carried, trained again: {exc}", flush=True)
                 continue
-            if _finite(old_seconds.get(run)):
+            if claims.finite_number(old_seconds.get(run)):
                 seconds[run] = float(old_seconds[run])
     return runs, seconds
 

@@ -306,3 +306,17 @@ def test_dgm_steps_are_smoothed_over_the_raw_trace_and_the_verdict_is_measured()
     tiny = curves.loss_gap_verdict({"a": (log(0.1999), True), "b": (log(0.2), False)})
     assert tiny.startswith("**DGM does not narrow") and "-0.05 %" in tiny and "no narrowing is measured" in tiny
     assert curves.loss_gap_verdict({"a": (log(0.3), True)}).startswith("No verdict yet")
+
+
+def test_imbalance_table_and_verdict_read_one_loss_gap():
+    """The Imbalance table's "mean |audio - visual|" is the number its verdict line (and the claims table) compares:
+    one definition (claims.loss_gap), also where a resume logged an epoch twice (its last row counts) or an epoch
+    lacks a loss (null: it counts for neither)."""
+    rows = [{"epoch": 1, "loss/audio": 0.9, "loss/visual": 0.5},  # replaced by the second epoch-1 row
+            {"epoch": 2, "loss/audio": 0.7, "loss/visual": 0.5},
+            {"epoch": 1, "loss/audio": 0.6, "loss/visual": 0.5},
+            {"epoch": 3, "loss/audio": None, "loss/visual": 0.5}]
+    assert claims_module.loss_gap(rows) == pytest.approx(0.15)
+    table = curves.loss_gap_frame({"dgm": (rows, True), "plain": (rows[1:2], False)})
+    assert table["mean |audio - visual|"].tolist() == pytest.approx([0.15, 0.2])
+    assert "0.1500 with DGM" in curves.loss_gap_verdict({"dgm": (rows, True), "plain": (rows[1:2], False)})

@@ -93,15 +93,17 @@ def modality_loss_figure(runs: Mapping[str, tuple[Rows, bool]], title: str = "Au
 
 
 def loss_gap_frame(runs: Mapping[str, tuple[Rows, bool]]) -> pd.DataFrame:
-    """Per run: final audio and visual loss and the mean over epochs of |audio - visual| (what DGM should shrink)."""
+    """Per run: final audio and visual loss and the mean over epochs of |audio - visual| (what DGM should shrink;
+    claims.loss_gap, the number loss_gap_verdict and the claims table compare)."""
+    from ..claims import loss_gap
+
     out = []
     for name, (rows, dgm) in runs.items():
         frame = epoch_frame(rows)
         if not {"loss/audio", "loss/visual"} <= set(frame):
             continue
-        gap = (frame["loss/audio"] - frame["loss/visual"]).abs()
         out.append({"run": name, "DGM": dgm, "epochs": len(frame), "final audio loss": frame["loss/audio"].iloc[-1],
-                    "final visual loss": frame["loss/visual"].iloc[-1], "mean |audio - visual|": gap.mean()})
+                    "final visual loss": frame["loss/visual"].iloc[-1], "mean |audio - visual|": loss_gap(list(rows))})
     return pd.DataFrame(out)
 
 
