@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_bad_input import app, cli, digest
 from test_bad_input import assert_one_line_error as one_line
@@ -824,7 +824,10 @@ def _mutation(draw):
     JSON, arbitrary bytes, or deep nesting."""
     file = draw(st.sampled_from(["config.json", "metrics.json", "log.jsonl", "steps.jsonl"]))
     kind = draw(st.sampled_from(["swap", "json", "bytes", "deep"]))
-    return file, kind, draw(_json), draw(st.binary(max_size=64)), draw(st.integers(1, 3000)), draw(st.text(max_size=12))
+    # the key swapped: often one the pages read (per-modality losses, figures), else arbitrary
+    key = draw(st.one_of(st.sampled_from(["loss", "loss/audio", "loss/visual", "val/segment/audio", "epoch"]),
+                         st.text(max_size=12)))
+    return file, kind, draw(_json), draw(st.binary(max_size=64)), draw(st.integers(1, 3000)), key
 
 
 def _apply(folder: Path, original: dict[str, bytes], mutation) -> None:
@@ -857,6 +860,7 @@ def _apply(folder: Path, original: dict[str, bytes], mutation) -> None:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mutation=_mutation())
+@example(mutation=("log.jsonl", "swap", None, b"", 1, "loss/audio"))  # a null loss (allowed): crashed the gap verdict
 def test_class7_validator_property_card_or_input_error_and_pages_cope(mutation, trained, tmp_path):
     """Over generated malformed config / metrics / log / step files: read_card gives a Card or an InputError, nothing
     else; and whatever it accepts, the code the pages run on cards (Compare's table, Home's leaderboard, the curves,
@@ -883,7 +887,12 @@ def test_class7_validator_property_card_or_input_error_and_pages_cope(mutation, 
     rows = card.log()
     curves.epoch_frame(rows)
     curves.loss_gap_frame({"x": (rows, curves.is_dgm(card.config))})
+    curves.loss_gap_verdict({"x": (rows, True), "y": (rows, False)})
+    for figure in (curves.loss_figure(rows), curves.val_figure(rows), curves.modality_loss_figure({"x": (rows, True)}),
+                   curves.modality_f1_figure({"x": (rows, False)})):
+        figure.to_json()  # what st.plotly_chart serialises
     curves.step_frame(card.steps())
+    curves.dgm_steps_figure(card.steps()).to_json()
     run = {"test": card.metrics.get("test"), "log": rows, "refinement": card.metrics.get("refinement")}
     claims.check({"han": [run], "han-ma": [run]})
     assert all(math.isfinite(v) for s in ("val", "test") for v in (card.metrics.get(s) or {}).values())
