@@ -476,9 +476,28 @@ def read_full(path: str | Path) -> dict[str, Any] | None:
     if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("claim"), str)
                                              and isinstance(r.get("verdict"), str) for r in rows):
         raise InputError("`claims` is not a list of rows with `claim` and `verdict`", path)
-    if not isinstance(data.get("setting"), dict):
+    for row in rows:  # what Home shows from a row: text, or absent
+        bad = [k for k in _FULL_ROW_TEXT if not isinstance(row.get(k, ""), str)]
+        if bad:
+            raise InputError(f"claim {row['claim'][:60]!r}: {', '.join(bad)} not text", path)
+    setting = data.get("setting")
+    if not isinstance(setting, dict):
         raise InputError("`setting` is missing", path)
+    seeds = setting.get("seeds")
+    if not (isinstance(seeds, list) and seeds and all(type(x) is int for x in seeds)):
+        raise InputError("`setting.seeds` is not a list of integer seeds", path)
+    if not isinstance(setting.get("fingerprint", ""), str):
+        raise InputError("`setting.fingerprint` is not text", path)
+    entries = data.get("entries", {})
+    if not (isinstance(entries, dict) and all(isinstance(e, dict) and isinstance(e.get("seeds", {}), dict)
+                                              for e in entries.values())):
+        raise InputError("`entries` is not a mapping of entries, each with a mapping of `seeds`", path)
+    if not isinstance(data.get("complete", False), bool):
+        raise InputError("`complete` is not true or false", path)
     return data
+
+
+_FULL_ROW_TEXT = ("paper", "candidate", "baseline", "measured", "published", "why")  # with claim and verdict
 
 
 def _seeds_so_far(full: dict[str, Any], row: dict[str, Any]) -> str:

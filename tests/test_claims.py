@@ -1,7 +1,14 @@
 """Claim verdicts from hand-made runs: rise, loss gap and label precision, and 'not measured' when a side is missing."""
 
+import json
+from pathlib import Path
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
 from avvp_core import claims
 from avvp_core.constants import METRIC_KEYS
+from avvp_core.errors import InputError
 
 
 def _run(level: float, **figures: float) -> dict:
@@ -191,3 +198,51 @@ def test_loss_gap_narrowing_must_exceed_the_seed_noise():
     assert _row(claims.check(noisy), "DGM narrows")["verdict"] == "does not hold"
     clear = runs([0.140, 0.141, 0.142], [0.175, 0.176, 0.177])
     assert _row(claims.check(clear), "DGM narrows")["verdict"] == "holds"
+
+
+# --- claims_full.json as read by Home: validated where it is read ---------------------------------------------------
+
+_json_scalars = st.none() | st.booleans() | st.integers(-10, 10**6) | st.floats(allow_nan=True) | st.text(max_size=6)
+_json = st.recursive(_json_scalars, lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
+
+
+def _paths(obj, prefix=()):
+    """Every (container, key) of a JSON document, depth first."""
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for k, v in items:
+        yield prefix + (k,)
+        yield from _paths(v, prefix + (k,))
+
+
+def _shipped_record() -> dict:
+    path = Path(__file__).resolve().parents[1] / "checkpoints" / claims.CLAIMS_FULL
+    return json.loads(path.read_text())
+
+
+@settings(max_examples=200, deadline=None)
+@given(pick=st.integers(0, 10**6), value=_json)
+@example(pick=0, value=None).via("a whole section swapped")
+def test_damaged_claims_record_is_refused_in_one_line_or_shown(pick, value, tmp_path_factory):
+    """One value anywhere in checkpoints/claims_full.json swapped for arbitrary JSON: read_full refuses it with one
+    line naming the file, or Home's table (side_by_side) is built from it without an exception, strings in every
+    cell that shows text."""
+    record = _shipped_record()
+    paths = list(_paths(record))
+    *parents, key = paths[pick % len(paths)]
+    target = record
+    for k in parents:
+        target = target[k]
+    target[key] = value
+    path = tmp_path_factory.mktemp("claims") / claims.CLAIMS_FULL
+    path.write_text(json.dumps(record))
+    try:
+        full = claims.read_full(path)
+    except InputError as exc:
+        assert "\n" not in str(exc) and claims.CLAIMS_FULL in str(exc)
+        return
+    zoo_rows = claims.check({"han": [_run(50.0)], "mgn": [_run(55.0)]})
+    rows = claims.side_by_side(zoo_rows, full, "", claims.demo_reasons(None))
+    assert len(rows) == len(zoo_rows)
+    for row in rows:
+        assert all(isinstance(row[k], str) for k in ("verdict", "why (measured)", "pair"))
