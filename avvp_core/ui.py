@@ -955,6 +955,8 @@ def _shipped_zoo(folder: str, zoo_json_mtime: float) -> tuple[Any, dict]:
         record, entries = index.get("data") or {}, index.get("entries") or {}
     except (OSError, ValueError, AttributeError):
         return None, {}
+    if not isinstance(record, dict) or not isinstance(entries, dict):  # a hand-edited index: no leaderboard from it
+        return None, {}
     rows = []
     for name in entries:
         try:
@@ -1006,7 +1008,7 @@ def first_start_preview() -> None:
         st.caption("No shipped zoo in checkpoints/: the leaderboard lists the models trained on the data once it is "
                    "ready.")
     else:
-        synth = record.get("synth") or {}
+        synth = record.get("synth") if isinstance(record.get("synth"), dict) else {}
         st.caption(f"The shipped zoo's test figures (official LLP protocol, percent), read from its cards: trained on "
                    f"SynthLLP {synth.get('preset')} (seed {synth.get('seed')}), the benchmark being generated now. "
                    "Best segment-level Type@AV first; each model gated as its paper evaluates it. " + SEEDS_NOTE)

@@ -207,12 +207,30 @@ _json = st.recursive(_json_scalars, lambda inner: st.lists(inner, max_size=3)
                      | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
 
 
+_SHALLOW_BAD = (None, [1], "x")  # a null, a container of the wrong kind, a scalar of the wrong kind
+
+
 def _paths(obj, prefix=()):
     """Every (container, key) of a JSON document, depth first."""
     items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
     for k, v in items:
         yield prefix + (k,)
         yield from _paths(v, prefix + (k,))
+
+
+def _replace(document: dict, path: tuple, value) -> dict:
+    """`document` with the value at `path` (keys and list indices) replaced by `value`."""
+    target = document
+    for k in path[:-1]:
+        target = target[k]
+    target[path[-1]] = value
+    return document
+
+
+def _swap_one(document: dict, pick: int, value) -> dict:
+    """`document` with the pick-th value (depth first, any depth) replaced by `value`."""
+    paths = list(_paths(document))
+    return _replace(document, paths[pick % len(paths)], value)
 
 
 def _shipped_record() -> dict:
@@ -227,14 +245,20 @@ def test_damaged_claims_record_is_refused_in_one_line_or_shown(pick, value, tmp_
     """One value anywhere in checkpoints/claims_full.json swapped for arbitrary JSON: read_full refuses it with one
     line naming the file, or Home's table (side_by_side) is built from it without an exception, strings in every
     cell that shows text."""
+    _home_reads_claims_record(_swap_one(_shipped_record(), pick, value), tmp_path_factory.mktemp("claims"))
+
+
+def test_every_shallow_value_of_the_claims_record_damaged_is_refused_or_shown(tmp_path):
+    """As above, systematically for every value down to a claim row's, an entry's and a seed's own keys."""
     record = _shipped_record()
-    paths = list(_paths(record))
-    *parents, key = paths[pick % len(paths)]
-    target = record
-    for k in parents:
-        target = target[k]
-    target[key] = value
-    path = tmp_path_factory.mktemp("claims") / claims.CLAIMS_FULL
+    for n, path in enumerate(p for p in _paths(record) if len(p) <= 3):
+        for bad in _SHALLOW_BAD:
+            _home_reads_claims_record(_replace(json.loads(json.dumps(record)), path, bad), tmp_path / str(n))
+
+
+def _home_reads_claims_record(record: dict, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / claims.CLAIMS_FULL
     path.write_text(json.dumps(record))
     try:
         full = claims.read_full(path)
@@ -246,3 +270,58 @@ def test_damaged_claims_record_is_refused_in_one_line_or_shown(pick, value, tmp_
     assert len(rows) == len(zoo_rows)
     for row in rows:
         assert all(isinstance(row[k], str) for k in ("verdict", "why (measured)", "pair"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(pick=st.integers(0, 10**6), value=_json)
+def test_damaged_zoo_index_leaves_home_drawn(pick, value, tmp_path_factory):
+    """One value anywhere in checkpoints/zoo.json swapped for arbitrary JSON, beside the real shipped cards: what Home
+    draws from the index (the leaderboard from the cards' JSON, the paragraph above the claims, the claims' runs)
+    is built without an exception; a damaged index gives no leaderboard rather than a traceback."""
+    from avvp_core.paths import CHECKPOINTS_DIR
+    from avvp_core.zoo import ZOO_FILE
+
+    index = json.loads((CHECKPOINTS_DIR / ZOO_FILE).read_text())
+    _home_reads_zoo_index(_swap_one(index, pick, value), tmp_path_factory.mktemp("zoo") / "checkpoints")
+
+
+def test_every_shallow_value_of_the_zoo_index_damaged_leaves_home_drawn(tmp_path):
+    """The random swaps above rarely reach the index's few top-level values (`data`, a row's `seeds`): every value
+    up to a row's own keys, each swapped for each of a few wrong types (a list as `data` once raised AttributeError
+    on Home's first-start leaderboard)."""
+    from avvp_core.paths import CHECKPOINTS_DIR
+    from avvp_core.zoo import ZOO_FILE
+
+    index = json.loads((CHECKPOINTS_DIR / ZOO_FILE).read_text())
+    shallow = [p for p in _paths(index) if len(p) <= 3 and not (len(p) == 3 and p[0] != "entries")]
+    for n, path in enumerate(shallow):
+        for m, bad in enumerate(_SHALLOW_BAD):
+            _home_reads_zoo_index(_replace(json.loads(json.dumps(index)), path, bad), tmp_path / f"{n}-{m}")
+
+
+def _home_reads_zoo_index(index: dict, folder: Path):
+    from avvp_core import ui
+    from avvp_core.paths import CHECKPOINTS_DIR
+    from avvp_core.zoo import ZOO_FILE, zoo_runs
+
+    folder.mkdir(parents=True)
+    for name in json.loads((CHECKPOINTS_DIR / ZOO_FILE).read_text())["entries"]:
+        (folder / name).symlink_to(CHECKPOINTS_DIR / name, target_is_directory=True)
+    (folder / ZOO_FILE).write_text(json.dumps(index))
+    frame, record = ui._shipped_zoo.__wrapped__(str(folder), 0.0)
+    assert isinstance(record, dict)
+    if frame is not None:  # the rows it could read, best first
+        assert {"checkpoint", "segment/type"} <= set(frame) and frame["segment/type"].is_monotonic_decreasing
+    rows = ui._read_zoo_index.__wrapped__(str(folder / ZOO_FILE), 0.0)
+    entries = (rows or {}).get("entries")
+    assert claims.newcomer_frame(entries if isinstance(entries, dict) else {}).startswith("Each claim compares")
+    assert all(isinstance(r["verdict"], str) for r in claims.check(zoo_runs(folder)))
+    return frame
+
+
+def test_the_pristine_zoo_index_gives_every_entry_a_leaderboard_row(tmp_path):
+    from avvp_core.paths import CHECKPOINTS_DIR
+    from avvp_core.zoo import ZOO_FILE
+
+    index = json.loads((CHECKPOINTS_DIR / ZOO_FILE).read_text())
+    assert len(_home_reads_zoo_index(index, tmp_path / "zoo")) == len(index["entries"])
