@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
+import math
 import os
 import shutil
 import subprocess
@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checkpoint_schema import read_json_object
 from .fileio import write_json
 
 PRESET, SEED = "mini", 0
@@ -83,22 +84,29 @@ def _locked(data: Path) -> bool:
 
 def _read_progress(data: Path) -> dict:
     try:
-        record = json.loads(progress_path(data).read_text())
-        return record if isinstance(record, dict) else {}
-    except (OSError, ValueError):
+        return read_json_object(progress_path(data))
+    except (OSError, ValueError):  # InputError (a ValueError) when absent or no JSON object
         return {}
+
+
+def _fraction(record: dict) -> float:
+    """The progress bar's value: every page reads the record while the generation runs, and a hand-edited or
+    foreign value must not break them."""
+    value = record.get("fraction")
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return min(max(float(value), 0.0), 1.0) if ok else 0.0
 
 
 def status(data: str | Path) -> Status:
     data = Path(data)
     if _locked(data):
         record = _read_progress(data)
-        return Status("running", float(record.get("fraction", 0.0)), str(record.get("message", "starting")))
+        return Status("running", _fraction(record), str(record.get("message", "starting")))
     if is_current(data):
         return Status("ready", 1.0)
     record = _read_progress(data)
     if record.get("state") == "failed":
-        return Status("failed", float(record.get("fraction", 0.0)), str(record.get("message", "")))
+        return Status("failed", _fraction(record), str(record.get("message", "")))
     return Status("missing")
 
 

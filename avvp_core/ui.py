@@ -981,22 +981,16 @@ def _shipped_zoo(folder: str, zoo_json_mtime: float) -> tuple[Any, dict]:
 def first_start_preview() -> None:
     """Home while the default benchmark is generated: what ships needs no data — a demo video (assets/demo/) and the
     zoo's leaderboard (its cards' JSON) — above the generation's progress."""
-    import json
-
     from .paths import CHECKPOINTS_DIR
-    from .videos import DEMO_DIR, DEMO_MANIFEST
+    from .videos import DEMO_DIR, demo_manifest
 
     progress = st.container()  # shown above, filled last: what ships is drawn before anything is started
     st.subheader("A video and its ground truth")
-    try:
-        manifest = json.loads((DEMO_DIR / DEMO_MANIFEST).read_text())
-        entry = next(e for e in manifest.get("videos", []) if (DEMO_DIR / str(e.get("file"))).is_file())
-    except (OSError, ValueError, StopIteration, AttributeError):
-        entry = None
+    videos, data = demo_manifest(DEMO_DIR)
+    entry = next((e for e in videos if (DEMO_DIR / str(e.get("file"))).is_file()), None)
     if entry:
         left, right = st.columns([2, 3])
-        left.video(str(DEMO_DIR / entry["file"]))
-        data = manifest.get("dataset") or {}
+        left.video(str(DEMO_DIR / str(entry.get("file"))))
         right.markdown(f"`{entry.get('filename')}` ({entry.get('split')} split of SynthLLP {data.get('preset')}, seed "
                        f"{data.get('seed')}), rendered from its truth: what you **see** is the visual truth (a glyph "
                        "per visible event), what you **hear** the audio truth (a sound per audible event). Its "

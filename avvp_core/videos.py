@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint_schema import read_json_object
 from .constants import NUM_SEGMENTS, VIDEO_ID_LEN
 from .data.cache import default_cache_root
 from .data.dataset import LLPDataset
@@ -245,14 +246,23 @@ def write_demos(ds: LLPDataset, out_dir: str | Path = DEMO_DIR, split: str = "te
     return manifest
 
 
+def demo_manifest(demo_dir: str | Path = DEMO_DIR) -> tuple[list[dict], dict]:
+    """(videos, dataset) of the demo manifest: its video entries that are objects and its dataset record ({} when
+    it is no object). The demo videos are optional (Home renders one from the data instead, or shows none), so a
+    missing or damaged manifest gives ([], {})."""
+    try:
+        manifest = read_json_object(Path(demo_dir) / DEMO_MANIFEST)
+    except (OSError, ValueError):
+        return [], {}
+    videos, dataset = manifest.get("videos"), manifest.get("dataset")
+    return ([v for v in videos if isinstance(v, dict)] if isinstance(videos, list) else [],
+            dataset if isinstance(dataset, dict) else {})
+
+
 def shipped_demo(ds: LLPDataset, demo_dir: str | Path = DEMO_DIR) -> tuple[str, int, Path] | None:
     """A shipped demo video whose filename is in the data in use with the same truth, as (split, row, path)."""
     demo_dir = Path(demo_dir)
-    try:
-        manifest = json.loads((demo_dir / DEMO_MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-    for entry in manifest.get("videos", []):
+    for entry in demo_manifest(demo_dir)[0]:
         split, path = entry.get("split"), demo_dir / str(entry.get("file"))
         if split not in ds.available_splits or not path.is_file():
             continue

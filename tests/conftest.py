@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
@@ -33,6 +34,40 @@ def bench_script(name: str, module_name: str | None = None) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+SHALLOW_BAD = (None, [1], "x")  # a null, a container of the wrong kind, a scalar of the wrong kind
+
+
+def json_paths(document, depth: int | None = None, prefix: tuple = ()):
+    """Every path (keys and list indices) to a value of the JSON `document`, depth first, down to `depth` keys."""
+    items = document.items() if isinstance(document, dict) else enumerate(document) if isinstance(document, list) \
+        else ()
+    for k, v in items:
+        if depth is None or len(prefix) < depth:
+            yield prefix + (k,)
+            yield from json_paths(v, depth, prefix + (k,))
+
+
+def replaced(document, path: tuple, value):
+    """A copy of the JSON `document` with the value at `path` replaced by `value` (path (): the whole document)."""
+    if not path:
+        return value
+    copy = json.loads(json.dumps(document))
+    target = copy
+    for k in path[:-1]:
+        target = target[k]
+    target[path[-1]] = value
+    return copy
+
+
+def shallow_swaps(document, depth: int = 3):
+    """(path, damaged copy) for the whole JSON `document` and for each value down to `depth` keys or list indices,
+    each swapped for each of SHALLOW_BAD (path () is the whole document): random swaps rarely reach these few
+    values, where a reader expecting an object or a number meets the wrong type."""
+    for path in [(), *json_paths(document, depth)]:
+        for bad in SHALLOW_BAD:
+            yield path, replaced(document, path, bad)
 
 
 def pytest_configure(config):

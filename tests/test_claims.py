@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+from conftest import json_paths, replaced, shallow_swaps
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -207,32 +208,6 @@ _json = st.recursive(_json_scalars, lambda inner: st.lists(inner, max_size=3)
                      | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
 
 
-_SHALLOW_BAD = (None, [1], "x")  # a null, a container of the wrong kind, a scalar of the wrong kind
-
-
-def _paths(obj, prefix=()):
-    """Every (container, key) of a JSON document, depth first."""
-    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
-    for k, v in items:
-        yield prefix + (k,)
-        yield from _paths(v, prefix + (k,))
-
-
-def _replace(document: dict, path: tuple, value) -> dict:
-    """`document` with the value at `path` (keys and list indices) replaced by `value`."""
-    target = document
-    for k in path[:-1]:
-        target = target[k]
-    target[path[-1]] = value
-    return document
-
-
-def _swap_one(document: dict, pick: int, value) -> dict:
-    """`document` with the pick-th value (depth first, any depth) replaced by `value`."""
-    paths = list(_paths(document))
-    return _replace(document, paths[pick % len(paths)], value)
-
-
 def _shipped_record() -> dict:
     path = Path(__file__).resolve().parents[1] / "checkpoints" / claims.CLAIMS_FULL
     return json.loads(path.read_text())
@@ -248,12 +223,17 @@ def test_damaged_claims_record_is_refused_in_one_line_or_shown(pick, value, tmp_
     _home_reads_claims_record(_swap_one(_shipped_record(), pick, value), tmp_path_factory.mktemp("claims"))
 
 
+def _swap_one(document: dict, pick: int, value) -> dict:
+    """`document` with its pick-th value (depth first, any depth) replaced by `value`."""
+    paths = list(json_paths(document))
+    return replaced(document, paths[pick % len(paths)], value)
+
+
 def test_every_shallow_value_of_the_claims_record_damaged_is_refused_or_shown(tmp_path):
     """As above, systematically for every value down to a claim row's, an entry's and a seed's own keys."""
     record = _shipped_record()
-    for n, path in enumerate(p for p in _paths(record) if len(p) <= 3):
-        for bad in _SHALLOW_BAD:
-            _home_reads_claims_record(_replace(json.loads(json.dumps(record)), path, bad), tmp_path / str(n))
+    for n, (_, document) in enumerate(shallow_swaps(record, depth=3)):
+        _home_reads_claims_record(document, tmp_path / str(n))
 
 
 def _home_reads_claims_record(record: dict, folder: Path) -> None:
@@ -293,10 +273,8 @@ def test_every_shallow_value_of_the_zoo_index_damaged_leaves_home_drawn(tmp_path
     from avvp_core.zoo import ZOO_FILE
 
     index = json.loads((CHECKPOINTS_DIR / ZOO_FILE).read_text())
-    shallow = [p for p in _paths(index) if len(p) <= 3 and not (len(p) == 3 and p[0] != "entries")]
-    for n, path in enumerate(shallow):
-        for m, bad in enumerate(_SHALLOW_BAD):
-            _home_reads_zoo_index(_replace(json.loads(json.dumps(index)), path, bad), tmp_path / f"{n}-{m}")
+    for n, (_, document) in enumerate(shallow_swaps(index, depth=3)):
+        _home_reads_zoo_index(document, tmp_path / str(n))
 
 
 def _home_reads_zoo_index(index: dict, folder: Path):

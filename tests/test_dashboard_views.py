@@ -283,6 +283,24 @@ def test_the_shipped_presets_are_measured_over_several_seeds():
         assert len(r["seeds"]) >= 3 and r["knobs"] == {**lab.default_knobs(), **lab.PRESETS[name]["knobs"]}
 
 
+def test_every_shallow_value_of_lab_presets_damaged_leaves_the_lab_page_drawn(tmp_path):
+    """lab_presets.json with its whole self or one value (down to a preset's figure) swapped for a null, a list and
+    a string: what the Lab page draws from it (the verdict, each preset's measured line) is built without an
+    exception; an unusable preset is left out and shown as not measured (a list as a preset, or a string as a
+    figure, raised TypeError in verdict)."""
+    from conftest import shallow_swaps
+
+    path = tmp_path / "lab_presets.json"
+    for where, document in shallow_swaps(json.loads(lab.PRESETS_FILE.read_text()), depth=4):
+        path.write_text(json.dumps(document))
+        measured = lab.preset_results(path)
+        if measured:
+            assert isinstance(lab.verdict(measured), str), where
+        for preset in lab.PRESETS:  # as pages/lab.py captions the chosen preset
+            result = (measured or {}).get("presets", {}).get(preset)
+            assert result is None or lab.preset_line(result).startswith("MMT − HAN over"), where
+
+
 @pytest.mark.app
 def test_lab_page_states_the_measurement_and_presets_set_the_knobs(tmp_path, runs):
     at = app_page("lab", tmp_path / "data", [runs])

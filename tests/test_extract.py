@@ -419,6 +419,57 @@ def test_published_weights_reproduce_the_released_features():
     assert all(v >= 0.9 for v in best.values()), best
 
 
+def test_every_shallow_value_of_an_extraction_manifest_damaged_is_one_line_or_used(tmp_path, monkeypatch):
+    """A parsed clip's cached extraction.json with its whole self or one value (down to a window's keys) swapped for
+    a null, a list and a string: `parse` (extract_cached) refuses it in one line naming the file, or re-extracts the
+    clip, or gives an entry that parse, the Your video page and events.json use as they do (a null as a video's
+    windows raised TypeError in extract_folder, a string as the duration TypeError in find_events)."""
+    import json
+    from types import SimpleNamespace
+
+    from conftest import shallow_swaps
+
+    from avvp_core.data import LLPDataset
+    from avvp_core.extract import pipeline
+
+    def extract_video(path, *_):  # a clip not already extracted: its one line, without decoding anything
+        raise pipeline.InputError("re-extracted (not in this test)", path)
+
+    monkeypatch.setenv("AVVP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(pipeline, "extract_video", extract_video)
+    video = tmp_path / "my clip.mp4"
+    video.write_bytes(b"a clip")
+    settings = Settings("random", tiny=True)
+    ex = SimpleNamespace(settings=settings)  # what extract_folder reads of the extractors
+    digest = pipeline.content_hash(video)
+    folder = pipeline.parse_cache_root() / f"{digest[:16]}-{settings.key}"
+    (name,) = window_filenames(video, digest, 1)
+    for stream in ("vggish", "res152", "r2plus1d_18"):
+        (folder / "feats" / stream).mkdir(parents=True)
+        (folder / "feats" / stream / f"{name[:11]}.npy").write_bytes(b"")  # only their presence is read here
+    manifest = {"format": "avvp-lab-extraction/1", "settings": settings.to_json(), "videos": {video.name: {
+        "source": str(video), "sha256": digest, "duration": 4.0, "has_audio": True,
+        "windows": [{"filename": name, "start": 0.0, "end": 4.0, "padded": True, "valid_segments": 4}]}}}
+    pred = SimpleNamespace(decisions=lambda gating: (np.ones((1, 10, 25)), np.ones((1, 10, 25))),
+                           audio=np.full((1, 10, 25), 0.9), visual=np.full((1, 10, 25), 0.9))
+    for where, document in [((), manifest), *shallow_swaps(manifest, depth=5)]:
+        (folder / pipeline.MANIFEST).write_text(json.dumps(document))
+        try:
+            _, entry, _ = pipeline.extract_cached(video, ex)
+        except pipeline.InputError as exc:
+            assert "\n" not in str(exc) and (pipeline.MANIFEST in str(exc) or "re-extracted" in str(exc)), where
+            continue
+        names = LLPDataset(folder).split("test").filenames
+        assert [names.index(w["filename"]) for w in entry["windows"]] == [0], where
+        events = find_events(pred, "fused", entry["windows"], entry["duration"])
+        assert all(e["offset"] <= 4.0 for kind in events.values() for e in kind), where
+        json.dumps(pipeline.Parsed(video, digest, folder, entry, settings).to_json())
+        text = f"{entry['duration']:g} s · {len(entry['windows'])} window(s)" + ("" if entry["has_audio"] else "!")
+        for w in entry["windows"]:  # as the page titles a window's timeline
+            text += f"{w['start']:g}–{w['start'] + 10:g} s" + (f" ends at {w['end']:g} s" if w["padded"] else "")
+        assert where == () or where[-1] in ("format", "source"), (where, text)
+
+
 def test_extract_and_parse_commands(tmp_path, monkeypatch, capsys, short_clip, tiny_han):
     """A folder of a rendered SynthLLP video and a broken file: one line for the broken one, the other extracted,
     resumable; every command reads the folder. parse on a 4-s clip (one padded window) writes PRED.npz + JSON."""

@@ -139,3 +139,58 @@ def test_a_failed_generation_is_shown_with_a_retry(fresh_default):
     at.button(key="default_data_retry").click().run()
     assert str(fresh_default) in firststart._spawned
     _wait_ready(fresh_default)
+
+
+def test_every_shallow_value_of_the_progress_record_damaged_gives_a_status(tmp_path):
+    """The whole progress record and each of its values swapped for a null, a list and a string (and a NaN
+    fraction), while the generation runs and after it failed: status() gives a fraction in 0..1 and a message, what
+    every page's progress panel draws (a list or a string as the fraction raised TypeError / ValueError)."""
+    from conftest import shallow_swaps
+
+    data = tmp_path / "synthllp-mini"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    record = {"state": "failed", "fraction": 0.3, "message": "disk full", "pid": None}
+    cases = [document for _, document in shallow_swaps(record)] + [{**record, "fraction": float("nan")}]
+    for running in (False, True):
+        with open(firststart.lock_path(data), "a+") as held:
+            if running:  # another process generating
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            for document in cases:
+                firststart.progress_path(data).write_text(json.dumps(document))
+                now = firststart.status(data)
+                assert now.state == "running" if running else now.state in ("failed", "missing"), document
+                assert isinstance(now.fraction, float) and 0.0 <= now.fraction <= 1.0, document
+                assert isinstance(now.message, str), document
+
+
+def test_every_shallow_value_of_the_demo_manifest_damaged_leaves_the_first_start_home_drawn(tmp_path, monkeypatch):
+    """Home while the benchmark is generated, on the demo manifest with its whole self or one value (down to a
+    video's keys) swapped for a null, a list and a string: the first listed video that is there is shown with its
+    caption, or none when the list is gone; never a traceback (a list as `dataset` raised AttributeError, a null as
+    `videos` TypeError). Streamlit is stood in for: the page draws nothing else from the manifest."""
+    from unittest import mock
+
+    from conftest import shallow_swaps
+
+    from avvp_core import ui, videos
+
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    for clip in videos.DEMO_DIR.glob("*.mp4"):
+        (demo / clip.name).symlink_to(clip)
+    manifest = json.loads((videos.DEMO_DIR / videos.DEMO_MANIFEST).read_text())
+    monkeypatch.setattr(videos, "DEMO_DIR", demo)
+    monkeypatch.setattr(ui, "default_data_progress", lambda *_: None)  # would start a generation
+    for where, document in shallow_swaps(manifest):
+        (demo / videos.DEMO_MANIFEST).write_text(json.dumps(document))
+        left, right = mock.MagicMock(), mock.MagicMock()
+        fake = mock.MagicMock()
+        fake.columns.return_value = (left, right)
+        with mock.patch.object(ui, "st", fake):
+            ui.first_start_preview()
+        shown = [Path(c.args[0]) for c in left.video.call_args_list]
+        assert len(shown) == (where not in ((), ("videos",))), where
+        for path in shown:
+            assert path.parent == demo and path.is_file(), where
+            (text,) = [c.args[0] for c in right.markdown.call_args_list]
+            assert "split of SynthLLP" in text, where

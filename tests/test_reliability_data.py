@@ -759,6 +759,62 @@ def test_also_synthllp_json_that_is_no_json_object(data_copy):
         _ = LLPDataset(data_copy).synth_meta
 
 
+def _one_line_naming(exc: InputError, name: str) -> None:
+    assert "\n" not in str(exc) and name in str(exc), str(exc)
+
+
+def test_also_every_shallow_value_of_synthllp_json_damaged_is_one_line_or_read(data_copy, tmp_path):
+    """The whole synthllp.json and each of its values (down to a knob) swapped for a null, a list and a string: what
+    reads it (the dataset's synth_meta, Home's caption, the video render key, a training card, the first-start and
+    overwrite checks) gives one line naming the file or goes on; never a traceback."""
+    from avvp_core.data.synthetic import _is_synth, default_data_outdated
+    from avvp_core.training.recipes import RecipeContext
+    from avvp_core.videos import render_path
+    from tests.conftest import shallow_swaps
+
+    path = data_copy / "synthllp.json"
+    ds = LLPDataset(data_copy)
+    test = ds.split("test")
+    context = RecipeContext(ds, "han", tmp_path / "han")
+    for where, document in shallow_swaps(json.loads(path.read_text()), depth=3):
+        path.write_text(json.dumps(document))
+        try:
+            synth = ds.synth_meta
+        except InputError as exc:
+            _one_line_naming(exc, "synthllp.json")
+            assert where == (), where  # only the whole document is refused: every value is optional
+            continue
+        assert isinstance(synth, dict), where
+        assert "SynthLLP" in f"SynthLLP {synth.get('preset')} (seed {synth.get('seed')})"  # as Home captions it
+        assert render_path(ds, test.filenames[0], test.gt_audio[0], test.gt_visual[0]).suffix == ".mp4"
+        json.dumps(context.card("plain"))
+        assert default_data_outdated(data_copy) is None or all(isinstance(v, str) for v in default_data_outdated(
+            data_copy)), where
+        assert isinstance(_is_synth(data_copy), bool), where
+    path.write_text("[" * 100_000 + "]" * 100_000)  # nested beyond Python's recursion limit
+    assert default_data_outdated(data_copy) is None and _is_synth(data_copy) is False
+
+
+def test_also_every_shallow_value_of_a_feature_cache_manifest_damaged_is_one_line_or_read(data_copy):
+    """The whole manifest.json of a split's feature cache and each of its values (down to a stream's shape) swapped
+    for a null, a list and a string: opening the cache gives one line naming the file, or a cache whose rows are
+    the split's and whose content hash fingerprints the data (a list as the whole manifest raised AttributeError)."""
+    from tests.conftest import shallow_swaps
+
+    (path,) = (data_copy / ".avvp_cache").glob("test-*/manifest.json")
+    n = len(LLPDataset(data_copy).split("test"))
+    for where, document in shallow_swaps(json.loads(path.read_text()), depth=3):
+        path.write_text(json.dumps(document))
+        ds = LLPDataset(data_copy)
+        try:
+            cache = ds.feature_cache("test")
+            fingerprint = ds.fingerprint(("test",))
+        except InputError as exc:
+            _one_line_naming(exc, str(path.parent))
+            continue
+        assert len(cache) == n and isinstance(cache.content_hash, str) and len(fingerprint) == 16, where
+
+
 def test_also_huge_finite_features_name_the_file_without_warnings(data_copy, checkpoint):
     shutil.rmtree(data_copy / ".avvp_cache")
     target = data_copy / "feats" / "vggish" / f"{split_video(data_copy, 2)[:11]}.npy"

@@ -193,6 +193,31 @@ def test_shipped_demo_is_used_only_for_matching_data(tiny_data):
         assert path.parent == DEMO_DIR and LLPDataset(mini).split(split).filenames[row] in path.name
 
 
+def test_every_shallow_value_of_the_demo_manifest_damaged_is_ignored(tiny_data, tmp_path):
+    """A demo manifest naming two videos of the data in use, with its whole self or one value (down to a video's
+    keys) swapped for a null, a list and a string: the demo videos are optional, so shipped_demo gives the first
+    listed video that still matches, or None; never a traceback (a null as `videos` raised TypeError, a list as the
+    whole manifest or a string as a video AttributeError)."""
+    from conftest import shallow_swaps
+
+    from avvp_core.videos import DEMO_MANIFEST, video_truth
+
+    ds = LLPDataset(tiny_data)
+    names = ds.split("test").filenames
+    entries = []
+    for row in (0, 1):
+        (tmp_path / f"{names[row]}.mp4").write_bytes(b"")  # only its presence is read
+        entries.append({"file": f"{names[row]}.mp4", "split": "test", "filename": names[row],
+                        "truth": truth_key(*video_truth(ds, "test", row))})
+    manifest = {"dataset": {"generator": "SynthLLP", "preset": "tiny", "seed": 0}, "videos": entries}
+    found = [("test", row, tmp_path / f"{names[row]}.mp4") for row in (0, 1)]
+    (tmp_path / DEMO_MANIFEST).write_text(json.dumps(manifest))
+    assert shipped_demo(ds, tmp_path) == found[0]
+    for where, document in shallow_swaps(manifest):
+        (tmp_path / DEMO_MANIFEST).write_text(json.dumps(document))
+        assert shipped_demo(ds, tmp_path) in (None, *found), where
+
+
 # --- the pages -------------------------------------------------------------------------------------------------
 @pytest.mark.app
 def test_timelines_page_plays_the_chosen_video_above_its_filmstrip(tiny_data, tiny_han):

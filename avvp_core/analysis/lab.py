@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..checkpoint_schema import read_json_object
+from ..claims import finite_number
 from ..data.synthetic import GENERATOR_VERSION, KNOBS, SYNTH_META_FILE, resolve_knobs
 
 # knob -> (min, max, step, short help); defaults are SynthLLP's (the real LLP's figures)
@@ -60,14 +62,25 @@ FIGURES = {"audio": "audio", "visual": "visual", "av": "audio-visual", "type": "
 
 
 def preset_results(path: Path = PRESETS_FILE) -> dict[str, Any] | None:
-    """The measured presets (bench/lab_presets.py's JSON), or None when absent or unreadable."""
-    import json
-
+    """The measured presets (bench/lab_presets.py's JSON), or None when absent or unreadable. A preset without its
+    seeds or a number for every figure that preset_line and verdict read is left out: the page says it is not
+    measured."""
     try:
-        data = json.loads(Path(path).read_text())
+        data = read_json_object(Path(path))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and isinstance(data.get("presets"), dict) else None
+    if not isinstance(data.get("presets"), dict):
+        return None
+    return {**data, "presets": {name: r for name, r in data["presets"].items() if _measured(r)}}
+
+
+def _measured(result: Any) -> bool:
+    def figures(block: Any) -> bool:
+        return isinstance(block, dict) and all(
+            finite_number(block.get(f"{level}/{k}")) for level in ("segment", "event") for k in FIGURES)
+
+    return isinstance(result, dict) and isinstance(result.get("seeds"), list) and figures(
+        result.get("delta_mean")) and figures(result.get("delta_std"))
 
 
 def preset_line(result: dict[str, Any], level: str = "segment") -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint_schema import MB, parse_json, read_bounded
 from ..constants import FEATURE_DIMS, FRAMES_PER_SEGMENT, NUM_SEGMENTS, STREAMS
 from ..errors import InputError
 from ..fileio import remove_stale_temporaries, temp_prefix, write_error, write_json
@@ -37,6 +37,7 @@ CACHE_VERSION = 1
 # Extracted features are activations of modest size (released LLP: well under 1e3). A finite value beyond this bound
 # is no feature: it overflows the models into NaN, so it is refused at the file that holds it.
 MAX_FEATURE_MAGNITUDE = 1e6
+MAX_MANIFEST_BYTES = 64 * MB  # the filenames of a split: LLP's train split lists 10,000 in 250 KB
 ProgressFn = Callable[[float, str], None]
 
 
@@ -214,7 +215,14 @@ class FeatureCache:
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.manifest = json.loads((folder / "manifest.json").read_text())
+        path = folder / "manifest.json"
+        # a cache folder outlives versions and may be copied or hand-edited: the fingerprint and the row count come
+        # from this file
+        self.manifest = parse_json(read_bounded(path, MAX_MANIFEST_BYTES), path)
+        if not isinstance(self.manifest, dict) or not isinstance(self.manifest.get("content_hash"), str) \
+                or not isinstance(self.manifest.get("filenames"), list):
+            raise InputError("not a feature cache manifest (an object with its filenames and content_hash); delete "
+                             "the folder to rebuild it", path)
         self.arrays = {s: np.load(folder / f"{s}.npy", mmap_mode="r") for s in STREAMS}
 
     @property

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint_schema import read_json_object
 from ..constants import (
     CLASS_INDEX,
     CLASSES,
@@ -562,8 +563,8 @@ def _write_text(path: Path, text: str) -> None:
 
 def _is_synth(folder: Path) -> bool:
     try:
-        return json.loads((folder / SYNTH_META_FILE).read_text()).get("generator") == "SynthLLP"
-    except (OSError, ValueError, AttributeError):
+        return read_json_object(folder / SYNTH_META_FILE).get("generator") == "SynthLLP"
+    except (OSError, ValueError):  # InputError too: not JSON, too deep, no object, a FIFO
         return False
 
 
@@ -647,12 +648,11 @@ def default_data_outdated(folder: str | Path) -> tuple[str, str] | None:
     """(old, current) generator versions when `folder` holds SynthLLP `mini` seed 0 (the app's default benchmark,
     a folder the app manages) written by another generator version; None otherwise — also for other presets and
     seeds and for real LLP folders, which are never regenerated behind the user's back."""
-    try:
-        meta = json.loads((Path(folder) / SYNTH_META_FILE).read_text())
+    try:  # every page asks (firststart.is_current): a FIFO or a deeply nested file must not hang or raise there
+        meta = read_json_object(Path(folder) / SYNTH_META_FILE)
     except (OSError, ValueError):
         return None
-    if not isinstance(meta, dict) or meta.get("generator") != "SynthLLP" or meta.get("preset") != "mini" \
-            or meta.get("seed") != 0:
+    if meta.get("generator") != "SynthLLP" or meta.get("preset") != "mini" or meta.get("seed") != 0:
         return None
     old = str(meta.get("generator_version"))
     return None if old == GENERATOR_VERSION else (old, GENERATOR_VERSION)

@@ -29,10 +29,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from ..checkpoint_schema import MB, parse_json, read_bounded
+from ..claims import finite_number
 from ..constants import CLASSES, NUM_SEGMENTS, SPLIT_FILES
 from ..errors import InputError
 from ..fileio import save_npy, save_npz, write_json, write_text
@@ -47,6 +50,7 @@ RANDOM_ENV = "AVVP_RANDOM_EXTRACTORS"  # "1": random weights, published sizes; "
 MODALITY_EVENTS = ("audible", "visible", "both")
 ProgressFn = Callable[[float, str], None]
 LogFn = Callable[[str], None]
+MAX_MANIFEST_BYTES = 64 * MB  # about 400 bytes a one-window video: all of LLP's 11,849 in one folder take 5 MB
 
 
 # ------------------------------------------------------------------------------------------------ settings
@@ -232,14 +236,37 @@ def read_manifest(out: Path, settings: Settings) -> dict:
             raise InputError(f"holds an {SPLIT_FILES['test']} that `extract` did not write", out,
                              "extract into a new folder")
         return {"format": "avvp-lab-extraction/1", "settings": settings.to_json(), "videos": {}}
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"unreadable extraction manifest ({exc})", path) from None
+    manifest = parse_json(read_bounded(path, MAX_MANIFEST_BYTES), path)
+    if not isinstance(manifest, dict):
+        raise InputError("not an extraction manifest (expected a JSON object)", path)
     if manifest.get("settings") != settings.to_json():
         raise InputError(f"this folder holds features extracted with other settings ({manifest.get('settings')})",
                          path, "extract into another --out folder")
+    videos = manifest.get("videos")
+    if not isinstance(videos, dict):
+        raise InputError("'videos' of the extraction manifest must be an object", path)
+    for name, entry in videos.items():
+        if not _usable_entry(entry):
+            raise InputError(f"the entry of {name[:80]!r} lacks its duration, sound flag or windows (each with an LLP "
+                             "filename, start, end, padded flag and count of real segments)", path,
+                             "delete the folder to extract again")
     return manifest
+
+
+def _usable_entry(entry: Any) -> bool:
+    """What extract, parse and the Your video page read of a video's entry (a folder may be copied, hand-edited or
+    written by another version), with the types they need."""
+    def window(w: Any) -> bool:
+        if not isinstance(w, dict) or not isinstance(w.get("filename"), str) or not LLP_NAME.fullmatch(w["filename"]):
+            return False
+        segments = w.get("valid_segments")
+        return finite_number(w.get("start")) and finite_number(w.get("end")) and isinstance(w.get("padded"), bool) \
+            and type(segments) is int and 0 <= segments <= NUM_SEGMENTS
+
+    if not isinstance(entry, dict) or not isinstance(entry.get("windows"), list) or not entry["windows"]:
+        return False
+    return finite_number(entry.get("duration")) and isinstance(entry.get("has_audio"), bool) \
+        and all(map(window, entry["windows"]))
 
 
 def write_split_list(out: Path, manifest: dict) -> None:
@@ -391,7 +418,7 @@ def extract_cached(video: str | Path, ex: Extractors, progress: ProgressFn | Non
     report = extract_folder(video, folder, ex, progress=progress)
     if report.failed:
         raise InputError(report.failed[0])
-    return folder, json.loads((folder / MANIFEST).read_text())["videos"][video.name], digest
+    return folder, read_manifest(folder, ex.settings)["videos"][video.name], digest
 
 
 def checkpoint_names(folders: list[str | Path]) -> list[str]:
