@@ -438,19 +438,25 @@ def seed_span(zoo_rows: dict[str, Any]) -> str | None:
     return f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
 
 
+def _nested(obj: Any, *keys: str) -> Any:
+    """obj[k1][k2]... where each level is an object holding the key, else None (a zoo.json row may be hand-edited)."""
+    for k in keys:
+        obj = obj.get(k) if isinstance(obj, dict) else None
+    return obj
+
+
 def newcomer_frame(zoo_rows: dict[str, Any]) -> str:
     """The paragraph above Home's claims table, for a newcomer reading "does not hold": how many seeds the demo zoo
     has and how far HAN moves between them, both from zoo.json's rows (each row's `seeds` block)."""
     span, han = seed_span(zoo_rows), seeds_block(zoo_rows.get("han"))
-    han_std = ((han.get("std") or {}).get("test") or {}).get("segment/type") if isinstance(han.get("std"), dict) \
-        else None
+    han_std = _nested(han, "std", "test", "segment/type")
     if span is None:
         seeds = "**one seed** of each method"
         noise = "one training per method, so a difference can be seed noise"
     else:
         seeds = f"**{span} seeds** of each method (the figures are means over them)"
         noise = (f"HAN itself moves by ±{han_std:.1f} segment-level Type@AV (sample std over its "
-                 f"{len(han['seeds'])} seeds)" if isinstance(han_std, int | float) and len(han.get("seeds", [])) > 1
+                 f"{len(han['seeds'])} seeds)" if finite_number(han_std) and len(han.get("seeds", [])) > 1
                  else "the spread between seeds is in each measured cell")
     return (f"Each claim compares two zoo models on the test split. The zoo is {seeds} at **demo width** (a fraction "
             "of the papers' model size) on SynthLLP mini, a synthetic stand-in with 2,000 training videos whose "

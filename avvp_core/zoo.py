@@ -50,7 +50,14 @@ from typing import Any
 
 import torch
 
-from .checkpoint_schema import check_log_row, check_step_row, read_json_object, read_jsonl
+from .checkpoint_schema import (
+    check_figures,
+    check_log_row,
+    check_seeds,
+    check_step_row,
+    read_json_object,
+    read_jsonl,
+)
 from .checkpoints import (
     CONFIG,
     LOG,
@@ -439,7 +446,7 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
                 continue
             row = export(entry, runs[0].folder, data, out, _stage_seconds(runs[0].folder), runs[1:])
             # re-read: another zoo process may have exported other entries meanwhile
-            index = json.loads(index_path.read_text()) if index_path.is_file() else {"entries": {}}
+            index = read_index(index_path) if index_path.is_file() else {"entries": {}}
             index["entries"][entry.name] = row
             index["entries"] = {e.name: index["entries"][e.name] for e in ZOO if e.name in index["entries"]}
             index["data"] = data_record
@@ -459,8 +466,32 @@ def train_zoo(data_root: str | Path, out: str | Path, work: str | Path, names: l
                          f"first: {failed[0]}")
     if not index_path.is_file():
         return []
-    index = json.loads(index_path.read_text())
+    index = read_index(index_path)
     return [index["entries"][e.name] for e in entries if e.name in index["entries"]]
+
+
+def read_index(path: Path) -> dict[str, Any]:
+    """A zoo.json, checked for what `zoo` and render_readme read from it: `data` an object, each row of `entries` an
+    object with its model, recipe, weights dtype, training seconds, test figures and (with several seeds) its
+    `seeds` block. The index is rewritten by every export, and may be hand-edited or cut; InputError (one line)."""
+    index = read_json_object(path)
+    entries, data = index.get("entries"), index.get("data")
+    if not isinstance(entries, dict) or not isinstance(data, dict) or not isinstance(data.get("fingerprint"), str) \
+            or not isinstance(data.get("synth", {}), dict):
+        raise InputError("not a zoo index (an object with `entries` and a `data` record of its data's fingerprint); "
+                         "export the zoo again", path)
+    for name, row in entries.items():
+        where = f"{path} (entry {name[:40]!r})"
+        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("model", "recipe",
+                                                                                      "weights_dtype")):
+            raise InputError("a row must be an object with its model, recipe and weights_dtype", where)
+        seconds = row.get("train_seconds")
+        if not (isinstance(seconds, int | float) and not isinstance(seconds, bool) and math.isfinite(seconds)):
+            raise InputError("train_seconds must be a number", where)
+        check_figures(row.get("test"), "test", where)
+        if "seeds" in row:
+            check_seeds(row["seeds"], "seeds", where)
+    return index
 
 
 def zoo_runs(out: str | Path) -> dict[str, list[dict[str, Any]]]:
@@ -501,7 +532,7 @@ def render_readme(out: str | Path) -> str:
     from .published import published_for
 
     out = Path(out)
-    index = json.loads((out / ZOO_FILE).read_text())
+    index = read_index(out / ZOO_FILE)
     data = index["data"]
     synth = data.get("synth") or {}
     lines = [
@@ -623,5 +654,5 @@ def shipped(out: str | Path) -> list[Path]:
     return [out / n for n in names if isinstance(n, str) and n in ENTRIES and (out / n / CONFIG).is_file()]
 
 
-__all__ = ["ENTRIES", "ZOO", "SeedRun", "ZooEntry", "export", "finished_seeds", "recover_exports", "render_readme",
-           "seed_folders", "seed_summary", "select", "shipped", "train_zoo", "work_folder", "zoo_runs"]
+__all__ = ["ENTRIES", "ZOO", "SeedRun", "ZooEntry", "export", "finished_seeds", "read_index", "recover_exports",
+           "render_readme", "seed_folders", "seed_summary", "select", "shipped", "train_zoo", "work_folder", "zoo_runs"]

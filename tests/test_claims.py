@@ -303,3 +303,27 @@ def test_the_pristine_zoo_index_gives_every_entry_a_leaderboard_row(tmp_path):
 
     index = json.loads((CHECKPOINTS_DIR / ZOO_FILE).read_text())
     assert len(_home_reads_zoo_index(index, tmp_path / "zoo")) == len(index["entries"])
+
+
+def test_every_shallow_value_of_the_zoo_index_damaged_gives_the_readme_or_one_line(tmp_path):
+    """`zoo` rewrites checkpoints/README.md from zoo.json after every export (render_readme): an index with its whole
+    self or one value down to a row's keys swapped for a null, a list and a string gives the README or one line
+    naming the file (a list as `data` raised AttributeError, a missing fingerprint KeyError). Two rows: every row
+    has the same keys."""
+    from avvp_core.paths import CHECKPOINTS_DIR
+    from avvp_core.zoo import ZOO_FILE, render_readme
+
+    index = json.loads((CHECKPOINTS_DIR / ZOO_FILE).read_text())
+    index["entries"] = {n: index["entries"][n] for n in ("han", "han-ma")}
+    for n, (where, document) in enumerate(shallow_swaps(index, depth=3)):
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        for name in index["entries"]:
+            (folder / name).symlink_to(CHECKPOINTS_DIR / name, target_is_directory=True)
+        (folder / ZOO_FILE).write_text(json.dumps(document))
+        try:
+            readme = render_readme(folder)
+        except InputError as exc:
+            assert "\n" not in str(exc) and ZOO_FILE in str(exc), where
+            continue
+        assert readme.startswith("# checkpoints/") and "| han |" in readme, where
