@@ -865,20 +865,44 @@ def test_class7_validator_property_card_or_input_error_and_pages_cope(mutation, 
     """Over generated malformed config / metrics / log / step files: read_card gives a Card or an InputError, nothing
     else; and whatever it accepts, the code the pages run on cards (Compare's table, Home's leaderboard, the curves,
     the claims) runs without an exception."""
-    from avvp_core import claims, ui
-
     folder = tmp_path / "ckpt"
     if not folder.exists():
         shutil.copytree(trained, folder)
     original = {p.name: p.read_bytes() for p in trained.iterdir() if p.suffix in (".json", ".jsonl")}
     original.setdefault("steps.jsonl", b'{"epoch": 1, "step": 1, "omega": 1.0}\n')
     _apply(folder, original, mutation)
+    _card_or_one_line_and_pages_cope(folder)
+
+
+@pytest.mark.parametrize("card", ["tiny", "han-ma", "msdu-jomold-dgm"])
+def test_class7_every_shallow_value_of_a_card_damaged_is_one_line_or_the_pages_cope(card, trained, tmp_path):
+    """The random swaps above seldom reach a given key: every value of config.json and metrics.json down to two keys
+    (a figure, a seeds block's part, a refinement record's part), each swapped for a null, a list and a string, on a
+    tiny trained card and on two shipped zoo cards (seeds blocks, refinement and DGM records)."""
+    from conftest import shallow_swaps
+
+    from avvp_core.paths import CHECKPOINTS_DIR
+
+    source = trained if card == "tiny" else CHECKPOINTS_DIR / card
+    folder = Path(shutil.copytree(source, tmp_path / "ckpt"))
+    for name in ("config.json", "metrics.json"):
+        original = json.loads((source / name).read_text())
+        for where, document in shallow_swaps(original, depth=2):
+            (folder / name).write_text(json.dumps(document))
+            _card_or_one_line_and_pages_cope(folder, f"{name} {where}")
+        (folder / name).write_text(json.dumps(original))
+
+
+def _card_or_one_line_and_pages_cope(folder: Path, where: str = "") -> None:
+    """read_card gives a Card or a one-line InputError; whatever it accepts, the code the pages run on cards runs."""
+    from avvp_core import claims, ui
+
     try:
         card = read_card(folder)
     except InputError as exc:
-        assert "\n" not in str(exc)
+        assert "\n" not in str(exc), where
         return
-    assert isinstance(card, Card)
+    assert isinstance(card, Card), where
     for split in ("test", "val"):
         aggregate([card], split)
     configuration_label(card)
@@ -895,7 +919,7 @@ def test_class7_validator_property_card_or_input_error_and_pages_cope(mutation, 
     curves.dgm_steps_figure(card.steps()).to_json()
     run = {"test": card.metrics.get("test"), "log": rows, "refinement": card.metrics.get("refinement")}
     claims.check({"han": [run], "han-ma": [run]})
-    assert all(math.isfinite(v) for s in ("val", "test") for v in (card.metrics.get(s) or {}).values())
+    assert all(math.isfinite(v) for s in ("val", "test") for v in (card.metrics.get(s) or {}).values()), where
 
 
 @pytest.mark.app

@@ -23,7 +23,10 @@ DASHES = ("dash", "dot", "dashdot", "longdash")  # runs without DGM; runs with D
 
 def is_dgm(config: Mapping[str, Any]) -> bool:
     """Was the run trained with dynamic gradient modulation (a DGM recipe, or dgm_gamma > 0)?"""
-    return config.get("recipe") in ("dgm", "jomold_dgm") or float((config.get("train") or {}).get("dgm_gamma") or 0) > 0
+    from ..claims import finite_number
+
+    gamma = (config.get("train") or {}).get("dgm_gamma")  # any scalar passes check_config: a card may be hand-edited
+    return config.get("recipe") in ("dgm", "jomold_dgm") or (finite_number(gamma) and gamma > 0)
 
 
 def epoch_frame(rows: Rows) -> pd.DataFrame:
