@@ -22,11 +22,12 @@ CHROMIUM = "/usr/bin/chromium"  # Debian's, driven by Playwright (never `playwri
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # A page is drawn when every plotly chart has its SVG, every visible dataframe its canvas, and no lazy-loading
-# placeholder is left (waited for by the browser benches and tests).
+# placeholder is left (waited for by the browser benches and tests). A dataframe in a closed expander (Home's claims
+# table) keeps its offsetParent but draws its canvas only when opened: checkVisibility() says it is not shown.
 DRAWN = """() =>
   [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))
   && [...document.querySelectorAll('[data-testid="stDataFrame"]')]
-       .every(f => !f.offsetParent || f.querySelector('canvas'))
+       .every(f => !f.offsetParent || !f.checkVisibility() || f.querySelector('canvas'))
   && !document.querySelector('[data-testid="stSkeleton"]')"""
 
 
