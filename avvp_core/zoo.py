@@ -70,7 +70,7 @@ from .checkpoints import (
     save_weights,
     stored_in_float16,
 )
-from .claims import seed_span, seeds_block
+from .claims import finite_number, seed_span, seeds_block
 from .constants import METRIC_KEYS
 from .data.dataset import LLPDataset
 from .errors import InputError
@@ -485,8 +485,7 @@ def read_index(path: Path) -> dict[str, Any]:
         if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("model", "recipe",
                                                                                       "weights_dtype")):
             raise InputError("a row must be an object with its model, recipe and weights_dtype", where)
-        seconds = row.get("train_seconds")
-        if not (isinstance(seconds, int | float) and not isinstance(seconds, bool) and math.isfinite(seconds)):
+        if not finite_number(row.get("train_seconds")):
             raise InputError("train_seconds must be a number", where)
         check_figures(row.get("test"), "test", where)
         if "seeds" in row:
