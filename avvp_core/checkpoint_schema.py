@@ -30,6 +30,7 @@ from .constants import CLASSES, METRIC_KEYS
 from .errors import InputError
 
 MB = 1024 * 1024
+CHECKPOINT_FORMAT = "avvp-lab-checkpoint/1"  # config.json "format" of every card (checkpoints.FORMAT)
 MAX_JSON_DEPTH = 16  # config.json nests 3 levels (data -> synth -> seed), metrics.json 3 (float32 -> val -> figure)
 MAX_BYTES = {  # per file; a paper-width card is a few KB, a 60-epoch log 20 KB, a DGM step log 200 KB
     "config.json": 1 * MB,
@@ -165,6 +166,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def finite_number(value: Any) -> bool:
+    """A real, finite int or float (not a bool, None or NaN): what a loss, figure or count of seconds read from a JSON
+    file must be before anything computes with it."""
+    return _is_number(value) and math.isfinite(value)
+
+
 def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
@@ -188,7 +195,7 @@ def check_figures(value: Any, key: str, where: Path | str) -> None:
         raise InputError(f"{key!r} lacks figure {missing[0]!r}" + (f" and {len(missing) - 1} more" if len(missing) > 1
                                                                       else ""), where)
     for k, v in value.items():
-        _expect(_is_number(v) and math.isfinite(v) and 0 <= v <= 100, f"figure {key}/{k} must be a number in 0..100",
+        _expect(finite_number(v) and 0 <= v <= 100, f"figure {key}/{k} must be a number in 0..100",
                 v, where)
 
 
@@ -206,7 +213,7 @@ def check_metrics(metrics: dict[str, Any], where: Path | str) -> None:
         ("selected_epoch", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an epoch number"),
         ("selection_metric", lambda v: isinstance(v, str), "a string"),
         ("gating", lambda v: v in GATINGS, f"one of {', '.join(GATINGS)}"),
-        ("train_seconds", lambda v: _is_number(v) and math.isfinite(v) and v >= 0, "a number of seconds"),
+        ("train_seconds", lambda v: finite_number(v) and v >= 0, "a number of seconds"),
     ):
         if key in metrics:
             _expect(test(metrics[key]), f"{key!r} must be {what}", metrics[key], where)
@@ -247,7 +254,7 @@ def check_seeds(block: Any, key: str, where: Path | str) -> None:
         _expect(epoch is None or (type(epoch) is int and epoch >= 0), f"'{at}/selected_epoch' must be an epoch "
                 "number", epoch, where)
         sec = run.get("train_seconds")
-        _expect(sec is None or (_is_number(sec) and math.isfinite(sec) and sec >= 0), f"'{at}/train_seconds' must "
+        _expect(sec is None or (finite_number(sec) and sec >= 0), f"'{at}/train_seconds' must "
                 "be a number of seconds", sec, where)
     for part, optional in (("mean", False), ("std", len(seeds) == 1)):
         value = block.get(part)
@@ -274,7 +281,7 @@ def check_refinement(record: Any, key: str, where: Path | str) -> None:
         _expect(isinstance(q, dict), f"'{key}/{modality}' must be an object", q, where)
         for k in ("removed", "precision", "recall", "truly_absent", "positives"):
             v = q.get(k)
-            _expect(v is None or (_is_number(v) and math.isfinite(v) and v >= 0),
+            _expect(v is None or (finite_number(v) and v >= 0),
                     f"'{key}/{modality}/{k}' must be a non-negative number", v, where)
 
 

@@ -25,6 +25,7 @@ import torch
 
 from . import __version__
 from .checkpoint_schema import (
+    CHECKPOINT_FORMAT,
     MAX_PARAMETERS,
     check_config,
     check_log_row,
@@ -39,7 +40,7 @@ from .errors import InputError
 from .fileio import atomic_path, write_json
 from .models import create_model, model_info
 
-FORMAT = "avvp-lab-checkpoint/1"
+FORMAT = CHECKPOINT_FORMAT
 CONFIG, WEIGHTS, METRICS, LOG = "config.json", "model.pt", "metrics.json", "log.jsonl"
 STEPS = "steps.jsonl"
 

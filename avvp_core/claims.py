@@ -12,13 +12,13 @@ is printed.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .checkpoint_schema import finite_number
 from .errors import InputError
 from .published import published_for
 
@@ -188,11 +188,6 @@ WHY_DEMO: dict[str, str] = {
         "0.5 / 48.3 ± 0.6 with it, where on LLP it adds +1.9 / +2.3 (paper 001, Table 3). Which cross-modal relation "
         "it exploits on LLP that SynthLLP lacks is not measured yet.",
 }
-
-
-def finite_number(x: object) -> bool:
-    """A real, finite int or float (not a bool, None or NaN): what a loss or figure read from a JSON file must be."""
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def loss_gap(log: list[dict[str, Any]]) -> float | None:

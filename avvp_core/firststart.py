@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import math
 import os
 import shutil
 import subprocess
@@ -26,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoint_schema import read_json_object
+from .checkpoint_schema import finite_number, read_json_object
 from .fileio import write_json
 
 PRESET, SEED = "mini", 0
@@ -93,8 +92,7 @@ def _fraction(record: dict) -> float:
     """The progress bar's value: every page reads the record while the generation runs, and a hand-edited or
     foreign value must not break them."""
     value = record.get("fraction")
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    return min(max(float(value), 0.0), 1.0) if ok else 0.0
+    return min(max(float(value), 0.0), 1.0) if finite_number(value) else 0.0
 
 
 def status(data: str | Path) -> Status:

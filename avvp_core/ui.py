@@ -941,31 +941,29 @@ def _shipped_zoo(folder: str, zoo_json_mtime: float) -> tuple[Any, dict]:
     """(leaderboard frame, the zoo's data record) from the shipped cards' JSON (config.json, metrics.json of each
     entry in zoo.json), or (None, {}) without a zoo. Plain JSON: no torch import, so it shows within a second of a
     fresh server's first page."""
-    import json
-
     import pandas as pd
 
     from .analysis.compare import over_seeds
-    from .checkpoint_schema import check_seeds
+    from .checkpoint_schema import CHECKPOINT_FORMAT, check_config, check_metrics, read_json_object
     from .constants import METRIC_KEYS
     from .names import method_name
 
-    try:
-        index = json.loads((Path(folder) / ZOO_INDEX).read_text())
-        record, entries = index.get("data") or {}, index.get("entries") or {}
-    except (OSError, ValueError, AttributeError):
+    try:  # bounded, depth-limited, an object (InputError is a ValueError)
+        index = read_json_object(Path(folder) / ZOO_INDEX)
+    except (OSError, ValueError):
         return None, {}
+    record, entries = index.get("data") or {}, index.get("entries") or {}
     if not isinstance(record, dict) or not isinstance(entries, dict):  # a hand-edited index: no leaderboard from it
         return None, {}
     rows = []
     for name in entries:
         try:
-            cfg = json.loads((Path(folder) / name / "config.json").read_text())
-            metrics = json.loads((Path(folder) / name / "metrics.json").read_text())
-            if "seeds" in metrics:
-                check_seeds(metrics["seeds"], "seeds", Path(folder) / name / "metrics.json")
+            cfg_path, metrics_path = Path(folder) / name / "config.json", Path(folder) / name / "metrics.json"
+            cfg, metrics = read_json_object(cfg_path), read_json_object(metrics_path)
+            check_config(cfg, cfg_path, CHECKPOINT_FORMAT)  # the card checks read_card makes, without torch
+            check_metrics(metrics, metrics_path)
             test, seeds = over_seeds(metrics, cfg.get("seed"), "test")
-        except (OSError, ValueError, AttributeError, TypeError):  # InputError is a ValueError
+        except (OSError, ValueError):  # InputError is a ValueError
             continue  # a damaged card: the full leaderboard names it once the data is ready
         if (cfg.get("data") or {}).get("fingerprint") != record.get("fingerprint"):
             continue

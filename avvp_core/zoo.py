@@ -55,6 +55,7 @@ from .checkpoint_schema import (
     check_log_row,
     check_seeds,
     check_step_row,
+    finite_number,
     read_json_object,
     read_jsonl,
 )
@@ -70,7 +71,7 @@ from .checkpoints import (
     save_weights,
     stored_in_float16,
 )
-from .claims import finite_number, seed_span, seeds_block
+from .claims import seed_span, seeds_block
 from .constants import METRIC_KEYS
 from .data.dataset import LLPDataset
 from .errors import InputError

@@ -55,7 +55,7 @@ import numpy as np
 from common import BENCH_DATA, REPO
 
 from avvp_core import claims
-from avvp_core.checkpoint_schema import check_metrics
+from avvp_core.checkpoint_schema import check_metrics, finite_number
 from avvp_core.constants import METRIC_KEYS
 from avvp_core.data import LLPDataset
 from avvp_core.errors import InputError
@@ -123,8 +123,8 @@ def _carried_seed(entry: object, where: str) -> dict:
     metrics = {k: entry[k] for k in keys if entry.get(k) is not None}
     check_metrics({"test": None, **metrics}, where)  # a missing test is refused as one that is not an object
     log, folder = entry.get("log", []), entry.get("folder")
-    finite = claims.finite_number
-    if not (isinstance(log, list) and all(isinstance(r, dict) and all(finite(v) for v in r.values()) for r in log)):
+    if not (isinstance(log, list) and all(isinstance(r, dict) and all(finite_number(v) for v in r.values())
+                                          for r in log)):
         raise InputError("its loss log is not a list of rows of finite numbers", where)
     if not isinstance(folder, str | None):
         raise InputError("its folder is not a path", where)
@@ -175,7 +175,7 @@ def carried_runs(args: argparse.Namespace, old: dict | None, commands: dict[str,
             except InputError as exc:
                 print(f"not carried, trained again: {exc}", flush=True)
                 continue
-            if claims.finite_number(old_seconds.get(run)):
+            if finite_number(old_seconds.get(run)):
                 seconds[run] = float(old_seconds[run])
     return runs, seconds
 

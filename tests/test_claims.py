@@ -327,3 +327,28 @@ def test_every_shallow_value_of_the_zoo_index_damaged_gives_the_readme_or_one_li
             assert "\n" not in str(exc) and ZOO_FILE in str(exc), where
             continue
         assert readme.startswith("# checkpoints/") and "| han |" in readme, where
+
+
+def test_every_shallow_value_of_a_shipped_card_damaged_leaves_the_first_start_leaderboard(tmp_path):
+    """Home's first-start leaderboard reads the cards' JSON without the full card check (no torch import): HAN's
+    config.json and metrics.json with each value down to two keys swapped for a null, a list and a string leave
+    the other entries' rows, and HAN's own row or none (a list as a card's `data` raised AttributeError)."""
+    import shutil
+
+    from avvp_core import ui
+    from avvp_core.paths import CHECKPOINTS_DIR
+    from avvp_core.zoo import ZOO_FILE
+
+    index = json.loads((CHECKPOINTS_DIR / ZOO_FILE).read_text())
+    (tmp_path / ZOO_FILE).write_text(json.dumps(index))
+    for name in index["entries"]:
+        if name != "han":
+            (tmp_path / name).symlink_to(CHECKPOINTS_DIR / name, target_is_directory=True)
+    shutil.copytree(CHECKPOINTS_DIR / "han", tmp_path / "han")
+    for file in ("config.json", "metrics.json"):
+        original = json.loads((CHECKPOINTS_DIR / "han" / file).read_text())
+        for where, document in shallow_swaps(original, depth=2):
+            (tmp_path / "han" / file).write_text(json.dumps(document))
+            frame, _ = ui._shipped_zoo.__wrapped__(str(tmp_path), 0.0)
+            assert len(frame) in (len(index["entries"]) - 1, len(index["entries"])), (file, where)
+        (tmp_path / "han" / file).write_text(json.dumps(original))

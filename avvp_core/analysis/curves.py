@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..checkpoint_schema import finite_number
 from ..constants import METRIC_KEYS, MODALITIES
 
 Rows = Sequence[Mapping[str, Any]]
@@ -23,8 +24,6 @@ DASHES = ("dash", "dot", "dashdot", "longdash")  # runs without DGM; runs with D
 
 def is_dgm(config: Mapping[str, Any]) -> bool:
     """Was the run trained with dynamic gradient modulation (a DGM recipe, or dgm_gamma > 0)?"""
-    from ..claims import finite_number
-
     gamma = (config.get("train") or {}).get("dgm_gamma")  # any scalar passes check_config: a card may be hand-edited
     return config.get("recipe") in ("dgm", "jomold_dgm") or (finite_number(gamma) and gamma > 0)
 

@@ -13,8 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..checkpoint_schema import read_json_object
-from ..claims import finite_number
+from ..checkpoint_schema import finite_number, read_json_object
 from ..data.synthetic import GENERATOR_VERSION, KNOBS, SYNTH_META_FILE, resolve_knobs
 
 # knob -> (min, max, step, short help); defaults are SynthLLP's (the real LLP's figures)

@@ -34,8 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoint_schema import MB, parse_json, read_bounded
-from ..claims import finite_number
+from ..checkpoint_schema import MB, finite_number, parse_json, read_bounded
 from ..constants import CLASSES, NUM_SEGMENTS, SPLIT_FILES
 from ..errors import InputError
 from ..fileio import save_npy, save_npz, write_json, write_text
