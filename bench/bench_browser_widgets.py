@@ -16,24 +16,18 @@ import json
 import os
 from pathlib import Path
 
-from common import CHROMIUM, DRAWN, FLAGS, REPO, machine_info, streamlit_server
+from common import CHROMIUM, DRAWN, FLAGS, RAN, REPO, RUN_OVER, WATCH_RUN, machine_info, streamlit_server
 
 PAGES = ("compare", "timelines", "errors", "attention", "imbalance", "train", "data", "features")
-# stApp's script state, recorded on every change by a MutationObserver installed just before the click
-OBSERVE = """() => { window.__states = []; const app = document.querySelector('[data-testid="stApp"]');
-  new MutationObserver(() => window.__states.push(app.getAttribute('data-test-script-state')))
-    .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']}); return performance.now(); }"""
-RAN = "() => window.__states.includes('running')"
-OVER = "() => window.__states.length && window.__states[window.__states.length - 1] === 'notRunning'"
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
 def _change(page, option) -> float:
     """Seconds from a click on `option` until the rerun it starts is over and painted."""
-    t0 = page.evaluate(OBSERVE)
+    t0 = page.evaluate(WATCH_RUN)
     option.click()
     page.wait_for_function(RAN, timeout=10_000)
-    page.wait_for_function(OVER, timeout=180_000)
+    page.wait_for_function(RUN_OVER, timeout=180_000)
     page.wait_for_function(DRAWN, timeout=180_000)
     return round((page.evaluate("() => performance.now()") - t0) / 1000, 2)
 

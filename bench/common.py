@@ -29,6 +29,14 @@ DRAWN = """() =>
   && [...document.querySelectorAll('[data-testid="stDataFrame"]')]
        .every(f => !f.offsetParent || !f.checkVisibility() || f.querySelector('canvas'))
   && !document.querySelector('[data-testid="stSkeleton"]')"""
+# A click's rerun, observed: WATCH_RUN (evaluated just before the click) records every change of stApp's script state,
+# RAN says the run the click requested has begun, RUN_OVER that it is over. Waiting for an idle page alone is not
+# enough: on a loaded machine the rerun can begin after the idle page was seen (a page switch clicked then races it).
+WATCH_RUN = """() => { window.__states = []; const app = document.querySelector('[data-testid="stApp"]');
+  new MutationObserver(() => window.__states.push(app.getAttribute('data-test-script-state')))
+    .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']}); return performance.now(); }"""
+RAN = "() => window.__states.includes('running')"
+RUN_OVER = "() => window.__states.length && window.__states[window.__states.length - 1] === 'notRunning'"
 
 
 @contextlib.contextmanager

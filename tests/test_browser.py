@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 # one server starter, chromium and its flags, and the "page drawn" test for the benches and these tests
 _common = bench_script("common")
 CHROMIUM, DRAWN, FLAGS, streamlit_server = _common.CHROMIUM, _common.DRAWN, _common.FLAGS, _common.streamlit_server
+RAN, RUN_OVER, WATCH_RUN = _common.RAN, _common.RUN_OVER, _common.WATCH_RUN
 
 pytestmark = [
     pytest.mark.app,

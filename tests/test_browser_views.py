@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, DRAWN, FLAGS, streamlit_app
+from test_browser import CHROMIUM, DRAWN, FLAGS, RAN, RUN_OVER, WATCH_RUN, streamlit_app
 
 pytestmark = [
     pytest.mark.app,
@@ -67,6 +67,17 @@ def _settle(page, marker: str | None = None) -> None:
     page.wait_for_function(DRAWN, timeout=60_000)
 
 
+def _rerun_by(page, action) -> None:
+    """Do `action` (a click that makes Streamlit rerun the script) and wait until that run is over and drawn: _settle
+    alone can see the idle page before the run begins, and a page switch clicked then races it (seen once, under
+    load: Compare's choices came back unchanged)."""
+    page.evaluate(WATCH_RUN)
+    action()
+    page.wait_for_function(RAN, timeout=60_000)
+    page.wait_for_function(RUN_OVER, timeout=60_000)
+    _settle(page)
+
+
 def _multiselect(page, label: str):
     return page.locator('[data-testid="stMultiSelect"]').filter(has_text=label).first
 
@@ -79,13 +90,12 @@ def _chosen(page, label: str) -> list[str]:
 
 def _remove(page, label: str, name: str) -> None:
     chips = _multiselect(page, label).locator(".react-aria-ComboBox")
-    chips.get_by_role("button", name=f"Remove {name}", exact=True).click()
-    _settle(page)
+    _rerun_by(page, chips.get_by_role("button", name=f"Remove {name}", exact=True).click)
 
 
 def _add(page, label: str, name: str) -> None:
     _multiselect(page, label).locator("input").click()
-    page.get_by_role("option", name=name, exact=True).click()
+    _rerun_by(page, page.get_by_role("option", name=name, exact=True).click)
     page.keyboard.press("Escape")
     _settle(page)
 
