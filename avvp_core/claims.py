@@ -276,6 +276,12 @@ def _spread(va: list[float], vb: list[float]) -> float:
     return float(np.sqrt((np.var(va, ddof=1) + np.var(vb, ddof=1)) / 2))
 
 
+# A rise claim whose candidate is above on every figure, each by less than the pooled seed std: it holds by the rule,
+# and the verdict itself says that the seeds do not tell the two apart (measured: CM-PIE on `full`, +0.1 / +0.4
+# over 3 seeds, above in 1 and 2 of them, read a bare "holds").
+HOLDS_WITHIN = "holds, within the seeds' spread"
+
+
 def _verdict(flags: list[bool]) -> str:
     return "holds" if all(flags) else "partly holds" if any(flags) else "does not hold"
 
@@ -296,7 +302,7 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
             out.append({**row, "verdict": "not measured", "measured": "", "published": ""})
             continue
         if claim.kind == "rise":
-            flags, parts, pub, below, noise = [], [], [], [], []
+            flags, parts, pub, below, noise, inside = [], [], [], [], [], []
             for fig in claim.figures:
                 va, vb = [r["test"][fig] for r in cand], [r["test"][fig] for r in base]
                 a, b = float(np.mean(va)), float(np.mean(vb))
@@ -305,6 +311,7 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
                 if len(va) > 1 and len(va) == len(vb):  # seed i against seed i
                     text += f", above in {sum(x > y for x, y in zip(va, vb, strict=True))}/{len(va)} seeds"
                 within = len(va) > 1 and len(vb) > 1 and abs(a - b) < _spread(va, vb)
+                inside.append(within)
                 if within:
                     text += " (within the seeds' spread)"
                 if not flags[-1]:
@@ -318,7 +325,10 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
             # the seeds cannot tell the two apart there.
             why_rise = (f"{' and '.join(below)} below the baseline by less than the seeds' spread: no difference is "
                         "measured there." if below and all(noise) else "")
-            out.append({**row, "verdict": _verdict(flags), "measured": "; ".join(parts), "published": "; ".join(pub),
+            verdict = _verdict(flags)
+            if verdict == "holds" and all(inside):  # above on every figure, but by less than the seeds move it
+                verdict = HOLDS_WITHIN
+            out.append({**row, "verdict": verdict, "measured": "; ".join(parts), "published": "; ".join(pub),
                         **({"why": why_rise} if why_rise else {})})
         elif claim.kind == "loss_gap":
             ga = [g for g in (loss_gap(r.get("log") or []) for r in cand) if g is not None]
@@ -409,7 +419,8 @@ FULL_FORMAT = "avvp-lab-claims-full/1"
 MAX_FULL_BYTES = 8 * 2**20
 VERDICT_RULE = ("a claim on test figures holds when the candidate's mean over the seeds is above the baseline's "
                 "on every figure it names, partly holds on some, does not hold on none; a difference smaller "
-                "than the two groups' pooled seed std is marked 'within the seeds' spread'; a label-precision "
+                "than the two groups' pooled seed std is marked 'within the seeds' spread' (and a claim above on "
+                "every figure only by such differences reads 'holds, within the seeds' spread'); a label-precision "
                 f"claim holds in a modality whose removals (at least {MIN_REMOVED}) are above precision 0.5 and "
                 "above chance; a loss-gap claim holds when the candidate's mean gap between its audio and visual "
                 "training losses is smaller by more than the seeds alone move it (the pooled seed std, or with one "
