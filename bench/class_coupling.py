@@ -13,7 +13,8 @@ For every video of the dense truth (val + test) with two classes or more, and ev
   uniformly in time, above 1 when they co-occur more than that, below when they take turns;
 - overlap = the share of pairs whose extents share a segment at all;
 - per class pair with at least --min-pairs occurrences, the same lift, and the occurrence-weighted mean of |log lift|
-  over those class pairs (how far pairs stray from 1 either way; pooled lift can hide pairs that cancel).
+  over those class pairs (how far pairs stray from 1 either way; pooled lift can hide pairs that cancel); a class pair
+  whose extents never share a segment (lift 0, |log lift| infinite) is counted apart instead.
 Only annotations are read (no features): a folder with the LLP CSVs is enough.
 """
 
@@ -64,14 +65,16 @@ def coupling(audio: np.ndarray, visual: np.ndarray, min_pairs: int = 15) -> dict
         pair_lift = inter.sum(0, where=mask)[keep] / expect.sum(0, where=mask)[keep]
         rows = [{"first": CLASSES[i], "second": CLASSES[j], "pairs": int(n[i, j]), "lift": round(float(lift), 4)}
                 for (i, j), lift in zip(np.argwhere(keep), pair_lift, strict=True)]
-        weights = n[keep]
+        apart = pair_lift == 0  # never in the same segment: |log lift| is infinite, so counted, not averaged
+        weights = n[keep][~apart]
         out[m1 + m2] = {
             "pairs": int(mask.sum()),
             "lift": round(float(inter[mask].sum() / expect[mask].sum()), 4) if mask.any() else None,
             "overlap": round(float((inter[mask] > 0).mean()), 4) if mask.any() else None,
             "class_pairs": len(rows),
-            "mean_abs_log_lift": (round(float((np.abs(np.log(pair_lift)) * weights).sum() / weights.sum()), 4)
-                                  if len(rows) else None),
+            "mean_abs_log_lift": (round(float((np.abs(np.log(pair_lift[~apart])) * weights).sum() / weights.sum()), 4)
+                                  if len(weights) else None),
+            "class_pairs_apart": int(apart.sum()),
             "per_class_pair": sorted(rows, key=lambda r: (-r["pairs"], r["first"], r["second"])),
         }
     return out
@@ -82,8 +85,9 @@ def _report(name: str, res: dict, top: int) -> None:
     for key in PAIRS:
         r = res[key]
         print(f"  {key}: {r['pairs']} pairs, lift {r['lift']}, overlap {r['overlap']}; {r['class_pairs']} class pairs "
-              f"with >= {res['min_pairs']}: mean |log lift| {r['mean_abs_log_lift']}")
-        far = sorted(r["per_class_pair"], key=lambda p: -abs(math.log(p["lift"])))[:top]
+              f"with >= {res['min_pairs']}: mean |log lift| {r['mean_abs_log_lift']}, "
+              f"{r['class_pairs_apart']} never in the same segment")
+        far = sorted(r["per_class_pair"], key=lambda p: -abs(math.log(p["lift"])) if p["lift"] else -math.inf)[:top]
         for p in far:
             print(f"      {p['first']:>22} {key[0]} / {p['second']:<22} {key[1]}  n={p['pairs']:4d}  "
                   f"lift {p['lift']:.2f}")

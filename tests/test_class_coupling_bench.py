@@ -42,6 +42,10 @@ def test_turn_taking_and_coinciding_classes_have_their_lifts():
     assert res["av"]["mean_abs_log_lift"] == pytest.approx(round(abs(math.log(2 / 4.5)), 4))
     assert res["va"]["lift"] == res["av"]["lift"]  # (class 1 seen, class 0 heard): the same pairs, mirrored
     assert res["vv"]["pairs"] == 0 and res["vv"]["lift"] is None  # class 0 is never seen there
+    # a class pair that never shares a segment is counted apart, not averaged as an infinite |log lift|
+    apart = mod.coupling(audio[[0, 3]], visual[[0, 3]], min_pairs=1)["av"]
+    assert apart["lift"] == 0.0 and apart["class_pairs_apart"] == 1 and apart["mean_abs_log_lift"] is None
+    mod._report("hand-made", mod.coupling(audio[[0, 3]], visual[[0, 3]], min_pairs=1), top=3)  # no log(0) there
     # a class pair below min_pairs counts in the pooled figures, not in the per-pair list
     res = mod.coupling(audio, visual, min_pairs=4)
     assert res["av"]["pairs"] == 3 and res["av"]["per_class_pair"] == [] and res["av"]["mean_abs_log_lift"] is None
