@@ -302,7 +302,7 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
             out.append({**row, "verdict": "not measured", "measured": "", "published": ""})
             continue
         if claim.kind == "rise":
-            flags, parts, pub, below, noise, inside = [], [], [], [], [], []
+            flags, inside, parts, pub = [], [], [], []  # per figure: above the baseline? inside the spread?
             for fig in claim.figures:
                 va, vb = [r["test"][fig] for r in cand], [r["test"][fig] for r in base]
                 a, b = float(np.mean(va)), float(np.mean(vb))
@@ -314,17 +314,15 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
                 inside.append(within)
                 if within:
                     text += " (within the seeds' spread)"
-                if not flags[-1]:
-                    below.append(SHORT[fig])
-                    noise.append(within)
                 parts.append(text)
                 pa, pb = _published(entries.get(claim.candidate), fig), _published(entries.get(claim.baseline), fig)
                 if pa is not None and pb is not None:
                     pub.append(f"{SHORT[fig]} {pa:.1f} vs {pb:.1f} ({pa - pb:+.1f})")
             # A verdict that fails only on differences smaller than the seeds' spread has a measured reason already:
             # the seeds cannot tell the two apart there.
-            why_rise = (f"{' and '.join(below)} below the baseline by less than the seeds' spread: no difference is "
-                        "measured there." if below and all(noise) else "")
+            below = [(SHORT[f], w) for f, up, w in zip(claim.figures, flags, inside, strict=True) if not up]
+            why_rise = (f"{' and '.join(f for f, _ in below)} below the baseline by less than the seeds' spread: no "
+                        "difference is measured there." if below and all(w for _, w in below) else "")
             verdict = _verdict(flags)
             if verdict == "holds" and all(inside):  # above on every figure, but by less than the seeds move it
                 verdict = HOLDS_WITHIN
