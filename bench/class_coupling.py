@@ -28,10 +28,9 @@ from pathlib import Path
 import numpy as np
 from common import machine_info
 
-from avvp_core.constants import CLASSES
 from avvp_core.data import LLPDataset
-
-PAIRS = ("aa", "av", "va", "vv")  # modality of class i, modality of class j
+from avvp_core.data.stats import MODALITY_PAIRS as PAIRS
+from avvp_core.data.stats import class_coupling as coupling  # the core computes it (SynthLLP's turn_taking knob)
 
 
 def dense_truth(root: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -40,44 +39,6 @@ def dense_truth(root: Path) -> tuple[np.ndarray, np.ndarray]:
     splits = [ds.split(s) for s in ("val", "test")]
     return (np.concatenate([s.gt_audio for s in splits]).astype(bool),
             np.concatenate([s.gt_visual for s in splits]).astype(bool))
-
-
-def pair_terms(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For extents x, y (N, T, C): |x_i & y_j| and |x_i| |y_j| / T, each (N, C, C), and the mask of the pairs i != j
-    where both extents are non-empty."""
-    xf, yf = x.astype(np.float64), y.astype(np.float64)
-    inter = np.einsum("ntc,ntd->ncd", xf, yf)  # (N, C, C)
-    xs, ys = xf.sum(1), yf.sum(1)  # (N, C)
-    expect = xs[:, :, None] * ys[:, None, :] / x.shape[1]  # (N, C, C)
-    mask = (xs[:, :, None] > 0) & (ys[:, None, :] > 0) & ~np.eye(x.shape[2], dtype=bool)
-    return inter, expect, mask
-
-
-def coupling(audio: np.ndarray, visual: np.ndarray, min_pairs: int = 15) -> dict:
-    """The figures above for truth arrays (N, T, C), over the videos with two classes or more."""
-    streams = {"a": audio, "v": visual}
-    multi = (audio.any(1) | visual.any(1)).sum(1) >= 2  # (N,)
-    out = {"videos": int(len(audio)), "multi_class_videos": int(multi.sum()), "min_pairs": min_pairs}
-    for m1, m2 in PAIRS:
-        inter, expect, mask = pair_terms(streams[m1][multi], streams[m2][multi])
-        n = mask.sum(0)  # (C, C) occurrences of each class pair
-        keep = n >= min_pairs
-        pair_lift = inter.sum(0, where=mask)[keep] / expect.sum(0, where=mask)[keep]
-        rows = [{"first": CLASSES[i], "second": CLASSES[j], "pairs": int(n[i, j]), "lift": round(float(lift), 4)}
-                for (i, j), lift in zip(np.argwhere(keep), pair_lift, strict=True)]
-        apart = pair_lift == 0  # never in the same segment: |log lift| is infinite, so counted, not averaged
-        weights = n[keep][~apart]
-        out[m1 + m2] = {
-            "pairs": int(mask.sum()),
-            "lift": round(float(inter[mask].sum() / expect[mask].sum()), 4) if mask.any() else None,
-            "overlap": round(float((inter[mask] > 0).mean()), 4) if mask.any() else None,
-            "class_pairs": len(rows),
-            "mean_abs_log_lift": (round(float((np.abs(np.log(pair_lift[~apart])) * weights).sum() / weights.sum()), 4)
-                                  if len(weights) else None),
-            "class_pairs_apart": int(apart.sum()),
-            "per_class_pair": sorted(rows, key=lambda r: (-r["pairs"], r["first"], r["second"])),
-        }
-    return out
 
 
 def _report(name: str, res: dict, top: int) -> None:

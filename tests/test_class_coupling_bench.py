@@ -34,7 +34,8 @@ def test_turn_taking_and_coinciding_classes_have_their_lifts():
     assert av["pairs"] == 3
     assert av["lift"] == 1.0  # (0 + 5 + 2) / (2.5 + 2.5 + 2)
     assert av["overlap"] == pytest.approx(2 / 3, abs=1e-4)
-    assert av["per_class_pair"] == [{"first": CLASSES[0], "second": CLASSES[1], "pairs": 3, "lift": 1.0}]
+    assert av["per_class_pair"] == [{"first": CLASSES[0], "second": CLASSES[1], "pairs": 3, "lift": 1.0,
+                                     "apart": round(1 / 3, 4)}]
     assert av["mean_abs_log_lift"] == 0.0
     # without video 1 they take turns: lift (0 + 2) / (2.5 + 2)
     res = mod.coupling(audio[[0, 2]], visual[[0, 2]], min_pairs=1)
@@ -61,3 +62,19 @@ def test_the_script_on_tiny(tiny_data, tmp_path):
     assert 0 < res["multi_class_videos"] <= 40
     assert set(res) >= {"aa", "av", "va", "vv"}
     assert "with two classes or more" in done.stdout
+
+
+def test_turn_taking_pairs_are_listed_once_with_their_share_apart():
+    from avvp_core.data.stats import class_coupling, turn_taking_pairs
+
+    audio = np.zeros((3, 10, 25), bool)
+    visual = np.zeros((3, 10, 25), bool)
+    for n in range(3):  # class 0 heard early, class 1 seen late: apart in every video
+        audio[n, :4, 0], visual[n, 6:, 1] = True, True
+    audio[2, :, 1] = True  # and class 1 heard throughout in one of them: (0 heard, 1 heard) meet there
+    res = class_coupling(audio, visual, min_pairs=1)
+    assert res["av"]["per_class_pair"][0]["apart"] == 1.0
+    listed = turn_taking_pairs(res)
+    # (0 heard, 1 seen) once, not again as (1 seen, 0 heard); (0 heard, 1 heard) has lift 1 and is not listed
+    assert listed == [{"first": CLASSES[0], "first_modality": "audio", "second": CLASSES[1],
+                       "second_modality": "visual", "videos": 3, "lift": 0.0, "apart": 1.0}]

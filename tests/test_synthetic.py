@@ -330,3 +330,40 @@ def test_noise_rank_puts_noise_and_prototypes_in_a_subspace(tmp_path, small_defa
     for bad in (-1, 129):
         with pytest.raises(InputError, match="noise_rank"):
             resolve_knobs("tiny", noise_rank=bad)
+
+
+def test_turn_taking_places_llp_pairs_apart_and_off_is_byte_identical(tmp_path, small_default):
+    from avvp_core.data.stats import class_coupling, turn_taking_pairs
+
+    # off: the folder of every default (no random number drawn); on: the weak labels stay, only truth moves
+    assert _files(generate(tmp_path / "off", "tiny", seed=1, turn_taking=0.0, **SMALL)) == small_default
+    on = _files(generate(tmp_path / "on", "tiny", seed=1, turn_taking=1.0, n_train=400, n_val=6, n_test=6))
+    ref = _files(generate(tmp_path / "ref", "tiny", seed=1, n_train=400, n_val=6, n_test=6))
+    assert all(on[k] == ref[k] for k in [*SPLIT_FILES.values(), "AVVP_dataset_full.csv"])
+    assert on[TRAIN_EVAL_FILES["audio"]] != ref[TRAIN_EVAL_FILES["audio"]]
+
+    # LLP's pairs, measured on the videos holding them: never meeting in about LLP's share of them (independent
+    # placement: 4-12 %); a stream of its own, so videos without such a pair keep their truth
+    pairs = {(p["first"], p["first_modality"], p["second"], p["second_modality"]): p
+             for p in llp_stats()["truth"]["turn_taking"]["pairs"]}
+    speech_singing = pairs[("Speech", "visual", "Singing", "visual")]
+    assert speech_singing["lift"] < 0.2 and speech_singing["apart"] > 0.75
+    knobs = {t: resolve_knobs("full", turn_taking=t) for t in (0.0, 1.0)}
+    drawn = {t: sample_annotations(6000, np.random.default_rng(3), k, "test", np.random.default_rng(4))
+             for t, k in knobs.items()}
+    labels, a1, v1 = drawn[1.0]
+    _, a0, v0 = drawn[0.0]
+    assert (labels == drawn[0.0][0]).all() and ((a1.any(1) | v1.any(1)) == labels).all()
+    moved = (a1 != a0).any((1, 2)) | (v1 != v0).any((1, 2))
+    classes = {CLASSES.index(c) for key in pairs for c in key[::2]}
+    assert moved.any() and not moved[labels[:, sorted(classes)].sum(1) < 2].any()
+    got = {t: {(p["first"], p["first_modality"], p["second"], p["second_modality"]): p
+               for p in turn_taking_pairs(class_coupling(a, v), max_lift=9.0)} for t, (_, a, v) in drawn.items()}
+    key = ("Speech", "visual", "Singing", "visual")
+    assert got[0.0][key]["apart"] < 0.15 and got[1.0][key]["apart"] > 0.6
+    assert got[1.0][key]["lift"] < 0.8 < got[0.0][key]["lift"]
+    both_on = [k for k in pairs if k in got[1.0] and k in got[0.0]]
+    assert len(both_on) >= 10
+    far_before = np.mean([abs(got[0.0][k]["apart"] - pairs[k]["apart"]) for k in both_on])
+    far_after = np.mean([abs(got[1.0][k]["apart"] - pairs[k]["apart"]) for k in both_on])
+    assert far_after < 0.5 * far_before  # nearer LLP's shares, pair by pair

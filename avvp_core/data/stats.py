@@ -182,7 +182,82 @@ def truth_statistics(gt_audio: np.ndarray, gt_visual: np.ndarray) -> dict:
         # Extents depend on the video: the only event of a video usually spans the whole clip (LLP: far
         # more often than an event sharing its video), so the extent model is kept per context.
         "extent_model": {"solo": _extent_model(a, v, solo), "multi": _extent_model(a, v, present & ~solo)},
+        # Class pairs that take turns in time (lift below TURN_TAKING_MAX_LIFT, TURN_TAKING_MIN_VIDEOS videos or
+        # more): what SynthLLP's turn_taking knob places apart.
+        "turn_taking": {"min_videos": TURN_TAKING_MIN_VIDEOS, "max_lift": TURN_TAKING_MAX_LIFT,
+                        "pairs": turn_taking_pairs(class_coupling(gt_audio, gt_visual))},
     }
+
+
+# Class coupling in time: do the events of two distinct classes of one video share segments more or less often than
+# independent placement gives? For x = class i's extent in modality m1 and y = class j's in m2 (10 segments each),
+# lift = sum |x & y| / sum |x| |y| / 10 over the videos where both are present: 1 when placed independently and
+# uniformly, below 1 when the two take turns. On LLP most pairs are near 1 but some take turns (a person is seen
+# speaking or singing, seldom both at once: Speech seen / Singing seen 0.14); SynthLLP's `turn_taking` knob reproduces
+# the pairs listed under truth["turn_taking"] (bench/class_coupling.py reports the full picture).
+MODALITY_PAIRS = ("aa", "av", "va", "vv")  # modality of class i, modality of class j
+TURN_TAKING_MIN_VIDEOS = 15  # class pairs seen in fewer videos are left out (their lift is mostly noise)
+TURN_TAKING_MAX_LIFT = 0.85  # pairs below this lift take turns
+
+
+def pair_terms(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For extents x, y (N, T, C): |x_i & y_j| and |x_i| |y_j| / T, each (N, C, C), and the mask of the pairs i != j
+    where both extents are non-empty."""
+    xf, yf = x.astype(np.float64), y.astype(np.float64)
+    inter = np.einsum("ntc,ntd->ncd", xf, yf)  # (N, C, C)
+    xs, ys = xf.sum(1), yf.sum(1)  # (N, C)
+    expect = xs[:, :, None] * ys[:, None, :] / x.shape[1]  # (N, C, C)
+    mask = (xs[:, :, None] > 0) & (ys[:, None, :] > 0) & ~np.eye(x.shape[2], dtype=bool)
+    return inter, expect, mask
+
+
+def class_coupling(gt_audio: np.ndarray, gt_visual: np.ndarray, min_pairs: int = TURN_TAKING_MIN_VIDEOS) -> dict:
+    """Per modality pair: pooled lift, share of pairs that overlap at all, and the lift of every class pair seen in
+    `min_pairs` videos or more (with the occurrence-weighted mean |log lift|; pairs that never share a segment, lift
+    0, are counted apart), over the videos of the (N, T, C) truth with two classes or more."""
+    audio, visual = np.asarray(gt_audio) > 0, np.asarray(gt_visual) > 0
+    streams = {"a": audio, "v": visual}
+    multi = (audio.any(1) | visual.any(1)).sum(1) >= 2  # (N,)
+    out = {"videos": int(len(audio)), "multi_class_videos": int(multi.sum()), "min_pairs": min_pairs}
+    for m1, m2 in MODALITY_PAIRS:
+        inter, expect, mask = pair_terms(streams[m1][multi], streams[m2][multi])
+        n = mask.sum(0)  # (C, C) occurrences of each class pair
+        keep = n >= min_pairs
+        pair_lift = inter.sum(0, where=mask)[keep] / expect.sum(0, where=mask)[keep]
+        pair_apart = (mask & (inter == 0)).sum(0)[keep] / n[keep]  # share of its videos where they never meet
+        rows = [{"first": CLASSES[i], "second": CLASSES[j], "pairs": int(n[i, j]), "lift": round(float(lift), 4),
+                 "apart": round(float(share), 4)}
+                for (i, j), lift, share in zip(np.argwhere(keep), pair_lift, pair_apart, strict=True)]
+        apart = pair_lift == 0  # never in the same segment: |log lift| is infinite, so counted, not averaged
+        weights = n[keep][~apart]
+        out[m1 + m2] = {
+            "pairs": int(mask.sum()),
+            "lift": round(float(inter[mask].sum() / expect[mask].sum()), 4) if mask.any() else None,
+            "overlap": round(float((inter[mask] > 0).mean()), 4) if mask.any() else None,
+            "class_pairs": len(rows),
+            "mean_abs_log_lift": (round(float((np.abs(np.log(pair_lift[~apart])) * weights).sum() / weights.sum()), 4)
+                                  if len(weights) else None),
+            "class_pairs_apart": int(apart.sum()),
+            "per_class_pair": sorted(rows, key=lambda r: (-r["pairs"], r["first"], r["second"])),
+        }
+    return out
+
+
+def turn_taking_pairs(coupling: dict, max_lift: float = TURN_TAKING_MAX_LIFT) -> list[dict]:
+    """The class pairs of `class_coupling` output whose lift is below `max_lift`, each once (av of (i, j) is va of
+    (j, i); aa and vv list both orders): the first (class, modality) before the second in class then modality order."""
+    names = {"a": "audio", "v": "visual"}
+    out: dict[tuple, dict] = {}
+    for m1, m2 in MODALITY_PAIRS:
+        for p in coupling[m1 + m2]["per_class_pair"]:
+            if p["lift"] >= max_lift:
+                continue
+            one, two = (CLASSES.index(p["first"]), m1), (CLASSES.index(p["second"]), m2)
+            (c1, n1), (c2, n2) = sorted((one, two))
+            out[(c1, n1, c2, n2)] = {"first": CLASSES[c1], "first_modality": names[n1], "second": CLASSES[c2],
+                                     "second_modality": names[n2], "videos": p["pairs"], "lift": p["lift"],
+                                     "apart": p["apart"]}
+    return [out[k] for k in sorted(out)]
 
 
 def weak_oracle_scores(labels: np.ndarray, gt_audio: np.ndarray, gt_visual: np.ndarray) -> dict[str, float]:
