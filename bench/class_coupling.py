@@ -16,6 +16,11 @@ For every video of the dense truth (val + test) with two classes or more, and ev
   over those class pairs (how far pairs stray from 1 either way; pooled lift can hide pairs that cancel); a class pair
   whose extents never share a segment (lift 0, |log lift| infinite) is counted apart instead.
 Only annotations are read (no features): a folder with the LLP CSVs is enough.
+
+    python bench/class_coupling.py --turn-taking 0 0.5 1 [--videos 20000]
+
+draws SynthLLP annotations (no features, seconds) at each strength of its turn_taking knob and compares, for each class
+pair that takes turns on LLP (llp_stats.json), the share of its videos where the two extents never meet and its lift.
 """
 
 from __future__ import annotations
@@ -54,18 +59,69 @@ def _report(name: str, res: dict, top: int) -> None:
                   f"lift {p['lift']:.2f}")
 
 
+def turn_taking_sweep(videos: int, strengths: list[float], seed: int = 0) -> dict:
+    """SynthLLP's turn_taking knob against LLP's pairs: annotations only (no features), `videos` val/test-like videos
+    of `full` per strength; per pair of llp_stats.json (truth.turn_taking), the share of its videos where the two
+    extents never meet and its lift, with the mean distance to LLP's over the pairs."""
+    from avvp_core.data.stats import turn_taking_pairs
+    from avvp_core.data.synthetic import _rng, llp_stats, resolve_knobs, sample_annotations
+
+    def key(p: dict) -> tuple[str, ...]:
+        return p["first"], p["first_modality"], p["second"], p["second_modality"]
+
+    llp = {key(p): p for p in llp_stats()["truth"]["turn_taking"]["pairs"]}
+    out = {"videos": videos, "seed": seed, "llp": list(llp.values()), "strengths": {}}
+    for strength in strengths:
+        knobs = resolve_knobs("full", turn_taking=strength)
+        _, audio, visual = sample_annotations(videos, _rng(seed, 2, 2), knobs, "test", _rng(seed, 10, 2))
+        got = {key(p): p for p in turn_taking_pairs(coupling(audio, visual), max_lift=float("inf"))}
+        rows = [{**dict(zip(("first", "first_modality", "second", "second_modality"), k, strict=True)),
+                 "videos": got[k]["videos"], "lift": got[k]["lift"], "apart": got[k]["apart"]}
+                for k in llp if k in got]
+        out["strengths"][str(strength)] = {
+            "pairs": rows,
+            "mean_abs_apart_gap": round(float(np.mean([abs(r["apart"] - llp[key(r)]["apart"]) for r in rows])), 4),
+            "mean_abs_lift_gap": round(float(np.mean([abs(r["lift"] - llp[key(r)]["lift"]) for r in rows])), 4),
+        }
+    return out
+
+
+def _report_sweep(res: dict) -> None:
+    print(f"turn_taking on {res['videos']} SynthLLP full val/test-like videos (annotations only), seed {res['seed']}:")
+    print(f"  {'pair':<52} {'LLP apart / lift':>17}   " + "   ".join(f"knob {s}" for s in res["strengths"]))
+    for p in res["llp"]:
+        name = f"{p['first']} {p['first_modality'][0]} / {p['second']} {p['second_modality'][0]}"
+        cells = []
+        for strength in res["strengths"].values():
+            row = next((r for r in strength["pairs"] if all(r[k] == p[k] for k in (
+                "first", "first_modality", "second", "second_modality"))), None)
+            cells.append(f"{row['apart']:.2f} / {row['lift']:.2f}" if row else "-")
+        print(f"  {name:<52} {p['apart']:.2f} / {p['lift']:.2f}      " + "   ".join(f"{c:>11}" for c in cells))
+    for s, strength in res["strengths"].items():
+        print(f"  knob {s}: mean |apart - LLP's| {strength['mean_abs_apart_gap']}, "
+              f"mean |lift - LLP's| {strength['mean_abs_lift_gap']}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, nargs="+", required=True, help="LLP-layout folders with dense val/test truth")
+    p.add_argument("--data", type=Path, nargs="*", default=[], help="LLP-layout folders with dense val/test truth")
     p.add_argument("--min-pairs", type=int, default=15, help="class pairs with fewer occurrences are left out")
     p.add_argument("--top", type=int, default=3, help="class pairs printed per modality pair, farthest from 1 first")
+    p.add_argument("--turn-taking", type=float, nargs="+", default=[], metavar="STRENGTH",
+                   help="also draw SynthLLP annotations at these turn_taking strengths and compare LLP's pairs")
+    p.add_argument("--videos", type=int, default=20000, help="videos drawn per strength (--turn-taking)")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
+    if not args.data and not args.turn_taking:
+        p.error("give --data folders, --turn-taking strengths, or both")
     print(machine_info())
     out = {}
     for root in args.data:
         out[str(root)] = coupling(*dense_truth(root), args.min_pairs)
         _report(str(root), out[str(root)], args.top)
+    if args.turn_taking:
+        out["turn_taking_sweep"] = turn_taking_sweep(args.videos, args.turn_taking)
+        _report_sweep(out["turn_taking_sweep"])
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
 

@@ -78,3 +78,19 @@ def test_turn_taking_pairs_are_listed_once_with_their_share_apart():
     # (0 heard, 1 seen) once, not again as (1 seen, 0 heard); (0 heard, 1 heard) has lift 1 and is not listed
     assert listed == [{"first": CLASSES[0], "first_modality": "audio", "second": CLASSES[1],
                        "second_modality": "visual", "videos": 3, "lift": 0.0, "apart": 1.0}]
+
+
+def test_the_turn_taking_sweep_brings_llps_pairs_nearer(tmp_path):
+    out = tmp_path / "sweep.json"
+    done = subprocess.run([sys.executable, str(BENCH / "class_coupling.py"), "--turn-taking", "0", "1", "--videos",
+                           "3000", "--json", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    sweep = json.loads(out.read_text())["turn_taking_sweep"]
+    off, on = sweep["strengths"]["0.0"], sweep["strengths"]["1.0"]
+    assert len(sweep["llp"]) == 17 and len(off["pairs"]) >= 10
+    assert on["mean_abs_apart_gap"] < 0.5 * off["mean_abs_apart_gap"]
+    assert on["mean_abs_lift_gap"] < off["mean_abs_lift_gap"]
+    assert "Speech v / Singing v" in done.stdout
+    bare = subprocess.run([sys.executable, str(BENCH / "class_coupling.py")], capture_output=True, text=True,
+                          timeout=60)
+    assert bare.returncode == 2 and "--data folders, --turn-taking strengths" in bare.stderr
