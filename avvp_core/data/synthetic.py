@@ -403,9 +403,6 @@ def _event(rng: np.random.Generator, model: dict, kind: int) -> tuple[np.ndarray
     return _distinct_pair(rng, model, names[_pick(rng, cdf)])
 
 
-TURN_TAKING_TRIES = 50  # redraws of an event before it is left where it was (rare: a long kept extent)
-
-
 TURN_TAKING_TRIES = 50  # joint redraws of a pair before it is left as drawn (rare)
 TURN_TAKING_SIMULATED = 2000  # pairs drawn per rule to measure how often independent placement keeps them apart
 
@@ -421,7 +418,9 @@ def _turn_taking_rules(model: dict, mix_cdf: list[list[float]]) -> list[tuple[in
         ends = ((CLASS_INDEX[p["first"]], modality[p["first_modality"]]),
                 (CLASS_INDEX[p["second"]], modality[p["second_modality"]]))
         met = []
-        while len(met) < TURN_TAKING_SIMULATED:
+        for _ in range(50 * TURN_TAKING_SIMULATED):  # bounded: a class the knobs leave (almost) never in modality m
+            if len(met) == TURN_TAKING_SIMULATED:
+                break
             rows = []
             for c, m in ends:
                 kind = _pick(rng, mix_cdf[c])
@@ -430,6 +429,8 @@ def _turn_taking_rules(model: dict, mix_cdf: list[list[float]]) -> list[tuple[in
                 rows.append(_event(rng, model, kind)[m])
             else:
                 met.append(bool((rows[0] & rows[1]).any()))
+        if len(met) < TURN_TAKING_SIMULATED or not any(met):
+            continue  # the pair (almost) never occurs under these knobs, or is never drawn together: nothing to place
         a0 = 1.0 - float(np.mean(met))
         rules.append((*ends[0], *ends[1], float(np.clip((p["apart"] - a0) / (1.0 - a0), 0.0, 1.0))))
     return rules
