@@ -64,7 +64,7 @@ def turn_taking_sweep(videos: int, strengths: list[float], seed: int = 0) -> dic
     of `full` per strength; per pair of llp_stats.json (truth.turn_taking), the share of its videos where the two
     extents never meet and its lift, with the mean distance to LLP's over the pairs."""
     from avvp_core.data.stats import turn_taking_pairs
-    from avvp_core.data.synthetic import _rng, llp_stats, resolve_knobs, sample_annotations
+    from avvp_core.data.synthetic import _KEY_LABELS, _KEY_TURNS, _rng, llp_stats, resolve_knobs, sample_annotations
 
     def key(p: dict) -> tuple[str, ...]:
         return p["first"], p["first_modality"], p["second"], p["second_modality"]
@@ -73,7 +73,8 @@ def turn_taking_sweep(videos: int, strengths: list[float], seed: int = 0) -> dic
     out = {"videos": videos, "seed": seed, "llp": list(llp.values()), "strengths": {}}
     for strength in strengths:
         knobs = resolve_knobs("full", turn_taking=strength)
-        _, audio, visual = sample_annotations(videos, _rng(seed, 2, 2), knobs, "test", _rng(seed, 10, 2))
+        _, audio, visual = sample_annotations(videos, _rng(seed, _KEY_LABELS, 2), knobs, "test",
+                                              _rng(seed, _KEY_TURNS, 2))  # the generator's test-split streams
         got = {key(p): p for p in turn_taking_pairs(coupling(audio, visual), max_lift=float("inf"))}
         rows = [{**dict(zip(("first", "first_modality", "second", "second_modality"), k, strict=True)),
                  "videos": got[k]["videos"], "lift": got[k]["lift"], "apart": got[k]["apart"]}

@@ -182,10 +182,6 @@ def truth_statistics(gt_audio: np.ndarray, gt_visual: np.ndarray) -> dict:
         # Extents depend on the video: the only event of a video usually spans the whole clip (LLP: far
         # more often than an event sharing its video), so the extent model is kept per context.
         "extent_model": {"solo": _extent_model(a, v, solo), "multi": _extent_model(a, v, present & ~solo)},
-        # Class pairs that take turns in time (lift below TURN_TAKING_MAX_LIFT, TURN_TAKING_MIN_VIDEOS videos or
-        # more): what SynthLLP's turn_taking knob places apart.
-        "turn_taking": {"min_videos": TURN_TAKING_MIN_VIDEOS, "max_lift": TURN_TAKING_MAX_LIFT,
-                        "pairs": turn_taking_pairs(class_coupling(gt_audio, gt_visual))},
     }
 
 
@@ -270,8 +266,10 @@ def weak_oracle_scores(labels: np.ndarray, gt_audio: np.ndarray, gt_visual: np.n
     return {k: round(v, 4) for k, v in score(pred, pred, gt_audio, gt_visual).summary.items()}
 
 
-def dataset_statistics(ds: LLPDataset, top_pairs: int = 20) -> dict:
-    """JSON-able statistics of an LLP folder; truth figures only over the splits that have dense truth."""
+def dataset_statistics(ds: LLPDataset, top_pairs: int = 20, turn_taking: bool = False) -> dict:
+    """JSON-able statistics of an LLP folder; truth figures only over the splits that have dense truth. With
+    `turn_taking` (make_llp_stats: what SynthLLP's turn_taking knob reads), truth also lists the class pairs that take
+    turns in time; off elsewhere: no page shows it, and its (N, C, C) arrays grow with the folder."""
     splits = {s: ds.split(s) for s in ds.available_splits}
     out: dict = {"splits": {s: len(sp) for s, sp in splits.items()}}
     if "train" in splits:
@@ -285,6 +283,9 @@ def dataset_statistics(ds: LLPDataset, top_pairs: int = 20) -> dict:
         weak = np.concatenate([splits[s].labels for s in truth_splits]) > 0
         union = (gt_a.any(1) | gt_v.any(1))  # (N, C)
         truth = truth_statistics(gt_a, gt_v)
+        if turn_taking:  # lift below TURN_TAKING_MAX_LIFT in TURN_TAKING_MIN_VIDEOS videos or more
+            truth["turn_taking"] = {"min_videos": TURN_TAKING_MIN_VIDEOS, "max_lift": TURN_TAKING_MAX_LIFT,
+                                    "pairs": turn_taking_pairs(class_coupling(gt_a, gt_v))}
         truth["splits"] = truth_splits
         truth["weak_differs_from_truth_videos"] = int((weak != union).any(1).sum())
         truth["truth_label_sets"] = label_statistics(union, 0)["label_sets"]
