@@ -365,18 +365,8 @@ def sample_truth(labels: np.ndarray, rng: np.random.Generator, knobs: dict,
     pairs that take turns on LLP are then placed apart (`_take_turns`), from `turns_rng` when given (the generator
     passes a stream of its own, so the knob moves only the events it places apart), else from `rng`.
     """
-    mix_cdf = np.cumsum(class_mix(knobs["audio_only_rate"], knobs["visual_only_rate"]), axis=1).tolist()
-    models = {}
-    for context, model in _TRUTH["extent_model"].items():  # "solo": the only class of its video; "multi"
-        tables = {k: np.asarray(t, float) for k, t in model["extent_tables"].items()}  # [runs-1][dur-1]
-        nest = model["both_distinct_nesting"]
-        models[context] = {
-            "cells": {k: ((np.argwhere(t > 0) + 1).tolist(), np.cumsum(t[t > 0]).tolist())
-                      for k, t in tables.items()},
-            # the coincide_rate knob scales both contexts' real rates alike
-            "coincide": min(1.0, model["both_coincide"] * knobs["coincide_rate"] / _TRUTH["both_coincide"]),
-            "relations": (list(nest), np.cumsum(list(nest.values())).tolist()),
-        }
+    mix_cdf = _mix_cdf(knobs["audio_only_rate"], knobs["visual_only_rate"])
+    models = _extent_models(knobs["coincide_rate"])
     gt = np.zeros((2, len(labels), NUM_SEGMENTS, NUM_CLASSES), np.uint8)  # (audio/visual, N, T, C)
     kinds = np.full(labels.shape, -1, np.int8)  # (N, C) 0 audio-only, 1 visual-only, 2 both
     n_labels = labels.sum(1)
@@ -385,8 +375,30 @@ def sample_truth(labels: np.ndarray, rng: np.random.Generator, knobs: dict,
         kinds[i, c] = kind = _pick(rng, mix_cdf[c])
         gt[0, i, :, c], gt[1, i, :, c] = _event(rng, model, kind)
     if knobs["turn_taking"]:  # skipped at 0 (no random number drawn), so the default output stays byte-identical
-        _take_turns(gt, kinds, models["multi"], mix_cdf, knobs["turn_taking"], rng if turns_rng is None else turns_rng)
+        rules = _turn_taking_rules(knobs["audio_only_rate"], knobs["visual_only_rate"], knobs["coincide_rate"])
+        _take_turns(gt, kinds, models["multi"], rules, knobs["turn_taking"], rng if turns_rng is None else turns_rng)
     return gt[0], gt[1]
+
+
+def _mix_cdf(audio_only_rate: float, visual_only_rate: float) -> list[list[float]]:
+    """Per class, the cumulative shares of its kinds (audio-only, visual-only, both) under the modality knobs."""
+    return np.cumsum(class_mix(audio_only_rate, visual_only_rate), axis=1).tolist()
+
+
+def _extent_models(coincide_rate: float) -> dict[str, dict]:
+    """The extent model per context ("solo": the only class of its video; "multi") as `_event` draws from it."""
+    models = {}
+    for context, model in _TRUTH["extent_model"].items():
+        tables = {k: np.asarray(t, float) for k, t in model["extent_tables"].items()}  # [runs-1][dur-1]
+        nest = model["both_distinct_nesting"]
+        models[context] = {
+            "cells": {k: ((np.argwhere(t > 0) + 1).tolist(), np.cumsum(t[t > 0]).tolist())
+                      for k, t in tables.items()},
+            # the coincide_rate knob scales both contexts' real rates alike
+            "coincide": min(1.0, model["both_coincide"] * coincide_rate / _TRUTH["both_coincide"]),
+            "relations": (list(nest), np.cumsum(list(nest.values())).tolist()),
+        }
+    return models
 
 
 def _event(rng: np.random.Generator, model: dict, kind: int) -> tuple[np.ndarray, np.ndarray]:
@@ -407,12 +419,16 @@ TURN_TAKING_TRIES = 50  # joint redraws of a pair before it is left as drawn (ra
 TURN_TAKING_SIMULATED = 2000  # pairs drawn per rule to measure how often independent placement keeps them apart
 
 
-def _turn_taking_rules(model: dict, mix_cdf: list[list[float]]) -> list[tuple[int, int, int, int, float]]:
+@lru_cache(maxsize=16)
+def _turn_taking_rules(audio_only_rate: float, visual_only_rate: float, coincide_rate: float
+                       ) -> tuple[tuple[int, int, int, int, float], ...]:
     """(class, its modality, other class, its modality, q) per class pair that takes turns on LLP (llp_stats.json,
     truth.turn_taking; modality 0 audio, 1 visual): q, the share of the pair's overlapping videos to place apart so
     that the share of its videos where the two extents never meet is LLP's. Independent placement already keeps a
     share a0 apart (SynthLLP, measured here on TURN_TAKING_SIMULATED pairs drawn from the same extent model and class
-    mix, a fixed seed): q = (a_LLP - a0) / (1 - a0)."""
+    mix, a fixed seed): q = (a_LLP - a0) / (1 - a0). Cached on the three knobs it depends on: the simulation takes
+    seconds and a generation asks for it once per split, with the same knobs."""
+    model, mix_cdf = _extent_models(coincide_rate)["multi"], _mix_cdf(audio_only_rate, visual_only_rate)
     rng, rules, modality = np.random.default_rng(0), [], {"audio": 0, "visual": 1}
     for p in _TRUTH["turn_taking"]["pairs"]:
         ends = ((CLASS_INDEX[p["first"]], modality[p["first_modality"]]),
@@ -433,7 +449,7 @@ def _turn_taking_rules(model: dict, mix_cdf: list[list[float]]) -> list[tuple[in
             continue  # the pair (almost) never occurs under these knobs, or is never drawn together: nothing to place
         a0 = 1.0 - float(np.mean(met))
         rules.append((*ends[0], *ends[1], float(np.clip((p["apart"] - a0) / (1.0 - a0), 0.0, 1.0))))
-    return rules
+    return tuple(rules)
 
 
 def _clash(video: np.ndarray, rows: dict[int, tuple[np.ndarray, np.ndarray]],
@@ -446,8 +462,8 @@ def _clash(video: np.ndarray, rows: dict[int, tuple[np.ndarray, np.ndarray]],
     return any((extent(c1, m1) & extent(c2, m2)).any() for c1, m1, c2, m2 in apart)
 
 
-def _take_turns(gt: np.ndarray, kinds: np.ndarray, model: dict, mix_cdf: list[list[float]], strength: float,
-                rng: np.random.Generator) -> None:
+def _take_turns(gt: np.ndarray, kinds: np.ndarray, model: dict, rules: tuple[tuple[int, int, int, int, float], ...],
+                strength: float, rng: np.random.Generator) -> None:
     """Place the LLP class pairs that take turns apart in time, in place on gt (2, N, T, C).
 
     For each such pair in a video whose two extents share a segment, with probability strength x q (see
@@ -459,7 +475,6 @@ def _take_turns(gt: np.ndarray, kinds: np.ndarray, model: dict, mix_cdf: list[li
     the two never meet is about LLP's (bench/RESULTS.md gives the shares and lifts reached). Deviation, by
     construction: the events placed apart are shorter than the others of their class (two extents fit in 10 segments).
     """
-    rules = _turn_taking_rules(model, mix_cdf)
     for i in np.flatnonzero((kinds >= 0).sum(1) >= 2):
         apart: list[tuple[int, int, int, int]] = []  # (class, modality, class, modality) kept apart in this video
         for one, one_m, two, two_m, q in rules:
