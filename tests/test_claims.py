@@ -46,10 +46,16 @@ def test_seeds_are_averaged():
     assert claims.HOLDS_WITHIN == "holds, within the seeds' spread" and claims.why(row) == ""  # holds: no "why"
     # a verdict that fails only inside the spread says so as its reason; one that fails beyond it has none yet
     inside = _row(claims.check({"han": [_run(51.0), _run(52.0)], "mgn": [_run(50.0), _run(52.5)]}), "MGN beats HAN")
-    assert inside["verdict"] == "does not hold" and claims.why(inside).startswith(
+    assert inside["verdict"] == "does not hold" + claims.WITHIN_SPREAD and claims.why(inside).startswith(
         "seg Type@AV and ev Type@AV below the baseline by less than the seeds' spread")
     beyond = _row(claims.check({"han": [_run(51.0), _run(51.2)], "mgn": [_run(45.0), _run(45.2)]}), "MGN beats HAN")
     assert "why" not in beyond and claims.why(beyond) == claims.NO_REASON
+    assert beyond["verdict"] == "does not hold"  # below by more than the spread: a plain verdict
+    # above on one figure and below on the other, both inside the spread: no difference measured either way
+    mixed = _row(claims.check({"han": [_run(51.0, event__type=48.0), _run(52.0, event__type=49.0)],
+                               "mgn": [_run(51.2, event__type=47.8), _run(52.4, event__type=48.6)]}), "MGN beats HAN")
+    assert mixed["verdict"] == "partly holds" + claims.WITHIN_SPREAD and claims.why(mixed).startswith(
+        "ev Type@AV below the baseline by less than the seeds' spread")
 
 
 def test_a_matrix_stopped_part_way_says_on_how_few_seeds_each_calibrated_verdict_stands():
