@@ -94,11 +94,11 @@ if cards:
             st.dataframe(claims, hide_index=True, key="home_claims",
                          column_config={"claim": st.column_config.TextColumn("claim", width=340),
                                         "paper": st.column_config.TextColumn("paper", width="medium"),
-                                        # wide enough for "holds, within the seeds' spread (2 of 3 seeds so far)":
-                                        # a cut verdict read as a bare "holds"
-                                        "verdict": st.column_config.TextColumn("verdict", width=300),
+                                        # wide enough for "does not hold, within the seeds' spread (2 of 3 seeds
+                                        # so far)": a cut verdict read as a bare "holds" / "does not hold"
+                                        "verdict": st.column_config.TextColumn("verdict", width=380),
                                         "demo zoo verdict": st.column_config.TextColumn("demo zoo verdict",
-                                                                                        width=160),
+                                                                                        width=290),
                                         "demo zoo measured (mini, demo width)": st.column_config.TextColumn(
                                             "demo zoo measured (candidate vs baseline)", width="large"),
                                         "why (measured)": st.column_config.TextColumn(
