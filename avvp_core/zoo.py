@@ -590,7 +590,8 @@ def _claims_seeds_note(rows: dict[str, dict[str, Any]]) -> str:
     if span is None:
         return "Seed 1 only: one training per entry, so no difference below is tested against seed noise."
     return (f"Mean ± sample standard deviation over each entry's seeds ({span} per entry, the table above); a "
-            "difference smaller than the pooled standard deviation is marked as within the seeds' spread.")
+            "difference smaller than the pooled standard deviation is marked as within the seeds' spread, and so is a "
+            "verdict with no larger difference.")
 
 
 def _seeds_section(rows: dict[str, dict[str, Any]]) -> list[str]:
