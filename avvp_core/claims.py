@@ -336,7 +336,7 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
             why_rise = (f"{' and '.join(f for f, _ in below)} below the baseline by less than the seeds' spread: no "
                         "difference is measured there." if below and all(w for _, w in below) else "")
             verdict = _verdict(flags)
-            if all(inside):  # every difference smaller than the seeds move it
+            if inside and all(inside):  # every difference smaller than the seeds move it
                 verdict += WITHIN_SPREAD
             out.append({**row, "verdict": verdict, "measured": "; ".join(parts), "published": "; ".join(pub),
                         **({"why": why_rise} if why_rise else {})})
