@@ -375,3 +375,19 @@ def test_turn_taking_under_extreme_modality_knobs_still_ends_and_keeps_the_label
     knobs = resolve_knobs("tiny", turn_taking=1.0, audio_only_rate=0.98, visual_only_rate=0.01)
     labels, a, v = sample_annotations(200, np.random.default_rng(0), knobs, "test", np.random.default_rng(1))
     assert ((a.any(1) | v.any(1)) == labels).all()
+
+
+def test_turn_taking_rules_are_simulated_once_per_knob_setting():
+    # a generation asks for them once per split; the simulation (seconds) runs on the first ask only, and a changed
+    # modality knob gets its own rules
+    from avvp_core.data.synthetic import _turn_taking_rules
+
+    _turn_taking_rules.cache_clear()
+    knobs = resolve_knobs("tiny", turn_taking=1.0)
+    for split in ("train", "val", "test"):
+        sample_annotations(20, np.random.default_rng(0), knobs, split, np.random.default_rng(1))
+    info = _turn_taking_rules.cache_info()
+    assert (info.misses, info.hits) == (1, 2)
+    other = resolve_knobs("tiny", turn_taking=1.0, audio_only_rate=0.5)
+    sample_annotations(20, np.random.default_rng(0), other, "test", np.random.default_rng(1))
+    assert _turn_taking_rules.cache_info().misses == 2
