@@ -163,8 +163,8 @@ WHY_FULL: dict[str, str] = {
         "that Adam, the paper's optimiser, divides by its running size, so a near-constant mu cancels, and in this "
         "backbone it reaches only the input projections.",
     "CM-Co beats HAN":
-        "Not measured on `full` yet; where it loses: at event level, in audio and audio-visual (ev A 49.8 vs 51.9, "
-        "ev AV 39.6 vs 41.8, seeds 1 and 3; segment level within 0.8). The lead, measured on mini: SynthLLP places "
+        "Not measured on `full` yet; where it loses: at event level, in audio and audio-visual (ev A 50.4 vs 51.9, "
+        "ev AV 39.8 vs 41.8, 3 seeds; segment level within 0.9). The lead, measured on mini: SynthLLP places "
         "each class's events independently of the others, where on LLP some classes take turns in time; with them "
         "placed apart as on LLP (mini, --turn-taking 1, 3 seeds) CM-Co beats HAN in every seed (+0.7 / +1.3).",
 }
