@@ -290,7 +290,6 @@ def _spread(va: list[float], vb: list[float]) -> float:
 # that small: a tie is a tie on either side of zero (the demo zoo's CM-Co, -0.0 / -0.2 over 3 seeds, read a bare
 # "does not hold"; its MGN, +0.0 / -0.1, a bare "partly holds").
 WITHIN_SPREAD = ", within the seeds' spread"
-HOLDS_WITHIN = "holds" + WITHIN_SPREAD
 RISE_VERDICTS = tuple(v + w for v in ("holds", "partly holds", "does not hold") for w in ("", WITHIN_SPREAD))
 
 
