@@ -168,10 +168,11 @@ WHY_FULL: dict[str, str] = {
         "near-constant mu (0.80-0.82 from epoch 5, every seed); Adam, the paper's optimiser, divides a gradient by "
         "its running size, so a constant scale leaves the steps, and the audio loss, as they were.",
     "CM-Co beats HAN":
-        "Not measured on `full` yet; where it loses: at event level, in audio and audio-visual (ev A 50.4 vs 51.9, "
-        "ev AV 39.8 vs 41.8, 3 seeds; segment level within 0.9). The lead, measured on mini: SynthLLP places "
-        "each class's events independently of the others, where on LLP some classes take turns in time; with them "
-        "placed apart as on LLP (mini, --turn-taking 1, 3 seeds) CM-Co beats HAN in every seed (+0.7 / +1.3).",
+        "Not found yet. Where it loses: at event level, in audio and audio-visual (ev A 50.4 vs 51.9, ev AV 39.8 vs "
+        "41.8, 3 seeds; segment level within 0.9). Ruled out, on one seed: LLP's classes that take turns in time, "
+        "which SynthLLP places independently. With them placed apart (--turn-taking 1) CM-Co beat HAN on mini "
+        "(+0.7 / +1.3, 3 seeds), but on `full` it stays below (-0.0 / -1.3, seed 1): HAN and CM-Co both lose on that "
+        "data, and CM-Co's loss is again at event level in audio and AV.",
 }
 # Why a claim fails on the shipped demo zoo (mini, demo width), as measured on its runs (bench/RESULTS.md, "HAN on
 # mini under the step budget" and "Why the label-precision claims fail in audio", part 4). Keyed by claim; shown only
@@ -202,7 +203,8 @@ WHY_DEMO: dict[str, str] = {
         "SynthLLP places each class's events independently of the others (on mini, every class pair in 15 videos or "
         "more: 0.95-1.06). With them placed apart as on LLP (mini with --turn-taking 1, 3 seeds), CM-Co beats HAN in "
         "every seed (+0.7 / +1.3): HAN and the 'AV' ablation lose on that data (-0.8 / -1.5, -0.4 / -1.0) and CM-Co "
-        "keeps its figures, a reading inside a seed or two of spread.",
+        "keeps its figures, a reading inside a seed or two of spread that does not carry to `full` (there, seed 1: "
+        "-0.0 / -1.3 with the knob).",
 }
 
 
