@@ -148,7 +148,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     # read or any folder exists.
     validate(args.model, args.recipe, args.width, model_overrides, train_overrides)
     data = LLPDataset(args.data)
-    ctx = RecipeContext(data, args.model, Path(args.out), args.width, model_overrides, train_overrides, budget=budget)
+    ctx = RecipeContext(data, args.model, Path(args.out), args.width, model_overrides, train_overrides, budget=budget,
+                        base_from=Path(args.base_from) if args.base_from else None)
     print(format_plan(budget_plan(args.model, args.recipe, len(data.split("train")), train_overrides, budget,
                                   args.width)),
           flush=True)
@@ -392,6 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "videos (no effect on LLP itself); epochs = as the recipe writes them (the default); "
                         "llp_batch = batches above 16 shrunk to LLP's steps per epoch (the zoo before issue 19)")
     s.add_argument("--llp-steps", action="store_true", help="same as --budget llp_steps")
+    s.add_argument("--base-from", metavar="FOLDER",
+                   help="a finished run of the model's own recipe (plain), same model, options, seed, budget and "
+                        "data, taken as the recipe's first stage instead of training it again (recipe capc: "
+                        "stage 1 is that training); anything else is refused with the first setting that differs")
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_train)
 

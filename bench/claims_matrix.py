@@ -31,6 +31,10 @@ this matrix's. The record lists them under `carried`. The new record spans the e
 well as this invocation's, so a subset (`--entries han --seeds 2`) adds to it. `--no-carry` ignores the earlier
 record: its runs are trained again, and the record spans this invocation alone.
 
+Shared first stages: MMT + CAPC's stage 1 is MMT's own training to the bit (mmt_recipe.py), so where the same
+seed's MMT run is finished under --out when the matrix starts, the CAPC run adopts it (`train --base-from`, its
+stages/base/metrics.json names the source) and trains only stages 2 and 3; its `run_seconds` then counts those.
+
 `--record-only` trains nothing and rewrites the record from the finished runs, with the verdict code as it is now
 (e.g. to ship a part-way record written by an older process). `run_seconds`: the wall seconds of the process that
 finished each run, kept beside its folder (`<run>.wall.json`) so a record rebuilt in a later session keeps them all; a
@@ -60,6 +64,7 @@ from avvp_core.constants import METRIC_KEYS
 from avvp_core.data import LLPDataset
 from avvp_core.errors import InputError
 from avvp_core.fileio import write_json
+from avvp_core.training.recipes import adopts_base
 from avvp_core.zoo import ENTRIES
 
 DEFAULT_SEEDS = (1, 2, 3)
@@ -81,7 +86,27 @@ def train_command(args: argparse.Namespace, entry: str, seed: int, folder: Path)
     cmd += [x for k, v in e.train_overrides.items() for x in ("--train-set", f"{k}={v!r}")]
     if args.epochs is not None:
         cmd += ["--epochs", str(args.epochs)]
+    base = plain_base(args.out, entry, seed)
+    if base is not None:
+        cmd += ["--base-from", str(base)]
     return cmd
+
+
+def plain_base(runs_dir: Path, entry: str, seed: int) -> Path | None:
+    """For an entry whose recipe's first stage is the model's own training (capc: `adopts_base`), the finished run of
+    the zoo entry that is that training (recipe plain, same model and options), same seed, under `runs_dir`: the
+    run adopts it (`train --base-from`, checked there to be the same configuration) instead of training it again.
+    MMT + CAPC adopts MMT's run; None when there is none yet (the stage is then trained)."""
+    e = ENTRIES[entry]
+    if not adopts_base(e.recipe):
+        return None
+    for name, other in ENTRIES.items():
+        if (other.recipe, other.model, other.model_overrides, other.train_overrides) == (
+                "plain", e.model, e.model_overrides, e.train_overrides):
+            folder = runs_dir / f"{name}-s{seed}"
+            if _complete(folder) is not None:
+                return folder
+    return None
 
 
 def _complete(folder: Path) -> dict | None:
@@ -96,8 +121,9 @@ CARRY_SETTING = ("fingerprint", "width", "budget", "epochs_override", "device") 
 
 
 def _identity(command: str) -> list[str] | None:
-    """A train command less what does not decide its figures: the interpreter and the --data / --out paths (the
-    record's data fingerprint stands for the data). None for a command shlex cannot split."""
+    """A train command less what does not decide its figures: the interpreter, the --data / --out paths (the
+    record's data fingerprint stands for the data) and --base-from (an adopted first stage is, checked, the one the
+    run would train). None for a command shlex cannot split."""
     try:
         argv, out = shlex.split(command)[1:], []
     except ValueError:
@@ -106,7 +132,7 @@ def _identity(command: str) -> list[str] | None:
     for i, arg in enumerate(argv):
         if skip:
             skip = False
-        elif arg in ("--data", "--out") and i + 1 < len(argv):
+        elif arg in ("--data", "--out", "--base-from") and i + 1 < len(argv):
             skip = True
         else:
             out.append(arg)

@@ -103,3 +103,18 @@ def test_trains_the_pairs_in_parallel_writes_the_record_and_resumes(tiny_data, t
 def test_refuses_unknown_entries(tmp_path):
     proc = _run("--entries", "nope", "--data", str(tmp_path))
     assert proc.returncode == 2 and "unknown zoo entries nope" in proc.stderr
+
+
+def test_capc_adopts_the_same_seeds_finished_mmt_run(tiny_data, tmp_path):
+    out, record = tmp_path / "runs", tmp_path / "claims_full.json"
+    common = ("--data", str(tiny_data), "--width", "demo", "--epochs", "1", "--seeds", "1", "--out", str(out),
+              "--record", str(record), "--threads", "1")
+    assert _run(*common, "--entries", "mmt").returncode == 0
+    proc = _run(*common, "--entries", "mmt", "mmt-capc")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 runs to go" in proc.stdout  # MMT finished: only the CAPC run, whose stage 1 it is
+    command = json.loads(record.read_text())["entries"]["mmt-capc"]["commands"]["1"]
+    assert f"--base-from {out / 'mmt-s1'}" in command
+    base = json.loads((out / "mmt-capc-s1" / "stages" / "base" / "metrics.json").read_text())
+    assert base["adopted_from"]["name"] == "mmt-s1"
+    assert base["test"] == json.loads((out / "mmt-s1" / "metrics.json").read_text())["test"]

@@ -145,6 +145,15 @@ def test_train_evaluate_predict_agree(tiny_data, tmp_path):
         assert evaluated[key] == pytest.approx(json.loads((ckpt / "metrics.json").read_text())["test"][key])
 
 
+def test_train_base_from_that_cannot_be_adopted_is_one_line(tiny_data, tmp_path):
+    for recipe, base, message in (("capc", tmp_path / "none", "not a finished training"),
+                                  ("ma", tmp_path / "none", "cannot take a finished run")):
+        proc = run_cli("train", "--data", str(tiny_data), "--model", "mmt", "--recipe", recipe, "--width", "demo",
+                       "--base-from", str(base), "--out", str(tmp_path / recipe))
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
 def test_cli_bad_input_is_one_line(tmp_path):
     proc = run_cli("train", "--data", str(tmp_path / "nope"), "--model", "han", "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "data folder not found" in proc.stderr and "Traceback" not in proc.stderr

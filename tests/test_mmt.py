@@ -151,3 +151,36 @@ def test_capc_recipe_end_to_end(tiny_data, tmp_path):
         assert z["audio_remove"].shape == z["visual_remove"].shape == (60, 25)
     assert json.loads((labels / "labels.json").read_text())["videos"] == 60
     assert "refinement" in card.metrics  # SynthLLP train truth scores the pseudo labels
+
+
+def test_capc_adopts_a_finished_plain_run_as_its_first_stage(tiny_data, tmp_path):
+    from avvp_core.checkpoints import load_state_dict
+    from avvp_core.errors import InputError
+
+    data, train = LLPDataset(tiny_data), {"epochs": 1, "batch_size": 16}
+
+    def run(recipe, out, base_from=None, seed=1, model="mmt"):
+        ctx = RecipeContext(data, model, tmp_path / out, "paper", dict(NARROW), {**train, "seed": seed},
+                            terminal=False, base_from=base_from)
+        return run_recipe(recipe, ctx)
+
+    plain, trained = run("plain", "mmt"), run("capc", "capc")
+    # Stage 1 of capc is the plain training to the bit, which is what makes adopting it honest.
+    ours, theirs = load_state_dict(plain.folder / "model.pt"), load_state_dict(trained.folder / "stages/base/model.pt")
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    adopted = run("capc", "adopted", base_from=plain.folder)
+    base = read_card(adopted.folder / "stages" / "base")
+    assert base.metrics["adopted_from"] == {"name": "mmt", "folder": str(plain.folder)}
+    assert base.config["recipe"] == "capc" and base.config["stage"] == "base"
+    assert base.log() == read_card(plain.folder).log()
+    assert adopted.metrics["test"] == trained.metrics["test"]  # the same three stages' result
+    assert run("capc", "adopted", base_from=plain.folder).metrics["test"] == trained.metrics["test"]  # rerun: kept
+
+    other_seed = run("plain", "mmt-s2", seed=2)
+    with pytest.raises(InputError, match="seed") as exc:
+        run("capc", "refused", base_from=other_seed.folder)
+    assert "config.json" in str(exc.value) and not (tmp_path / "refused" / "stages" / "base" / "metrics.json").exists()
+    with pytest.raises(InputError, match="not a finished training"):
+        run("capc", "refused", base_from=tmp_path / "nowhere")
+    with pytest.raises(InputError, match="cannot take a finished run"):
+        run("ma", "refused-ma", base_from=plain.folder)

@@ -407,6 +407,48 @@ def fit(
         return FitResult(out, metrics, log)
 
 
+# What may differ between a finished training and the stage that adopts it: the run's name, the recipe that wrote it
+# and the stage it was (a plain `mmt` run is stage 1 of `capc`, trained identically).
+ADOPTABLE_DIFFERENCES = ("name", "recipe", "stage")
+
+
+def adopt(source: str | Path, out_dir: str | Path, model: torch.nn.Module, cfg: TrainConfig,
+          card: dict[str, Any]) -> FitResult:
+    """A stage's result taken from `source`, a finished training of exactly the configuration `fit` would run here
+    (model, build, training values, seed, data fingerprint; ADOPTABLE_DIFFERENCES aside), instead of training it
+    again: its weights, logs and figures are written to `out_dir` as that stage's checkpoint, its metrics naming the
+    source ("adopted_from"). Anything else in `source` is one line naming it. `model` ends holding the weights."""
+    from ..checkpoints import STEPS
+
+    src, out = Path(source), Path(out_dir)
+    finished = _finished(src) if (src / CONFIG).is_file() else None
+    if finished is None:
+        raise InputError("not a finished training (no complete metrics.json)", src,
+                         "point at a run folder whose training finished")
+    card = {**card, "train": dataclasses.asdict(cfg), "seed": cfg.seed}
+    identity = _identity(model, card)
+    there = {k: v for k, v in _identity_of_config(finished.config).items() if k not in ADOPTABLE_DIFFERENCES}
+    there.update({k: identity[k] for k in ADOPTABLE_DIFFERENCES if k in identity})
+    _refuse_other(src / CONFIG, there, identity, "a training", "train the stage instead (without adopting)")
+    rows, steps = finished.log(), finished.steps() if (src / STEPS).exists() else []
+    try:
+        model.load_state_dict(load_state_dict(src / "model.pt"))
+    except RuntimeError as exc:  # the weights do not fit the model its config.json describes
+        raise InputError(f"weights do not fit its config ({' '.join(str(exc).split())[:100]})",
+                         src / "model.pt") from None
+    with folder_lock(out):
+        clean_stale_temporaries(out)
+        with atomic_path(out / LOG) as tmp:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        if steps:
+            with atomic_path(out / STEP_LOG) as tmp:
+                tmp.write_text("".join(json.dumps(r) + "\n" for r in steps))
+        (out / STATE).unlink(missing_ok=True)  # an interrupted training of this stage, superseded
+        metrics = {**finished.metrics, "adopted_from": {"name": finished.config.get("name"), "folder": str(src)}}
+        save_checkpoint(out, model, card, metrics)  # metrics.json last: the stage is finished once it exists
+    return FitResult(out, metrics, rows)
+
+
 def _identity(model: torch.nn.Module, card: dict[str, Any]) -> dict[str, Any]:
     """What makes a training this training: model, build config and the card (recipe, training config, seed, data);
     the data's folder may move, its fingerprint may not."""
@@ -433,7 +475,8 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): value}
 
 
-def _refuse_other(where: Path, there: dict[str, Any], asked: dict[str, Any], what: str) -> None:
+def _refuse_other(where: Path, there: dict[str, Any], asked: dict[str, Any], what: str,
+                  hint: str = "use another --out, or delete the folder to start again") -> None:
     """One line naming the first setting in which the folder's run and the asked one differ (device and name
     excepted: a run may continue on another device, a finished folder may have been renamed)."""
     a, b = _flat(there), _flat(asked)
@@ -451,7 +494,7 @@ def _refuse_other(where: Path, there: dict[str, Any], asked: dict[str, Any], wha
         k = differing[0]
         more = f"; {len(differing) - 1} more settings differ" if len(differing) > 1 else ""
         raise InputError(f"holds {what} of another configuration ({k}: {a.get(k)!r} there, {b.get(k)!r} asked{more})",
-                         where, "use another --out, or delete the folder to start again")
+                         where, hint)
 
 
 def _finished(out: Path):

@@ -27,6 +27,9 @@ Choices where the paper is silent or ambiguous:
 - Stage 1 never uses CAPC (capc_weight forced to 0, whatever the overrides); `capc_weight=0` turns it off in stage 3
   too (the "No CAPC" row of Tab. 4). Model selection is not stated: the model's own (HAN's best val segment
   Type@AV for `mmt`). Every stage builds its model from the recipe seed (stage 1 and 3 start from the same weights).
+- Stage 1 is the model's own training (recipe "plain", e.g. `mmt`) to the bit: same values, seed and weights, so
+  `train --recipe capc --base-from <a finished plain run>` adopts that run as stage 1 (checked to be the same
+  configuration; its metrics.json names the source) instead of training it again.
 """
 
 from __future__ import annotations
@@ -83,7 +86,8 @@ def ma_targets(audio_remove: torch.Tensor, visual_remove: torch.Tensor):
     return targets
 
 
-@register_recipe("capc", stages=(("base", CAPC_TRAIN, {"capc_weight": 0.0}), ("final", CAPC_TRAIN, {})))
+@register_recipe("capc", stages=(("base", CAPC_TRAIN, {"capc_weight": 0.0}), ("final", CAPC_TRAIN, {})),
+                 adopts_base=True)
 def capc(ctx: RecipeContext) -> FitResult:
     """MMT's three stages: weak-label training, MA pseudo labels, retraining with L_cls + mu L_CAPC."""
     _check(ctx)
@@ -91,7 +95,7 @@ def capc(ctx: RecipeContext) -> FitResult:
     base_cfg = dataclasses.replace(cfg, capc_weight=0.0)  # stage 1: L_cls on the weak labels only
     stages = ctx.out / "stages"
     base = ctx.build(cfg.seed)
-    res = ctx.fit(stages / "base", base, base_cfg, "capc", stage="base")
+    res = ctx.fit_base(stages / "base", base, base_cfg, "capc", stage="base")  # or a finished `mmt` run's
     store = _ma_labels(ctx, _load(base, res.folder, cfg.device), base_cfg, stages / "labels")
     removed = {"audio": store["audio_remove"], "visual": store["visual_remove"]}
     truth = _truth(ctx)

@@ -16,7 +16,7 @@ from ..data.dataset import LLPDataset
 from ..errors import InputError
 from ..models import create_model, model_info, resolve_config
 from .feeder import SplitFeeder
-from .loop import FitResult, LossFn, ProgressFn, StepHook, TargetFn, TrainConfig, fit, seed_everything
+from .loop import FitResult, LossFn, ProgressFn, StepHook, TargetFn, TrainConfig, _finished, adopt, fit, seed_everything
 
 LLP_TRAIN_VIDEOS = 10_000  # the official LLP train split
 
@@ -128,6 +128,10 @@ class RecipeContext:
     should_stop: Callable[[], bool] | None = None
     terminal: bool = True
     budget: str | None = None  # TrainConfig.budget for every stage unless the overrides set one (None: theirs)
+    # A finished run of the model's own training (recipe "plain", same model, options, seed and data) taken as the
+    # recipe's first stage instead of training it again; only for recipes whose first stage is that training
+    # (register_recipe(adopts_base=True): capc). `train --base-from`.
+    base_from: Path | None = None
     _feeders: dict[str, SplitFeeder] = field(default_factory=dict)
 
     def feeder(self, split: str) -> SplitFeeder:
@@ -162,10 +166,23 @@ class RecipeContext:
             **extra,
         }
 
+    def stage_card(self, recipe: str, cfg: TrainConfig, **card_extra: Any) -> dict[str, Any]:
+        # the schedule as run, in optimiser steps (budget "llp_steps" sizes it in LLP's)
+        return self.card(recipe, gating=cfg.gating, steps=schedule(cfg, len(self.data.split("train"))), **card_extra)
+
+    def fit_base(self, out: Path, model, cfg: TrainConfig, recipe: str, **card_extra: Any) -> FitResult:
+        """A recipe's first stage when it is the model's own training: adopted from `base_from` (checked to be
+        this very training, loop.adopt) when one is given and the stage is not finished yet, else trained."""
+        if self.base_from is None or _finished(out) is not None:
+            return self.fit(out, model, cfg, recipe, **card_extra)
+        result = adopt(self.base_from, out, model, cfg, self.stage_card(recipe, cfg, **card_extra))
+        if self.terminal:
+            print(f"{out.name}: adopted {self.base_from} (a finished training of this configuration)", flush=True)
+        return result
+
     def fit(self, out: Path, model, cfg: TrainConfig, recipe: str, target_fn: TargetFn | None = None,
             loss_fn: LossFn | None = None, after_backward: StepHook | None = None, **card_extra: Any) -> FitResult:
-        # the schedule as run, in optimiser steps (budget "llp_steps" sizes it in LLP's)
-        card = self.card(recipe, gating=cfg.gating, steps=schedule(cfg, len(self.data.split("train"))), **card_extra)
+        card = self.stage_card(recipe, cfg, **card_extra)
         return fit(model, self.feeder("train"), self.feeder("val"), cfg, out, card, test=self.feeder("test"),
                    target_fn=target_fn, loss_fn=loss_fn, after_backward=after_backward, progress=self.progress,
                    should_stop=self.should_stop, terminal=self.terminal)
@@ -199,15 +216,23 @@ _REGISTRY: dict[str, Callable[[RecipeContext], FitResult]] = {"plain": plain}
 # recipe really trains.
 Stage = tuple[str, dict[str, Any], dict[str, Any]]
 _STAGES: dict[str, tuple[Stage, ...]] = {"plain": (("model", {}, {}),)}
+_ADOPTS_BASE: set[str] = set()  # recipes whose first stage is the model's own training (RecipeContext.base_from)
 
 
-def register_recipe(name: str, stages: tuple[Stage, ...] = (("model", {}, {}),)):
+def register_recipe(name: str, stages: tuple[Stage, ...] = (("model", {}, {}),), adopts_base: bool = False):
     def wrap(fn: Callable[[RecipeContext], FitResult]):
         _REGISTRY[name] = fn
         _STAGES[name] = stages
+        if adopts_base:
+            _ADOPTS_BASE.add(name)
         return fn
 
     return wrap
+
+
+def adopts_base(recipe: str) -> bool:
+    """Whether `recipe` can take its first stage from a finished plain run (`train --base-from`)."""
+    return recipe in _recipes() and recipe in _ADOPTS_BASE
 
 
 def budget_plan(model: str, recipe: str, n_train: int, train_overrides: dict[str, Any] | None = None,
@@ -257,6 +282,9 @@ def run_recipe(recipe: str, ctx: RecipeContext) -> FitResult:
     if recipe not in recipes:
         raise InputError(f"unknown recipe {recipe!r}; choose one of {', '.join(sorted(recipes))}")
     resolve_config(ctx.model, ctx.width, **ctx.model_overrides)  # fail fast on bad model options
+    if ctx.base_from is not None and not adopts_base(recipe):
+        takers = ", ".join(sorted(_ADOPTS_BASE)) or "none"
+        raise InputError(f"recipe {recipe!r} cannot take a finished run as its first stage (--base-from: {takers})")
     return recipes[recipe](ctx)
 
 
