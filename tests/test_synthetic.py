@@ -267,6 +267,21 @@ def test_event_dynamics_off_is_byte_identical_and_never_moves_the_annotations(tm
     assert _streams_moved(tmp_path, small_default, "event_dynamics", 0.0, 0.5) == set(FEATURE_DIMS)
 
 
+def test_noise_persistence_correlates_the_segment_noise_in_time_and_off_is_byte_identical(tmp_path, small_default):
+    from avvp_core.data.synthetic import persistent
+
+    assert _streams_moved(tmp_path, small_default, "noise_persistence", 0.0, 0.6) == set(FEATURE_DIMS)
+    draws = np.random.default_rng(0).standard_normal((10, 200_000))
+    for rho in (0.3, 0.8):
+        noise = persistent(draws, rho)  # (T, D): each column a sequence in time
+        assert np.allclose(noise.std(axis=1), 1.0, atol=0.01)  # every second keeps the noise's std
+        lag1 = np.mean([np.corrcoef(noise[t], noise[t + 1])[0, 1] for t in range(9)])
+        assert abs(lag1 - rho) < 0.01 and abs(np.corrcoef(noise[0], noise[2])[0, 1] - rho ** 2) < 0.01
+    assert np.array_equal(persistent(draws, 0.0), draws)
+    with pytest.raises(InputError, match="noise_persistence"):
+        resolve_knobs("tiny", noise_persistence=1.0)
+
+
 def test_audio_salience_scales_the_audio_stream_only_and_its_default_is_byte_identical(tmp_path, small_default):
     # louder audio events; the visual streams and the annotations stay as they were (the shipped zoo's data
     # fingerprint test pins the default features themselves)

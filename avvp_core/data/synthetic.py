@@ -8,8 +8,9 @@ salience, plus a per-video nuisance vector, segment noise, optionally a low-rank
 streams (the scene dynamics that real audio and video see together) and per-segment event intensities shared by an
 event's audio and visual streams, quantised to float16-representable values. Optionally (`noise_rank`) noise,
 nuisance and prototypes live in a low-rank subspace per stream, as real embeddings do, and (`background_events`)
-clips carry an unlabelled background event, mostly Speech, in their features only, and (`turn_taking`) the class pairs
-that take turns in time on LLP (a person seen speaking or singing, seldom both at once) are placed apart as often.
+clips carry an unlabelled background event, mostly Speech, in their features only, (`turn_taking`) the class pairs
+that take turns in time on LLP (a person seen speaking or singing, seldom both at once) are placed apart as often, and
+(`noise_persistence`) the segment noise is correlated from one second to the next, as a scene's changes are slow.
 
 Train label sets follow LLP train; val/test ones follow LLP val+test (which hold more labels per video).
 Deviations from LLP, on purpose: dense truth exists for every split (train's in SYNTH_train_eval_*.csv,
@@ -82,6 +83,7 @@ from .dataset import LLPDataset
 #      48.5 ± 1.0 (3 seeds, LLP 54.0 / 47.7). mini's 1.4 features come back with --separation 3.5; tiny and full
 #      are byte-identical to 1.4's. Later, same version: the turn_taking knob (default 0: no change, no random
 #      number drawn; its own random stream, so at 1 only the events it places apart move).
+#      Later, same version: the noise_persistence knob (default 0: no change; it filters the same draws).
 GENERATOR_VERSION = "1.5"
 STATS_PATH = Path(__file__).with_name("llp_stats.json")
 FULL_FILE = "AVVP_dataset_full.csv"  # LLP ships it too: every video, train then val then test
@@ -120,7 +122,9 @@ KNOBS: dict[str, dict] = {
     "audio_salience": {"default": 1.0, "help": "factor on every class's audio salience (how loud events are "
                        "against the visual streams)"},
     "nuisance": {"default": 1.0, "help": "std of the per-video scene/recording vector, per element"},
-    "noise": {"default": 1.0, "help": "std of the i.i.d. segment noise, per element"},
+    "noise": {"default": 1.0, "help": "std of the segment noise, per element"},
+    "noise_persistence": {"default": 0.0, "help": "0..<1: correlation of a segment's noise with the previous "
+                          "segment's (AR(1), same std); 0: independent from second to second"},
     "shared_dynamics": {"default": 0.0, "help": "std of the per-segment scene dynamics seen by both modalities"},
     "event_dynamics": {"default": 0.0, "help": "std of each event's per-segment log-intensity, shared by its audio "
                        "and visual streams (0: constant intensity)"},
@@ -215,6 +219,9 @@ def resolve_knobs(preset: str = "mini", **knobs) -> dict:
             out[k] = float(out[k])
             if not np.isfinite(out[k]) or out[k] < 0 or (k in _UNIT_KNOBS and out[k] > 1):
                 raise InputError(f"knob {k} = {out[k]} is out of range ({KNOBS[k]['help']})")
+    if out["noise_persistence"] >= 1:
+        raise InputError(f"knob noise_persistence = {out['noise_persistence']} is out of range (below 1: at 1 the "
+                         "segment noise would be one constant per video, which the nuisance knob already is)")
     if out["audio_only_rate"] + out["visual_only_rate"] >= 1:
         raise InputError("audio_only_rate + visual_only_rate must stay below 1 (some events must be 'both')")
     return out
@@ -600,6 +607,17 @@ def _background_event(seed: int, key: tuple[int, int], labels: np.ndarray,
     return heard, seen
 
 
+def persistent(noise: np.ndarray, rho: float) -> np.ndarray:
+    """(T, D) independent rows made an AR(1) sequence along time with lag-1 correlation `rho` and the same
+    per-element variance: n_0 = e_0, n_t = rho n_(t-1) + sqrt(1 - rho^2) e_t (same draws, no new random numbers)."""
+    out = np.empty_like(noise)
+    out[0] = noise[0]
+    keep = np.sqrt(1.0 - rho * rho)
+    for t in range(1, len(noise)):
+        out[t] = rho * out[t - 1] + keep * noise[t]
+    return out
+
+
 def _video_features(seed: int, key: tuple[int, int], gt_a: np.ndarray, gt_v: np.ndarray, protos: dict,
                     salience: np.ndarray, knobs: dict, dynamics: dict, silent: np.ndarray | None = None,
                     bases: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
@@ -626,7 +644,10 @@ def _video_features(seed: int, key: tuple[int, int], gt_a: np.ndarray, gt_v: np.
         else:  # unit variance along each of the R basis directions, plus a small isotropic residual
             draw = rng.standard_normal((NUM_SEGMENTS + 1, len(bases[stream]))) @ bases[stream]  # (T+1, R) @ (R, D)
             draw[1:] += RANK_RESIDUAL * rng.standard_normal((NUM_SEGMENTS, dim))
-        x = knobs["noise"] * draw[1:] + knobs["nuisance"] * draw[0]  # (T, D)
+        noise = draw[1:]
+        if knobs["noise_persistence"]:  # skipped at 0, so the default output stays byte-identical
+            noise = persistent(noise, knobs["noise_persistence"])
+        x = knobs["noise"] * noise + knobs["nuisance"] * draw[0]  # (T, D)
         x += active @ protos[stream]
         if knobs["shared_dynamics"]:  # skipped at 0, so the default output stays byte-identical to generator 1.0
             x += knobs["shared_dynamics"] * (latent @ dynamics[stream])  # (T, R) @ (R, D): same latent, all streams
