@@ -14,6 +14,7 @@ from avvp_core.analysis.timeline import (
     constant_over_time_note,
     timeline_figure,
     timeline_frame,
+    event_pieces,
     whole_clip_share,
 )
 from avvp_core.data import LLPDataset
@@ -73,6 +74,20 @@ def test_whole_clip_share_counts_detections_that_span_every_segment():
     got = whole_clip_share((dec, np.zeros_like(dec)))
     assert got["audio"] == (pytest.approx(2 / 3), 3)
     assert got["visual"][1] == 0 and np.isnan(got["visual"][0])
+
+
+def test_event_pieces_count_runs_their_length_and_runs_per_detected_pair():
+    audio = np.zeros((2, 10, 3), bool)
+    audio[0, 1:4, 0] = audio[0, 6:8, 0] = True  # one class row in two pieces: 3 + 2 segments
+    audio[1, :, 2] = True  # one whole-clip event
+    visual = np.zeros_like(audio)
+    visual[0, 2:7, 0] = True  # overlaps both audio pieces: AV is segments 2-3 and 6
+    got = event_pieces((audio, visual))
+    assert got["audio"] == {"events": 3, "mean_length": 15 / 3, "events_per_pair": 3 / 2}
+    assert got["visual"] == {"events": 1, "mean_length": 5.0, "events_per_pair": 1.0}
+    assert got["av"] == {"events": 2, "mean_length": 3 / 2, "events_per_pair": 2.0}
+    empty = event_pieces((np.zeros_like(audio), visual))["audio"]
+    assert empty["events"] == 0 and np.isnan(empty["mean_length"]) and np.isnan(empty["events_per_pair"])
 
 
 def test_a_model_that_cannot_localise_is_named_and_one_that_can_is_not(tiny_data):

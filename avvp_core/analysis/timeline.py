@@ -72,6 +72,21 @@ def whole_clip_share(decisions: tuple[np.ndarray, np.ndarray]) -> dict[str, tupl
     return out
 
 
+def event_pieces(decisions: tuple[np.ndarray, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Per modality (audio, visual, and av: both at once), how the positive segments come in events (maximal runs
+    of a class in a video, as the event-level metrics cut them): events, their mean length in segments, and events
+    per detected (video, class) pair. A model whose decisions flicker within an event has more, shorter events than
+    the truth, which event-level F1 (a match needs tIoU >= 0.5) punishes while segment-level F1 barely moves."""
+    audio, visual = (np.asarray(d, bool) for d in decisions)
+    out = {}
+    for modality, dec in (("audio", audio), ("visual", visual), ("av", audio & visual)):
+        starts = dec & ~np.concatenate([np.zeros_like(dec[:, :1]), dec[:, :-1]], axis=1)  # (N, T, C)
+        events, pairs, segments = int(starts.sum()), int(dec.any(1).sum()), int(dec.sum())
+        out[modality] = {"events": events, "mean_length": segments / events if events else float("nan"),
+                         "events_per_pair": events / pairs if pairs else float("nan")}
+    return out
+
+
 def constant_over_time_note(name: str, preds: Predictions, gating: str, split: Split) -> str | None:
     """One line when a model's segment decisions do not vary within a video on this split (each detection spans the
     whole clip in at least WHOLE_CLIP_FLAG of its detected (video, class) pairs in both modalities), beside the
