@@ -12,9 +12,9 @@ from conftest import app_page
 from avvp_core.analysis.timeline import (
     TRUTH,
     constant_over_time_note,
+    event_pieces,
     timeline_figure,
     timeline_frame,
-    event_pieces,
     whole_clip_share,
 )
 from avvp_core.data import LLPDataset
