@@ -204,7 +204,10 @@ WHY_DEMO: dict[str, str] = {
         "more: 0.95-1.06). With them placed apart as on LLP (mini with --turn-taking 1, 3 seeds), CM-Co beats HAN in "
         "every seed (+0.7 / +1.3): HAN and the 'AV' ablation lose on that data (-0.8 / -1.5, -0.4 / -1.0) and CM-Co "
         "keeps its figures, a reading inside a seed or two of spread that does not carry to `full` (there, seed 1: "
-        "-0.0 / -1.3 with the knob).",
+        "-0.0 / -1.3 with the knob). Its decisions also flicker within events (seed 1: audio events 4.9 segments long "
+        "against HAN's 5.6, truth 5.4; bench/event_fragmentation.py), which costs it the event level, but with the "
+        "segment noise correlated from second to second (--noise-persistence 0.5, seed 1) it still trails HAN "
+        "(-1.1 / -0.2).",
 }
 
 
