@@ -116,3 +116,30 @@ def run_child(argv: list[str]) -> dict:
     if proc.returncode:
         raise ChildFailed(proc.stderr)
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def checkpoints_on_truth_args(description: str, argv: list[str] | None = None):
+    """The arguments of the benches that run checkpoints on a split's dense truth (localisation, event
+    fragmentation): --data, --checkpoint (default: the shipped zoo), --split, --json."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--checkpoint", nargs="*", default=None, help="default: the shipped zoo")
+    ap.add_argument("--split", default="test", choices=("val", "test"))
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    return ap.parse_args(argv)
+
+
+def split_and_checkpoints(args) -> tuple:
+    """The split with its dense truth and the checkpoint folders the arguments name; InputError (one line) when the
+    split has no dense truth or the data is not there."""
+    from avvp_core.data import LLPDataset
+    from avvp_core.errors import InputError
+    from avvp_core.paths import CHECKPOINTS_DIR
+    from avvp_core.zoo import shipped
+
+    split = LLPDataset(args.data).split(args.split)
+    if not split.has_truth:
+        raise InputError(f"split {args.split!r} has no dense truth to compare with", args.data)
+    return split, ([Path(c) for c in args.checkpoint] if args.checkpoint else shipped(CHECKPOINTS_DIR))

@@ -12,22 +12,18 @@ Without --checkpoint: every shipped checkpoint in checkpoints/ (on the data give
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
-from common import machine_info
+from common import checkpoints_on_truth_args, machine_info, split_and_checkpoints
 
 from avvp_core.analysis.timeline import event_pieces
 from avvp_core.checkpoints import load_checkpoint
-from avvp_core.data import LLPDataset
 from avvp_core.errors import InputError
 from avvp_core.evaluation import predict
 from avvp_core.fileio import write_json
 from avvp_core.metrics import score
-from avvp_core.paths import CHECKPOINTS_DIR
-from avvp_core.zoo import shipped
 
 FIGURES = ("segment/type", "event/type", "event/audio", "event/av")
 
@@ -50,17 +46,9 @@ def _pieces_row(label: str, pieces: dict[str, dict[str, float]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--checkpoint", nargs="*", default=None, help="default: the shipped zoo")
-    ap.add_argument("--split", default="test", choices=("val", "test"))
-    ap.add_argument("--json", type=Path, help="also write the figures here")
-    args = ap.parse_args(argv)
+    args = checkpoints_on_truth_args(__doc__.splitlines()[0], argv)
     try:
-        split = LLPDataset(args.data).split(args.split)
-        if not split.has_truth:
-            raise InputError(f"split {args.split!r} has no dense truth to compare with", args.data)
-        folders = [Path(c) for c in args.checkpoint] if args.checkpoint else shipped(CHECKPOINTS_DIR)
+        split, folders = split_and_checkpoints(args)
         print(machine_info())
         truth = (split.gt_audio > 0, split.gt_visual > 0)
         print(f"{'events, mean length, per pair':36s}  {'audio':>18s}  {'visual':>18s}  {'av':>18s}")

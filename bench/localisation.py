@@ -10,20 +10,15 @@ Without --checkpoint: every shipped checkpoint in checkpoints/. Seconds on the C
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-from common import machine_info
+from common import checkpoints_on_truth_args, machine_info, split_and_checkpoints
 
 from avvp_core.analysis.timeline import WHOLE_CLIP_FLAG, whole_clip_share
 from avvp_core.checkpoints import load_checkpoint
-from avvp_core.data import LLPDataset
 from avvp_core.errors import InputError
 from avvp_core.evaluation import predict
 from avvp_core.fileio import write_json
-from avvp_core.paths import CHECKPOINTS_DIR
-from avvp_core.zoo import shipped
 
 
 def _row(label: str, shares: dict[str, tuple[float, int]]) -> str:
@@ -32,17 +27,9 @@ def _row(label: str, shares: dict[str, tuple[float, int]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--checkpoint", nargs="*", default=None, help="default: the shipped zoo")
-    ap.add_argument("--split", default="test", choices=("val", "test"))
-    ap.add_argument("--json", type=Path, help="also write the figures here")
-    args = ap.parse_args(argv)
+    args = checkpoints_on_truth_args(__doc__.splitlines()[0], argv)
     try:
-        split = LLPDataset(args.data).split(args.split)
-        if not split.has_truth:
-            raise InputError(f"split {args.split!r} has no dense truth to compare with", args.data)
-        folders = [Path(c) for c in args.checkpoint] if args.checkpoint else shipped(CHECKPOINTS_DIR)
+        split, folders = split_and_checkpoints(args)
         print(machine_info())
         print(f"{'whole-clip share of detections':40s}  {'audio':>15s}  {'visual':>15s}")
         truth = whole_clip_share((split.gt_audio > 0, split.gt_visual > 0))
