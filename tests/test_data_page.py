@@ -71,6 +71,7 @@ def test_synth_form_shows_each_presets_calibrated_knobs(tiny_data):
     assert at.number_input(key="knob_mini_separation").value == knob_defaults("mini")["separation"] == 2.9
     assert at.number_input(key="knob_mini_silent_objects").value == 0.0
     assert at.number_input(key="knob_mini_turn_taking").value == 0.0  # LLP's turn-taking pairs: off by default
+    assert at.number_input(key="knob_mini_noise_persistence").value == 0.0  # independent from second to second
     assert any("(separation 2.9)" in c.value and "llp_steps" in c.value for c in at.caption)
     at.selectbox(key="data_synth_preset").set_value("full").run()
     assert not at.exception
