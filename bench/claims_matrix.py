@@ -31,9 +31,10 @@ this matrix's. The record lists them under `carried`. The new record spans the e
 well as this invocation's, so a subset (`--entries han --seeds 2`) adds to it. `--no-carry` ignores the earlier
 record: its runs are trained again, and the record spans this invocation alone.
 
-Shared first stages: MMT + CAPC's stage 1 is MMT's own training to the bit (mmt_recipe.py), so where the same
-seed's MMT run is finished under --out when the matrix starts, the CAPC run adopts it (`train --base-from`, its
-stages/base/metrics.json names the source) and trains only stages 2 and 3; its `run_seconds` then counts those.
+Shared first stages: MMT + CAPC's stage 1 is MMT's own training (the same bits on one machine, mmt_recipe.py), so
+where the same seed's MMT run is finished under --out when the matrix starts, the CAPC run adopts it (`train
+--base-from`, its stages/base/metrics.json names the source) and trains only stages 2 and 3; its `run_seconds` then
+counts those.
 
 `--record-only` trains nothing and rewrites the record from the finished runs, with the verdict code as it is now
 (e.g. to ship a part-way record written by an older process). `run_seconds`: the wall seconds of the process that

@@ -27,9 +27,12 @@ Choices where the paper is silent or ambiguous:
 - Stage 1 never uses CAPC (capc_weight forced to 0, whatever the overrides); `capc_weight=0` turns it off in stage 3
   too (the "No CAPC" row of Tab. 4). Model selection is not stated: the model's own (HAN's best val segment
   Type@AV for `mmt`). Every stage builds its model from the recipe seed (stage 1 and 3 start from the same weights).
-- Stage 1 is the model's own training (recipe "plain", e.g. `mmt`) to the bit: same values, seed and weights, so
-  `train --recipe capc --base-from <a finished plain run>` adopts that run as stage 1 (checked to be the same
-  configuration; its metrics.json names the source) instead of training it again.
+- Stage 1 is the model's own training (recipe "plain", e.g. `mmt`): same values, seed and initial weights, the same
+  result to the bit on one machine (tests/test_mmt.py), so `train --recipe capc --base-from <a finished plain run>`
+  adopts that run as stage 1 (checked to be the same configuration; its metrics.json names the source) instead of
+  training it again. Across machines float kernels differ and two trainings of one configuration diverge by about a
+  seed's spread (MMT seed 1 on `full`: 52.36 / 46.45 on the machine of 2026-12-05, 53.40 / 46.96 as CAPC's stage 1
+  on 2026-12-06; bench/RESULTS.md), so an adopted stage 1 is as good a sample as a retrained one.
 """
 
 from __future__ import annotations
