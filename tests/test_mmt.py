@@ -170,7 +170,7 @@ def test_capc_adopts_a_finished_plain_run_as_its_first_stage(tiny_data, tmp_path
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
     adopted = run("capc", "adopted", base_from=plain.folder)
     base = read_card(adopted.folder / "stages" / "base")
-    assert base.metrics["adopted_from"] == {"name": "mmt", "folder": str(plain.folder)}
+    assert base.metrics["adopted_from"] == {"name": "mmt", "folder": str(plain.folder.resolve())}
     assert base.config["recipe"] == "capc" and base.config["stage"] == "base"
     assert base.log() == read_card(plain.folder).log()
     assert adopted.metrics["test"] == trained.metrics["test"]  # the same three stages' result

@@ -444,7 +444,8 @@ def adopt(source: str | Path, out_dir: str | Path, model: torch.nn.Module, cfg: 
             with atomic_path(out / STEP_LOG) as tmp:
                 tmp.write_text("".join(json.dumps(r) + "\n" for r in steps))
         (out / STATE).unlink(missing_ok=True)  # an interrupted training of this stage, superseded
-        metrics = {**finished.metrics, "adopted_from": {"name": finished.config.get("name"), "folder": str(src)}}
+        source_card = {"name": finished.config.get("name"), "folder": str(src.resolve())}
+        metrics = {**finished.metrics, "adopted_from": source_card}
         save_checkpoint(out, model, card, metrics)  # metrics.json last: the stage is finished once it exists
     return FitResult(out, metrics, rows)
 
