@@ -172,9 +172,9 @@ WHY_FULL: dict[str, str] = {
         "vs 51.9, ev AV 39.8 vs 41.8, 3 seeds; segment level within 0.9), because its decisions flicker within "
         "events and the event-level match (tIoU >= 0.5) counts a broken event as missed: on seed 2 (HAN retrained "
         "here) its audio events last 4.3 segments against HAN's 5.0 (truth 5.5), and with both models' decisions "
-        "smoothed by a 3-segment "
-        "majority (a diagnostic in neither paper; bench/event_fragmentation.py) CM-Co's event Type@AV is +0.3 above "
-        "HAN's (50.0 vs 49.7) instead of -0.5 below. Ruled out, on one seed each: LLP's classes that take turns in "
+        "smoothed by a 3-segment majority (a diagnostic in neither paper; bench/event_fragmentation.py) CM-Co's "
+        "event Type@AV is +0.3 above HAN's (50.0 vs 49.7) instead of -0.5 below. Ruled out, on one seed each: LLP's "
+        "classes that take turns in "
         "time (--turn-taking 1: CM-Co beat HAN on mini, +0.7 / +1.3 over 3 seeds, but stays below on `full`, -0.0 / "
         "-1.3), and segment noise correlated from second to second (--noise-persistence 0.5, mini: -1.1 / -0.2).",
 }

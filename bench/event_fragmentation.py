@@ -42,7 +42,7 @@ def _label(folder: Path) -> str:
 def _pieces_row(label: str, pieces: dict[str, dict[str, float]]) -> str:
     cells = "  ".join(f"{pieces[m]['events']:6,} {pieces[m]['mean_length']:5.2f} {pieces[m]['events_per_pair']:5.2f}"
                       for m in ("audio", "visual", "av"))
-    return f"{label[-36:]:36s}  {cells}"
+    return f"{label:36s}  {cells}"
 
 
 def main(argv: list[str] | None = None) -> int:
