@@ -836,13 +836,18 @@ def synth_target(name: str) -> Path:
 
 def generate_synth(name: str, preset: str, seed: int, knobs: dict[str, float]) -> Path:
     """Generate (or regenerate) a SynthLLP folder with a progress bar; clears the cached loaders of that folder."""
-    from .data.synthetic import generate_and_cache
+    from .data.synthetic import generate_and_cache, resolve_knobs
 
     target = synth_target(name)
+    resolve_knobs(preset, **knobs)  # a knob out of range is refused before a "Generating…" box says otherwise
     with st.status(f"Generating SynthLLP {preset} (seed {seed}) into {target}…", expanded=True) as status:
         bar = st.progress(0.0, text="starting")
-        generate_and_cache(target, preset=preset, seed=seed, overwrite=True,
-                           progress=lambda frac, msg: bar.progress(min(max(frac, 0.0), 1.0), text=msg), **knobs)
+        try:
+            generate_and_cache(target, preset=preset, seed=seed, overwrite=True,
+                               progress=lambda frac, msg: bar.progress(min(max(frac, 0.0), 1.0), text=msg), **knobs)
+        except InputError:  # e.g. the folder cannot be written: the box says it stopped, the page shows why
+            status.update(label=f"SynthLLP {preset} not generated", state="error", expanded=False)
+            raise
         status.update(label=f"SynthLLP {preset} ready in {target}", state="complete", expanded=False)
     load_dataset.clear()
     dataset_summary.clear()

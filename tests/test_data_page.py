@@ -72,6 +72,13 @@ def test_synth_form_shows_each_presets_calibrated_knobs(tiny_data):
     assert at.number_input(key="knob_mini_silent_objects").value == 0.0
     assert at.number_input(key="knob_mini_turn_taking").value == 0.0  # LLP's turn-taking pairs: off by default
     assert at.number_input(key="knob_mini_noise_persistence").value == 0.0  # independent from second to second
+    at.number_input(key="knob_mini_noise_persistence").set_value(1.0)
+    next(b for b in at.button if b.label == "Generate and use").click().run()
+    assert not at.exception and [e.value for e in at.error] == [
+        "knob noise_persistence = 1.0 is out of range (below 1: at 1 the segment noise would be one constant per "
+        "video, which the nuisance knob already is)"]
+    assert not at.status  # refused before any "Generating…" box: nothing was generated
+    at.number_input(key="knob_mini_noise_persistence").set_value(0.0).run()
     assert any("(separation 2.9)" in c.value and "llp_steps" in c.value for c in at.caption)
     at.selectbox(key="data_synth_preset").set_value("full").run()
     assert not at.exception
