@@ -429,7 +429,8 @@ def adopt(source: str | Path, out_dir: str | Path, model: torch.nn.Module, cfg: 
     identity = _identity(model, card)
     there = {k: v for k, v in _identity_of_config(finished.config).items() if k not in ADOPTABLE_DIFFERENCES}
     there.update({k: identity[k] for k in ADOPTABLE_DIFFERENCES if k in identity})
-    _refuse_other(src / CONFIG, there, identity, "a training", "train the stage instead (without adopting)")
+    _refuse_other(src / CONFIG, there, identity, "a training",
+                  "leave out --base-from to train the stage, or name a run of this configuration")
     rows, steps = finished.log(), finished.steps() if (src / STEPS).exists() else []
     try:
         model.load_state_dict(load_state_dict(src / "model.pt"))
