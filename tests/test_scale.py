@@ -79,22 +79,28 @@ def test_bad_rows_still_name_their_line(tmp_path, bad, message):
 
 
 def test_bench_scale_smoke(tmp_path):
-    """Every step of the scale benchmark at two tiny sizes: the code paths run, the JSON holds every figure."""
-    out = tmp_path / "scale.json"
-    proc = subprocess.run([sys.executable, str(REPO / "bench" / "bench_scale.py"), "--sizes", "20", "40", "--repeats",
-                           "1", "--work", str(tmp_path / "w"), "--json", str(out)],
-                          capture_output=True, text=True, cwd=REPO, timeout=600)
-    results = json.loads(out.read_text())
+    """Every step of the scale benchmark at one tiny size, and the growth verdict over two sizes on the cheapest
+    step: the code paths run, the JSON holds every figure (each step is a subprocess: a few seconds of start-up)."""
+    def bench(json_name: str, *argv: str) -> tuple[subprocess.CompletedProcess, dict]:
+        out = tmp_path / json_name
+        proc = subprocess.run([sys.executable, str(REPO / "bench" / "bench_scale.py"), *argv, "--repeats", "1",
+                               "--work", str(tmp_path / "w"), "--json", str(out)],
+                              capture_output=True, text=True, cwd=REPO, timeout=600)
+        assert out.is_file(), proc.stdout[-2000:] + proc.stderr[-2000:]
+        return proc, json.loads(out.read_text())
+
+    proc, results = bench("every-step.json", "--sizes", "20")
     assert results["machine"]
-    for size in ("20", "40"):
-        steps = results["results"][size]
-        errors = {k: v["error"] for k, v in steps.items() if "error" in v}
-        assert not errors, errors
-        assert {"score", "loop", "stats", "cache", "predict", "evaluate", "compare", "errors", "timelines",
-                "features"} <= set(steps)
-        assert all(v["per_video_ms"] > 0 for v in steps.values())
-    assert "growth" in results["results"]["40"]["score"]
+    steps = results["results"]["20"]
+    errors = {k: v["error"] for k, v in steps.items() if "error" in v}
+    assert not errors, errors
+    assert {"score", "loop", "stats", "cache", "predict", "evaluate", "compare", "errors", "timelines",
+            "features"} <= set(steps)
+    assert all(v["per_video_ms"] > 0 for v in steps.values())
     # the verdict is about timings only, which a tiny run cannot judge; exit status follows the failures listed
+    assert (proc.returncode != 0) == bool(results["failures"]), proc.stdout[-2000:] + proc.stderr[-2000:]
+    proc, results = bench("growth.json", "--sizes", "20", "40", "--only", "score")
+    assert set(results["results"]) == {"20", "40"} and "growth" in results["results"]["40"]["score"]
     assert (proc.returncode != 0) == bool(results["failures"]), proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
