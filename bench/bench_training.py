@@ -75,7 +75,7 @@ def child(args: argparse.Namespace) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from avvp_core.models import count_parameters, create_model, model_info
-    from avvp_core.training.loop import TrainConfig, base_losses, seed_everything
+    from avvp_core.training.loop import TrainConfig, base_losses, make_optimizer, seed_everything
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -85,7 +85,7 @@ def child(args: argparse.Namespace) -> dict:
     cfg = TrainConfig.from_dict({**info.train, "device": args.device})
     seed_everything(0)
     model = create_model(args.child, args.width).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = make_optimizer(model, cfg, device, fused=args.adam == "fused")
     batch = random_batch(batch_size, args.frames, device)
 
     def forward_backward():
@@ -102,7 +102,8 @@ def child(args: argparse.Namespace) -> dict:
     for _ in range(2):  # warm-up: allocator, Adam state
         step()
     shape = (batch_size * 10, model.config["dim"])  # (B*T, D): the models' most common product is (B*T, D) @ (D, D)
-    probes = [gemm_rate(2048, 2048, 2048, device), gemm_rate(shape[0], shape[1], shape[1], device)]
+    reps = args.probe_repeats
+    probes = [gemm_rate(2048, 2048, 2048, device, reps), gemm_rate(shape[0], shape[1], shape[1], device, reps)]
     times: list[float] = []
     t_start = time.perf_counter()
     while len(times) < args.min_steps or (time.perf_counter() - t_start < args.seconds and len(times) < args.max_steps):
@@ -111,14 +112,14 @@ def child(args: argparse.Namespace) -> dict:
         step()
         sync(device)
         times.append(time.perf_counter() - t0)
-    probes += [gemm_rate(2048, 2048, 2048, device), gemm_rate(shape[0], shape[1], shape[1], device)]
+    probes += [gemm_rate(2048, 2048, 2048, device, reps), gemm_rate(shape[0], shape[1], shape[1], device, reps)]
     with FlopCounterMode(display=False) as counter:
         forward_backward()
     flops = counter.get_total_flops()
     step_s = statistics.median(times)
     best_s = min(times)
     row = {
-        "model": args.child, "width": args.width, "batch": batch_size, "frames": args.frames,
+        "model": args.child, "adam": args.adam, "width": args.width, "batch": batch_size, "frames": args.frames,
         "params": count_parameters(model), "steps": len(times), "step_ms": 1000 * step_s,
         "step_ms_best": 1000 * best_s, "videos_per_s": batch_size / step_s, "videos_per_s_best": batch_size / best_s,
         "gflop_per_video": flops / batch_size / 1e9, "achieved_gflops": flops / step_s / 1e9,
@@ -178,8 +179,12 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=80, choices=(10, 80), help="res152 frames per video")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--adam", choices=("fused", "loop", "both"), default="fused",
+                   help="Adam's implementation: fused as training uses it, torch's loop over parameters, or both "
+                        "(each model twice, and the ratio of their steps)")
     p.add_argument("--seconds", type=float, default=5.0, help="timed steps per model (at least --min-steps)")
     p.add_argument("--min-steps", type=int, default=3)
+    p.add_argument("--probe-repeats", type=int, default=5, help="timed runs of each GEMM probe (best taken)")
     p.add_argument("--max-steps", type=int, default=200)
     p.add_argument("--epoch-videos", type=int, help="one epoch over N videos (default 10,000 on CUDA, none on CPU)")
     p.add_argument("--epoch-data", type=Path, default=BENCH_DATA)
@@ -198,33 +203,34 @@ def main() -> None:
     print(machine_info())
     device = torch.device(args.device)
     print(f"GEMM float32 {args.device}, threads {args.threads} (best of 5, GFLOP/s): " + ", ".join(
-        f"{m}x{k}x{n} {gemm_rate(m, k, n, device):.0f}" for m, k, n in GEMM_SIZES), flush=True)
+        f"{m}x{k}x{n} {gemm_rate(m, k, n, device, args.probe_repeats):.0f}" for m, k, n in GEMM_SIZES), flush=True)
     if args.all:
         from avvp_core.models import list_models
 
         args.models = list_models()
     options = ["--width", args.width, "--frames", str(args.frames), "--threads", str(args.threads),
                "--device", args.device, "--seconds", str(args.seconds), "--min-steps", str(args.min_steps),
-               "--max-steps", str(args.max_steps), "--epoch-data", str(args.epoch_data),
-               "--epoch-videos", str(args.epoch_videos or 0)] + (["--batch", str(args.batch)] if args.batch else [])
+               "--max-steps", str(args.max_steps), "--probe-repeats", str(args.probe_repeats),
+               "--epoch-data", str(args.epoch_data), "--epoch-videos", str(args.epoch_videos or 0)] + (["--batch", str(args.batch)] if args.batch else [])
     rows = []
     print(f"{'model':<17}{'batch':>6}{'params':>12}{'ms/step':>9}{'best':>7}{'videos/s':>10}{'best':>7}"
           f"{'GFLOP/vid':>10}{'GFLOP/s':>9}{'roofline':>9}{'% roof':>7}{'peak MB':>9}" +
           ("   epoch" if args.epoch_videos else ""), flush=True)
+    adams = ("loop", "fused") if args.adam == "both" else (args.adam,)
     for name in args.models:
-        try:
-            r = run_child([__file__, *options, "--child", name])
-        except ChildFailed as exc:
-            print(f"{name:<17} failed: {exc}")
-            continue
-        rows.append(r)
-        peak = r.get("peak_mem_mb", r.get("peak_rss_mb"))
-        extra = f"   {r['epoch_videos']} videos {r['epoch_s']:.1f} s ({r['epoch_videos_per_s']:.0f}/s)" \
-            if "epoch_s" in r else ""
-        print(f"{name:<17}{r['batch']:>6}{r['params']:>12,}{r['step_ms']:>9.1f}{r['step_ms_best']:>7.1f}"
-              f"{r['videos_per_s']:>10.1f}{r['videos_per_s_best']:>7.1f}{r['gflop_per_video']:>10.3f}"
-              f"{r['achieved_gflops_best']:>9.1f}{r['roofline_gflops']:>9.1f}{r['roofline_pct']:>7.1f}"
-              f"{peak:>9.0f}{extra}", flush=True)
+        for adam in adams:
+            try:
+                r = run_child([__file__, *options, "--adam", adam, "--child", name])
+            except ChildFailed as exc:
+                print(f"{name:<17} failed: {exc}")
+                continue
+            rows.append(r)
+            _print_row(r, args.adam == "both")
+        if args.adam == "both" and [r["adam"] for r in rows[-2:]] == ["loop", "fused"] \
+                and rows[-1]["model"] == rows[-2]["model"] == name:
+            loop, fused = rows[-2], rows[-1]
+            fused["loop_over_fused"] = loop["step_ms"] / fused["step_ms"]
+            print(f"{'':<17}fused Adam: {fused['loop_over_fused']:.2f}x the loop's steps/s (median steps)")
     print("ms/step and videos/s: median and best step; GFLOP/s: best step; roofline: best float32 GEMM probe "
           "(2048^3 and (B*T, D) @ (D, D)) in the same subprocess; % roof = best step's GFLOP/s / roofline")
     if rows and "rss_before_model_mb" in rows[0]:
@@ -232,6 +238,17 @@ def main() -> None:
               f"+ torch before the model is built")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
+
+
+def _print_row(r: dict, with_adam: bool) -> None:
+    peak = r.get("peak_mem_mb", r.get("peak_rss_mb"))
+    extra = f"   {r['epoch_videos']} videos {r['epoch_s']:.1f} s ({r['epoch_videos_per_s']:.0f}/s)" \
+        if "epoch_s" in r else ""
+    label = f"{r['model']} ({r['adam']})" if with_adam else r["model"]
+    print(f"{label:<17}{r['batch']:>6}{r['params']:>12,}{r['step_ms']:>9.1f}{r['step_ms_best']:>7.1f}"
+          f"{r['videos_per_s']:>10.1f}{r['videos_per_s_best']:>7.1f}{r['gflop_per_video']:>10.3f}"
+          f"{r['achieved_gflops_best']:>9.1f}{r['roofline_gflops']:>9.1f}{r['roofline_pct']:>7.1f}"
+          f"{peak:>9.0f}{extra}", flush=True)
 
 
 if __name__ == "__main__":

@@ -140,3 +140,35 @@ def test_checkpoint_scan_skips_data_and_hidden_folders_and_its_stamp_follows_the
     metrics = root / "han" / "metrics.json"
     metrics.write_text(metrics.read_text() + " ")
     assert scan_stamp(root) != before  # a changed card invalidates the cached scan
+
+
+def test_bench_training_compares_the_two_adams_in_one_run(tmp_path):
+    """bench_training --adam both: each model trained with torch's loop and with fused Adam (as training builds it),
+    and the ratio of their steps in the fused row."""
+    out = tmp_path / "training.json"
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "bench_training.py"), "--models", "han", "--width",
+                           "demo", "--frames", "10", "--threads", "1", "--seconds", "0", "--min-steps", "1",
+                           "--adam", "both", "--probe-repeats", "1", "--json", str(out)],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = json.loads(out.read_text())
+    assert [(r["model"], r["adam"]) for r in rows] == [("han", "loop"), ("han", "fused")]
+    assert rows[1]["loop_over_fused"] == rows[0]["step_ms"] / rows[1]["step_ms"] > 0
+    assert "fused Adam:" in proc.stdout
+
+
+def test_training_uses_fused_adam_and_a_resumed_loop_state_keeps_the_loop():
+    import torch
+
+    from avvp_core.training.loop import TrainConfig, make_optimizer
+
+    model = torch.nn.Linear(3, 2)
+    cfg = TrainConfig()
+    fused = make_optimizer(model, cfg, torch.device("cpu"))
+    assert fused.param_groups[0]["fused"] is True
+    loop = make_optimizer(model, cfg, torch.device("cpu"), fused=False)
+    model(torch.ones(1, 3)).sum().backward()
+    loop.step()
+    fused.load_state_dict(loop.state_dict())  # what a resume does with a state written before the change
+    assert not fused.param_groups[0]["fused"]
+    fused.step()
