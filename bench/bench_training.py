@@ -211,7 +211,8 @@ def main() -> None:
     options = ["--width", args.width, "--frames", str(args.frames), "--threads", str(args.threads),
                "--device", args.device, "--seconds", str(args.seconds), "--min-steps", str(args.min_steps),
                "--max-steps", str(args.max_steps), "--probe-repeats", str(args.probe_repeats),
-               "--epoch-data", str(args.epoch_data), "--epoch-videos", str(args.epoch_videos or 0)] + (["--batch", str(args.batch)] if args.batch else [])
+               "--epoch-data", str(args.epoch_data), "--epoch-videos", str(args.epoch_videos or 0)]
+    options += ["--batch", str(args.batch)] if args.batch else []
     rows = []
     print(f"{'model':<17}{'batch':>6}{'params':>12}{'ms/step':>9}{'best':>7}{'videos/s':>10}{'best':>7}"
           f"{'GFLOP/vid':>10}{'GFLOP/s':>9}{'roofline':>9}{'% roof':>7}{'peak MB':>9}" +
