@@ -378,7 +378,7 @@ def _stage_seconds(folder: Path) -> float:
 
 
 # Options a card records that say where a run went, not how it trained: not replayed by --as-shipped.
-_NOT_REPLAYED = ("device", "eval_test")
+_NOT_REPLAYED = ("device", "eval_test", "log_test")
 
 
 def shipped_options(out: str | Path, entry: ZooEntry) -> tuple[dict[str, Any], dict[str, Any]]:

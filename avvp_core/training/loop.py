@@ -70,6 +70,9 @@ class TrainConfig:
     denoise_start_epoch: int = 2  # JoMoLD denoises from this epoch on (official: one warm-up epoch)
     budget: str = "epochs"  # how the recipe's schedule was sized for this data: see recipes.BUDGETS
     eval_test: bool = True  # score the selected model on test at the end
+    log_test: bool = False  # also score test every epoch into the log, as CM-Co's official script does (it selects
+    # on them); here they are never selected on, only kept to measure what selecting on test would have reported
+    # (bench/selection_on_test.py)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -390,6 +393,8 @@ def fit(
                 row[k if k == "loss" or k.startswith("log/") else f"loss/{k}"] = v / count
             if val is not None:
                 row.update(_flatten("val", evaluate(model, val, cfg.gating, device).summary))
+            if cfg.log_test and test is not None and test.split.has_truth:
+                row.update(_flatten("test", evaluate(model, test, cfg.gating, device).summary))
             elapsed += time.perf_counter() - t0
             row["seconds"] = round(elapsed, 3)
             score = row.get(cfg.select_metric) if cfg.select_metric else epoch

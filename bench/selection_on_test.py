@@ -1,0 +1,95 @@
+"""What selecting the epoch on test would have reported. CM-Co's official script scores the TEST split every epoch
+and reports its best epoch there (early stop on test event-level Type@AV, no checkpoint saved), where HAN's and ours
+select on val. For runs trained with `--train-set log_test=True` (test scored every epoch into the log, never selected
+on), this prints per run: the epoch val chose and its test figure (what the run's card reports), the epoch test would
+have chosen and its figure, and the difference, the optimism of selecting on test. With a baseline run, each other
+run's gap to it both ways: both selected on val, and the run on test against the baseline on val (how the paper's
+CM-Co figure meets HAN's published one).
+
+    python bench/selection_on_test.py RUN [RUN ...] [--baseline RUN] [--select event/type] [--json out.json]
+
+Reads only the runs' logs and cards; seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from common import machine_info
+
+from avvp_core.checkpoints import read_card
+from avvp_core.constants import METRIC_KEYS
+from avvp_core.errors import InputError
+from avvp_core.fileio import write_json
+
+SHOWN = ("segment/type", "event/type")
+
+
+def selections(folder: Path, select: str) -> dict:
+    """The run's val-selected epoch and its test figures beside the epoch that test `select` picks and its figures,
+    from its log ("test/" columns)."""
+    card = read_card(folder)
+    rows = card.log()
+    selected = card.metrics.get("selected_epoch")
+    by_epoch = {r["epoch"]: r for r in rows}
+    key = f"test/{select}"
+    scored = [r for r in rows if all(isinstance(r.get(f"test/{m}"), (int, float)) for m in METRIC_KEYS)]
+    if not scored:
+        raise InputError("its log has no test columns: train it with --train-set log_test=True", folder)
+    if selected not in {r["epoch"] for r in scored}:
+        raise InputError(f"its log has no test figures at the selected epoch ({selected})", folder)
+    best = max(scored, key=lambda r: (r[key], -r["epoch"]))  # the first epoch reaching the best, as ">" would
+
+    def figures(row: dict) -> dict[str, float]:
+        return {m: row[f"test/{m}"] for m in METRIC_KEYS}
+
+    on_val, on_test = figures(by_epoch[selected]), figures(best)
+    return {"run": str(folder), "selection_metric": card.metrics.get("selection_metric"), "epochs": len(rows),
+            "val_epoch": selected, "test_epoch": best["epoch"], "test_at_val_epoch": on_val,
+            "test_at_test_epoch": on_test, "optimism": {m: on_test[m] - on_val[m] for m in METRIC_KEYS}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="+", type=Path, help="finished runs trained with --train-set log_test=True")
+    p.add_argument("--baseline", type=Path, help="the run the others are compared with (selected on val)")
+    p.add_argument("--select", default="event/type", choices=METRIC_KEYS,
+                   help="the test figure that picks the test epoch (default event/type: CM-Co's official early stop)")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    print(machine_info())
+    try:
+        rows = [selections(folder, args.select) for folder in args.runs]
+        base = selections(args.baseline, args.select) if args.baseline else None
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"test figures (segment / event Type@AV) at the epoch val selects (what the card reports) and at the epoch "
+          f"test {args.select} would select")
+    print(f"{'run':<40}{'epochs':>7}{'val ep':>8}{'seg / ev':>15}{'test ep':>9}{'seg / ev':>15}{'optimism':>15}")
+    for r in rows + ([base] if base else []):
+        a, b, o = r["test_at_val_epoch"], r["test_at_test_epoch"], r["optimism"]
+        print(f"{r['run'][-40:]:<40}{r['epochs']:>7}{r['val_epoch']:>8}{_pair(a):>15}{r['test_epoch']:>9}"
+              f"{_pair(b):>15}{_pair(o, '+'):>15}")
+    comparisons = []
+    if base:
+        for r in rows:
+            both_val = {m: r["test_at_val_epoch"][m] - base["test_at_val_epoch"][m] for m in METRIC_KEYS}
+            test_vs_val = {m: r["test_at_test_epoch"][m] - base["test_at_val_epoch"][m] for m in METRIC_KEYS}
+            comparisons.append({"run": r["run"], "baseline": base["run"], "both_on_val": both_val,
+                                "run_on_test_baseline_on_val": test_vs_val})
+            print(f"{Path(r['run']).name} - {Path(base['run']).name}: {_pair(both_val, '+')} both selected on val, "
+                  f"{_pair(test_vs_val, '+')} with {Path(r['run']).name} selected on test")
+    if args.json:
+        write_json(args.json, {"select": args.select, "runs": rows, "baseline": base, "comparisons": comparisons})
+    return 0
+
+
+def _pair(figures: dict[str, float], sign: str = "") -> str:
+    return " / ".join(f"{figures[m]:{sign}.2f}" for m in SHOWN)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
