@@ -27,18 +27,25 @@ from avvp_core.fileio import write_json
 SHOWN = ("segment/type", "event/type")
 
 
-def selections(folder: Path, select: str) -> dict:
+def selections(folder: Path, select: str, llp_epochs: int | None = None) -> dict:
     """The run's val-selected epoch and its test figures beside the epoch that test `select` picks and its figures,
-    from its log ("test/" columns)."""
+    from its log ("test/" columns). With `llp_epochs` N, test picks among N epochs only, those ending nearest LLP's N
+    epoch ends (a run sized by --budget llp_steps on smaller data has more, shorter epochs than LLP's, and a maximum
+    over more noisy epochs is higher)."""
     card = read_card(folder)
     rows = card.log()
     selected = card.metrics.get("selected_epoch")
     by_epoch = {r["epoch"]: r for r in rows}
     key = f"test/{select}"
     scored = [r for r in rows if all(isinstance(r.get(f"test/{m}"), (int, float)) for m in METRIC_KEYS)]
+    logged = {r["epoch"] for r in scored}
+    if llp_epochs and scored:
+        last = max(logged)
+        wanted = {max(1, round(k * last / llp_epochs)) for k in range(1, llp_epochs + 1)}
+        scored = [r for r in scored if r["epoch"] in wanted]
     if not scored:
         raise InputError("its log has no test columns: train it with --train-set log_test=True", folder)
-    if selected not in {r["epoch"] for r in scored}:
+    if selected not in logged:
         raise InputError(f"its log has no test figures at the selected epoch ({selected})", folder)
     best = max(scored, key=lambda r: (r[key], -r["epoch"]))  # the first epoch reaching the best, as ">" would
 
@@ -47,6 +54,7 @@ def selections(folder: Path, select: str) -> dict:
 
     on_val, on_test = figures(by_epoch[selected]), figures(best)
     return {"run": str(folder), "selection_metric": card.metrics.get("selection_metric"), "epochs": len(rows),
+            "test_candidates": len(scored),
             "val_epoch": selected, "test_epoch": best["epoch"], "test_at_val_epoch": on_val,
             "test_at_test_epoch": on_test, "optimism": {m: on_test[m] - on_val[m] for m in METRIC_KEYS}}
 
@@ -57,12 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline", type=Path, help="the run the others are compared with (selected on val)")
     p.add_argument("--select", default="event/type", choices=METRIC_KEYS,
                    help="the test figure that picks the test epoch (default event/type: CM-Co's official early stop)")
+    p.add_argument("--llp-epochs", type=int, metavar="N",
+                   help="test picks among N epochs only, those ending nearest LLP's N epoch ends (e.g. 40 for a run "
+                        "under --budget llp_steps on smaller data; the official CM-Co also stops after 10 epochs "
+                        "without a better test figure, which this does not model: its maximum can only be lower)")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
+    if args.llp_epochs is not None and args.llp_epochs < 1:
+        p.error("--llp-epochs must be at least 1")
     print(machine_info())
     try:
-        rows = [selections(folder, args.select) for folder in args.runs]
-        base = selections(args.baseline, args.select) if args.baseline else None
+        rows = [selections(folder, args.select, args.llp_epochs) for folder in args.runs]
+        base = selections(args.baseline, args.select, args.llp_epochs) if args.baseline else None
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -83,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{Path(r['run']).name} - {Path(base['run']).name}: {_pair(both_val, '+')} both selected on val, "
                   f"{_pair(test_vs_val, '+')} with {Path(r['run']).name} selected on test")
     if args.json:
-        write_json(args.json, {"select": args.select, "runs": rows, "baseline": base, "comparisons": comparisons})
+        write_json(args.json, {"select": args.select, "llp_epochs": args.llp_epochs, "runs": rows, "baseline": base,
+                               "comparisons": comparisons})
     return 0
 
 

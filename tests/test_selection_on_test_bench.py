@@ -50,6 +50,10 @@ def test_test_logged_every_epoch_is_never_selected_on_and_the_script_reads_it(ti
     assert set(comparison["both_on_val"].values()) == {0}
     assert comparison["run_on_test_baseline_on_val"] == pytest.approx(row["optimism"])
 
+    assert bench.main([str(tmp_path / "logged"), "--llp-epochs", "1", "--json", str(out)]) == 0
+    only_last = json.loads(out.read_text())["runs"][0]  # one LLP epoch: the run's last epoch is the only candidate
+    assert only_last["test_candidates"] == 1 and only_last["test_epoch"] == len(log)
+
     assert bench.main([str(tmp_path / "plain")]) == 2  # no test column: one line saying how to get one
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "log_test=True" in err and "plain" in err
