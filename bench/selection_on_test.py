@@ -59,10 +59,21 @@ def selections(folder: Path, select: str, llp_epochs: int | None = None) -> dict
             "test_at_test_epoch": on_test, "optimism": {m: on_test[m] - on_val[m] for m in METRIC_KEYS}}
 
 
+def val_selected(folder: Path) -> dict:
+    """A baseline's test figures as its card reports them (selected on val; no test columns needed)."""
+    card = read_card(folder)
+    test = card.metrics.get("test")
+    if not isinstance(test, dict) or not all(isinstance(test.get(m), (int, float)) for m in METRIC_KEYS):
+        raise InputError("its metrics.json has no test figures", folder)
+    return {"run": str(folder), "val_epoch": card.metrics.get("selected_epoch"), "test_at_val_epoch": test}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", type=Path, help="finished runs trained with --train-set log_test=True")
-    p.add_argument("--baseline", type=Path, help="the run the others are compared with (selected on val)")
+    p.add_argument("--baseline", type=Path,
+                   help="the run the others are compared with, selected on val (its card's test figures; any "
+                        "finished run or shipped checkpoint)")
     p.add_argument("--select", default="event/type", choices=METRIC_KEYS,
                    help="the test figure that picks the test epoch (default event/type: CM-Co's official early stop)")
     p.add_argument("--llp-epochs", type=int, metavar="N",
@@ -76,19 +87,20 @@ def main(argv: list[str] | None = None) -> int:
     print(machine_info())
     try:
         rows = [selections(folder, args.select, args.llp_epochs) for folder in args.runs]
-        base = selections(args.baseline, args.select, args.llp_epochs) if args.baseline else None
+        base = val_selected(args.baseline) if args.baseline else None
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"test figures (segment / event Type@AV) at the epoch val selects (what the card reports) and at the epoch "
           f"test {args.select} would select")
     print(f"{'run':<40}{'epochs':>7}{'val ep':>8}{'seg / ev':>15}{'test ep':>9}{'seg / ev':>15}{'optimism':>15}")
-    for r in rows + ([base] if base else []):
+    for r in rows:
         a, b, o = r["test_at_val_epoch"], r["test_at_test_epoch"], r["optimism"]
         print(f"{r['run'][-40:]:<40}{r['epochs']:>7}{r['val_epoch']:>8}{_pair(a):>15}{r['test_epoch']:>9}"
               f"{_pair(b):>15}{_pair(o, '+'):>15}")
     comparisons = []
     if base:
+        print(f"baseline {base['run']} (selected on val, its card's test figures): {_pair(base['test_at_val_epoch'])}")
         for r in rows:
             both_val = {m: r["test_at_val_epoch"][m] - base["test_at_val_epoch"][m] for m in METRIC_KEYS}
             test_vs_val = {m: r["test_at_test_epoch"][m] - base["test_at_val_epoch"][m] for m in METRIC_KEYS}

@@ -35,7 +35,7 @@ def test_test_logged_every_epoch_is_never_selected_on_and_the_script_reads_it(ti
 
     bench = bench_script("selection_on_test")
     out = tmp_path / "sel.json"
-    assert bench.main([str(tmp_path / "logged"), "--baseline", str(tmp_path / "logged"), "--select", "segment/type",
+    assert bench.main([str(tmp_path / "logged"), "--baseline", str(tmp_path / "plain"), "--select", "segment/type",
                        "--json", str(out)]) == 0
     record = json.loads(out.read_text())
     row = record["runs"][0]
