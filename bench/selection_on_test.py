@@ -29,34 +29,41 @@ SHOWN = ("segment/type", "event/type")
 
 def selections(folder: Path, select: str, llp_epochs: int | None = None) -> dict:
     """The run's val-selected epoch and its test figures beside the epoch that test `select` picks and its figures,
-    from its log ("test/" columns). With `llp_epochs` N, test picks among N epochs only, those ending nearest LLP's N
+    from its log ("test/" columns). With `llp_epochs` N, both pick among N epochs only, those ending nearest LLP's N
     epoch ends (a run sized by --budget llp_steps on smaller data has more, shorter epochs than LLP's, and a maximum
-    over more noisy epochs is higher)."""
+    over more noisy epochs is higher); val then picks as the run did (its selection figure, the last best epoch, as
+    ">=" keeps it), which can differ from the epoch its card reports (`card_epoch`)."""
     card = read_card(folder)
+    if not card.metrics.get("complete"):
+        raise InputError("is not a finished run (its metrics.json does not say complete)", folder)
     rows = card.log()
-    selected = card.metrics.get("selected_epoch")
-    by_epoch = {r["epoch"]: r for r in rows}
+    card_epoch = card.metrics.get("selected_epoch")
     key = f"test/{select}"
     scored = [r for r in rows if all(isinstance(r.get(f"test/{m}"), (int, float)) for m in METRIC_KEYS)]
-    logged = {r["epoch"] for r in scored}
-    if llp_epochs and scored:
-        last = max(logged)
-        wanted = {max(1, round(k * last / llp_epochs)) for k in range(1, llp_epochs + 1)}
-        scored = [r for r in scored if r["epoch"] in wanted]
     if not scored:
         raise InputError("its log has no test columns: train it with --train-set log_test=True", folder)
-    if selected not in logged:
-        raise InputError(f"its log has no test figures at the selected epoch ({selected})", folder)
+    if card_epoch not in {r["epoch"] for r in scored}:
+        raise InputError(f"its log has no test figures at the selected epoch ({card_epoch})", folder)
+    chosen = next(r for r in scored if r["epoch"] == card_epoch)
+    if llp_epochs:
+        last = max(r["epoch"] for r in scored)
+        wanted = {max(1, round(k * last / llp_epochs)) for k in range(1, llp_epochs + 1)}
+        scored = [r for r in scored if r["epoch"] in wanted]
+        metric = card.metrics.get("selection_metric")
+        if isinstance(metric, str) and all(isinstance(r.get(metric), (int, float)) for r in scored):
+            chosen = max(scored, key=lambda r: (r[metric], r["epoch"]))  # ">=": the last best epoch
+        else:  # "last" (the run kept its last epoch) or no such column: the last candidate
+            chosen = scored[-1]
     best = max(scored, key=lambda r: (r[key], -r["epoch"]))  # the first epoch reaching the best, as ">" would
 
     def figures(row: dict) -> dict[str, float]:
         return {m: row[f"test/{m}"] for m in METRIC_KEYS}
 
-    on_val, on_test = figures(by_epoch[selected]), figures(best)
+    on_val, on_test = figures(chosen), figures(best)
     return {"run": str(folder), "selection_metric": card.metrics.get("selection_metric"), "epochs": len(rows),
-            "test_candidates": len(scored),
-            "val_epoch": selected, "test_epoch": best["epoch"], "test_at_val_epoch": on_val,
-            "test_at_test_epoch": on_test, "optimism": {m: on_test[m] - on_val[m] for m in METRIC_KEYS}}
+            "candidates": len(scored), "card_epoch": card_epoch, "val_epoch": chosen["epoch"],
+            "test_epoch": best["epoch"], "test_at_val_epoch": on_val, "test_at_test_epoch": on_test,
+            "optimism": {m: on_test[m] - on_val[m] for m in METRIC_KEYS}}
 
 
 def val_selected(folder: Path) -> dict:
@@ -77,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--select", default="event/type", choices=METRIC_KEYS,
                    help="the test figure that picks the test epoch (default event/type: CM-Co's official early stop)")
     p.add_argument("--llp-epochs", type=int, metavar="N",
-                   help="test picks among N epochs only, those ending nearest LLP's N epoch ends (e.g. 40 for a run "
+                   help="val and test pick among N epochs only, those ending nearest LLP's N epoch ends (40 for a run "
                         "under --budget llp_steps on smaller data; the official CM-Co also stops after 10 epochs "
                         "without a better test figure, which this does not model: its maximum can only be lower)")
     p.add_argument("--json", type=Path)

@@ -52,8 +52,12 @@ def test_test_logged_every_epoch_is_never_selected_on_and_the_script_reads_it(ti
 
     assert bench.main([str(tmp_path / "logged"), "--llp-epochs", "1", "--json", str(out)]) == 0
     only_last = json.loads(out.read_text())["runs"][0]  # one LLP epoch: the run's last epoch is the only candidate
-    assert only_last["test_candidates"] == 1 and only_last["test_epoch"] == len(log)
+    assert only_last["candidates"] == 1 and only_last["test_epoch"] == only_last["val_epoch"] == len(log)
+    assert only_last["card_epoch"] == metrics["selected_epoch"] and set(only_last["optimism"].values()) == {0}
 
     assert bench.main([str(tmp_path / "plain")]) == 2  # no test column: one line saying how to get one
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "log_test=True" in err and "plain" in err
+    (tmp_path / "logged" / "metrics.json").unlink()  # a run still training
+    assert bench.main([str(tmp_path / "logged")]) == 2
+    assert "is not a finished run" in capsys.readouterr().err
