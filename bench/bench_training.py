@@ -202,7 +202,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(machine_info())
     device = torch.device(args.device)
-    print(f"GEMM float32 {args.device}, threads {args.threads} (best of 5, GFLOP/s): " + ", ".join(
+    print(f"GEMM float32 {args.device}, threads {args.threads} (best of {args.probe_repeats}, GFLOP/s): " + ", ".join(
         f"{m}x{k}x{n} {gemm_rate(m, k, n, device, args.probe_repeats):.0f}" for m, k, n in GEMM_SIZES), flush=True)
     if args.all:
         from avvp_core.models import list_models
