@@ -219,17 +219,17 @@ def main() -> None:
           ("   epoch" if args.epoch_videos else ""), flush=True)
     adams = ("loop", "fused") if args.adam == "both" else (args.adam,)
     for name in args.models:
+        measured = {}  # adam -> this model's row
         for adam in adams:
             try:
-                r = run_child([__file__, *options, "--adam", adam, "--child", name])
+                measured[adam] = run_child([__file__, *options, "--adam", adam, "--child", name])
             except ChildFailed as exc:
                 print(f"{name:<17} failed: {exc}")
                 continue
-            rows.append(r)
-            _print_row(r, args.adam == "both")
-        if args.adam == "both" and [r["adam"] for r in rows[-2:]] == ["loop", "fused"] \
-                and rows[-1]["model"] == rows[-2]["model"] == name:
-            loop, fused = rows[-2], rows[-1]
+            rows.append(measured[adam])
+            _print_row(measured[adam], args.adam == "both")
+        if len(measured) == 2:  # both implementations ran: the ratio goes on the fused row
+            loop, fused = measured["loop"], measured["fused"]
             fused["loop_over_fused"] = loop["step_ms"] / fused["step_ms"]
             print(f"{'':<17}fused Adam: {fused['loop_over_fused']:.2f}x the loop's steps/s (median steps)")
     print("ms/step and videos/s: median and best step; GFLOP/s: best step; roofline: best float32 GEMM probe "

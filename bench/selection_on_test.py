@@ -19,6 +19,7 @@ from pathlib import Path
 
 from common import machine_info
 
+from avvp_core.checkpoint_schema import finite_number
 from avvp_core.checkpoints import read_card
 from avvp_core.constants import METRIC_KEYS
 from avvp_core.errors import InputError
@@ -39,7 +40,7 @@ def selections(folder: Path, select: str, llp_epochs: int | None = None) -> dict
     rows = card.log()
     card_epoch = card.metrics.get("selected_epoch")
     key = f"test/{select}"
-    scored = [r for r in rows if all(isinstance(r.get(f"test/{m}"), (int, float)) for m in METRIC_KEYS)]
+    scored = [r for r in rows if all(finite_number(r.get(f"test/{m}")) for m in METRIC_KEYS)]
     if not scored:
         raise InputError("its log has no test columns: train it with --train-set log_test=True", folder)
     if card_epoch not in {r["epoch"] for r in scored}:
@@ -50,7 +51,7 @@ def selections(folder: Path, select: str, llp_epochs: int | None = None) -> dict
         wanted = {max(1, round(k * last / llp_epochs)) for k in range(1, llp_epochs + 1)}
         scored = [r for r in scored if r["epoch"] in wanted]
         metric = card.metrics.get("selection_metric")
-        if isinstance(metric, str) and all(isinstance(r.get(metric), (int, float)) for r in scored):
+        if isinstance(metric, str) and all(finite_number(r.get(metric)) for r in scored):
             chosen = max(scored, key=lambda r: (r[metric], r["epoch"]))  # ">=": the last best epoch
         else:  # "last" (the run kept its last epoch) or no such column: the last candidate
             chosen = scored[-1]
@@ -70,7 +71,7 @@ def val_selected(folder: Path) -> dict:
     """A baseline's test figures as its card reports them (selected on val; no test columns needed)."""
     card = read_card(folder)
     test = card.metrics.get("test")
-    if not isinstance(test, dict) or not all(isinstance(test.get(m), (int, float)) for m in METRIC_KEYS):
+    if not isinstance(test, dict) or not all(finite_number(test.get(m)) for m in METRIC_KEYS):
         raise InputError("its metrics.json has no test figures", folder)
     return {"run": str(folder), "val_epoch": card.metrics.get("selected_epoch"), "test_at_val_epoch": test}
 
