@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import inspect
+import io
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -13,7 +17,8 @@ import pytest
 import torch
 
 # Tests use the machine's cores modestly and never the network.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Under pytest-xdist each worker takes one core, so a worker's torch uses one thread.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
 # No background prediction warm-up from the pages that tests (and their browser servers) run: it would outlive the
 # test's temporary folders and compete for the cores; tests/test_predcache.py covers it.
 os.environ.setdefault("AVVP_PREDICTION_WARMUP", "0")
@@ -36,6 +41,30 @@ def bench_script(name: str, module_name: str | None = None) -> ModuleType:
     return module
 
 
+def bench_main(module: ModuleType, *args: str) -> subprocess.CompletedProcess:
+    """A bench script's main() run in this process as `python bench/<script>.py ARGS` runs it: the same stdout,
+    stderr and exit status (argparse's refusals and SystemExit messages included), without a subprocess's Python and
+    torch start-up (about 3 s with torch 2.13). For the calls after a test's first, which stays a subprocess as a user
+    runs it; only for calls that leave no state behind (a script that sets torch's threads stays a subprocess)."""
+    argv = [module.__file__, *map(str, args)]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+            contextlib.ExitStack() as stack:
+        stack.callback(setattr, sys, "argv", sys.argv)
+        sys.argv = argv
+        try:
+            takes_argv = bool(inspect.signature(module.main).parameters)
+            rc = module.main(list(argv[1:])) if takes_argv else module.main()
+        except SystemExit as exc:  # as the interpreter ends: a message goes to stderr with status 1
+            code = exc.code
+            if code is None or isinstance(code, int):
+                rc = code
+            else:
+                print(code, file=sys.stderr)
+                rc = 1
+    return subprocess.CompletedProcess(argv, rc or 0, out.getvalue(), err.getvalue())
+
+
 SHALLOW_BAD = (None, [1], "x")  # a null, a container of the wrong kind, a scalar of the wrong kind
 
 
@@ -50,14 +79,14 @@ def json_paths(document, depth: int | None = None, prefix: tuple = ()):
 
 
 def replaced(document, path: tuple, value):
-    """A copy of the JSON `document` with the value at `path` replaced by `value` (path (): the whole document)."""
+    """The JSON `document` with the value at `path` replaced by `value` (path (): the whole document), as a new
+    document: the objects and lists along `path` are copied, the rest is shared with `document` (a sweep over a
+    300 KB record copies a few small containers per swap instead of the whole record); readers never mutate it."""
     if not path:
         return value
-    copy = json.loads(json.dumps(document))
-    target = copy
-    for k in path[:-1]:
-        target = target[k]
-    target[path[-1]] = value
+    head, *rest = path
+    copy = dict(document) if isinstance(document, dict) else list(document)
+    copy[head] = replaced(document[head], tuple(rest), value)
     return copy
 
 
@@ -65,9 +94,12 @@ def shallow_swaps(document, depth: int = 3):
     """(path, damaged copy) for the whole JSON `document` and for each value down to `depth` keys or list indices,
     each swapped for each of SHALLOW_BAD (path () is the whole document): random swaps rarely reach these few
     values, where a reader expecting an object or a number meets the wrong type."""
+    before = json.dumps(document, sort_keys=True)
     for path in [(), *json_paths(document, depth)]:
         for bad in SHALLOW_BAD:
             yield path, replaced(document, path, bad)
+    # the swaps share what they do not replace with `document`: a reader that changed one changed them all
+    assert json.dumps(document, sort_keys=True) == before, "a reader changed the JSON document it was given"
 
 
 def pytest_configure(config):

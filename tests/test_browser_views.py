@@ -16,6 +16,7 @@ from test_browser import CHROMIUM, DRAWN, FLAGS, RAN, RUN_OVER, WATCH_RUN, strea
 pytestmark = [
     pytest.mark.app,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed"),
+    pytest.mark.xdist_group("browser_views"),  # one worker starts the module's server (three trainings) once
 ]
 PLAYER = 'iframe[title*="avvp_synced_player"]'
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'

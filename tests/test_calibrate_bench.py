@@ -10,18 +10,25 @@ import sys
 from pathlib import Path
 
 from avvp_core.data.synthetic import generate
+from tests.conftest import bench_main, bench_script
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 SCRIPT = str(BENCH / "calibrate_han.py")
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
+def _run_script(*args: str) -> subprocess.CompletedProcess:
+    """The script as a user runs it."""
     return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, timeout=300)
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    """The script's main() in this process: the merges and refusals after the first run train nothing."""
+    return bench_main(bench_script("calibrate_han"), *args)
 
 
 def test_trains_scores_and_merges_then_refuses_a_run_on_other_data(tiny_data, tmp_path):
     out, record = tmp_path / "runs", tmp_path / "seed1.json"
-    proc = _run("--data", str(tiny_data), "--width", "demo", "--seeds", "1", "--epochs", "1", "--out", str(out),
+    proc = _run_script("--data", str(tiny_data), "--width", "demo", "--seeds", "1", "--epochs", "1", "--out", str(out),
                 "--json", str(record))
     assert proc.returncode == 0, proc.stderr
     assert "real LLP HAN" in proc.stdout and "segment/type" in proc.stdout and "54.0" in proc.stdout

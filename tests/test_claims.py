@@ -1,7 +1,9 @@
 """Claim verdicts from hand-made runs: rise, loss gap and label precision, and 'not measured' when a side is missing."""
 
+import contextlib
 import json
 from pathlib import Path
+from unittest import mock
 
 from conftest import json_paths, replaced, shallow_swaps
 from hypothesis import example, given, settings
@@ -285,6 +287,27 @@ def test_every_shallow_value_of_the_zoo_index_damaged_leaves_home_drawn(tmp_path
         _home_reads_zoo_index(document, tmp_path / str(n))
 
 
+_SHIPPED_CARDS: dict = {}  # resolved folder -> Card: the swaps above damage zoo.json only, never a card
+
+
+@contextlib.contextmanager
+def _shipped_cards_read_once():
+    """zoo.read_card memoised by the folder a link resolves to, for the index sweeps: each swap links the same shipped
+    cards, whose reading (and its checks, swept in test_reliability_checkpoints) is not what they test."""
+    from avvp_core import zoo
+
+    real = zoo.read_card
+
+    def read_card(folder):
+        key = Path(folder).resolve()
+        if key not in _SHIPPED_CARDS:
+            _SHIPPED_CARDS[key] = real(folder)
+        return _SHIPPED_CARDS[key]
+
+    with mock.patch.object(zoo, "read_card", read_card):
+        yield
+
+
 def _home_reads_zoo_index(index: dict, folder: Path):
     from avvp_core import ui
     from avvp_core.paths import CHECKPOINTS_DIR
@@ -301,7 +324,8 @@ def _home_reads_zoo_index(index: dict, folder: Path):
     rows = ui._read_zoo_index.__wrapped__(str(folder / ZOO_FILE), 0.0)
     entries = (rows or {}).get("entries")
     assert claims.newcomer_frame(entries if isinstance(entries, dict) else {}).startswith("Each claim compares")
-    assert all(isinstance(r["verdict"], str) for r in claims.check(zoo_runs(folder)))
+    with _shipped_cards_read_once():
+        assert all(isinstance(r["verdict"], str) for r in claims.check(zoo_runs(folder)))
     return frame
 
 

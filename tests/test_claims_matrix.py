@@ -3,14 +3,12 @@ the record with per-seed figures, mean ± std, verdicts and commands, and the re
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import bench_script
+from conftest import bench_main, bench_script
 
 from avvp_core import claims
 
@@ -24,15 +22,8 @@ def _run_script(*args: str) -> subprocess.CompletedProcess:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    """The script's main() in this process: the same output and exit status without a second of Python and torch
-    start-up per call (the record-only calls below train nothing)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = _MATRIX.main(list(args))
-        except SystemExit as exc:  # argparse's refusals
-            rc = exc.code if isinstance(exc.code, int) else 1
-    return subprocess.CompletedProcess([SCRIPT, *args], rc, out.getvalue(), err.getvalue())
+    """The script's main() in this process (the record-only calls below train nothing)."""
+    return bench_main(_MATRIX, *args)
 
 
 def test_trains_the_pairs_in_parallel_writes_the_record_and_resumes(tiny_data, tmp_path):

@@ -13,6 +13,7 @@ import pytest
 
 from avvp_core.constants import CLASSES, NUM_CLASSES, NUM_SEGMENTS
 from avvp_core.data.annotations import _read_table, dense_truth, read_eval_csv
+from tests.conftest import bench_script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,8 +80,8 @@ def test_bad_rows_still_name_their_line(tmp_path, bad, message):
 
 
 def test_bench_scale_smoke(tmp_path):
-    """Every step of the scale benchmark at one tiny size, and the growth verdict over two sizes on the cheapest
-    step: the code paths run, the JSON holds every figure (each step is a subprocess: a few seconds of start-up)."""
+    """Every step of the scale benchmark at one tiny size, and its growth verdict between two sizes: the code paths
+    run, the JSON holds every figure (each step is a subprocess: a few seconds of start-up)."""
     def bench(json_name: str, *argv: str) -> tuple[subprocess.CompletedProcess, dict]:
         out = tmp_path / json_name
         proc = subprocess.run([sys.executable, str(REPO / "bench" / "bench_scale.py"), *argv, "--repeats", "1",
@@ -99,9 +100,16 @@ def test_bench_scale_smoke(tmp_path):
     assert all(v["per_video_ms"] > 0 for v in steps.values())
     # the verdict is about timings only, which a tiny run cannot judge; exit status follows the failures listed
     assert (proc.returncode != 0) == bool(results["failures"]), proc.stdout[-2000:] + proc.stderr[-2000:]
-    proc, results = bench("growth.json", "--sizes", "20", "40", "--only", "score")
-    assert set(results["results"]) == {"20", "40"} and "growth" in results["results"]["40"]["score"]
-    assert (proc.returncode != 0) == bool(results["failures"]), proc.stdout[-2000:] + proc.stderr[-2000:]
+    # The growth verdict (a pure function of the per-size figures), on this run's figures as the smaller size and a
+    # larger one where one step's per-video cost doubles: only that step fails, by name, and the rest get a growth.
+    verdicts = bench_script("bench_scale").verdicts
+    larger = {step: {**figures, "per_video_ms": figures["per_video_ms"] * (2.0 if step == "predict" else 1.0)}
+              for step, figures in steps.items()}
+    sized = {20: steps, 40: larger}
+    failures = verdicts(sized)
+    assert len(failures) == 1 and failures[0].startswith("predict: per-video cost grows 2.00x from 20 to 40")
+    assert sized[40]["score"]["growth"] == 1.0
+    assert verdicts({20: steps, 40: {**larger, "score": {"error": "boom"}}})[0] == "score at 40: boom"
 
 
 def test_weak_labels_fast_and_careful_paths_agree(tmp_path):

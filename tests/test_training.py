@@ -84,7 +84,7 @@ def test_resume_after_sigkill_mid_epoch_reproduces_the_uninterrupted_run(tiny_da
     out = tmp_path / "killed"
     script = KILLER.format(repo=str(REPO), data=str(tiny_data), out=str(out), narrow=NARROW, fast=FAST)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "2"})
+                          env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
     assert (out / "train_state.pt").exists() and (out / ".lock").exists()  # stale lock of a dead process
     resumed = run_recipe("plain", _ctx(tiny_data, out))

@@ -17,6 +17,8 @@ from avvp_core.paths import CHECKPOINTS_DIR
 from avvp_core.zoo import ENTRIES, ZOO_FILE, render_readme, shipped
 
 MAX_ZOO_BYTES = 30 * 1024 * 1024
+# One worker regenerates mini for the module (about 15 s) instead of each worker that draws one of its tests.
+pytestmark = pytest.mark.xdist_group("zoo")
 
 
 @pytest.fixture(scope="module")
