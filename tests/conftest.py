@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
 import inspect
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -22,6 +25,18 @@ torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.
 # No background prediction warm-up from the pages that tests (and their browser servers) run: it would outlive the
 # test's temporary folders and compete for the cores; tests/test_predcache.py covers it.
 os.environ.setdefault("AVVP_PREDICTION_WARMUP", "0")
+
+# The app's default data folder (data/synthllp-mini) is generated in the background the first time a page needs it:
+# a test running app.py on a fresh clone would start a 460 MB generation inside the repository, competing for the
+# cores. Unless the caller names one, the default is this session's tiny SynthLLP (the `default_data` fixture), a
+# folder of its own; the first-start tests point ui.DEFAULT_DATA at folders of their own.
+if "AVVP_DEFAULT_DATA" not in os.environ:
+    _DEFAULT_DATA_ROOT = Path(tempfile.mkdtemp(prefix="avvp-tests-default-"))
+    atexit.register(shutil.rmtree, _DEFAULT_DATA_ROOT, True)
+    os.environ["AVVP_DEFAULT_DATA"] = str(_DEFAULT_DATA_ROOT / "synthllp-tiny")
+    TESTS_OWN_DEFAULT = True
+else:
+    TESTS_OWN_DEFAULT = False
 
 SHARED = Path(os.environ.get("AVVP_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 LLP_ANNOTATIONS = Path(os.environ.get("AVVP_LLP_ANNOTATIONS", SHARED / "llp_annotations"))
@@ -113,6 +128,17 @@ def tiny_data(tmp_path_factory) -> Path:
     from avvp_core.data.synthetic import generate_and_cache
 
     return generate_and_cache(tmp_path_factory.mktemp("synth") / "tiny", preset="tiny", seed=0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def default_data() -> Path | None:
+    """The app's default data folder for this session (AVVP_DEFAULT_DATA, set above): SynthLLP `tiny`, ready before
+    the first test, so no page starts the background generation of `mini`. None where the caller named the folder."""
+    if not TESTS_OWN_DEFAULT:
+        return None
+    from avvp_core.data.synthetic import generate_and_cache
+
+    return generate_and_cache(Path(os.environ["AVVP_DEFAULT_DATA"]), preset="tiny", seed=0)
 
 
 def make_batch(batch: int = 3, frames: int = 10, seed: int = 0):
