@@ -28,15 +28,15 @@ os.environ.setdefault("AVVP_PREDICTION_WARMUP", "0")
 
 # The app's default data folder (data/synthllp-mini) is generated in the background the first time a page needs it:
 # a test running app.py on a fresh clone would start a 460 MB generation inside the repository, competing for the
-# cores. Unless the caller names one, the default is this session's tiny SynthLLP (the `default_data` fixture), a
-# folder of its own; the first-start tests point ui.DEFAULT_DATA at folders of their own.
-if "AVVP_DEFAULT_DATA" not in os.environ:
+# cores. Unless the caller names one, the default is a tiny SynthLLP of this process's own (the `default_data`
+# fixture); the first-start tests point ui.DEFAULT_DATA at folders of their own. The xdist workers inherit the
+# controller's environment (its conftest runs first), hence the second variable: each worker makes its own folder.
+TESTS_OWN_DEFAULT = "AVVP_DEFAULT_DATA" not in os.environ or os.environ.get("AVVP_TESTS_OWN_DEFAULT_DATA") == "1"
+if TESTS_OWN_DEFAULT:
     _DEFAULT_DATA_ROOT = Path(tempfile.mkdtemp(prefix="avvp-tests-default-"))
     atexit.register(shutil.rmtree, _DEFAULT_DATA_ROOT, True)
     os.environ["AVVP_DEFAULT_DATA"] = str(_DEFAULT_DATA_ROOT / "synthllp-tiny")
-    TESTS_OWN_DEFAULT = True
-else:
-    TESTS_OWN_DEFAULT = False
+    os.environ["AVVP_TESTS_OWN_DEFAULT_DATA"] = "1"
 
 SHARED = Path(os.environ.get("AVVP_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 LLP_ANNOTATIONS = Path(os.environ.get("AVVP_LLP_ANNOTATIONS", SHARED / "llp_annotations"))
