@@ -60,12 +60,15 @@ def bench_main(module: ModuleType, *args: str) -> subprocess.CompletedProcess:
     """A bench script's main() run in this process as `python bench/<script>.py ARGS` runs it: the same stdout,
     stderr and exit status (argparse's refusals and SystemExit messages included), without a subprocess's Python and
     torch start-up (about 3 s with torch 2.13). For the calls after a test's first, which stays a subprocess as a user
-    runs it; only for calls that leave no state behind (a script that sets torch's threads stays a subprocess)."""
+    runs it. sys.argv and the environment are restored afterwards; a call that would change other process state (a
+    script setting torch's threads in its own process) stays a subprocess."""
     argv = [module.__file__, *map(str, args)]
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
             contextlib.ExitStack() as stack:
         stack.callback(setattr, sys, "argv", sys.argv)
+        environ = dict(os.environ)
+        stack.callback(lambda: (os.environ.clear(), os.environ.update(environ)))
         sys.argv = argv
         try:
             takes_argv = bool(inspect.signature(module.main).parameters)

@@ -13,7 +13,7 @@ import pytest
 
 from avvp_core.constants import CLASSES, NUM_CLASSES, NUM_SEGMENTS
 from avvp_core.data.annotations import _read_table, dense_truth, read_eval_csv
-from tests.conftest import bench_script
+from tests.conftest import bench_main, bench_script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -100,9 +100,18 @@ def test_bench_scale_smoke(tmp_path):
     assert all(v["per_video_ms"] > 0 for v in steps.values())
     # the verdict is about timings only, which a tiny run cannot judge; exit status follows the failures listed
     assert (proc.returncode != 0) == bool(results["failures"]), proc.stdout[-2000:] + proc.stderr[-2000:]
-    # The growth verdict (a pure function of the per-size figures), on this run's figures as the smaller size and a
-    # larger one where one step's per-video cost doubles: only that step fails, by name, and the rest get a growth.
-    verdicts = bench_script("bench_scale").verdicts
+    # Two sizes on the cheapest step, main() in this process (its `score` commands are still subprocesses): the
+    # growth column and verdict are reached
+    scale = bench_script("bench_scale")
+    proc = bench_main(scale, "--sizes", "20", "40", "--only", "score", "--repeats", "1", "--work", tmp_path / "w2",
+                      "--json", tmp_path / "growth.json")
+    results = json.loads((tmp_path / "growth.json").read_text())
+    assert set(results["results"]) == {"20", "40"} and "growth" in results["results"]["40"]["score"]
+    assert (proc.returncode != 0) == bool(results["failures"]), proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "growth" in proc.stdout
+    # The verdict itself (a pure function of the per-size figures), on the first run's figures as the smaller size and
+    # a larger one where one step's per-video cost doubles: only that step fails, by name, and the rest get a growth.
+    verdicts = scale.verdicts
     larger = {step: {**figures, "per_video_ms": figures["per_video_ms"] * (2.0 if step == "predict" else 1.0)}
               for step, figures in steps.items()}
     sized = {20: steps, 40: larger}
