@@ -245,7 +245,8 @@ def short_clip(tmp_path_factory) -> Path:
                                     ColorClip((64, 48), (0, 0, 255)).with_duration(2)])
     path = tmp_path_factory.mktemp("clip") / "my clip.mp4"
     video.with_audio(AudioArrayClip(sound, fps=sr)).write_videofile(
-        str(path), fps=8, codec="libx264", audio_codec="aac", audio_fps=sr, logger=None)
+        str(path), fps=8, codec="libx264", audio_codec="aac", audio_fps=sr, logger=None,
+        temp_audiofile_path=str(path.parent))  # not the working directory: another xdist worker writes the same name
     return path
 
 
