@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
+from unittest import mock
 
 import pytest
 import torch
@@ -64,12 +65,8 @@ def bench_main(module: ModuleType, *args: str) -> subprocess.CompletedProcess:
     script setting torch's threads in its own process) stays a subprocess."""
     argv = [module.__file__, *map(str, args)]
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
-            contextlib.ExitStack() as stack:
-        stack.callback(setattr, sys, "argv", sys.argv)
-        environ = dict(os.environ)
-        stack.callback(lambda: (os.environ.clear(), os.environ.update(environ)))
-        sys.argv = argv
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), mock.patch.object(sys, "argv", argv), \
+            mock.patch.dict(os.environ):
         try:
             takes_argv = bool(inspect.signature(module.main).parameters)
             rc = module.main(list(argv[1:])) if takes_argv else module.main()
