@@ -156,6 +156,12 @@ def test_published_rows_are_deduplicated_and_set_against_later_methods():
     assert standings["segment/type"].is_monotonic_decreasing and standings["method"].is_unique
     chart = C.standings_chart(standings)
     assert list(chart.data[0].y) == list(standings["method"]) and chart.data[0].text[0] == "68.9"
+    # paper 000 prints MMT + CAPC (No MSG) at segment level only: its event bar says so, not "nan"
+    nomsg = C.standings_frame([_card("/x/nomsg-capc", "mmt_nomsg", "capc")])
+    row = list(nomsg["method"]).index("MMT + CAPC (No MSG)")
+    seg, event = C.standings_chart(nomsg).data
+    assert seg.text[row] == "60.1" and event.text[row] == "not published" and event.x[row] == 0
+    assert not any("nan" in label for trace in (seg, event) for label in trace.text)
 
 
 def _copies(tiny_han: Path, tmp_path: Path) -> Path:

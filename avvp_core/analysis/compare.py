@@ -339,9 +339,14 @@ def standings_chart(frame: pd.DataFrame):
     fig = go.Figure()
     colours = frame["kind"].map({"seed method (reproduced here)": "#1f77b4", "later method": "#9a9a9a"}).tolist()
     for key, level, pattern in (("segment/type", "segment", ""), ("event/type", "event", "/")):
-        fig.add_trace(go.Bar(y=frame["method"], x=frame[key], orientation="h", marker_color=colours,
-                             marker_pattern_shape=pattern, text=frame[key].map(lambda v: f"{v:.1f}"),
-                             textposition="outside", name=f"{level}-level Type@AV"))
+        # A figure its paper does not print (e.g. MMT + CAPC (No MSG): Table 3 gives segment level only) is a bar
+        # of length 0 labelled "not published", never a bare "nan" or a gap that reads as a missing model.
+        values = pd.to_numeric(frame[key], errors="coerce")
+        labels = [f"{v:.1f}" if pd.notna(v) else "not published" for v in values]
+        fig.add_trace(go.Bar(y=frame["method"], x=values.fillna(0.0), orientation="h", marker_color=colours,
+                             marker_pattern_shape=pattern, text=labels, textposition="outside",
+                             customdata=labels, name=f"{level}-level Type@AV",
+                             hovertemplate=f"%{{y}}<br>{level}-level Type@AV: %{{customdata}}<extra></extra>"))
     fig.update_layout(barmode="group", height=max(320, 60 + 34 * len(frame)), margin={"l": 10, "r": 10, "t": 40},
                       title="Type@AV on the real LLP test set (published, %)", xaxis={"range": [0, 80]},
                       yaxis={"autorange": "reversed", "categoryorder": "array", "categoryarray": list(frame["method"])},
