@@ -41,6 +41,11 @@ counts those.
 finished each run, kept beside its folder (`<run>.wall.json`) so a record rebuilt in a later session keeps them all; a
 run resumed across sessions counts its last part there, and every part in its `train_seconds`.
 
+`--status` trains and writes nothing: one line per planned run, read from the run folders while trainings run (a
+lock probe tells running from stopped): done or carried (with its test segment / event Type@AV), running or stopped
+(each stage: done, adopted, or its epoch of N; the last epochs' duration and the training time left at that pace, the
+later stages counted at the same time per step; a multi-stage run's label steps are not counted), or waiting.
+
 Plumbing test (tests/test_claims_matrix.py): `--data <tiny> --width demo --epochs 1 --entries han mgn --seeds 1 2`.
 """
 
@@ -65,7 +70,9 @@ from avvp_core.constants import METRIC_KEYS
 from avvp_core.data import LLPDataset
 from avvp_core.errors import InputError
 from avvp_core.fileio import write_json
-from avvp_core.training.recipes import adopts_base
+from avvp_core.jobs import read_jsonl
+from avvp_core.training.loop import lock_holder
+from avvp_core.training.recipes import adopts_base, budget_plan
 from avvp_core.zoo import ENTRIES
 
 DEFAULT_SEEDS = (1, 2, 3)
@@ -318,6 +325,90 @@ def build_record(args: argparse.Namespace, entries: list[str], seeds_planned: li
     }
 
 
+def _stage_folders(run: Path, stages: list[str]) -> list[Path]:
+    """Where each training stage of a recipe writes: the last into the run folder itself, the earlier ones into
+    stages/<name> (RecipeContext.fit's layout: e.g. MA's and CAPC's base, JoMoLD's estimator)."""
+    return [run / "stages" / name for name in stages[:-1]] + [run]
+
+
+def _finished_stage(folder: Path) -> dict | None:
+    """An earlier stage's metrics.json when it says the stage is complete (stages have no test figures)."""
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return metrics if isinstance(metrics, dict) and metrics.get("complete") else None
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+
+
+def run_status(run: Path, plan: list[dict], carried: dict | None) -> tuple[str, str, str]:
+    """(state, progress, test figures) of one planned run, read from its folder without disturbing a training in
+    it: done (metrics.json complete), carried (measured by the earlier record), running (a process holds its lock),
+    stopped (part-trained, resumes when the matrix is rerun) or waiting (not started)."""
+    metrics = _complete(run)
+    measured = metrics or carried
+    if measured is not None:
+        test = measured["test"]
+        figures = f"{test['segment/type']:.2f} / {test['event/type']:.2f}"
+        seconds = measured.get("train_seconds")  # the last stage's (each stage's metrics.json has its own)
+        how = f"selected epoch {measured.get('selected_epoch')}"
+        if finite_number(seconds):
+            how += f", {_hours(seconds)} of training" + (" in its last stage" if len(plan) > 1 else "")
+        return ("done" if metrics else "carried"), how, figures
+    if not run.exists():
+        return "waiting", "", ""
+    holder = lock_holder(run)
+    parts, left, per_step = [], [], None
+    for stage, folder in zip(plan, _stage_folders(run, [r["stage"] for r in plan]), strict=True):
+        name = stage["stage"]
+        if folder != run and (finished := _finished_stage(folder)) is not None:
+            source = finished.get("adopted_from")
+            parts.append(f"{name} done" + (f" (adopted from {source['name']})" if isinstance(source, dict)
+                                            and isinstance(source.get("name"), str) else ""))
+            continue
+        rows = read_jsonl(folder / "log.jsonl")
+        try:
+            epochs = int(json.loads((folder / "config.json").read_text())["train"]["epochs"])
+        except (OSError, ValueError, KeyError, TypeError):
+            epochs = stage["epochs"]
+        done = len(rows)
+        parts.append(f"{name} epoch {done} of {epochs}" if done or (folder / "config.json").is_file()
+                     else f"{name} not started")
+        # "seconds" is the training time up to the end of each epoch (a resumed run's too): its steps, one epoch each
+        durations = np.diff([0.0, *(r["seconds"] for r in rows if finite_number(r.get("seconds")))]).tolist()
+        if durations and per_step is None:
+            recent = sorted(durations[-3:])[len(durations[-3:]) // 2]  # median of the last three epochs
+            per_step = recent / stage["steps_per_epoch"]
+            parts[-1] += f" (last epochs {_hours(recent)} each)"
+        left.append((epochs - done) * stage["steps_per_epoch"])
+    progress = "; ".join(parts)
+    if per_step is not None:
+        progress += f"; about {_hours(per_step * sum(left))} of training left at that pace"
+    return ("running" if holder else "stopped"), progress + (f" (pid {holder})" if holder else ""), ""
+
+
+def print_status(args: argparse.Namespace, entries: list[str], seeds: list[int], carried: dict) -> None:
+    """One line per planned run of the matrix: what is done, running, stopped or waiting, and how far each is."""
+    n_train = len(LLPDataset(args.data).split("train"))
+    rows = []
+    for seed in seeds:
+        for name in entries:
+            e = ENTRIES[name]
+            plan = budget_plan(e.model, e.recipe, n_train, {**e.train_overrides, "budget": "llp_steps",
+                               **({"epochs": args.epochs} if args.epochs is not None else {})}, width=args.width)
+            run = args.out / f"{name}-s{seed}"
+            rows.append((run.name, *run_status(run, plan, carried.get(run.name))))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'run':<{width}}  {'state':<8}  {'seg / ev Type@AV':<16}  progress")
+    for name, state, progress, figures in rows:
+        print(f"{name:<{width}}  {state:<8}  {figures:<16}  {progress}".rstrip())
+    counts = {s: sum(r[1] == s for r in rows) for s in ("done", "carried", "running", "stopped", "waiting")}
+    print(", ".join(f"{v} {k}" for k, v in counts.items() if v) + f" of {len(rows)} runs")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=BENCH_DATA, help="SynthLLP full (generated there when missing)")
@@ -334,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="train again the runs the existing record measured whose folders are not under --out")
     p.add_argument("--record-only", action="store_true",
                    help="train nothing: rewrite the record from the finished runs (after a change to the verdicts)")
+    p.add_argument("--status", action="store_true",
+                   help="train and write nothing: one line per planned run (done, running, stopped or waiting), "
+                        "its epochs so far and the training time left at its recent pace")
     args = p.parse_args(argv)
     entries = args.entries or claim_entries()
     unknown = [n for n in entries if n not in ENTRIES]
@@ -375,6 +469,9 @@ def main(argv: list[str] | None = None) -> int:
             folder = args.out / f"{name}-s{seed}"
             if _complete(folder) is None and folder.name not in carried[0]:
                 todo.append((folder, train_command(args, name, seed, folder)))
+    if args.status:
+        print_status(args, record_entries, record_seeds, carried[0])
+        return 0
     if carried[0]:
         print(f"carried from {args.record}: {len(carried[0])} runs measured earlier ({', '.join(sorted(carried[0]))})",
               flush=True)

@@ -4,6 +4,7 @@ the record with per-seed figures, mean ± std, verdicts and commands, and the re
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -127,3 +128,21 @@ def test_capc_adopts_the_same_seeds_finished_mmt_run(tiny_data, tmp_path):
     base = json.loads((out / "mmt-capc-s1" / "stages" / "base" / "metrics.json").read_text())
     assert base["adopted_from"]["name"] == "mmt-s1"
     assert base["test"] == json.loads((out / "mmt-s1" / "metrics.json").read_text())["test"]
+
+    # --status reads the folders and trains and writes nothing: done, stopped, running (lock held) and waiting runs
+    status_args = (*common, "--entries", "mmt", "mmt-capc", "mgn", "--status")
+    before = record.read_text()
+    lines = {line.split()[0]: line for line in _run(*status_args).stdout.splitlines()}
+    assert lines["mmt-s1"].split()[1] == "done" and "selected epoch 1" in lines["mmt-s1"]
+    assert lines["mgn-s1"].split()[1] == "waiting" and not (out / "mgn-s1").exists()
+    (out / "mmt-capc-s1" / "metrics.json").unlink()  # its last stage as if interrupted after its one epoch
+    stopped = {line.split()[0]: line for line in _run(*status_args).stdout.splitlines()}["mmt-capc-s1"]
+    assert stopped.split()[1] == "stopped" and "base done (adopted from mmt-s1); final epoch 1 of 1" in stopped
+    assert "0 min of training left" in stopped
+    from avvp_core.training.loop import folder_lock
+
+    with folder_lock(out / "mmt-capc-s1"):  # a training holds the folder
+        status = _run(*status_args).stdout
+    running = {line.split()[0]: line for line in status.splitlines()}["mmt-capc-s1"]
+    assert running.split()[1] == "running" and f"(pid {os.getpid()})" in running
+    assert "1 done, 1 running, 1 waiting of 3 runs" in status and record.read_text() == before

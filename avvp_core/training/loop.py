@@ -252,6 +252,27 @@ def folder_lock(folder: Path, wait: bool = False):
         os.close(fd)
 
 
+def lock_holder(folder: Path) -> str | None:
+    """The pid (as its lock file says) of the training that holds `folder_lock(folder)` now, or None when none does.
+    A probe for status displays: it takes a shared flock without blocking and drops it at once, so a training that
+    starts in that same instant may be refused as busy (FolderBusy) and is simply started again."""
+    try:
+        fd = os.open(folder / LOCK, os.O_RDONLY)
+    except OSError:  # no lock file: nothing has locked the folder, or its holder released it
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+    except OSError:
+        return None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _rng_state(generator: torch.Generator) -> dict[str, Any]:
     state = {"torch": torch.get_rng_state(), "shuffle": generator.get_state(),
              "numpy": json.dumps(np.random.get_state()[1].tolist()), "numpy_pos": np.random.get_state()[2],
