@@ -202,6 +202,59 @@ def test_scores_fall_back_to_modality_probabilities():
         encoder_parameters(torch.nn.Linear(2, 2))
 
 
+def test_reach_paths_weights_each_modalitys_gradient_into_the_shared_layers_by_its_mu():
+    """dgm_reach="paths": every parameter behind the output features gets mu^a (its gradient through the audio
+    features) + mu^v (through the visual ones), checked against the two parts computed apart with autograd.grad;
+    the heads keep their gradients."""
+    from avvp_core.training.dgm_recipe import dgm_hook
+    from avvp_core.training.loop import TrainConfig
+
+    torch.manual_seed(0)
+    model = create_model("msdu", "paper", **NARROW).eval()  # eval: the two forwards below are the same function
+    batch = make_batch(batch=4)
+
+    def forward():
+        out = model(batch)
+        out.aux["msdu_visual"] = batch.labels * 0.9 + 0.05  # visual dominates: mu_v < 1, mu_a = 1 ...
+        out.aux["msdu_audio"] = torch.full_like(batch.labels, 0.5)
+        return out, out.video_prob.sum() + out.audio_prob.sum() + out.visual_prob.sum()
+
+    out, loss = forward()
+    paths = model.modality_paths(out)
+    backbone = [(n, p) for n, p in model.named_parameters() if n.startswith(("project.", "layers."))]
+    heads = [(n, p) for n, p in model.named_parameters() if n.startswith("head.")]
+    d_audio, d_visual = torch.autograd.grad(loss, [paths["audio"], paths["visual"]], retain_graph=True)
+    through = {m: torch.autograd.grad(paths[m], [p for _, p in backbone], grad_outputs=d, retain_graph=True,
+                                      allow_unused=True) for m, d in (("audio", d_audio), ("visual", d_visual))}
+    head_grads = torch.autograd.grad(loss, [p for _, p in heads])
+
+    hook = dgm_hook(TrainConfig(dgm_gamma=0.5, dgm_noise=False, dgm_reach="paths"))
+    out, loss = forward()
+    model.zero_grad(set_to_none=True)
+    hook.before_backward(model, out, batch)
+    loss.backward()
+    logs = hook(model, out, batch, {})
+    mu_a, mu_v = logs["mu_audio"], logs["mu_visual"]
+    assert mu_a == 1.0 and 0.0 < mu_v < 0.9  # ... and strongly so at gamma 0.5
+    for (name, p), g_a, g_v in zip(backbone, through["audio"], through["visual"], strict=True):
+        expected = mu_a * (0 if g_a is None else g_a) + mu_v * (0 if g_v is None else g_v)
+        torch.testing.assert_close(p.grad, expected, rtol=1e-5, atol=1e-7, msg=name)
+    for (name, p), g in zip(heads, head_grads, strict=True):
+        torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-7, msg=name)
+    shared = [p for n, p in backbone if n.startswith("layers.")]
+    assert shared and all(p.grad is not None for p in shared)  # the shared HAN layer is reached
+
+
+def test_reach_paths_is_refused_where_it_cannot_act():
+    from avvp_core.training.loop import TrainConfig
+
+    with pytest.raises(InputError, match="does not combine with dgm_scale 'step'"):
+        TrainConfig(dgm_gamma=0.1, dgm_reach="paths", dgm_scale="step")
+    with pytest.raises(InputError, match="dgm_reach"):
+        TrainConfig.from_dict({"dgm_reach": "heads"})
+    assert TrainConfig().dgm_reach == "encoders"
+
+
 # --- MSDU --------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("detach", [True, False])
 def test_msdu_heads_learn_from_their_losses_and_read_only_the_encoders(detach):
@@ -241,9 +294,9 @@ def _steps(folder: Path) -> list[dict]:
     return [json.loads(x) for x in (folder / "steps.jsonl").read_text().splitlines() if x]
 
 
-@pytest.mark.parametrize("scale", ["gradient", "step"])
-def test_dgm_recipe_logs_omega_and_mu_every_step(tiny_data, tmp_path, scale):
-    result = run_recipe("dgm", _ctx(tiny_data, tmp_path / "run", dgm_scale=scale))
+@pytest.mark.parametrize("scale, reach", [("gradient", "encoders"), ("step", "encoders"), ("gradient", "paths")])
+def test_dgm_recipe_logs_omega_and_mu_every_step(tiny_data, tmp_path, scale, reach):
+    result = run_recipe("dgm", _ctx(tiny_data, tmp_path / "run", dgm_scale=scale, dgm_reach=reach))
     steps = _steps(result.folder)
     assert len(steps) == -(-len(LLPDataset(tiny_data).split("train")) // 16)
     for row in steps:
@@ -253,7 +306,15 @@ def test_dgm_recipe_logs_omega_and_mu_every_step(tiny_data, tmp_path, scale):
     log = card.log()[0]
     assert {"log/omega", "log/mu_audio", "log/mu_visual", "loss/msdu_audio", "loss/msdu_visual"} <= set(log)
     assert card.config["recipe"] == "dgm" and card.config["dgm"]["gamma"] == 0.1
-    assert card.config["train"]["dgm_scale"] == scale
+    assert card.config["train"]["dgm_scale"] == scale and card.config["train"]["dgm_reach"] == reach
+
+
+def test_reach_paths_needs_a_model_that_names_its_output_features(tiny_data, tmp_path):
+    ctx = RecipeContext(LLPDataset(tiny_data), "mgn", tmp_path / "run", "paper", {"dim": 16, "depth_av": 1},
+                        {"epochs": 1, "dgm_reach": "paths"}, terminal=False)
+    with pytest.raises(InputError, match="modality_paths"):
+        run_recipe("dgm", ctx)
+    assert not (tmp_path / "run" / "model.pt").exists()  # refused before any training
 
 
 def test_dgm_with_gamma_zero_is_the_plain_recipe(tiny_data, tmp_path):

@@ -60,6 +60,14 @@ class HAN(AVVPModel):
         p = self.project
         return {"audio": [p.audio], "visual": [p.video_2d, p.video_3d, p.video_fusion]}
 
+    @staticmethod
+    def modality_paths(out: ParseOutput) -> dict[str, torch.Tensor]:
+        """Each modality's features where they leave the shared backbone (DGM's reach "paths"): the audio after the
+        HAN layers, the visual before the head dropout (every loss reads them or what follows from them). Models built
+        on HAN's `encode` without that dropout (CM-Co) have their visual features there already."""
+        features = out.features
+        return {"audio": features["audio"], "visual": features.get("visual_pre_dropout", features["visual"])}
+
 
 # Official recipe: Adam 3e-4, StepLR(10, 0.1), batch 16, 40 epochs, seed 1, select on val segment Type@AV.
 HAN_TRAIN = {"epochs": 40, "batch_size": 16, "lr": 3e-4, "lr_step": 10, "lr_gamma": 0.1, "seed": 1,

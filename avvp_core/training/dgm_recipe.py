@@ -61,13 +61,21 @@ Choices where the paper is silent or ambiguous, named:
   the noise is still added to the gradient (OGM-GE's g + h) and so also shortened with the step.
 - The noise is added to both modalities' encoders every step, the weaker one's (mu = 1) included (OGM-GE also
   perturbs both encoders).
-- Only the gradients of `modality_encoders()` are modulated: Fig. 2 and the conclusion "modulate the gradients of
-  the feature encoders"; Eq. 8 also names the classifier weights alpha^w, but in HAN-style models the classifier
-  is shared by both modalities and, as a parameter, cannot be scaled per modality (scaling the gradient that flows
-  back through each modality's features into the shared layers would be another reading; not implemented). For
-  HAN (and MSDU's backbone) the separable encoders are the input projections (audio: fc_a; visual: fc_v, fc_st,
-  fc_fusion): HAN's layer is shared. At demo width that leaves DGM the audio projection's 16,512 parameters and the
-  visual projections' 360,832.
+- Where mu acts (`dgm_reach`). Default "encoders": only the gradients of `modality_encoders()` are modulated: Fig. 2
+  and the conclusion "modulate the gradients of the feature encoders"; Eq. 8 also names the classifier weights
+  alpha^w, but in HAN-style models the classifier is shared by both modalities and, as a parameter, cannot be scaled
+  per modality. For HAN (and MSDU's backbone) the separable encoders are the input projections (audio: fc_a; visual:
+  fc_v, fc_st, fc_fusion): HAN's layer is shared. At demo width that leaves DGM the audio projection's 16,512
+  parameters and the visual projections' 360,832, and under Adam a near-constant mu on them cancels (below).
+  "paths", the other reading: mu^m scales the gradient that flows back through modality m's output features (the
+  model's `modality_paths`: for HAN and MSDU the audio features after the HAN layer and the visual ones before the
+  head dropout, which the NCE term reads too), so every parameter behind them, the shared HAN layer and both input
+  projections, receives mu^a (its gradient through the audio features) + mu^v (its gradient through the visual
+  ones). The heads are not scaled. On a shared layer this changes the *direction* of the gradient (the dominant
+  modality's share shrinks), which Adam's per-parameter normalisation does not undo. mu is computed from the step's
+  forward before its backward (`before_backward`; the scores do not change in backward), the noise is still added
+  to the encoders' gradients with sigma of the gradient as it arrives there (already scaled), and it does not
+  combine with dgm_scale="step".
 - The scores come from the step's own training-mode forward (dropout on), computed without gradient.
 - The noise is drawn from torch's global generator (seeded and restored on resume by the loop).
 - jomold_dgm: DGM in the final (denoising) stage only; JoMoLD's noise estimator is a measuring model trained as
@@ -93,7 +101,7 @@ from .recipes import RecipeContext, register_recipe
 from .refinement import JOMOLD_TRAIN, jomold
 
 DGM_TRAIN = {"dgm_gamma": 0.1}  # the paper's gamma (Table VI: best of 0.1 .. 0.9)
-DGM_OPTIONS = ("dgm_noise", "dgm_noise_reading", "dgm_scale")  # read only when dgm_gamma > 0
+DGM_OPTIONS = ("dgm_noise", "dgm_noise_reading", "dgm_scale", "dgm_reach")  # read only when dgm_gamma > 0
 EPS = 1e-8
 
 
@@ -194,10 +202,8 @@ def dgm_step(model: nn.Module, out: ParseOutput, batch: Batch, gamma: float, noi
              reading: str = "ogm_ge", step_scale: StepScale | None = None) -> dict[str, float]:
     """One DGM step on the gradients already in `model`; returns the step's omega and mu. With `step_scale`, mu is
     not applied to the gradients but handed to it, to shorten the optimiser's step once it is taken."""
+    omega, mu = step_coefficients(out, batch, gamma)
     with torch.no_grad():
-        s_a, s_v = modality_scores(out)
-        omega = imbalance_ratio(s_a.detach().float(), s_v.detach().float(), batch.labels.float())
-        mu = dict(zip(MODALITIES, balance_coefficients(omega, gamma), strict=True))
         for m, params in encoder_parameters(model).items():
             modulate_(params, mu[m], noise, reading, scale_gradient=step_scale is None)
             if step_scale is not None:
@@ -205,18 +211,53 @@ def dgm_step(model: nn.Module, out: ParseOutput, batch: Batch, gamma: float, noi
     return {"omega": omega, "mu_audio": mu["audio"], "mu_visual": mu["visual"]}
 
 
+def modality_paths(model: nn.Module, out: ParseOutput) -> dict[str, Tensor]:
+    """Each modality's output features on the way to the heads (dgm_reach="paths"); refuses a model that does not
+    name them (`modality_paths(out)`: HAN and the models built on it)."""
+    paths = model.modality_paths(out) if hasattr(model, "modality_paths") else {}
+    if set(paths) != set(MODALITIES) or not all(t.requires_grad for t in paths.values()):
+        raise InputError(f"model {getattr(model, 'arch', type(model).__name__)!r} does not name its modality output "
+                         "features (modality_paths); DGM's reach 'paths' needs them (HAN, MSDU)")
+    return paths
+
+
+def step_coefficients(out: ParseOutput, batch: Batch, gamma: float) -> tuple[float, dict[str, float]]:
+    """omega_{v-a} and {modality: mu} of one step, from its forward's scores (Eq. 6, 7)."""
+    with torch.no_grad():
+        s_a, s_v = modality_scores(out)
+        omega = imbalance_ratio(s_a.detach().float(), s_v.detach().float(), batch.labels.float())
+    return omega, dict(zip(MODALITIES, balance_coefficients(omega, gamma), strict=True))
+
+
 class _DGMHook:
-    """The `after_backward` hook of one training; with dgm_scale="step" it also has the loop's `after_step`."""
+    """The `after_backward` hook of one training; with dgm_scale="step" it also has the loop's `after_step`, with
+    dgm_reach="paths" its `before_backward` (mu from the forward, gradient hooks on the output features)."""
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
         self.step_scale = StepScale() if cfg.dgm_scale == "step" else None
         if self.step_scale is not None:
             self.after_step = self.step_scale.after_step
+        if cfg.dgm_reach == "paths":
+            self.before_backward = self._scale_paths
+        self._pending: tuple[float, dict[str, float]] | None = None
+
+    def _scale_paths(self, model: nn.Module, out: ParseOutput, batch: Batch) -> None:
+        omega, mu = self._pending = step_coefficients(out, batch, self.cfg.dgm_gamma)
+        for m, features in modality_paths(model, out).items():
+            if mu[m] != 1.0:
+                features.register_hook(lambda grad, k=mu[m]: grad * k)
 
     def __call__(self, model: nn.Module, out: ParseOutput, batch: Batch, parts: dict[str, Tensor]) -> dict[str, float]:
         c = self.cfg
-        return dgm_step(model, out, batch, c.dgm_gamma, c.dgm_noise, c.dgm_noise_reading, self.step_scale)
+        if self._pending is None:
+            return dgm_step(model, out, batch, c.dgm_gamma, c.dgm_noise, c.dgm_noise_reading, self.step_scale)
+        (omega, mu), self._pending = self._pending, None
+        if c.dgm_noise:  # mu already acted in backward: the encoders only get the noise
+            with torch.no_grad():
+                for m, params in encoder_parameters(model).items():
+                    modulate_(params, mu[m], True, c.dgm_noise_reading, scale_gradient=False)
+        return {"omega": omega, "mu_audio": mu["audio"], "mu_visual": mu["visual"]}
 
 
 def dgm_hook(cfg: TrainConfig) -> StepHook | None:
@@ -226,6 +267,9 @@ def dgm_hook(cfg: TrainConfig) -> StepHook | None:
 
 def _card(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
     params = encoder_parameters(model)  # fails fast, before any training
+    if cfg.dgm_reach == "paths" and not hasattr(model, "modality_paths"):
+        raise InputError(f"model {getattr(model, 'arch', type(model).__name__)!r} does not name its modality output "
+                         "features (modality_paths); DGM's reach 'paths' needs them (HAN, MSDU)")
     return {"gamma": cfg.dgm_gamma, "noise": cfg.dgm_noise, "noise_reading": cfg.dgm_noise_reading,
             "encoder_parameters": {m: sum(p.numel() for p in ps) for m, ps in params.items()}}
 
@@ -269,4 +313,5 @@ def jomold_dgm(ctx: RecipeContext) -> FitResult:
 
 
 __all__ = ["NOISE_READINGS", "StepScale", "balance_coefficients", "dgm", "dgm_hook", "dgm_step", "encoder_parameters",
-           "imbalance_ratio", "jomold_dgm", "modality_progress", "modality_scores", "modulate_", "noise_scale"]
+           "imbalance_ratio", "jomold_dgm", "modality_paths", "modality_progress", "modality_scores", "modulate_",
+           "noise_scale", "step_coefficients"]

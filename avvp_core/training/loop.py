@@ -65,6 +65,8 @@ class TrainConfig:
     dgm_noise_reading: str = "ogm_ge"  # "ogm_ge": add N(0, sigma^2), giving (mu^2+1) sigma^2; "literal": add that
     dgm_scale: str = "gradient"  # what mu scales: the encoders' "gradient" before the optimiser (the paper's text) or
     # their optimiser "step" (Eq. 8's update under Adam); see dgm_recipe
+    dgm_reach: str = "encoders"  # where mu acts: the separable "encoders"' parameters (the paper's text) or each
+    # modality's "paths": the gradient flowing back through its output features, shared layers included; see dgm_recipe
     nce_visual: str = "pre_dropout"  # JoMoLD's NCE on the visual features before ("pre_dropout") or after the
     # model's visual head dropout ("post_dropout", the zoo before issue 19)
     denoise_start_epoch: int = 2  # JoMoLD denoises from this epoch on (official: one warm-up epoch)
@@ -102,6 +104,9 @@ class TrainConfig:
             problem = _RANGES.get(f.name, lambda v: "")(value)
             if problem:
                 raise InputError(f"training option {f.name!r} {problem}, got {value!r}")
+        if self.dgm_reach == "paths" and self.dgm_scale == "step":  # mu acts inside backward there, not on a step
+            raise InputError("training option 'dgm_reach' 'paths' scales gradients during backward; it does not "
+                             "combine with dgm_scale 'step' (use dgm_scale 'gradient')")
 
 
 def _device_problem(name: str) -> str:
@@ -151,6 +156,7 @@ _RANGES: dict[str, Callable[[Any], str]] = {
     "denoise_start_epoch": lambda v: "" if v >= 0 else "must be >= 0",
     "dgm_noise_reading": lambda v: _one_of(v, ("ogm_ge", "literal")),
     "dgm_scale": lambda v: _one_of(v, ("gradient", "step")),
+    "dgm_reach": lambda v: _one_of(v, ("encoders", "paths")),
     "nce_visual": lambda v: _one_of(v, ("pre_dropout", "post_dropout")),
     "budget": lambda v: _one_of(v, ("epochs", "llp_steps", "llp_batch")),
 }
@@ -160,7 +166,9 @@ _RANGES: dict[str, Callable[[Any], str]] = {
 TargetFn = Callable[[torch.nn.Module, Batch, int], Batch]
 LossFn = Callable[[torch.nn.Module, ParseOutput, Batch], dict[str, torch.Tensor]]
 # Called after backward, before the optimiser step (gradient modulation); returns scalars logged per step. A hook
-# with an `after_step(model)` method has it called right after the optimiser step (DGM's step scaling).
+# with an `after_step(model)` method has it called right after the optimiser step (DGM's step scaling), and one with
+# a `before_backward(model, output, batch)` method has it called once the loss is computed, before its backward
+# (DGM's reach "paths": gradient hooks on the step's own output features).
 StepHook = Callable[[torch.nn.Module, ParseOutput, Batch, dict[str, torch.Tensor]], dict[str, float]]
 STEP_LOG = "steps.jsonl"
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -390,6 +398,8 @@ def fit(
                     parts.update(loss_fn(model, output, batch))
                 loss = sum(v for k, v in parts.items() if not k.startswith("log/"))
                 optimizer.zero_grad(set_to_none=True)
+                if (before_backward := getattr(after_backward, "before_backward", None)) is not None:
+                    before_backward(model, output, batch)
                 loss.backward()
                 step_logs = after_backward(model, output, batch, parts) if after_backward is not None else {}
                 optimizer.step()
