@@ -375,7 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_models)
 
-    s = sub.add_parser("train", help="train a model with a recipe into a checkpoint folder")
+    from .names import TRAIN_OPTION_HELP
+
+    s = sub.add_parser("train", help="train a model with a recipe into a checkpoint folder",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="training options (--train-set KEY=VALUE; the recipe's values otherwise):\n"
+                              + "\n".join(f"  {k:<20} {v}" for k, v in TRAIN_OPTION_HELP.items()))
     s.add_argument("--data", required=True)
     s.add_argument("--model", required=True)
     s.add_argument("--recipe", default="plain")

@@ -205,3 +205,39 @@ def glossary_markdown() -> str:
 __all__ = ["FIGURE_NAMES", "GLOSSARY", "METRIC_NAMES", "METRIC_SHORT", "MODEL_HELP", "MODEL_NAMES", "PAPERS",
            "RECIPE_HELP", "RECIPE_NAMES", "card_method", "checkpoint_names", "glossary_markdown", "method_name",
            "metric_help", "metric_name", "metric_short", "paper_name"]
+
+
+# One line per training option (training.loop.TrainConfig), for `train --help` and the Train page;
+# tests/test_training.py checks that every option has one.
+TRAIN_OPTION_HELP: dict[str, str] = {
+    "epochs": "training epochs (a budget other than 'epochs' rescales the recipe's; a value you give is kept)",
+    "batch_size": "videos per optimiser step",
+    "lr": "Adam's learning rate",
+    "lr_step": "epochs between learning-rate drops (StepLR)",
+    "lr_gamma": "factor of each learning-rate drop",
+    "weight_decay": "Adam's weight decay",
+    "seed": "seed of the initial weights, the shuffling and every random draw of the run",
+    "device": "cpu, cuda or cuda:N",
+    "select_metric": "validation figure whose best epoch is kept, e.g. val/event/type; '' keeps the last epoch",
+    "gating": "how segment predictions are gated by video-level ones in validation: fused, modality or none",
+    "visual_smoothing": "visual targets 0.9 y + 0.05 (HAN's and MA's label smoothing); False: the weak labels",
+    "contrastive_weight": "MA's cross-modal temporal contrast (0: off)",
+    "nce_weight": "JoMoLD's label-smoothing NCE (0: off)",
+    "capc_weight": "MMT's cross-audio prediction consistency, mu of Eq. 9 (0: off; the 'No CAPC' ablation)",
+    "capc_audios": "other audios per visual sequence in CAPC, N",
+    "cms_weight": "CM-S cross-video contrastive, delta (0: off)",
+    "cms_start_epoch": "CM-S starts after this many warm-up epochs",
+    "dgm_gamma": "DGM's gamma (0: DGM off; the paper's 0.1)",
+    "dgm_noise": "DGM's compensating Gaussian gradient noise on the encoders",
+    "dgm_noise_reading": "ogm_ge: add N(0, sigma^2), so the update's covariance is (mu^2+1) sigma^2; literal: add that "
+                         "covariance on top",
+    "dgm_scale": "what DGM's mu scales: the encoders' gradient (the paper's text) or their optimiser step (Eq. 8 "
+                 "under Adam)",
+    "dgm_reach": "where DGM's mu acts: the separable encoders' parameters (the paper's text) or each modality's "
+                 "paths, the gradient through its output features, shared layers included",
+    "nce_visual": "JoMoLD's NCE reads the visual features before (official code) or after the head dropout",
+    "denoise_start_epoch": "JoMoLD denoises labels from this epoch on",
+    "budget": "how the recipe's schedule is sized for this data: epochs, llp_steps or llp_batch",
+    "eval_test": "score the selected model on the test split at the end",
+    "log_test": "also score test every epoch into the log (never selected on)",
+}

@@ -6,7 +6,7 @@ import streamlit as st
 from avvp_core import jobs, ui
 from avvp_core.errors import InputError
 from avvp_core.models import list_models, model_info, resolve_config
-from avvp_core.names import MODEL_HELP, MODEL_NAMES, RECIPE_HELP, RECIPE_NAMES, method_name
+from avvp_core.names import MODEL_HELP, MODEL_NAMES, RECIPE_HELP, RECIPE_NAMES, TRAIN_OPTION_HELP, method_name
 from avvp_core.training.recipes import RECIPES
 
 K = ui.StateKeys
@@ -69,6 +69,8 @@ with st.form("train_form"):
     train_set = g.text_area("Training options (KEY=VALUE per line; empty: the recipe's)", key=K.TRAIN_TRAIN_SET,
                             placeholder="the model's paper recipe:\n"
                                         + "\n".join(f"{k}={v}" for k, v in info.train.items() if k not in fixed))
+    with g.expander("Every training option"):
+        st.markdown("\n".join(f"- `{k}`: {v}" for k, v in TRAIN_OPTION_HELP.items()))
     name = st.text_input("Run name (folder under runs/; empty: model-recipe-width-seed-time)", key=K.TRAIN_NAME)
     submitted = st.form_submit_button("Start training", type="primary", key="train_submit")
 if submitted:

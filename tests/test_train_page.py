@@ -79,6 +79,10 @@ def test_train_page_offers_every_model_and_recipe(tiny_data, runs):
     assert row["learning rate"] == "0.0003"  # HAN's paper rate at both widths (CM-Co's is scaled at demo width)
     at.radio(key="train_budget").set_value("epochs").run()
     assert int(at.table[0].value.loc["model", "total steps"]) == 40 * 4
+    options = next(e for e in at.expander if e.label == "Every training option").markdown[0].value
+    from avvp_core.names import TRAIN_OPTION_HELP
+
+    assert "- `dgm_reach`: where DGM's mu acts" in options and options.count("- `") == len(TRAIN_OPTION_HELP)
 
 
 def test_starting_a_tiny_training_from_the_page(tiny_data, runs):

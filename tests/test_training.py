@@ -3,6 +3,7 @@ output-folder lock, cancel; all on SynthLLP `tiny` with a narrow HAN (seconds)."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -116,3 +117,13 @@ def test_cancel_stops_and_leaves_a_resumable_folder(tiny_data, tmp_path):
     assert not (tmp_path / "run" / ".lock").exists()
     state = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
     assert state["epoch"] == 1
+
+
+def test_every_training_option_is_explained_once():
+    """`train --help` and the Train page list every TrainConfig field with one line (a new option must say what it
+    does), and nothing that is not an option."""
+    from avvp_core.names import TRAIN_OPTION_HELP
+    from avvp_core.training.loop import TrainConfig
+
+    assert list(TRAIN_OPTION_HELP) == [f.name for f in dataclasses.fields(TrainConfig)]
+    assert all(isinstance(v, str) and v.strip() for v in TRAIN_OPTION_HELP.values())
