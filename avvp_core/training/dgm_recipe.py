@@ -211,13 +211,17 @@ def dgm_step(model: nn.Module, out: ParseOutput, batch: Batch, gamma: float, noi
     return {"omega": omega, "mu_audio": mu["audio"], "mu_visual": mu["visual"]}
 
 
+def _refuse_paths(model: nn.Module) -> InputError:
+    return InputError(f"model {getattr(model, 'arch', type(model).__name__)!r} does not name its modality output "
+                      "features (modality_paths); DGM's reach 'paths' needs them (HAN, MSDU)")
+
+
 def modality_paths(model: nn.Module, out: ParseOutput) -> dict[str, Tensor]:
     """Each modality's output features on the way to the heads (dgm_reach="paths"); refuses a model that does not
     name them (`modality_paths(out)`: HAN and the models built on it)."""
     paths = model.modality_paths(out) if hasattr(model, "modality_paths") else {}
     if set(paths) != set(MODALITIES) or not all(t.requires_grad for t in paths.values()):
-        raise InputError(f"model {getattr(model, 'arch', type(model).__name__)!r} does not name its modality output "
-                         "features (modality_paths); DGM's reach 'paths' needs them (HAN, MSDU)")
+        raise _refuse_paths(model)
     return paths
 
 
@@ -268,8 +272,7 @@ def dgm_hook(cfg: TrainConfig) -> StepHook | None:
 def _card(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
     params = encoder_parameters(model)  # fails fast, before any training
     if cfg.dgm_reach == "paths" and not hasattr(model, "modality_paths"):
-        raise InputError(f"model {getattr(model, 'arch', type(model).__name__)!r} does not name its modality output "
-                         "features (modality_paths); DGM's reach 'paths' needs them (HAN, MSDU)")
+        raise _refuse_paths(model)  # before any training, as encoder_parameters' refusal
     return {"gamma": cfg.dgm_gamma, "noise": cfg.dgm_noise, "noise_reading": cfg.dgm_noise_reading,
             "encoder_parameters": {m: sum(p.numel() for p in ps) for m, ps in params.items()}}
 
