@@ -438,6 +438,10 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --jobs must be at least 1", file=sys.stderr)
         return 2
     if not (args.data / "AVVP_train.csv").is_file():
+        if args.status:  # it writes nothing, so it does not generate the data the first training would
+            print(f"error: no SynthLLP data at {args.data} (the matrix generates it when it first trains)",
+                  file=sys.stderr)
+            return 2
         from avvp_core.data.synthetic import generate_and_cache
 
         print(f"generating SynthLLP full (seed 0) into {args.data}", flush=True)
