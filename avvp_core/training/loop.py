@@ -262,8 +262,8 @@ def folder_lock(folder: Path, wait: bool = False):
 
 def lock_holder(folder: Path) -> str | None:
     """The pid (as its lock file says) of the training that holds `folder_lock(folder)` now, or None when none does.
-    A probe for status displays: it takes a shared flock without blocking and drops it at once, so a training that
-    starts in that same instant may be refused as busy (FolderBusy) and is simply started again."""
+    A probe for status displays: it takes a shared flock without blocking and drops it at once (microseconds), so a
+    training that starts in that same instant would be refused as busy (FolderBusy) and need starting again."""
     try:
         fd = os.open(folder / LOCK, os.O_RDONLY)
     except OSError:  # no lock file: nothing has locked the folder, or its holder released it
