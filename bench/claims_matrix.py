@@ -117,12 +117,20 @@ def plain_base(runs_dir: Path, entry: str, seed: int) -> Path | None:
     return None
 
 
-def _complete(folder: Path) -> dict | None:
+def _finished_metrics(folder: Path) -> dict | None:
+    """The metrics.json of a finished training in `folder` (it says complete), else None. A recipe's earlier stages
+    (stages/<name>) have one too, without test figures."""
     try:
         metrics = json.loads((folder / "metrics.json").read_text())
     except (OSError, ValueError):
         return None
-    return metrics if metrics.get("complete") and "test" in metrics else None
+    return metrics if isinstance(metrics, dict) and metrics.get("complete") else None
+
+
+def _complete(folder: Path) -> dict | None:
+    """A finished run: its metrics.json, with the test figures the record needs."""
+    metrics = _finished_metrics(folder)
+    return metrics if metrics is not None and "test" in metrics else None
 
 
 CARRY_SETTING = ("fingerprint", "width", "budget", "epochs_override", "device")  # what a carried run must share
@@ -331,15 +339,6 @@ def _stage_folders(run: Path, stages: list[str]) -> list[Path]:
     return [run / "stages" / name for name in stages[:-1]] + [run]
 
 
-def _finished_stage(folder: Path) -> dict | None:
-    """An earlier stage's metrics.json when it says the stage is complete (stages have no test figures)."""
-    try:
-        metrics = json.loads((folder / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return metrics if isinstance(metrics, dict) and metrics.get("complete") else None
-
-
 def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
 
@@ -364,7 +363,7 @@ def run_status(run: Path, plan: list[dict], carried: dict | None) -> tuple[str, 
     parts, left, per_step = [], [], None
     for stage, folder in zip(plan, _stage_folders(run, [r["stage"] for r in plan]), strict=True):
         name = stage["stage"]
-        if folder != run and (finished := _finished_stage(folder)) is not None:
+        if folder != run and (finished := _finished_metrics(folder)) is not None:
             source = finished.get("adopted_from")
             parts.append(f"{name} done" + (f" (adopted from {source['name']})" if isinstance(source, dict)
                                             and isinstance(source.get("name"), str) else ""))
@@ -393,14 +392,16 @@ def run_status(run: Path, plan: list[dict], carried: dict | None) -> tuple[str, 
 def print_status(args: argparse.Namespace, entries: list[str], seeds: list[int], carried: dict) -> None:
     """One line per planned run of the matrix: what is done, running, stopped or waiting, and how far each is."""
     n_train = len(LLPDataset(args.data).split("train"))
+    plans = {}  # per entry: the same for every seed
+    for name in entries:
+        e = ENTRIES[name]
+        plans[name] = budget_plan(e.model, e.recipe, n_train, {**e.train_overrides, "budget": "llp_steps",
+                                  **({"epochs": args.epochs} if args.epochs is not None else {})}, width=args.width)
     rows = []
     for seed in seeds:
         for name in entries:
-            e = ENTRIES[name]
-            plan = budget_plan(e.model, e.recipe, n_train, {**e.train_overrides, "budget": "llp_steps",
-                               **({"epochs": args.epochs} if args.epochs is not None else {})}, width=args.width)
             run = args.out / f"{name}-s{seed}"
-            rows.append((run.name, *run_status(run, plan, carried.get(run.name))))
+            rows.append((run.name, *run_status(run, plans[name], carried.get(run.name))))
     width = max(len(r[0]) for r in rows)
     print(f"{'run':<{width}}  {'state':<8}  {'seg / ev Type@AV':<16}  progress")
     for name, state, progress, figures in rows:
