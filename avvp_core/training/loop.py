@@ -210,6 +210,11 @@ class FolderBusy(InputError):
     holder = "unknown"  # the holder's pid as its lock file says (informative only)
 
 
+def _lock_pid(fd: int) -> str:
+    """The pid a lock file names (folder_lock writes its holder's; only for messages), "unknown" when empty."""
+    return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+
+
 @contextlib.contextmanager
 def folder_lock(folder: Path, wait: bool = False):
     """Refuse a second training into the same folder, with a lock that cannot outlive its owner (`wait`: block
@@ -235,7 +240,7 @@ def folder_lock(folder: Path, wait: bool = False):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            holder = _lock_pid(fd)
             os.close(fd)
             busy = FolderBusy(f"another training (pid {holder}) is writing to this folder", folder,
                               "wait for it, or choose another --out")
@@ -271,7 +276,7 @@ def lock_holder(folder: Path) -> str | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        return _lock_pid(fd)
     except OSError:
         return None
     else:
