@@ -160,7 +160,8 @@ def modulate_(parameters: Iterable[nn.Parameter], mu: float, noise: bool, readin
         if p.grad is None:
             continue
         g = p.grad
-        sigma = g.std() if g.numel() > 1 else g.new_zeros(())  # per tensor, before modulation
+        if noise:  # per tensor, before modulation
+            sigma = g.std() if g.numel() > 1 else g.new_zeros(())
         if scale_gradient:
             g.mul_(mu)
         if noise:
@@ -203,12 +204,18 @@ def dgm_step(model: nn.Module, out: ParseOutput, batch: Batch, gamma: float, noi
     """One DGM step on the gradients already in `model`; returns the step's omega and mu. With `step_scale`, mu is
     not applied to the gradients but handed to it, to shorten the optimiser's step once it is taken."""
     omega, mu = step_coefficients(out, batch, gamma)
+    modulate_encoders(model, mu, noise, reading, scale_gradient=step_scale is None, step_scale=step_scale)
+    return {"omega": omega, "mu_audio": mu["audio"], "mu_visual": mu["visual"]}
+
+
+def modulate_encoders(model: nn.Module, mu: dict[str, float], noise: bool, reading: str, scale_gradient: bool,
+                      step_scale: StepScale | None = None) -> None:
+    """modulate_ on each modality's encoder gradients with its mu; with `step_scale`, mu is handed to it too."""
     with torch.no_grad():
         for m, params in encoder_parameters(model).items():
-            modulate_(params, mu[m], noise, reading, scale_gradient=step_scale is None)
+            modulate_(params, mu[m], noise, reading, scale_gradient=scale_gradient)
             if step_scale is not None:
                 step_scale.remember(params, mu[m])
-    return {"omega": omega, "mu_audio": mu["audio"], "mu_visual": mu["visual"]}
 
 
 def _refuse_paths(model: nn.Module) -> InputError:
@@ -258,9 +265,7 @@ class _DGMHook:
             return dgm_step(model, out, batch, c.dgm_gamma, c.dgm_noise, c.dgm_noise_reading, self.step_scale)
         (omega, mu), self._pending = self._pending, None
         if c.dgm_noise:  # mu already acted in backward: the encoders only get the noise
-            with torch.no_grad():
-                for m, params in encoder_parameters(model).items():
-                    modulate_(params, mu[m], True, c.dgm_noise_reading, scale_gradient=False)
+            modulate_encoders(model, mu, True, c.dgm_noise_reading, scale_gradient=False)
         return {"omega": omega, "mu_audio": mu["audio"], "mu_visual": mu["visual"]}
 
 
@@ -317,4 +322,4 @@ def jomold_dgm(ctx: RecipeContext) -> FitResult:
 
 __all__ = ["NOISE_READINGS", "StepScale", "balance_coefficients", "dgm", "dgm_hook", "dgm_step", "encoder_parameters",
            "imbalance_ratio", "jomold_dgm", "modality_paths", "modality_progress", "modality_scores", "modulate_",
-           "noise_scale", "step_coefficients"]
+           "modulate_encoders", "noise_scale", "step_coefficients"]
