@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from avvp_core.constants import CLASSES
-from tests.conftest import BENCH, bench_script
+from tests.conftest import BENCH, LLP_ANNOTATIONS, bench_script
 
 
 def _module():
@@ -60,8 +60,55 @@ def test_the_script_on_tiny(tiny_data, tmp_path):
     res = json.loads(out.read_text())[str(tiny_data)]
     assert res["videos"] == 40  # val + test of tiny
     assert 0 < res["multi_class_videos"] <= 40
-    assert set(res) >= {"aa", "av", "va", "vv"}
+    assert set(res) >= {"aa", "av", "va", "vv", "kind_coupling"}
     assert "with two classes or more" in done.stdout
+    # tiny's 40 videos hold no class pair in 30 of them: said in one line, not a figure of nothing
+    assert res["kind_coupling"]["divergence"] is None and res["kind_coupling"]["class_pairs"] == 0
+    assert "kind coupling: no class pair in 30 videos or more" in done.stdout
+
+
+def _kinds_truth(kinds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, T, C) audio and visual truth whose events have the (N, C) kinds (0 heard only, 1 seen only, 2 both, -1
+    absent), each over all ten segments."""
+    audio = np.repeat(np.isin(kinds, (0, 2))[:, None, :], 10, axis=1)
+    visual = np.repeat(np.isin(kinds, (1, 2))[:, None, :], 10, axis=1)
+    return audio, visual
+
+
+def test_kind_coupling_finds_a_planted_dependence_and_not_a_shuffled_one():
+    from avvp_core.data.stats import event_kinds, kind_coupling
+
+    rng = np.random.default_rng(0)
+    n = 400
+    kinds = np.full((n, 25), -1, np.int8)
+    kinds[:, 0] = rng.choice(3, n)  # class 0 in every video, its kind drawn at random
+    partner = rng.random(n) < 0.5  # class 1 or class 2 beside it
+    kinds[partner, 1], kinds[~partner, 2] = 2, 2
+    audio, visual = _kinds_truth(kinds)
+    assert (event_kinds(audio, visual) == kinds).all()
+    independent = kind_coupling(audio, visual, permutations=50)
+    assert independent["class_pairs"] == 4  # (0, 1), (0, 2), (1, 0), (2, 0); 1 and 2 never meet
+    assert independent["p"] > 0.05 and abs(independent["excess"]) < 0.01
+    # planted: class 0 is heard only beside class 1 and seen only beside class 2, on 300 of the videos
+    planted = kinds.copy()
+    planted[:300, 0] = np.where(partner[:300], 0, 1)
+    coupled = kind_coupling(*_kinds_truth(planted), permutations=50)
+    assert coupled["p"] == 0.0 and coupled["excess"] > 0.1  # pairs (1, 0) and (2, 0) add weight, no divergence
+    top = coupled["pairs"][0]
+    assert top["class"] == CLASSES[0] and top["given"] in (CLASSES[1], CLASSES[2])
+    assert sum(top["kinds_given"].values()) == pytest.approx(1, abs=2e-3)
+    assert coupled == kind_coupling(*_kinds_truth(planted), permutations=50)  # the shuffles are seeded
+
+
+@pytest.mark.skipif(not (LLP_ANNOTATIONS / "AVVP_eval_audio.csv").is_file(), reason="needs the real LLP CSVs")
+def test_on_llp_an_events_kind_depends_on_the_other_classes():
+    """On LLP's dense truth (val + test) the kind coupling stands well above its shuffles (bench/RESULTS.md)."""
+    mod = _module()
+    res = mod.kind_coupling(*mod.dense_truth(LLP_ANNOTATIONS), permutations=20)
+    assert res["divergence"] == pytest.approx(0.02757, abs=1e-5)
+    assert res["p"] == 0.0 and res["excess"] > 0.015
+    speech = {r["given"]: r["kinds_given"]["both"] for r in res["pairs"] if r["class"] == "Speech"}
+    assert speech["Violin_fiddle"] > 0.4 > 0.15 > speech["Dog"]  # seen beside a violin, heard only beside a dog
 
 
 def test_turn_taking_pairs_are_listed_once_with_their_share_apart():

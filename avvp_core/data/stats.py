@@ -256,6 +256,77 @@ def turn_taking_pairs(coupling: dict, max_lift: float = TURN_TAKING_MAX_LIFT) ->
     return [out[k] for k in sorted(out)]
 
 
+KIND_COUPLING_MIN_VIDEOS = 30  # class pairs seen together in fewer videos are left out (a 3-way share needs more)
+
+
+def event_kinds(gt_audio: np.ndarray, gt_visual: np.ndarray) -> np.ndarray:
+    """(N, C) int8 kind of every event of the (N, T, C) truth, indexed as EVENT_TYPES (0 audio-only, 1 visual-only,
+    2 both); -1 where the class is absent."""
+    heard, seen = (np.asarray(gt_audio) > 0).any(1), (np.asarray(gt_visual) > 0).any(1)
+    kinds = np.full(heard.shape, -1, np.int8)
+    kinds[heard & ~seen], kinds[~heard & seen], kinds[heard & seen] = 0, 1, 2
+    return kinds
+
+
+def _pooled_kind_divergence(kinds: np.ndarray, min_videos: int) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """Occurrence-weighted mean over class pairs (c, d) of KL(kinds of c where d is present || kinds of c), in nats;
+    with the (C, C, 3) conditional counts, (C, 3) marginal counts and (C, C) mask of the pairs counted."""
+    present = kinds >= 0  # (N, C)
+    onehot = (kinds[..., None] == np.arange(len(EVENT_TYPES))).astype(np.int64)  # (N, C, 3)
+    base = onehot.sum(0)  # (C, 3)
+    cond = np.einsum("nd,nck->cdk", present.astype(np.int64), onehot)  # (C, C, 3): kinds of c where d is present
+    n = cond.sum(2)  # (C, C) videos holding both
+    keep = (n >= min_videos) & ~np.eye(len(n), dtype=bool)
+    if not keep.any():
+        return float("nan"), cond, base, keep
+    p = cond[keep] / n[keep][:, None]  # (K, 3)
+    q = (base / np.maximum(base.sum(1, keepdims=True), 1))[np.nonzero(keep)[0]]  # (K, 3): c's own shares
+    terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1) / np.where(q > 0, q, 1)), 0.0).sum(1)
+    return float((terms * n[keep]).sum() / n[keep].sum()), cond, base, keep
+
+
+def kind_coupling(gt_audio: np.ndarray, gt_visual: np.ndarray, min_videos: int = KIND_COUPLING_MIN_VIDEOS,
+                  permutations: int = 200, seed: int = 0, top: int = 10) -> dict:
+    """Does an event's kind (heard only, seen only, both) depend on which other classes share its video?
+
+    For every ordered class pair (c, d) present together in `min_videos` videos or more, the divergence (KL, nats) of
+    c's kinds in those videos from c's kinds in all its videos, averaged with the pairs' video counts as weights. A
+    finite sample diverges even when kinds are drawn independently of the other classes, so the same figure is taken
+    `permutations` times with each class's kinds shuffled among its own videos (the classes present and each class's
+    own kind shares are kept; only the link to the other classes is broken): `excess` is the observed figure less the
+    shuffles' mean, `p` the share of shuffles at or above it. `pairs` lists the `top` pairs contributing most (video
+    count x divergence), with c's kind shares in all its videos and where d is present."""
+    kinds = event_kinds(gt_audio, gt_visual)
+    observed, cond, base, keep = _pooled_kind_divergence(kinds, min_videos)
+    out = {"videos": int(len(kinds)), "min_videos": min_videos, "class_pairs": int(keep.sum()),
+           "divergence": None if np.isnan(observed) else round(observed, 5)}
+    if np.isnan(observed):
+        return out
+    rng = np.random.default_rng(seed)
+    null = []
+    for _ in range(permutations):
+        shuffled = kinds.copy()
+        for c in range(kinds.shape[1]):
+            rows = np.flatnonzero(kinds[:, c] >= 0)
+            shuffled[rows, c] = kinds[rng.permutation(rows), c]
+        null.append(_pooled_kind_divergence(shuffled, min_videos)[0])
+    null_mean = float(np.mean(null)) if null else float("nan")
+    out.update(permutations=permutations, seed=seed, shuffled_mean=round(null_mean, 5),
+               shuffled_p95=round(float(np.percentile(null, 95)), 5) if null else None,
+               p=round(float(np.mean(np.array(null) >= observed)), 4) if null else None,
+               excess=round(observed - null_mean, 5) if null else None)
+    rows = []
+    for c, d in np.argwhere(keep):
+        n = int(cond[c, d].sum())
+        p, q = cond[c, d] / n, base[c] / base[c].sum()
+        kl = float(sum(a * np.log(a / b) for a, b in zip(p, q, strict=True) if a > 0))
+        rows.append({"class": CLASSES[c], "given": CLASSES[d], "videos": n, "divergence": round(kl, 4),
+                     "kinds": dict(zip(EVENT_TYPES, np.round(q, 3).tolist(), strict=True)),
+                     "kinds_given": dict(zip(EVENT_TYPES, np.round(p, 3).tolist(), strict=True))})
+    out["pairs"] = sorted(rows, key=lambda r: -r["videos"] * r["divergence"])[:top]
+    return out
+
+
 def weak_oracle_scores(labels: np.ndarray, gt_audio: np.ndarray, gt_visual: np.ndarray) -> dict[str, float]:
     """The ten official figures of the "weak labels on every segment, both modalities" predictor.
 
