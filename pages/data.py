@@ -40,7 +40,7 @@ if source == "SynthLLP":
         cols = st.columns(3)
         for i, knob in enumerate(("audio_only_rate", "visual_only_rate", "imbalance", "audio_salience", "noise",
                                   "co_occurrence", "separation", "background_events", "noise_rank", "silent_objects",
-                                  "turn_taking", "noise_persistence")):
+                                  "turn_taking", "kind_coupling", "noise_persistence")):
             whole = isinstance(KNOBS[knob]["default"], int)  # a count, not a share or a scale
             knobs[knob] = cols[i % 3].number_input(
                 knob.replace("_", " "), value=int(defaults[knob]) if whole else float(defaults[knob]),

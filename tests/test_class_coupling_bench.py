@@ -76,7 +76,7 @@ def _kinds_truth(kinds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_kind_coupling_finds_a_planted_dependence_and_not_a_shuffled_one():
-    from avvp_core.data.stats import event_kinds, kind_coupling
+    from avvp_core.data.stats import event_kinds, kind_coupling, label_set_kinds
 
     rng = np.random.default_rng(0)
     n = 400
@@ -98,6 +98,13 @@ def test_kind_coupling_finds_a_planted_dependence_and_not_a_shuffled_one():
     assert top["class"] == CLASSES[0] and top["given"] in (CLASSES[1], CLASSES[2])
     assert sum(top["kinds_given"].values()) == pytest.approx(1, abs=2e-3)
     assert coupled == kind_coupling(*_kinds_truth(planted), permutations=50)  # the shuffles are seeded
+    # what the generator's kind_coupling knob draws from: per label set, how many videos hold each pattern of kinds
+    patterns = label_set_kinds(*_kinds_truth(planted))
+    pair = f"{CLASSES[0]},{CLASSES[1]}"
+    assert set(patterns) == {pair, f"{CLASSES[0]},{CLASSES[2]}"}
+    heard_only = int((partner & (planted[:, 0] == 0)).sum())  # 300 planted, the rest drawn at random
+    assert patterns[pair]["audio_only,both"] == heard_only > int(partner[:300].sum())
+    assert sum(patterns[pair].values()) == int(partner.sum())
 
 
 @pytest.mark.skipif(not (LLP_ANNOTATIONS / "AVVP_eval_audio.csv").is_file(), reason="needs the real LLP CSVs")

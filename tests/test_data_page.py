@@ -72,6 +72,7 @@ def test_synth_form_shows_each_presets_calibrated_knobs(tiny_data):
     assert at.number_input(key="knob_mini_silent_objects").value == 0.0
     assert at.number_input(key="knob_mini_turn_taking").value == 0.0  # LLP's turn-taking pairs: off by default
     assert at.number_input(key="knob_mini_noise_persistence").value == 0.0  # independent from second to second
+    assert at.number_input(key="knob_mini_kind_coupling").value == 0.0  # each class's kind from its own shares
     at.number_input(key="knob_mini_noise_persistence").set_value(1.0)
     next(b for b in at.button if b.label == "Generate and use").click().run()
     assert not at.exception and [e.value for e in at.error] == [

@@ -384,6 +384,45 @@ def test_turn_taking_places_llp_pairs_apart_and_off_is_byte_identical(tmp_path, 
     assert far_after < 0.5 * far_before  # nearer LLP's shares, pair by pair
 
 
+def test_kind_coupling_gives_a_videos_classes_llps_kinds_together_and_off_is_byte_identical(tmp_path, small_default):
+    from avvp_core.data.stats import event_kinds, kind_coupling, label_set_name
+
+    # off: the folder of every default (no random number drawn); on: the weak labels stay, only truth moves
+    assert _files(generate(tmp_path / "off", "tiny", seed=1, kind_coupling=0.0, **SMALL)) == small_default
+    on = _files(generate(tmp_path / "on", "tiny", seed=1, kind_coupling=1.0, n_train=400, n_val=6, n_test=6))
+    ref = _files(generate(tmp_path / "ref", "tiny", seed=1, n_train=400, n_val=6, n_test=6))
+    assert all(on[k] == ref[k] for k in [*SPLIT_FILES.values(), "AVVP_dataset_full.csv"])
+    assert on[TRAIN_EVAL_FILES["audio"]] != ref[TRAIN_EVAL_FILES["audio"]]
+
+    patterns = llp_stats()["truth"]["label_set_kinds"]
+    assert patterns["Speech,Violin_fiddle"]["both,both"] > patterns["Speech,Violin_fiddle"]["audio_only,both"] / 2
+    knobs = {t: resolve_knobs("full", kind_coupling=t) for t in (0.0, 1.0)}
+    drawn = {t: sample_annotations(4000, np.random.default_rng(3), k, "test", None, np.random.default_rng(4))
+             for t, k in knobs.items()}
+    labels, a1, v1 = drawn[1.0]
+    _, a0, v0 = drawn[0.0]
+    assert (labels == drawn[0.0][0]).all() and ((a1.any(1) | v1.any(1)) == labels).all()
+    kinds1, kinds0 = event_kinds(a1, v1), event_kinds(a0, v0)
+    names = {"audio_only": 0, "visual_only": 1, "both": 2}
+    covered = 0
+    for i in np.flatnonzero(labels.sum(1) >= 2):  # every coupled video holds a pattern LLP has for its label set
+        present = np.flatnonzero(labels[i])
+        allowed = patterns.get(label_set_name(present))
+        if allowed is not None:
+            covered += 1
+            assert tuple(kinds1[i, present]) in {tuple(names[k] for k in p.split(",")) for p in allowed}
+    assert covered > 0.9 * (labels.sum(1) >= 2).sum()
+    # a stream of its own: single-class videos and every event whose kind stayed keep their extents
+    same = (kinds1 == kinds0) & labels
+    assert ((a1 == a0).all(1) | ~same).all() and ((v1 == v0).all(1) | ~same).all()
+    single = labels.sum(1) == 1
+    assert (a1[single] == a0[single]).all() and (v1[single] == v0[single]).all()
+    # the coupling it is for: far above its shuffles, where the independent draw is within them
+    coupled, independent = (kind_coupling(a, v, permutations=20) for _, a, v in (drawn[1.0], drawn[0.0]))
+    assert coupled["excess"] > 0.02 and coupled["p"] == 0.0
+    assert independent["excess"] < 0.002
+
+
 def test_turn_taking_under_extreme_modality_knobs_still_ends_and_keeps_the_labels():
     # nearly no visual events: the pairs with a seen side are (almost) never drawn; the knob must neither hang
     # (bounded simulation) nor divide by zero, and the truth still equals the labels

@@ -25,7 +25,7 @@ DEFAULT_OUT = Path(__file__).with_name("llp_stats.json")
 def make_llp_stats(llp_dir: str | Path, out: str | Path = DEFAULT_OUT) -> dict:
     """Compute the statistics of the LLP folder `llp_dir` and write them (atomically) to `out`."""
     ds = LLPDataset(llp_dir)
-    stats = dataset_statistics(ds, turn_taking=True)
+    stats = dataset_statistics(ds, turn_taking=True, kind_patterns=True)
     if "train" not in stats or "truth" not in stats:
         raise InputError("needs the train split and the dense val/test truth", llp_dir)
     sources = {f: hashlib.md5((ds.root / f).read_bytes()).hexdigest()

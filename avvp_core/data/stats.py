@@ -337,10 +337,25 @@ def weak_oracle_scores(labels: np.ndarray, gt_audio: np.ndarray, gt_visual: np.n
     return {k: round(v, 4) for k, v in score(pred, pred, gt_audio, gt_visual).summary.items()}
 
 
-def dataset_statistics(ds: LLPDataset, top_pairs: int = 20, turn_taking: bool = False) -> dict:
+def label_set_kinds(gt_audio: np.ndarray, gt_visual: np.ndarray) -> dict[str, dict[str, int]]:
+    """Per label set of two classes or more in the (N, T, C) truth, how many of its videos hold each pattern of kinds:
+    {"Dog,Speech": {"both,audio_only": 90, ...}}, the kinds (EVENT_TYPES) in the set's class order. What SynthLLP's
+    kind_coupling knob draws from, so a video's classes take their kinds together as on LLP."""
+    kinds = event_kinds(gt_audio, gt_visual)
+    out: dict[str, Counter] = {}
+    for row in kinds:
+        present = np.flatnonzero(row >= 0)
+        if len(present) >= 2:
+            out.setdefault(label_set_name(present), Counter())[",".join(EVENT_TYPES[k] for k in row[present])] += 1
+    return {name: dict(sorted(out[name].items(), key=lambda kv: (-kv[1], kv[0]))) for name in sorted(out)}
+
+
+def dataset_statistics(ds: LLPDataset, top_pairs: int = 20, turn_taking: bool = False,
+                       kind_patterns: bool = False) -> dict:
     """JSON-able statistics of an LLP folder; truth figures only over the splits that have dense truth. With
     `turn_taking` (make_llp_stats: what SynthLLP's turn_taking knob reads), truth also lists the class pairs that take
-    turns in time; off elsewhere: no page shows it, and its (N, C, C) arrays grow with the folder."""
+    turns in time, and with `kind_patterns` (what its kind_coupling knob reads) each label set's patterns of kinds;
+    both off elsewhere: no page shows them, and they grow with the folder."""
     splits = {s: ds.split(s) for s in ds.available_splits}
     out: dict = {"splits": {s: len(sp) for s, sp in splits.items()}}
     if "train" in splits:
@@ -360,6 +375,8 @@ def dataset_statistics(ds: LLPDataset, top_pairs: int = 20, turn_taking: bool = 
         truth["splits"] = truth_splits
         truth["weak_differs_from_truth_videos"] = int((weak != union).any(1).sum())
         truth["truth_label_sets"] = label_statistics(union, 0)["label_sets"]
+        if kind_patterns:
+            truth["label_set_kinds"] = label_set_kinds(gt_a, gt_v)
         out["truth"] = truth
         out["weak_oracle"] = {s: weak_oracle_scores(splits[s].labels, splits[s].gt_audio, splits[s].gt_visual)
                               for s in truth_splits}

@@ -9,8 +9,10 @@ streams (the scene dynamics that real audio and video see together) and per-segm
 event's audio and visual streams, quantised to float16-representable values. Optionally (`noise_rank`) noise,
 nuisance and prototypes live in a low-rank subspace per stream, as real embeddings do, and (`background_events`)
 clips carry an unlabelled background event, mostly Speech, in their features only, (`turn_taking`) the class pairs
-that take turns in time on LLP (a person seen speaking or singing, seldom both at once) are placed apart as often, and
-(`noise_persistence`) the segment noise is correlated from one second to the next, as a scene's changes are slow.
+that take turns in time on LLP (a person seen speaking or singing, seldom both at once) are placed apart as often,
+(`kind_coupling`) a video's classes take their kinds together as on LLP (Speech seen beside a violin, heard only beside
+a dog), and (`noise_persistence`) the segment noise is correlated from one second to the next, as a scene's changes
+are slow.
 
 Train label sets follow LLP train; val/test ones follow LLP val+test (which hold more labels per video).
 Deviations from LLP, on purpose: dense truth exists for every split (train's in SYNTH_train_eval_*.csv,
@@ -84,6 +86,8 @@ from .dataset import LLPDataset
 #      are byte-identical to 1.4's. Later, same version: the turn_taking knob (default 0: no change, no random
 #      number drawn; its own random stream, so at 1 only the events it places apart move).
 #      Later, same version: the noise_persistence knob (default 0: no change; it filters the same draws).
+#      Later, same version: the kind_coupling knob (default 0: no change, no random number drawn; its own random
+#      stream, so at 1 only the events whose kind it changes move).
 GENERATOR_VERSION = "1.5"
 STATS_PATH = Path(__file__).with_name("llp_stats.json")
 FULL_FILE = "AVVP_dataset_full.csv"  # LLP ships it too: every video, train then val then test
@@ -138,11 +142,15 @@ KNOBS: dict[str, dict] = {
     "turn_taking": {"default": 0.0, "help": "1: the class pairs that take turns in time on LLP (Speech seen / Singing "
                     "seen, Speech heard / Blender heard, ...; llp_stats.json) are placed apart as often as their LLP "
                     "lift says; 0: every class placed independently of the others"},
+    "kind_coupling": {"default": 0.0, "help": "1: the classes of a video take their kinds (heard only, seen only, "
+                      "both) together, from an LLP annotated video with the same label set (Speech seen beside a "
+                      "violin, heard only beside a dog; llp_stats.json); 0: each class's kind from its own shares"},
     "res152_frames": {"default": 10, "help": "10: segment-level res152 (10, 2048); 80: LLP's 80 frames"},
     "frame_jitter": {"default": 0.1, "help": "80-frame res152 only: per-frame noise std, times noise"},
 }
 _UNIT_KNOBS = ("co_occurrence", "eval_label_sets", "audio_only_rate", "visual_only_rate", "coincide_rate",
-               "shared_structure", "silent_objects", "background_events", "turn_taking")  # shares and weights: 0..1
+               "shared_structure", "silent_objects", "background_events", "turn_taking",
+               "kind_coupling")  # shares and weights: 0..1
 GROUPS: tuple[tuple[str, ...], ...] = (  # related classes share the group part of their prototypes
     ("Cello", "Banjo", "Violin_fiddle", "Accordion", "Acoustic_guitar"),
     ("Car", "Motorcycle", "Helicopter", "Lawn_mower", "Chainsaw"),
@@ -169,7 +177,7 @@ ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxy
 # One independent random stream per purpose (SeedSequence spawn keys), so feature knobs never move labels
 # and a video's features do not depend on how many videos come before it.
 _KEY_IDS, _KEY_LABELS, _KEY_PROTOS, _KEY_VIDEO, _KEY_DYNAMICS, _KEY_INTENSITY, _KEY_SILENT = 1, 2, 3, 4, 5, 6, 7
-_KEY_BASIS, _KEY_BACKGROUND, _KEY_TURNS = 8, 9, 10
+_KEY_BASIS, _KEY_BACKGROUND, _KEY_TURNS, _KEY_KINDS = 8, 9, 10, 11
 # Real clips carry signal that both modalities see segment by segment besides the events (a door slams as it
 # swings, a camera pan changes the wind noise). SynthLLP models it as a low-rank per-segment latent projected
 # into every stream: without it, cross-modal temporal objectives (MA's contrast, JoMoLD's NCE) have nothing to
@@ -365,12 +373,15 @@ def sample_labels(n: int, rng: np.random.Generator, knobs: dict, split: str = "t
 
 
 def sample_truth(labels: np.ndarray, rng: np.random.Generator, knobs: dict,
-                 turns_rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 turns_rng: np.random.Generator | None = None,
+                 kinds_rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Dense (N, T, C) uint8 audio and visual truth whose events are exactly the (N, C) weak labels.
 
-    Each class's extents are drawn independently of the other classes of its video; with the turn_taking knob, the
-    pairs that take turns on LLP are then placed apart (`_take_turns`), from `turns_rng` when given (the generator
-    passes a stream of its own, so the knob moves only the events it places apart), else from `rng`.
+    Each class's kind and extents are drawn independently of the other classes of its video. With the kind_coupling
+    knob, videos then take their classes' kinds together from LLP (`_couple_kinds`), from `kinds_rng` when given;
+    with the turn_taking knob, the pairs that take turns on LLP are then placed apart (`_take_turns`), from
+    `turns_rng` when given. The generator passes each knob a stream of its own, so a knob moves only the events it
+    changes; without one, `rng` serves.
     """
     mix_cdf = _mix_cdf(knobs["audio_only_rate"], knobs["visual_only_rate"])
     models = _extent_models(knobs["coincide_rate"])
@@ -381,6 +392,8 @@ def sample_truth(labels: np.ndarray, rng: np.random.Generator, knobs: dict,
         model = models["solo" if n_labels[i] == 1 else "multi"]
         kinds[i, c] = kind = _pick(rng, mix_cdf[c])
         gt[0, i, :, c], gt[1, i, :, c] = _event(rng, model, kind)
+    if knobs["kind_coupling"]:  # skipped at 0 (no random number drawn), so the default output stays byte-identical
+        _couple_kinds(gt, kinds, models["multi"], knobs["kind_coupling"], rng if kinds_rng is None else kinds_rng)
     if knobs["turn_taking"]:  # skipped at 0 (no random number drawn), so the default output stays byte-identical
         rules = _turn_taking_rules(knobs["audio_only_rate"], knobs["visual_only_rate"], knobs["coincide_rate"])
         _take_turns(gt, kinds, models["multi"], rules, knobs["turn_taking"], rng if turns_rng is None else turns_rng)
@@ -420,6 +433,40 @@ def _event(rng: np.random.Generator, model: dict, kind: int) -> tuple[np.ndarray
         return row, row
     names, cdf = model["relations"]
     return _distinct_pair(rng, model, names[_pick(rng, cdf)])
+
+
+@lru_cache(maxsize=1)
+def _kind_patterns() -> dict[str, tuple[list[tuple[int, ...]], list[float]]]:
+    """Per label set of LLP's dense truth with two classes or more (llp_stats.json, truth.label_set_kinds): its
+    patterns of kinds (0 audio-only, 1 visual-only, 2 both, in the set's class order) and their cumulative counts."""
+    index = {"audio_only": 0, "visual_only": 1, "both": 2}
+    return {name: ([tuple(index[k] for k in pattern.split(",")) for pattern in counts],
+                   np.cumsum(list(counts.values())).tolist())
+            for name, counts in _TRUTH["label_set_kinds"].items()}
+
+
+def _couple_kinds(gt: np.ndarray, kinds: np.ndarray, model: dict, strength: float, rng: np.random.Generator) -> None:
+    """Give a video's classes their kinds together, as LLP's annotated videos have them, in place on gt (2, N, T, C)
+    and kinds (N, C).
+
+    With probability `strength`, a video of two classes or more whose label set LLP's dense truth holds takes the
+    pattern of kinds of one of those LLP videos (drawn by their counts): on LLP Speech is seen in 45 % of the videos
+    that hold a violin and 12 % of those that hold a dog (bench/class_coupling.py, "kind coupling"). A class whose
+    kind changes gets a new event of its new kind from the multi-class extent model; the others keep theirs. Videos
+    whose label set LLP's truth lacks (1 % of train's multi-class sets) keep their independent kinds. The coupled
+    videos take LLP's kinds as they are, so the audio_only_rate / visual_only_rate knobs act on the others only.
+    """
+    patterns = _kind_patterns()
+    for i in np.flatnonzero((kinds >= 0).sum(1) >= 2):
+        present = np.flatnonzero(kinds[i] >= 0)
+        options = patterns.get(",".join(CLASSES[c] for c in present))  # present is in class order: the set's name
+        if options is None or rng.random() >= strength:
+            continue
+        pattern = options[0][_pick(rng, options[1])]
+        for c, kind in zip(present, pattern, strict=True):
+            if kind != kinds[i, c]:
+                kinds[i, c] = kind
+                gt[0, i, :, c], gt[1, i, :, c] = _event(rng, model, kind)
 
 
 TURN_TAKING_TRIES = 50  # joint redraws of a pair before it is left as drawn (rare)
@@ -504,10 +551,11 @@ def _take_turns(gt: np.ndarray, kinds: np.ndarray, model: dict, rules: tuple[tup
 
 
 def sample_annotations(n: int, rng: np.random.Generator, knobs: dict, split: str = "train",
-                       turns_rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       turns_rng: np.random.Generator | None = None,
+                       kinds_rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weak labels (N, C) bool and dense truth (N, T, C) uint8 audio, visual for `n` videos of `split`."""
     labels = sample_labels(n, rng, knobs, split)
-    return (labels, *sample_truth(labels, rng, knobs, turns_rng))
+    return (labels, *sample_truth(labels, rng, knobs, turns_rng, kinds_rng))
 
 
 # ------------------------------------------------------------------------------------------------ features
@@ -735,8 +783,8 @@ def generate(out_dir: str | Path, preset: str = "mini", seed: int = 0, progress:
 def _write_all(root: Path, preset: str, seed: int, k: dict, progress: ProgressFn | None) -> None:
     sizes = {s: k[f"n_{s}"] for s in SPLITS}
     names = _filenames(seed, sizes)
-    truth = {s: sample_annotations(sizes[s], _rng(seed, _KEY_LABELS, i), k, s, _rng(seed, _KEY_TURNS, i))
-             for i, s in enumerate(SPLITS)}
+    truth = {s: sample_annotations(sizes[s], _rng(seed, _KEY_LABELS, i), k, s, _rng(seed, _KEY_TURNS, i),
+                                   _rng(seed, _KEY_KINDS, i)) for i, s in enumerate(SPLITS)}
     weak = {s: [f"{name}\t{','.join(CLASSES[c] for c in np.flatnonzero(y))}\n"
                 for name, y in zip(names[s], truth[s][0], strict=True)] for s in SPLITS}
     weak_header, eval_header = "filename\tevent_labels\n", "filename\tonset\toffset\tevent_labels\n"
