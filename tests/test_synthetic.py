@@ -347,15 +347,20 @@ def test_noise_rank_puts_noise_and_prototypes_in_a_subspace(tmp_path, small_defa
             resolve_knobs("tiny", noise_rank=bad)
 
 
-def test_turn_taking_places_llp_pairs_apart_and_off_is_byte_identical(tmp_path, small_default):
-    from avvp_core.data.stats import class_coupling, turn_taking_pairs
-
-    # off: the folder of every default (no random number drawn); on: the weak labels stay, only truth moves
-    assert _files(generate(tmp_path / "off", "tiny", seed=1, turn_taking=0.0, **SMALL)) == small_default
-    on = _files(generate(tmp_path / "on", "tiny", seed=1, turn_taking=1.0, n_train=400, n_val=6, n_test=6))
+def _off_is_byte_identical_on_moves_only_truth(tmp_path, small_default, knob: str) -> None:
+    """A truth knob (a relation between classes): at 0 the folder of every default (no random number drawn); at 1 the
+    weak labels stay and only the dense truth moves."""
+    assert _files(generate(tmp_path / "off", "tiny", seed=1, **{knob: 0.0}, **SMALL)) == small_default
+    on = _files(generate(tmp_path / "on", "tiny", seed=1, **{knob: 1.0}, n_train=400, n_val=6, n_test=6))
     ref = _files(generate(tmp_path / "ref", "tiny", seed=1, n_train=400, n_val=6, n_test=6))
     assert all(on[k] == ref[k] for k in [*SPLIT_FILES.values(), "AVVP_dataset_full.csv"])
     assert on[TRAIN_EVAL_FILES["audio"]] != ref[TRAIN_EVAL_FILES["audio"]]
+
+
+def test_turn_taking_places_llp_pairs_apart_and_off_is_byte_identical(tmp_path, small_default):
+    from avvp_core.data.stats import class_coupling, turn_taking_pairs
+
+    _off_is_byte_identical_on_moves_only_truth(tmp_path, small_default, "turn_taking")
 
     # LLP's pairs, measured on the videos holding them: never meeting in about LLP's share of them (independent
     # placement: 4-12 %); a stream of its own, so videos without such a pair keep their truth
@@ -387,12 +392,7 @@ def test_turn_taking_places_llp_pairs_apart_and_off_is_byte_identical(tmp_path, 
 def test_kind_coupling_gives_a_videos_classes_llps_kinds_together_and_off_is_byte_identical(tmp_path, small_default):
     from avvp_core.data.stats import event_kinds, kind_coupling, label_set_name
 
-    # off: the folder of every default (no random number drawn); on: the weak labels stay, only truth moves
-    assert _files(generate(tmp_path / "off", "tiny", seed=1, kind_coupling=0.0, **SMALL)) == small_default
-    on = _files(generate(tmp_path / "on", "tiny", seed=1, kind_coupling=1.0, n_train=400, n_val=6, n_test=6))
-    ref = _files(generate(tmp_path / "ref", "tiny", seed=1, n_train=400, n_val=6, n_test=6))
-    assert all(on[k] == ref[k] for k in [*SPLIT_FILES.values(), "AVVP_dataset_full.csv"])
-    assert on[TRAIN_EVAL_FILES["audio"]] != ref[TRAIN_EVAL_FILES["audio"]]
+    _off_is_byte_identical_on_moves_only_truth(tmp_path, small_default, "kind_coupling")
 
     patterns = llp_stats()["truth"]["label_set_kinds"]
     assert patterns["Speech,Violin_fiddle"]["both,both"] > patterns["Speech,Violin_fiddle"]["audio_only,both"] / 2
