@@ -18,8 +18,10 @@ Train label sets follow LLP train; val/test ones follow LLP val+test (which hold
 Deviations from LLP, on purpose: dense truth exists for every split (train's in SYNTH_train_eval_*.csv,
 oracle-only); weak labels always equal the union of the dense events (81 real val/test videos differ); no
 eval row has onset >= offset or names a missing video; res152 is segment-level (10, 2048) unless
-res152_frames=80; durations depend on the kind and context of an event, not on its class; ids are random;
-features are synthetic.
+res152_frames=80; durations depend on the kind and context of an event, not on its class; an event's kind depends
+on its class alone and its extents on nothing else in its video, unless the kind_coupling and turn_taking knobs say
+otherwise (on LLP both depend on the other classes present: bench/class_coupling.py); ids are random; features are
+synthetic.
 
 Difficulty is calibrated (issue 9, bench/calibrate_han.py, bench/RESULTS.md): HAN with the official recipe scores
 about what it scores on the real LLP test set (segment / event Type@AV 54.0 / 47.7) — on `full` at paper width, and
