@@ -42,7 +42,8 @@ finished each run, kept beside its folder (`<run>.wall.json`) so a record rebuil
 run resumed across sessions counts its last part there, and every part in its `train_seconds`.
 
 `--status` trains and writes nothing: one line per planned run, read from the run folders while trainings run (a
-lock probe tells running from stopped): done or carried (with its test segment / event Type@AV), running or stopped
+probe of each stage folder's lock tells running from stopped; the few minutes of a label step between two stages
+read "stopped"): done or carried (with its test segment / event Type@AV), running or stopped
 (each stage: done, adopted, or its epoch of N; the last epochs' duration and the training time left at that pace, the
 later stages counted at the same time per step; a multi-stage run's label steps are not counted), or waiting.
 
@@ -359,9 +360,12 @@ def run_status(run: Path, plan: list[dict], carried: dict | None) -> tuple[str, 
         return ("done" if metrics else "carried"), how, figures
     if not run.exists():
         return "waiting", "", ""
-    holder = lock_holder(run)
+    folders = _stage_folders(run, [r["stage"] for r in plan])
+    # each stage's training locks its own folder (a multi-stage run's first stages write under stages/); the label
+    # steps between stages hold no lock, so for those minutes a running run reads "stopped"
+    holder = next((pid for pid in map(lock_holder, folders) if pid is not None), None)
     parts, left, per_step = [], [], None
-    for stage, folder in zip(plan, _stage_folders(run, [r["stage"] for r in plan]), strict=True):
+    for stage, folder in zip(plan, folders, strict=True):
         name = stage["stage"]
         if folder != run and (finished := _finished_metrics(folder)) is not None:
             source = finished.get("adopted_from")

@@ -146,5 +146,9 @@ def test_capc_adopts_the_same_seeds_finished_mmt_run(tiny_data, tmp_path):
     running = {line.split()[0]: line for line in status.splitlines()}["mmt-capc-s1"]
     assert running.split()[1] == "running" and f"(pid {os.getpid()})" in running
     assert "1 done, 1 running, 1 waiting of 3 runs" in status and record.read_text() == before
+    with folder_lock(out / "mmt-capc-s1" / "stages" / "base"):  # a first stage trains in its own folder
+        status = _run(*status_args).stdout
+    running = {line.split()[0]: line for line in status.splitlines()}["mmt-capc-s1"]
+    assert running.split()[1] == "running" and f"(pid {os.getpid()})" in running
     missing = _run("--data", str(tmp_path / "no-data"), "--status")  # nothing generated for a look
     assert missing.returncode == 2 and "no SynthLLP data at" in missing.stderr and not (tmp_path / "no-data").exists()
