@@ -455,8 +455,9 @@ def _couple_kinds(gt: np.ndarray, kinds: np.ndarray, model: dict, strength: floa
     pattern of kinds of one of those LLP videos (drawn by their counts): on LLP Speech is seen in 45 % of the videos
     that hold a violin and 12 % of those that hold a dog (bench/class_coupling.py, "kind coupling"). A class whose
     kind changes gets a new event of its new kind from the multi-class extent model; the others keep theirs. Videos
-    whose label set LLP's truth lacks (1 % of train's multi-class sets) keep their independent kinds. The coupled
-    videos take LLP's kinds as they are, so the audio_only_rate / visual_only_rate knobs act on the others only.
+    whose label set LLP's truth lacks (about 1 % of train's multi-class videos) keep their independent kinds. The
+    coupled videos take LLP's kinds as they are, so the audio_only_rate / visual_only_rate knobs act on the others
+    only.
     """
     patterns = _kind_patterns()
     for i in np.flatnonzero((kinds >= 0).sum(1) >= 2):
