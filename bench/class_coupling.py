@@ -41,9 +41,9 @@ import numpy as np
 from common import machine_info
 
 from avvp_core.data import LLPDataset
+from avvp_core.data.stats import EVENT_TYPES, kind_coupling
 from avvp_core.data.stats import MODALITY_PAIRS as PAIRS
 from avvp_core.data.stats import class_coupling as coupling  # the core computes it (SynthLLP's turn_taking knob)
-from avvp_core.data.stats import kind_coupling
 
 
 def dense_truth(root: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -75,8 +75,8 @@ def _report(name: str, res: dict, top: int) -> None:
           f"{kinds['divergence']} nats, shuffled {kinds['shuffled_mean']} (95th percentile {kinds['shuffled_p95']}, "
           f"{kinds['permutations']} shuffles): excess {kinds['excess']}, p {kinds['p']}")
     for p in kinds["pairs"][:top]:
-        shares = " / ".join(f"{p['kinds'][k]:.2f}" for k in ("audio_only", "visual_only", "both"))
-        given = " / ".join(f"{p['kinds_given'][k]:.2f}" for k in ("audio_only", "visual_only", "both"))
+        shares = " / ".join(f"{p['kinds'][k]:.2f}" for k in EVENT_TYPES)
+        given = " / ".join(f"{p['kinds_given'][k]:.2f}" for k in EVENT_TYPES)
         print(f"      {p['class']:>22} given {p['given']:<22} n={p['videos']:4d}  heard only / seen only / both "
               f"{shares} -> {given}")
 

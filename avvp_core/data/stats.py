@@ -268,9 +268,11 @@ def event_kinds(gt_audio: np.ndarray, gt_visual: np.ndarray) -> np.ndarray:
     return kinds
 
 
-def _pooled_kind_divergence(kinds: np.ndarray, min_videos: int) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+def _pooled_kind_divergence(kinds: np.ndarray, min_videos: int) -> tuple[float, np.ndarray, np.ndarray, np.ndarray,
+                                                                         np.ndarray]:
     """Occurrence-weighted mean over class pairs (c, d) of KL(kinds of c where d is present || kinds of c), in nats;
-    with the (C, C, 3) conditional counts, (C, 3) marginal counts and (C, C) mask of the pairs counted."""
+    with the (C, C, 3) conditional counts, (C, 3) marginal counts, (C, C) mask of the pairs counted and (K,) each
+    counted pair's KL (in np.argwhere(mask) order)."""
     present = kinds >= 0  # (N, C)
     onehot = (kinds[..., None] == np.arange(len(EVENT_TYPES))).astype(np.int64)  # (N, C, 3)
     base = onehot.sum(0)  # (C, 3)
@@ -278,11 +280,11 @@ def _pooled_kind_divergence(kinds: np.ndarray, min_videos: int) -> tuple[float, 
     n = cond.sum(2)  # (C, C) videos holding both
     keep = (n >= min_videos) & ~np.eye(len(n), dtype=bool)
     if not keep.any():
-        return float("nan"), cond, base, keep
+        return float("nan"), cond, base, keep, np.zeros(0)
     p = cond[keep] / n[keep][:, None]  # (K, 3)
     q = (base / np.maximum(base.sum(1, keepdims=True), 1))[np.nonzero(keep)[0]]  # (K, 3): c's own shares
     terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1) / np.where(q > 0, q, 1)), 0.0).sum(1)
-    return float((terms * n[keep]).sum() / n[keep].sum()), cond, base, keep
+    return float((terms * n[keep]).sum() / n[keep].sum()), cond, base, keep, terms
 
 
 def kind_coupling(gt_audio: np.ndarray, gt_visual: np.ndarray, min_videos: int = KIND_COUPLING_MIN_VIDEOS,
@@ -297,7 +299,7 @@ def kind_coupling(gt_audio: np.ndarray, gt_visual: np.ndarray, min_videos: int =
     shuffles' mean, `p` the share of shuffles at or above it. `pairs` lists the `top` pairs contributing most (video
     count x divergence), with c's kind shares in all its videos and where d is present."""
     kinds = event_kinds(gt_audio, gt_visual)
-    observed, cond, base, keep = _pooled_kind_divergence(kinds, min_videos)
+    observed, cond, base, keep, divergences = _pooled_kind_divergence(kinds, min_videos)
     out = {"videos": int(len(kinds)), "min_videos": min_videos, "class_pairs": int(keep.sum()),
            "divergence": None if np.isnan(observed) else round(observed, 5)}
     if np.isnan(observed):
@@ -316,11 +318,10 @@ def kind_coupling(gt_audio: np.ndarray, gt_visual: np.ndarray, min_videos: int =
                p=round(float(np.mean(np.array(null) >= observed)), 4) if null else None,
                excess=round(observed - null_mean, 5) if null else None)
     rows = []
-    for c, d in np.argwhere(keep):
+    for (c, d), kl in zip(np.argwhere(keep), divergences, strict=True):  # argwhere and boolean masks: row-major
         n = int(cond[c, d].sum())
         p, q = cond[c, d] / n, base[c] / base[c].sum()
-        kl = float(sum(a * np.log(a / b) for a, b in zip(p, q, strict=True) if a > 0))
-        rows.append({"class": CLASSES[c], "given": CLASSES[d], "videos": n, "divergence": round(kl, 4),
+        rows.append({"class": CLASSES[c], "given": CLASSES[d], "videos": n, "divergence": round(float(kl), 4),
                      "kinds": dict(zip(EVENT_TYPES, np.round(q, 3).tolist(), strict=True)),
                      "kinds_given": dict(zip(EVENT_TYPES, np.round(p, 3).tolist(), strict=True))})
     out["pairs"] = sorted(rows, key=lambda r: -r["videos"] * r["divergence"])[:top]

@@ -69,6 +69,7 @@ from ..constants import (
 )
 from ..errors import InputError
 from .dataset import LLPDataset
+from .stats import EVENT_TYPES, label_set_name
 
 # 1.1: the shared_dynamics knob (default 0: features byte-identical to 1.0's).
 # 1.2: per-preset calibrated knobs (PRESET_KNOBS): `full` is harder; tiny and mini features are byte-identical to
@@ -245,7 +246,7 @@ def class_mix(audio_only_rate: float, visual_only_rate: float) -> np.ndarray:
     (fixed-point iteration over LLP's val+test event counts), so the differences between classes survive.
     """
     per_class = _TRUTH["class_modality_mix"]
-    mix = np.array([[per_class[c][k] for k in ("audio_only", "visual_only", "both")] for c in CLASSES])
+    mix = np.array([[per_class[c][k] for k in EVENT_TYPES] for c in CLASSES])
     if (audio_only_rate, visual_only_rate) == (KNOBS["audio_only_rate"]["default"],
                                                KNOBS["visual_only_rate"]["default"]):
         return mix / mix.sum(1, keepdims=True)  # the real per-class mix, untouched
@@ -441,7 +442,7 @@ def _event(rng: np.random.Generator, model: dict, kind: int) -> tuple[np.ndarray
 def _kind_patterns() -> dict[str, tuple[list[tuple[int, ...]], list[float]]]:
     """Per label set of LLP's dense truth with two classes or more (llp_stats.json, truth.label_set_kinds): its
     patterns of kinds (0 audio-only, 1 visual-only, 2 both, in the set's class order) and their cumulative counts."""
-    index = {"audio_only": 0, "visual_only": 1, "both": 2}
+    index = {kind: i for i, kind in enumerate(EVENT_TYPES)}
     return {name: ([tuple(index[k] for k in pattern.split(",")) for pattern in counts],
                    np.cumsum(list(counts.values())).tolist())
             for name, counts in _TRUTH["label_set_kinds"].items()}
@@ -462,7 +463,7 @@ def _couple_kinds(gt: np.ndarray, kinds: np.ndarray, model: dict, strength: floa
     patterns = _kind_patterns()
     for i in np.flatnonzero((kinds >= 0).sum(1) >= 2):
         present = np.flatnonzero(kinds[i] >= 0)
-        options = patterns.get(",".join(CLASSES[c] for c in present))  # present is in class order: the set's name
+        options = patterns.get(label_set_name(present))
         if options is None or rng.random() >= strength:
             continue
         pattern = options[0][_pick(rng, options[1])]
