@@ -71,9 +71,11 @@ def _report(name: str, res: dict, top: int) -> None:
     if kinds["divergence"] is None:
         print(f"  kind coupling: no class pair in {kinds['min_videos']} videos or more")
         return
+    chance = (f"shuffled {kinds['shuffled_mean']} (95th percentile {kinds['shuffled_p95']}, {kinds['permutations']} "
+              f"shuffles): excess {kinds['excess']}, p {kinds['p']}" if kinds["permutations"]
+              else "no shuffles (--permutations 0), so no chance level")
     print(f"  kind coupling over {kinds['class_pairs']} class pairs (>= {kinds['min_videos']} videos): divergence "
-          f"{kinds['divergence']} nats, shuffled {kinds['shuffled_mean']} (95th percentile {kinds['shuffled_p95']}, "
-          f"{kinds['permutations']} shuffles): excess {kinds['excess']}, p {kinds['p']}")
+          f"{kinds['divergence']} nats, {chance}")
     for p in kinds["pairs"][:top]:
         shares = " / ".join(f"{p['kinds'][k]:.2f}" for k in EVENT_TYPES)
         given = " / ".join(f"{p['kinds_given'][k]:.2f}" for k in EVENT_TYPES)

@@ -98,6 +98,9 @@ def test_kind_coupling_finds_a_planted_dependence_and_not_a_shuffled_one():
     assert top["class"] == CLASSES[0] and top["given"] in (CLASSES[1], CLASSES[2])
     assert sum(top["kinds_given"].values()) == pytest.approx(1, abs=2e-3)
     assert coupled == kind_coupling(*_kinds_truth(planted), permutations=50)  # the shuffles are seeded
+    alone = kind_coupling(*_kinds_truth(planted), permutations=0)  # the observed figure only: no NaN in the JSON
+    assert alone["divergence"] == coupled["divergence"] and alone["p"] is alone["excess"] is None
+    json.dumps(alone, allow_nan=False)
     # what the generator's kind_coupling knob draws from: per label set, how many videos hold each pattern of kinds
     patterns = label_set_kinds(*_kinds_truth(planted))
     pair = f"{CLASSES[0]},{CLASSES[1]}"

@@ -312,11 +312,11 @@ def kind_coupling(gt_audio: np.ndarray, gt_visual: np.ndarray, min_videos: int =
             rows = np.flatnonzero(kinds[:, c] >= 0)
             shuffled[rows, c] = kinds[rng.permutation(rows), c]
         null.append(_pooled_kind_divergence(shuffled, min_videos)[0])
-    null_mean = float(np.mean(null)) if null else float("nan")
-    out.update(permutations=permutations, seed=seed, shuffled_mean=round(null_mean, 5),
-               shuffled_p95=round(float(np.percentile(null, 95)), 5) if null else None,
-               p=round(float(np.mean(np.array(null) >= observed)), 4) if null else None,
-               excess=round(observed - null_mean, 5) if null else None)
+    out.update(permutations=permutations, seed=seed, shuffled_mean=None, shuffled_p95=None, p=None, excess=None)
+    if null:  # permutations=0 asks for the observed figure alone (no NaN written in its place)
+        null_mean = float(np.mean(null))
+        out.update(shuffled_mean=round(null_mean, 5), shuffled_p95=round(float(np.percentile(null, 95)), 5),
+                   p=round(float(np.mean(np.array(null) >= observed)), 4), excess=round(observed - null_mean, 5))
     rows = []
     for (c, d), kl in zip(np.argwhere(keep), divergences, strict=True):  # argwhere and boolean masks: row-major
         n = int(cond[c, d].sum())
