@@ -344,6 +344,13 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
 
 
+def recent_epoch_seconds(durations: list[float]) -> float:
+    """The pace of a run: the median of its last three epochs' durations, of two the shorter (an epoch that spans a
+    pause, e.g. trainings stopped for a test run, reads long and would inflate the time left)."""
+    last = sorted(durations[-3:])
+    return last[(len(last) - 1) // 2]
+
+
 def run_status(run: Path, plan: list[dict], carried: dict | None) -> tuple[str, str, str]:
     """(state, progress, test figures) of one planned run, read from its folder without disturbing a training in
     it: done (metrics.json complete), carried (measured by the earlier record), running (a process holds its lock),
@@ -383,7 +390,7 @@ def run_status(run: Path, plan: list[dict], carried: dict | None) -> tuple[str, 
         # "seconds" is the training time up to the end of each epoch (a resumed run's too): its steps, one epoch each
         durations = np.diff([0.0, *(r["seconds"] for r in rows if finite_number(r.get("seconds")))]).tolist()
         if durations and per_step is None:
-            recent = sorted(durations[-3:])[len(durations[-3:]) // 2]  # median of the last three epochs
+            recent = recent_epoch_seconds(durations)
             per_step = recent / stage["steps_per_epoch"]
             parts[-1] += f" (last epochs {_hours(recent)} each)"
         left.append((epochs - done) * stage["steps_per_epoch"])

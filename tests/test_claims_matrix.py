@@ -152,3 +152,11 @@ def test_capc_adopts_the_same_seeds_finished_mmt_run(tiny_data, tmp_path):
     assert running.split()[1] == "running" and f"(pid {os.getpid()})" in running
     missing = _run("--data", str(tmp_path / "no-data"), "--status")  # nothing generated for a look
     assert missing.returncode == 2 and "no SynthLLP data at" in missing.stderr and not (tmp_path / "no-data").exists()
+
+
+def test_the_pace_behind_the_time_left_is_not_inflated_by_one_paused_epoch():
+    pace = _MATRIX.recent_epoch_seconds
+    assert pace([709.0]) == 709.0
+    assert pace([709.0, 151.0]) == 151.0  # the first epoch spanned a pause: the shorter of two
+    assert pace([100.0, 2000.0, 98.0, 102.0, 97.0]) == 98.0  # the median of the last three
+    assert pace([90.0, 1900.0, 95.0]) == 95.0
