@@ -44,8 +44,10 @@ run resumed across sessions counts its last part there, and every part in its `t
 `--status` trains and writes nothing: one line per planned run, read from the run folders while trainings run (a
 probe of each stage folder's lock tells running from stopped; the few minutes of a label step between two stages
 read "stopped"): done or carried (with its test segment / event Type@AV), running or stopped
-(each stage: done, adopted, or its epoch of N; the last epochs' duration and the training time left at that pace, the
-later stages counted at the same time per step; a multi-stage run's label steps are not counted), or waiting.
+(each stage: done, adopted, or its epoch of N; the last epochs' duration and the training time left at that pace, a
+later stage's steps weighted by their cost against the first stage's as measured on the other runs of its recipe under
+--out, e.g. CAPC's final stage x2.4 on `full`, else at the same time per step; a multi-stage run's label steps are not
+counted), or waiting.
 
 Plumbing test (tests/test_claims_matrix.py): `--data <tiny> --width demo --epochs 1 --entries han mgn --seeds 1 2`.
 """
@@ -351,10 +353,38 @@ def recent_epoch_seconds(durations: list[float]) -> float:
     return last[(len(last) - 1) // 2]
 
 
-def run_status(run: Path, plan: list[dict], carried: dict | None) -> tuple[str, str, str]:
+def _stage_step_seconds(folder: Path, steps_per_epoch: int) -> float | None:
+    """A stage folder's pace in seconds per optimiser step (recent_epoch_seconds), None before its third epoch."""
+    rows = read_jsonl(folder / "log.jsonl")
+    seconds = [r["seconds"] for r in rows if finite_number(r.get("seconds"))]
+    if len(seconds) < 3:
+        return None
+    return recent_epoch_seconds(np.diff([0.0, *seconds]).tolist()) / steps_per_epoch
+
+
+def stage_cost_ratios(out: Path, recipe: str, plan: list[dict]) -> dict[str, float]:
+    """Per stage of a multi-stage recipe: its seconds per step over its first stage's, the median over the run folders
+    under `out` of every entry trained with that recipe (any model, any seed: the model's cost cancels in the ratio).
+    CAPC's final stage runs a second forward per step (the swapped audio) and, measured on `full`, takes about three
+    times its base's time per step; without this a run still in its base stage would read a third of its time left."""
+    names = [s["stage"] for s in plan]
+    ratios: dict[str, list[float]] = {n: [] for n in names[1:]}
+    for entry in (n for n, e in ENTRIES.items() if e.recipe == recipe):
+        for run in sorted(out.glob(f"{entry}-s*")):
+            paces = [_stage_step_seconds(f, s["steps_per_epoch"])
+                     for f, s in zip(_stage_folders(run, names), plan, strict=True)]
+            for name, pace in zip(names[1:], paces[1:], strict=True):
+                if paces[0] and pace:
+                    ratios[name].append(pace / paces[0])
+    return {n: float(np.median(r)) for n, r in ratios.items() if r}
+
+
+def run_status(run: Path, plan: list[dict], carried: dict | None,
+               cost_ratios: dict[str, float] | None = None) -> tuple[str, str, str]:
     """(state, progress, test figures) of one planned run, read from its folder without disturbing a training in
     it: done (metrics.json complete), carried (measured by the earlier record), running (a process holds its lock),
-    stopped (part-trained, resumes when the matrix is rerun) or waiting (not started)."""
+    stopped (part-trained, resumes when the matrix is rerun) or waiting (not started). The time left counts each stage
+    still to train at the current stage's pace times `cost_ratios` (stage_cost_ratios; 1 for a stage without one)."""
     metrics = _complete(run)
     measured = metrics or carried
     if measured is not None:
@@ -371,7 +401,8 @@ def run_status(run: Path, plan: list[dict], carried: dict | None) -> tuple[str, 
     # each stage's training locks its own folder (a multi-stage run's first stages write under stages/); the label
     # steps between stages hold no lock, so for those minutes a running run reads "stopped"
     holder = next((pid for pid in map(lock_holder, folders) if pid is not None), None)
-    parts, left, per_step = [], [], None
+    ratios = {plan[0]["stage"]: 1.0, **(cost_ratios or {})}
+    parts, left, per_step, paced = [], [], None, 1.0
     for stage, folder in zip(plan, folders, strict=True):
         name = stage["stage"]
         if folder != run and (finished := _finished_metrics(folder)) is not None:
@@ -391,28 +422,32 @@ def run_status(run: Path, plan: list[dict], carried: dict | None) -> tuple[str, 
         durations = np.diff([0.0, *(r["seconds"] for r in rows if finite_number(r.get("seconds")))]).tolist()
         if durations and per_step is None:
             recent = recent_epoch_seconds(durations)
-            per_step = recent / stage["steps_per_epoch"]
+            per_step, paced = recent / stage["steps_per_epoch"], ratios.get(name, 1.0)
             parts[-1] += f" (last epochs {_hours(recent)} each)"
-        left.append((epochs - done) * stage["steps_per_epoch"])
+        left.append((epochs - done) * stage["steps_per_epoch"] * ratios.get(name, 1.0))
     progress = "; ".join(parts)
     if per_step is not None:
-        progress += f"; about {_hours(per_step * sum(left))} of training left at that pace"
+        later = [f"{n} x{r:.1f}" for n, r in ratios.items() if n != plan[0]["stage"] and abs(r - paced) > 0.05]
+        progress += (f"; about {_hours(per_step / paced * sum(left))} of training left at that pace"
+                     + (f" (a step's cost against the first stage's, measured on the other runs of its recipe: "
+                        f"{', '.join(later)})" if later else ""))
     return ("running" if holder else "stopped"), progress + (f" (pid {holder})" if holder else ""), ""
 
 
 def print_status(args: argparse.Namespace, entries: list[str], seeds: list[int], carried: dict) -> None:
     """One line per planned run of the matrix: what is done, running, stopped or waiting, and how far each is."""
     n_train = len(LLPDataset(args.data).split("train"))
-    plans = {}  # per entry: the same for every seed
+    plans, ratios = {}, {}  # per entry: the same for every seed
     for name in entries:
         e = ENTRIES[name]
         plans[name] = budget_plan(e.model, e.recipe, n_train, {**e.train_overrides, "budget": "llp_steps",
                                   **({"epochs": args.epochs} if args.epochs is not None else {})}, width=args.width)
+        ratios[name] = stage_cost_ratios(args.out, e.recipe, plans[name]) if len(plans[name]) > 1 else {}
     rows = []
     for seed in seeds:
         for name in entries:
             run = args.out / f"{name}-s{seed}"
-            rows.append((run.name, *run_status(run, plans[name], carried.get(run.name))))
+            rows.append((run.name, *run_status(run, plans[name], carried.get(run.name), ratios[name])))
     width = max(len(r[0]) for r in rows)
     print(f"{'run':<{width}}  {'state':<8}  {'seg / ev Type@AV':<16}  progress")
     for name, state, progress, figures in rows:

@@ -160,3 +160,32 @@ def test_the_pace_behind_the_time_left_is_not_inflated_by_one_paused_epoch():
     assert pace([709.0, 151.0]) == 151.0  # the first epoch spanned a pause: the shorter of two
     assert pace([100.0, 2000.0, 98.0, 102.0, 97.0]) == 98.0  # the median of the last three
     assert pace([90.0, 1900.0, 95.0]) == 95.0
+
+
+def _log(folder: Path, epoch_seconds: list[float]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    total, rows = 0.0, []
+    for i, s in enumerate(epoch_seconds, 1):
+        total += s
+        rows.append(json.dumps({"epoch": i, "seconds": total}))
+    (folder / "log.jsonl").write_text("\n".join(rows) + "\n")
+
+
+def test_the_time_left_counts_a_costlier_later_stage_at_its_measured_cost(tmp_path):
+    plan = [{"stage": "base", "epochs": 10, "steps_per_epoch": 10},
+            {"stage": "final", "epochs": 10, "steps_per_epoch": 10}]
+    # a finished CAPC run of another model: its final stage took three times its base's time per step
+    _log(tmp_path / "mmt-capc-s1" / "stages" / "base", [100.0] * 10)
+    _log(tmp_path / "mmt-capc-s1", [300.0] * 10)
+    _log(tmp_path / "mmt-capc-s2" / "stages" / "base", [100.0] * 2)  # too few epochs to count
+    ratios = _MATRIX.stage_cost_ratios(tmp_path, "capc", plan)
+    assert ratios == {"final": 3.0}
+    assert _MATRIX.stage_cost_ratios(tmp_path, "ma", [{**plan[0]}, {**plan[1]}]) == {}  # no run of that recipe
+    # MMT No MSG + CAPC, 4 base epochs at 120 s: 6 base epochs and 10 final ones left
+    run = tmp_path / "mmt-nomsg-capc-s1"
+    _log(run / "stages" / "base", [120.0] * 4)
+    (run / "stages" / "base" / "config.json").write_text(json.dumps({"train": {"epochs": 10}}))
+    state, progress, _ = _MATRIX.run_status(run, plan, None, ratios)
+    assert state == "stopped" and "base epoch 4 of 10 (last epochs 2 min each)" in progress
+    assert "about 72 min of training left" in progress and "final x3.0" in progress  # 6 x 2 + 10 x 6 min
+    assert "about 32 min of training left" in _MATRIX.run_status(run, plan, None)[1]  # at the base stage's pace
