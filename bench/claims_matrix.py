@@ -353,13 +353,16 @@ def recent_epoch_seconds(durations: list[float]) -> float:
     return last[(len(last) - 1) // 2]
 
 
+def _epoch_durations(rows: list[dict]) -> list[float]:
+    """Each logged epoch's duration: "seconds" is the training time up to the end of each epoch (a resumed run's
+    too)."""
+    return np.diff([0.0, *(r["seconds"] for r in rows if finite_number(r.get("seconds")))]).tolist()
+
+
 def _stage_step_seconds(folder: Path, steps_per_epoch: int) -> float | None:
     """A stage folder's pace in seconds per optimiser step (recent_epoch_seconds), None before its third epoch."""
-    rows = read_jsonl(folder / "log.jsonl")
-    seconds = [r["seconds"] for r in rows if finite_number(r.get("seconds"))]
-    if len(seconds) < 3:
-        return None
-    return recent_epoch_seconds(np.diff([0.0, *seconds]).tolist()) / steps_per_epoch
+    durations = _epoch_durations(read_jsonl(folder / "log.jsonl"))
+    return recent_epoch_seconds(durations) / steps_per_epoch if len(durations) >= 3 else None
 
 
 def stage_cost_ratios(out: Path, recipe: str, plan: list[dict]) -> dict[str, float]:
@@ -419,8 +422,7 @@ def run_status(run: Path, plan: list[dict], carried: dict | None,
         done = len(rows)
         parts.append(f"{name} epoch {done} of {epochs}" if done or (folder / "config.json").is_file()
                      else f"{name} not started")
-        # "seconds" is the training time up to the end of each epoch (a resumed run's too): its steps, one epoch each
-        durations = np.diff([0.0, *(r["seconds"] for r in rows if finite_number(r.get("seconds")))]).tolist()
+        durations = _epoch_durations(rows)
         if durations and per_step is None:
             recent = recent_epoch_seconds(durations)
             per_step, paced = recent / stage["steps_per_epoch"], ratios.get(name, 1.0)

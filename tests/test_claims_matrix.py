@@ -180,7 +180,7 @@ def test_the_time_left_counts_a_costlier_later_stage_at_its_measured_cost(tmp_pa
     _log(tmp_path / "mmt-capc-s2" / "stages" / "base", [100.0] * 2)  # too few epochs to count
     ratios = _MATRIX.stage_cost_ratios(tmp_path, "capc", plan)
     assert ratios == {"final": 3.0}
-    assert _MATRIX.stage_cost_ratios(tmp_path, "ma", [{**plan[0]}, {**plan[1]}]) == {}  # no run of that recipe
+    assert _MATRIX.stage_cost_ratios(tmp_path, "ma", plan) == {}  # no run of that recipe
     # MMT No MSG + CAPC, 4 base epochs at 120 s: 6 base epochs and 10 final ones left
     run = tmp_path / "mmt-nomsg-capc-s1"
     _log(run / "stages" / "base", [120.0] * 4)
