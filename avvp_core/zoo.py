@@ -511,8 +511,9 @@ def zoo_runs(out: str | Path) -> dict[str, list[dict[str, Any]]]:
         if len(seeds) < 2:
             runs[folder.name] = [inspected]
             continue
-        runs[folder.name] = [{"test": r.get("test"), **({"log": inspected["log"], "refinement":
-                              inspected["refinement"]} if r.get("seed") == block.get("inspected") else {})}
+        runs[folder.name] = [{"test": r.get("test"), "seed": r.get("seed"),
+                              **({"log": inspected["log"], "refinement": inspected["refinement"]}
+                                 if r.get("seed") == block.get("inspected") else {})}
                              for r in seeds]
     return runs
 

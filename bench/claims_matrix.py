@@ -318,7 +318,7 @@ def build_record(args: argparse.Namespace, entries: list[str], seeds_planned: li
             "std": None if table is None or len(table) < 2 else dict(zip(METRIC_KEYS, table.std(0, ddof=1).round(4)
                                                                          .tolist(), strict=True)),
             "commands": {s: commands[f"{name}-s{s}"] for s in map(str, seeds_planned) if f"{name}-s{s}" in commands}}
-        runs[name] = list(seeds.values())
+        runs[name] = [{**run, "seed": int(seed)} for seed, run in seeds.items()]  # paired by seed (claims.check)
     done = [f"{name}-s{seed}" for name, e in per_entry.items() for seed in e["seeds"]]  # the finished runs
     seconds = {**{k: v for k, v in carried_seconds.items() if k in used}, **_wall_seconds(runs_dir, done),
                **{k: v for k, v in seconds.items() if k in done}}

@@ -85,6 +85,31 @@ def test_a_matrix_stopped_part_way_says_on_how_few_seeds_each_calibrated_verdict
     assert rows["MGN beats HAN"]["verdict"] == "holds"
 
 
+def test_a_part_way_pair_is_compared_on_the_seeds_both_sides_have():
+    def seeded(seed: int, level: float) -> dict:
+        return {**_run(level), "seed": seed}
+
+    # the candidate's seed 3 collapsed; the baseline has seed 1 only (as MMT + CAPC against MMT No MSG + CAPC)
+    runs = {"mmt-capc": [seeded(3, 45.3), seeded(1, 52.1), seeded(2, 50.8)], "mmt-nomsg-capc": [seeded(1, 52.4)]}
+    row = _row(claims.check(runs), "Messengers beat")
+    assert row["verdict"] == "does not hold"
+    assert row["measured"].startswith("on the seed both sides have (seed 1; every measured seed: seg Type@AV 49.4 "
+                                      "± 3.6 vs 52.4; ev Type@AV 49.4 ± 3.6 vs 52.4)")
+    assert "seg Type@AV 52.1 vs 52.4 (-0.3)" in row["measured"]  # seed 1 against seed 1, not 49.4 against 52.4
+    # the same seeds on both sides, or runs without seeds: every run, as before, seed i against seed i
+    runs["mmt-nomsg-capc"] = [seeded(2, 50.0), seeded(1, 53.0), seeded(3, 44.0)]
+    row = _row(claims.check(runs), "Messengers beat")
+    assert "every measured seed" not in row["measured"]
+    assert "seg Type@AV 49.4 ± 3.6 vs 49.0 ± 4.6 (+0.4), above in 2/3 seeds" in row["measured"]
+    unseeded = {n: [{k: v for k, v in r.items() if k != "seed"} for r in rs] for n, rs in runs.items()}
+    unseeded["mmt-nomsg-capc"] = unseeded["mmt-nomsg-capc"][:1]
+    assert "49.4 ± 3.6 vs 50.0 (-0.6)" in _row(claims.check(unseeded), "Messengers beat")["measured"]
+    # no seed in common: nothing to pair, the means as they are
+    disjoint = {"han": [seeded(1, 50.0)], "mgn": [seeded(2, 51.0), seeded(3, 53.0)]}
+    assert "seg Type@AV 52.0 ± 1.4 vs 50.0 (+2.0)" in _row(claims.check(disjoint), "MGN beats")["measured"]
+    assert claims.paired_seeds(disjoint["mgn"], disjoint["han"])[2] == []
+
+
 def test_loss_gap_and_label_precision():
     gap = [{"loss/audio": 0.3, "loss/visual": 0.1}]
     wide = [{"loss/audio": 0.5, "loss/visual": 0.1}]
