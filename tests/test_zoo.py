@@ -223,7 +223,8 @@ def test_shipped_claims_record_reads_and_its_verdicts_follow_from_its_own_runs()
         pytest.skip("no claims_full.json shipped (bench/claims_matrix.py not run yet)")
     assert record["setting"]["preset"] == "full" and record["setting"]["width"] == "paper"
     entries = record["entries"]
-    runs = {name: list(e["seeds"].values()) for name, e in entries.items()}
+    runs = {name: [{**run, "seed": int(seed)} for seed, run in e["seeds"].items()]  # paired by seed, as written
+            for name, e in entries.items()}
     again = check(runs, {name: {"model": e["model"], "recipe": e["recipe"]} for name, e in entries.items()})
     # the reasons and the LLP column too: a record written by older verdict code is rebuilt with --record-only
     cells = lambda r: (r["claim"], r["verdict"], r["measured"], r.get("why", ""), r.get("published", ""))  # noqa: E731
