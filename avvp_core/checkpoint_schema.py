@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .constants import CLASSES, METRIC_KEYS
-from .errors import InputError
+from .errors import ZIP_READ_ERRORS, InputError
 
 MB = 1024 * 1024
 CHECKPOINT_FORMAT = "avvp-lab-checkpoint/1"  # config.json "format" of every card (checkpoints.FORMAT)
@@ -511,7 +511,7 @@ def _scan_zip(fh, path: Path) -> tuple[Any, dict[str, _Storage]]:
     try:
         archive = zipfile.ZipFile(fh)
         names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (*ZIP_READ_ERRORS, ValueError) as exc:
         raise InputError(f"unreadable weights file, truncated or not a torch file ({exc})", path) from None
     with archive:
         pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
@@ -523,7 +523,7 @@ def _scan_zip(fh, path: Path) -> tuple[Any, dict[str, _Storage]]:
             raise InputError(f"its pickle is {pkl.file_size / MB:.0f} MB, not a state dict", path)
         try:
             scanner = _ScanUnpickler(io.BytesIO(archive.read(pkl)), legacy=False)
-        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+        except ZIP_READ_ERRORS as exc:
             raise InputError(f"unreadable weights file, truncated or not a torch file ({exc})", path) from None
         state = _unpickle(scanner, path)
         for storage in scanner.storages.values():

@@ -6,7 +6,17 @@ shows it in an error box. Anything else escaping is a bug in AVVP Lab.
 
 from __future__ import annotations
 
+import lzma
+import zipfile
+import zlib
 from pathlib import Path
+
+# What reading a damaged zip (an upload, a .npz, a torch file) can raise besides InputError: a bad central directory
+# or CRC (BadZipFile), truncation (EOFError, OSError), an unsupported or encrypted member (NotImplementedError,
+# RuntimeError) and a corrupt deflate or lzma stream (zlib.error, LZMAError: not OSErrors; bzip2's is). Every reader
+# catches all of them, so one flipped byte gives one line, not a traceback. Not ValueError: InputError is one, and a
+# reader's own refusal raised inside its try must pass through unchanged (opening an archive adds it: bad offsets).
+ZIP_READ_ERRORS = (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, zlib.error, lzma.LZMAError)
 
 
 class InputError(ValueError):

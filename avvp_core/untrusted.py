@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .errors import InputError
+from .errors import ZIP_READ_ERRORS, InputError
 
 NPY_MAGIC = b"\x93NUMPY"
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
@@ -117,7 +117,7 @@ def _read_body(fh: BinaryIO, shape: tuple[int, ...], fortran: bool, dtype: np.dt
             if not n:
                 break
             got += n
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except ZIP_READ_ERRORS as exc:
         raise InputError(f"{what} cannot be read ({str(exc).splitlines()[0][:80]})", where) from None
     if got < nbytes:
         raise InputError(f"{what} is truncated ({human(got)} of {human(nbytes)})", where)
@@ -164,7 +164,7 @@ class NpzMembers:
         try:
             self._zip = zipfile.ZipFile(self._fh)
             infos = self._zip.infolist()
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+        except (*ZIP_READ_ERRORS, ValueError) as exc:
             self._fh.close()
             raise InputError(f"not a readable .npz without pickled objects ({str(exc).splitlines()[0][:80]})",
                              path) from None
@@ -206,7 +206,7 @@ class NpzMembers:
                     check(shape, dtype)
                 _check_claim(shape, dtype, info.file_size - member.tell(), self.path, what, limit)
                 return _read_body(member, shape, fortran, dtype, self.path, what)
-        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, zlib.error) as exc:
+        except ZIP_READ_ERRORS as exc:
             raise InputError(f"{what} cannot be read ({str(exc).splitlines()[0][:80]})", self.path) from None
 
     def _stored_start(self, info: zipfile.ZipInfo) -> int | None:

@@ -20,7 +20,7 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .errors import InputError
+from .errors import ZIP_READ_ERRORS, InputError
 
 MB = 1024 * 1024
 MAX_VIDEO_BYTES = 200 * MB  # the server's maxUploadSize (.streamlit/config.toml) is the outer bound
@@ -182,7 +182,7 @@ def install_checkpoint_zip(name: str, data: bytes, dest_root: str | Path, limit:
                          name, "rename the zip to add it beside the existing one")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except (*ZIP_READ_ERRORS, ValueError) as exc:
         raise InputError(f"not a readable zip archive ({exc})", name) from None
     with archive:
         entries = _safe_entries(name, archive)  # everything refusable by its listing is refused before any write
@@ -190,7 +190,7 @@ def install_checkpoint_zip(name: str, data: bytes, dest_root: str | Path, limit:
             _check_config_member(name, archive, entries["config.json"])
         except InputError as exc:
             raise InputError(f"refused: {exc}", name) from None
-        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+        except ZIP_READ_ERRORS as exc:
             raise InputError(f"could not unpack ({exc})", name) from None
         _clean_stale_uploads(dest_root)
         created = not dest_root.exists()
@@ -220,7 +220,7 @@ def _unpack(name: str, archive: zipfile.ZipFile, entries: dict[str, zipfile.ZipI
         except InputError as exc:
             raise InputError(f"refused: {str(exc).replace(str(tmp), target.name)}", name) from None
         os.rename(tmp, target)
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:  # CRC errors, damaged streams, disk
+    except ZIP_READ_ERRORS as exc:  # CRC errors, damaged streams, disk
         raise InputError(f"could not unpack ({exc})", name) from None
 
 

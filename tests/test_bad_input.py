@@ -554,12 +554,14 @@ def _evil_weights(marker: Path) -> bytes:
     return buf.getvalue()
 
 
-def _corrupt_crc(data: bytes) -> bytes:
-    """Flip one byte inside the compressed model.pt stream (the zip's CRC check must catch it)."""
+def _corrupt_crc(data: bytes, offset: int = 100, byte: int | None = None) -> bytes:
+    """Flip one byte inside the compressed model.pt stream, `offset` bytes in (or set it to `byte`). Where it lands
+    decides what zipfile raises: a CRC mismatch, or (a stream zlib cannot decode) zlib.error, which is no OSError;
+    which one a given offset gives depends on the weights' bytes, and so on the machine that trained them."""
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         info = zf.getinfo("good/model.pt")
-    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + 100
-    return data[:start] + bytes([data[start] ^ 0xFF]) + data[start + 1:]
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + offset
+    return data[:start] + bytes([data[start] ^ 0xFF if byte is None else byte]) + data[start + 1:]
 
 
 ZIP_CASES = [
@@ -579,6 +581,9 @@ ZIP_CASES = [
     pytest.param("good.zip", lambda e, m: PNG, "not a zip archive", id="not-a-zip"),
     pytest.param("good.tar", lambda e, m: _zip(e), "expected a .zip", id="wrong-extension"),
     pytest.param("good.zip", lambda e, m: _corrupt_crc(_zip(e)), "could not unpack", id="bad-crc"),
+    # the first deflate block header set to BFINAL=1, BTYPE=11 (reserved): zlib.error "invalid block type", always
+    pytest.param("good.zip", lambda e, m: _corrupt_crc(_zip(e), offset=0, byte=0b111), "could not unpack",
+                 id="bad-deflate-stream"),
 ]
 
 
