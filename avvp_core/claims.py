@@ -187,13 +187,14 @@ WHY_FULL: dict[str, str] = {
         "train on the same kind of wrong audio labels (the CAPC row). Over every measured seed the gap reads -3.0 / "
         "-3.4 only because MMT + CAPC's seed 3 (45.3 / 40.4) has no No MSG run to pair with yet.",
     "MGN beats HAN":
-        "Seed 1 (1 of 3): 44.9 / 40.2, visual the furthest behind (segment 42.9 vs HAN's 54.2, audio 54.3 vs 60.0). "
-        "MGN is still learning when its schedule (the official one: Adam 3e-4, x0.1 every 10 epochs of 625 steps) "
-        "first drops the rate: validation Type@AV 32.8, 36.1, 35.8 at epochs 8-10, then 41-43 for the 30 epochs at the "
-        "lower rates, where HAN's has settled by then (46 from epoch 5, 52 at the end). Its class tokens are learned "
-        "by epoch 5 (token loss 0.006). Whether a longer first phase closes the gap is not measured on `full` yet; on "
-        "mini it did: the demo zoo's MGN scored 31.0 when its 40 epochs were 5,000 steps (first drop after 1,250; "
-        "width 64) and 54.0 over 3 seeds with LLP's 25,000 (first drop after 6,250; width 128).",
+        "Seeds 1 and 2 (2 of 3): 44.9 / 40.2 and 46.1 / 40.9, visual the furthest behind (segment 42.9 and 45.0 vs "
+        "HAN's 54.4 and 54.6; audio 54.3 and 54.6 vs 60.0 and 59.9, seed for seed). MGN is still learning when its "
+        "schedule (the official one: Adam 3e-4, x0.1 every 10 epochs of 625 steps) first drops the rate: validation "
+        "Type@AV 32.8, 36.1, 35.8 (seed 1) and 33.1, 32.3, 36.7 (seed 2) at epochs 8-10, then 41-45 for the 30 epochs"
+        " at the lower rates, where HAN's has settled by then (46 from epoch 5, 52 at the end). Its class tokens are "
+        "learned by epoch 5 (token loss 0.006 and 0.005). Whether a longer first phase closes the gap is not measured"
+        " on `full` yet; on mini it did: the demo zoo's MGN scored 31.0 when its 40 epochs were 5,000 steps (first "
+        "drop after 1,250; width 64) and 54.0 over 3 seeds with LLP's 25,000 (first drop after 6,250; width 128).",
     "CM-Co beats HAN":
         "What SynthLLP lacks is not found yet. Where it loses: at event level, in audio and audio-visual (ev A 50.4 "
         "vs 51.9, ev AV 39.8 vs 41.8, 3 seeds; segment level within 0.9), because its decisions flicker within "
