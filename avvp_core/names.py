@@ -121,6 +121,38 @@ def checkpoint_names(cards: list[tuple[Path, Any]]) -> dict[str, Any]:
     return out
 
 
+
+def names_in_link(value: str, cards: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The checkpoints a link's comma-separated `models` value names (display names, in its order, once each), and
+    one note per name it could not place.
+
+    A name is matched as the app lists it ("HAN", "MMT · my-run"), else by its checkpoint folder ("han", "my-run"),
+    letter case ignored either way: a link written by hand or by a script names folders. A whole value that is one
+    listed name is kept whole (a name may hold a comma). A folder name that two checkpoints share is not guessed."""
+    if value in cards:
+        return [value], []
+    by_name: dict[str, list[str]] = {}
+    by_folder: dict[str, list[str]] = {}
+    for name, card in cards.items():
+        by_name.setdefault(name.casefold(), []).append(name)
+        by_folder.setdefault(card.path.name.casefold(), []).append(name)
+    found: list[str] = []
+    notes: list[str] = []
+    for piece in (p.strip() for p in value.split(",")):
+        if not piece:
+            continue
+        key = piece.casefold()
+        candidates = [piece] if piece in cards else by_name.get(key) or by_folder.get(key) or []
+        if len(candidates) == 1:
+            if candidates[0] not in found:
+                found.append(candidates[0])
+        elif candidates:
+            notes.append(f"{piece!r} names {len(candidates)} checkpoints ({', '.join(candidates)})")
+        else:
+            notes.append(f"{piece!r} matches no checkpoint for this data")
+    return found, notes
+
+
 # --- papers ---------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

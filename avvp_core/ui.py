@@ -207,11 +207,39 @@ def write_url(page: str, values: dict[str, str | None]) -> None:
     st.session_state.setdefault(StateKeys.URL_WRITTEN, {})[page] = clean
 
 
-def split_names(value: str, known: list[str]) -> list[str]:
-    """Model names from a URL parameter: comma-separated, a name holding a comma kept whole when it is known."""
-    if value in known:
-        return [value]
-    return [n.strip() for n in value.split(",") if n.strip() in known]
+LINK_MODELS, LINK_MODEL = "checkpoints", "checkpoint"  # `accept_link` options: a comma-separated list, one name
+
+
+def accept_link(incoming: dict[str, str], cards: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """What a page can apply of its link's parameters (`url_changes`), with one warning naming what it cannot.
+
+    `options[param]` is the values the page offers for it; LINK_MODELS, a comma-separated checkpoint list (a list
+    value; names.names_in_link: listed names or folder names); LINK_MODEL, one checkpoint. A parameter without options
+    passes unchecked. A link written by hand or by a script must not silently show something else: a value that
+    places nothing is left out (the page keeps its current choice) and named in the warning."""
+    from .names import names_in_link
+
+    accepted, notes = {}, []
+    for param, value in incoming.items():
+        offered = options.get(param)
+        if offered is None:
+            accepted[param] = value
+        elif offered in (LINK_MODELS, LINK_MODEL):
+            found, problems = names_in_link(value, cards)
+            if offered == LINK_MODEL and len(found) > 1:
+                problems.append(f"{param}={value!r} names {len(found)} checkpoints where one is shown")
+            elif found or not value.strip():
+                accepted[param] = found if offered == LINK_MODELS else found[0] if found else None
+            notes += problems
+        elif value in offered:
+            accepted[param] = value
+        else:
+            notes.append(f"{param}={value!r} is not one of the choices here")
+    accepted = {k: v for k, v in accepted.items() if v is not None}
+    if notes:
+        st.warning("From the link: " + "; ".join(notes) + ". Those keep their current choice.",
+                   icon=":material/link_off:")
+    return accepted
 
 
 def show_error(exc: Exception) -> None:

@@ -34,7 +34,12 @@ names = list(cards)
 # A shared or reloaded URL names the view (?model=a&second=b&split=test&metric=...&rank=...&class=...).
 PARAMS = {"model": K.ERRORS_MODEL, "second": K.ERRORS_SECOND, "split": K.ERRORS_SPLIT, "metric": K.ERRORS_METRIC,
           "rank": K.ERRORS_RANK, "class": K.ERRORS_CLASS}
-for param, value in ui.url_changes("errors", tuple(PARAMS)).items():
+incoming = ui.url_changes("errors", tuple(PARAMS))
+second_none = incoming.get("second") == "none"  # "Compare with: none" is a choice, not a checkpoint
+incoming = ui.accept_link({k: v for k, v in incoming.items() if not (k == "second" and second_none)}, cards, {
+    "model": ui.LINK_MODEL, "second": ui.LINK_MODEL, "split": ("test", "val"), "metric": METRIC_KEYS,
+    "rank": rankings(two_models=True), "class": ["any", *CLASSES]}) | ({"second": "none"} if second_none else {})
+for param, value in incoming.items():
     st.session_state[PARAMS[param]] = value
 
 a, b, c = st.columns([2, 2, 1])

@@ -31,11 +31,12 @@ dataset = ui.load_dataset(root)
 names = list(cards)
 
 # A shared or reloaded URL (or another page's link) names the view: apply what changed since this session wrote it.
-incoming = ui.url_changes("timelines", ("split", "video", "models"))
-if incoming.get("split") in dataset.available_splits and incoming["split"] in ("test", "val"):
+incoming = ui.accept_link(ui.url_changes("timelines", ("split", "video", "models")), cards, {
+    "split": [s for s in ("test", "val") if s in dataset.available_splits], "models": ui.LINK_MODELS})
+if "split" in incoming:
     st.session_state[K.TIMELINE_SPLIT] = incoming["split"]
 if "models" in incoming:
-    st.session_state[K.TIMELINE_MODELS] = ui.split_names(incoming["models"], names)
+    st.session_state[K.TIMELINE_MODELS] = incoming["models"]
 if "video" in incoming:
     found = find_video(dataset, incoming["video"], st.session_state.get(K.TIMELINE_SPLIT))
     if found is None:

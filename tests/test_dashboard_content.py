@@ -69,6 +69,27 @@ def test_checkpoint_names_are_unique_and_stable(tmp_path):
     assert list(alone) == ["MMT + CAPC · my-capc"]
 
 
+
+def test_a_link_names_checkpoints_by_listed_name_or_folder_and_says_what_it_cannot_place(tmp_path):
+    zoo, runs = tmp_path / "checkpoints", tmp_path / "runs"
+    zoo.mkdir()
+    (zoo / "zoo.json").write_text("{}")
+    cards = names.checkpoint_names([(zoo, _card(str(zoo / "han"), "han", "plain")),
+                                    (zoo, _card(str(zoo / "mmt-capc"), "mmt", "capc")),
+                                    (runs, _card(str(runs / "han"), "han", "plain"))])
+    assert list(cards) == ["HAN", "MMT + CAPC", "HAN · han"]
+    # listed names, any letter case, in the link's order, once each; a folder name one checkpoint has
+    assert names.names_in_link("MMT + CAPC,han", cards) == (["MMT + CAPC", "HAN"], [])
+    assert names.names_in_link(" mmt-capc , mmt + capc ,, HAN · han", cards) == (["MMT + CAPC", "HAN · han"], [])
+    found, notes = names.names_in_link("mmt-capc,cmpie", cards)
+    assert found == ["MMT + CAPC"] and notes == ["'cmpie' matches no checkpoint for this data"]
+    cards |= names.checkpoint_names([(runs, _card(str(runs / "mmt-capc"), "mmt", "capc"))])
+    found, notes = names.names_in_link("mmt-capc,han", cards)  # two folders called mmt-capc now: not guessed
+    assert found == ["HAN"] and notes == ["'mmt-capc' names 2 checkpoints (MMT + CAPC, MMT + CAPC · mmt-capc)"]
+    assert names.names_in_link("MMT + CAPC · mmt-capc", cards) == (["MMT + CAPC · mmt-capc"], [])
+    assert names.names_in_link("", cards) == ([], [])
+
+
 @pytest.mark.app
 def test_every_page_calls_a_checkpoint_by_one_name(tiny_data, tiny_han):
     at = app_page("features", tiny_data, [tiny_han], timeout=90)

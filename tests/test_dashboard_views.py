@@ -124,6 +124,47 @@ def test_a_timelines_url_opens_its_video_and_models(tiny_data, three):
     assert "No test or val video matches 'zzzzzzzzzzz'" in at.warning[0].value
 
 
+
+@pytest.mark.app
+def test_a_hand_written_link_names_folders_and_hears_about_what_matched_nothing(tiny_data, three):
+    """A link written by hand or by a script names checkpoint folders; what it names that is not here is said in one
+    warning, and the view keeps its current choice for it instead of silently showing something else."""
+    from streamlit.testing.v1 import AppTest
+
+    def page(name: str, params: dict[str, str]) -> AppTest:
+        at = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=60)
+        at.session_state["data_root"], at.session_state["checkpoint_roots"] = str(tiny_data), [str(three)]
+        at.query_params.update(params)
+        return at.run()
+
+    at = page("timelines", {"models": "mmt,HAN2,cmpie", "split": "train"})
+    assert not at.exception
+    assert at.multiselect(key="timeline_models").value == ["MMT · mmt", "HAN · han2"]
+    (warning,) = at.warning
+    assert warning.value == ("From the link: split='train' is not one of the choices here; 'cmpie' matches no "
+                             "checkpoint for this data. Those keep their current choice.")
+    assert at.radio(key="timeline_split").value == "test"
+    assert at.query_params["models"] == "MMT · mmt,HAN · han2"  # the URL now names what is shown
+
+    first_visit = page("timelines", {}).multiselect(key="timeline_models").value
+    at = page("timelines", {"models": "cmpie"})  # nothing placed: the first-visit models, and it says so
+    assert at.multiselect(key="timeline_models").value == first_visit and len(first_visit) == 2
+    assert "'cmpie' matches no checkpoint" in at.warning[0].value
+
+    at = page("compare", {"models": "han,mmt", "baseline": "MGN", "level": "event"})
+    assert not at.exception
+    assert at.multiselect(key="compare_models").value == ["HAN · han", "MMT · mmt"]
+    assert at.radio(key="compare_level").value == "event"
+    assert [w.value for w in at.warning] == ["From the link: baseline='MGN' is not one of the choices here. Those "
+                                             "keep their current choice."]
+
+    at = page("errors", {"model": "han2", "second": "none", "rank": "loudest", "class": "Speech"})
+    assert not at.exception
+    assert at.selectbox(key="errors_model").value == "HAN · han2" and at.selectbox(key="errors_second").value == "none"
+    assert at.selectbox(key="errors_class").value == "Speech"
+    assert "rank='loudest' is not one of the choices here" in at.warning[0].value
+
+
 @pytest.mark.app
 def test_choices_survive_a_page_switch(tiny_data, three):
     from streamlit.testing.v1 import AppTest
