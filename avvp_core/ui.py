@@ -669,6 +669,9 @@ def _messenger_view(checkpoint: str, root: str, split: str, row: int, other_row:
         return view(model, load_dataset(root).split(split), row, other_row, source)
 
 
+MEAN_PICK = "mean"  # the pickers' first option: a None option would show as an empty "Choose an option" selectbox
+
+
 def attention_pickers(map_name: str, layers: list) -> tuple[Any, int | None, int | None]:
     """Layer / head / segment pickers for one map (only those it needs, side by side): (the layer's map, head or
     None = mean of heads, slice or None = mean of slices)."""
@@ -679,16 +682,17 @@ def attention_pickers(map_name: str, layers: list) -> tuple[Any, int | None, int
     if len(layers) > 1:
         m = layers[kept(pick[0].selectbox, "Layer", range(len(layers)), key=f"{StateKeys.ATTENTION_LAYER}/{map_name}",
                         format_func=lambda i: f"layer {layers[i].layer}")]
-    head = slice_ = None
+    head = slice_ = MEAN_PICK
     if m.heads > 1:
-        head = kept(pick[1].selectbox, "Head", [None, *range(m.heads)], key=f"{StateKeys.ATTENTION_HEAD}/{map_name}",
-                    format_func=lambda h: "mean of heads" if h is None else f"head {h}")
+        head = kept(pick[1].selectbox, "Head", [MEAN_PICK, *range(m.heads)],
+                    key=f"{StateKeys.ATTENTION_HEAD}/{map_name}", default=MEAN_PICK,
+                    format_func=lambda h: "mean of heads" if h == MEAN_PICK else f"head {h}")
     if m.slice_title:
         unit = m.slice_title
-        slice_ = kept(pick[2].selectbox, unit.capitalize(), [None, *range(m.weights.shape[0])],
-                      key=f"{StateKeys.ATTENTION_SLICE}/{map_name}",
-                      format_func=lambda s: f"mean of {unit}s" if s is None else f"{unit} {s}")
-    return m, head, slice_
+        slice_ = kept(pick[2].selectbox, unit.capitalize(), [MEAN_PICK, *range(m.weights.shape[0])],
+                      key=f"{StateKeys.ATTENTION_SLICE}/{map_name}", default=MEAN_PICK,
+                      format_func=lambda s: f"mean of {unit}s" if s == MEAN_PICK else f"{unit} {s}")
+    return m, None if head == MEAN_PICK else head, None if slice_ == MEAN_PICK else slice_
 
 
 def cross_audio(checkpoint: str, root: str, split: str, row: int, audio_row: int):

@@ -168,13 +168,13 @@ def test_cross_audio_with_its_own_audio_is_the_plain_prediction(tiny_data):
 
 @pytest.fixture(scope="module")
 def trained(tiny_data, tmp_path_factory) -> Path:
-    """A tiny HAN, a tiny MMT and a tiny MMT with three messengers per modality (paper 000's table 3 ablation), one
-    epoch each on tiny_data."""
+    """A tiny HAN, a tiny MMT and a tiny MMT with three messengers per modality (paper 000's table 3 ablation) and two
+    heads, one epoch each on tiny_data."""
     from avvp_core.training.recipes import RecipeContext, run_recipe
 
     runs = tmp_path_factory.mktemp("attention_runs")
     for folder, name, extra in (("han", "han", {}), ("mmt", "mmt", {}),
-                                ("mmt3", "mmt", {"audio_messengers": 3, "visual_messengers": 3})):
+                                ("mmt3", "mmt", {"audio_messengers": 3, "visual_messengers": 3, "heads": 2})):
         run_recipe("plain", RecipeContext(LLPDataset(tiny_data), name, runs / folder, "paper",
                                           {"dim": 16, "ffn_dim": 16, **extra}, {"epochs": 1}, terminal=False))
     return runs
@@ -228,6 +228,10 @@ def test_attention_over_several_messengers_is_not_flagged_and_scales_are_fixed(t
     assert not at.exception
     assert not [w.value for w in at.warning if "trivial" in w.value]  # three keys: a real softmax choice
     assert len(at.dataframe[0].value) == 3  # three audio messengers, each with its bin of segments
+    heads = [b for b in at.selectbox if b.key.startswith("attention_head/")]  # two heads: their mean is shown first
+    assert heads and all(b.value == "mean" and b.format_func(b.value) == "mean of heads" for b in heads)
+    heads[0].select(1).run()
+    assert not at.exception and at.selectbox(key=heads[0].key).value == 1
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     heat = [d for c in charts for d in c["data"] if d["type"] == "heatmap"]
     assert heat and all((d["zmin"], d["zmax"]) == (0, 1) for d in heat)  # fixed 0-1 by default
