@@ -163,6 +163,9 @@ def test_a_hand_written_link_names_folders_and_hears_about_what_matched_nothing(
     assert at.selectbox(key="errors_model").value == "HAN · han2" and at.selectbox(key="errors_second").value == "none"
     assert at.selectbox(key="errors_class").value == "Speech"
     assert "rank='loudest' is not one of the choices here" in at.warning[0].value
+    at = page("errors", {"model": "han2", "second": "none", "rank": "|F1 gap|"})  # a gap needs a second model
+    assert at.selectbox(key="errors_rank").value == "F1 (first, lowest first)"
+    assert "rank='|F1 gap|' is not one of the choices here" in at.warning[0].value
 
 
 @pytest.mark.app
