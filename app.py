@@ -17,6 +17,7 @@ pages = {  # sections in the order a newcomer meets them: look, train, compare a
         st.Page("pages/timelines.py", title="Timelines", icon=":material/view_timeline:"),
         st.Page("pages/your_video.py", title="Your video", icon=":material/movie:"),
         st.Page("pages/errors.py", title="Errors", icon=":material/report:"),
+        st.Page("pages/thresholds.py", title="Thresholds", icon=":material/tune:"),
         st.Page("pages/features.py", title="Features", icon=":material/scatter_plot:"),
         st.Page("pages/attention.py", title="Attention", icon=":material/grid_on:"),
         st.Page("pages/imbalance.py", title="Imbalance", icon=":material/balance:"),

@@ -107,6 +107,9 @@ def gate(
     video_audio: np.ndarray | None = None,
     video_visual: np.ndarray | None = None,
     threshold: float = THRESHOLD,
+    audio_threshold: float | None = None,
+    visual_threshold: float | None = None,
+    video_threshold: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Turn segment probabilities (N, T, C) into binary decisions, optionally gated by video-level probs.
 
@@ -115,7 +118,12 @@ def gate(
     - `video_audio` and `video_visual` (N, C), modality-specific gating (MA, JoMoLD): audio ANDed with
       video_audio >= threshold, visual with video_visual >= threshold.
     The comparison is inclusive (>=) everywhere, as in the official code. Returns (audio, visual) bool arrays.
+    The protocol's `threshold` (0.5) holds for every decision; `audio_threshold` and `visual_threshold` (segment
+    decisions) and `video_threshold` (the video-level gate) override it one by one, which the official evaluation
+    never does (analysis.thresholds: a diagnostic, not a figure to compare with published tables).
     """
+    t_audio, t_visual, t_video = (threshold if t is None else t
+                                  for t in (audio_threshold, visual_threshold, video_threshold))
     if video is not None and (video_audio is not None or video_visual is not None):
         raise ValueError("give either `video` (fused gating) or `video_audio`/`video_visual`, not both")
     if (video_audio is None) != (video_visual is None):
@@ -125,8 +133,8 @@ def gate(
     _check_frames("visual", visual, n)
     _check_finite("audio", audio)
     _check_finite("visual", visual)
-    dec_a = audio >= threshold
-    dec_v = visual >= threshold
+    dec_a = audio >= t_audio
+    dec_v = visual >= t_visual
 
     gates = {"video": video, "video_audio": video_audio, "video_visual": video_visual}
     checked: dict[str, np.ndarray] = {}
@@ -140,7 +148,7 @@ def gate(
             )
         _check_finite(name, probs)
         # (N, C) -> (N, 1, C): the video-level decision holds for every segment of the class
-        checked[name] = (probs >= threshold)[:, None, :]
+        checked[name] = (probs >= t_video)[:, None, :]
 
     if "video" in checked:
         dec_a = dec_a & checked["video"]

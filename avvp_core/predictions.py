@@ -64,15 +64,17 @@ class Predictions:
         if gating == "modality" and (self.video_audio is None or self.video_visual is None):
             raise InputError("modality gating needs `video_audio` and `video_visual`", self.source)
 
-    def decisions(self, gating: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Binary (N, T, C) audio and visual decisions under the given video-level gating."""
+    def decisions(self, gating: str | None = None, **thresholds: float) -> tuple[np.ndarray, np.ndarray]:
+        """Binary (N, T, C) audio and visual decisions under the given video-level gating; `thresholds`
+        (`audio_threshold`, `visual_threshold`, `video_threshold`: metrics.gate) move the protocol's 0.5."""
         gating = gating or self.default_gating()
         self.check_gating(gating)
         if gating == "fused":
-            return gate(self.audio, self.visual, video=self.video)
+            return gate(self.audio, self.visual, video=self.video, **thresholds)
         if gating == "modality":
-            return gate(self.audio, self.visual, video_audio=self.video_audio, video_visual=self.video_visual)
-        return gate(self.audio, self.visual)
+            return gate(self.audio, self.visual, video_audio=self.video_audio, video_visual=self.video_visual,
+                        **thresholds)
+        return gate(self.audio, self.visual, **thresholds)
 
     def subset(self, rows: np.ndarray) -> Predictions:
         pick = lambda a: None if a is None else a[rows]

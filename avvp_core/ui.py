@@ -103,6 +103,11 @@ class StateKeys:
     LAB_PRESET = "lab_preset"  # the knob preset chosen above the form
     ATTENTION_STRETCH = "attention_stretch"  # colour scales stretched to each map instead of fixed 0-1
     ATTENTION_SOURCE = "attention_source"  # the messenger view's source modality
+    THRESHOLDS_MODEL = "thresholds_model"
+    THRESHOLDS_SPLIT = "thresholds_split"
+    THRESHOLDS_METRIC = "thresholds_metric"  # the figure "Tune on val" maximises
+    THRESHOLD = "threshold"  # prefix: one slider per threshold kind, "<prefix>_audio" and so on
+    THRESHOLDS_TUNED = "thresholds_tuned"  # what the last "Tune on val" found (checkpoint, metric, thresholds, value)
     URL_WRITTEN = "url_written"  # page -> the query parameters this session last wrote (so a new URL is noticed)
 
 
@@ -568,6 +573,46 @@ def _score_report(checkpoint: str, root: str, split: str, gating: str, stamp: in
     report = score(pred_a, pred_v, sp.gt_audio, sp.gt_visual)
     _frozen([*report.per_video.values(), *report.per_class.values(), *report.counts.values()])
     return report
+
+
+def threshold_figures(checkpoint: str, root: str, split: str, gating: str, thresholds) -> dict[str, float]:
+    """The ten figures of a checkpoint on a split with decisions at `thresholds` (analysis.thresholds.Thresholds)."""
+    return _threshold_figures(checkpoint, root, split, gating, thresholds, weights_stamp(checkpoint))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _threshold_figures(checkpoint: str, root: str, split: str, gating: str, thresholds, stamp: int):
+    from .analysis.thresholds import figures_at
+
+    sp = load_dataset(root).split(split)
+    return figures_at(predictions(checkpoint, root, split), sp.gt_audio, sp.gt_visual, gating, thresholds)
+
+
+def threshold_sweeps(checkpoint: str, root: str, split: str, gating: str, held) -> dict[str, Any]:
+    """Each threshold that matters under `gating` swept over the grid, the others held (analysis.thresholds.sweep)."""
+    return _threshold_sweeps(checkpoint, root, split, gating, held, weights_stamp(checkpoint))
+
+
+@st.cache_data(show_spinner="Sweeping the thresholds…", max_entries=64)
+def _threshold_sweeps(checkpoint: str, root: str, split: str, gating: str, held, stamp: int):
+    from .analysis.thresholds import kinds_that_matter, sweep
+
+    sp = load_dataset(root).split(split)
+    preds = predictions(checkpoint, root, split)
+    return {kind: sweep(preds, sp.gt_audio, sp.gt_visual, gating, held, kind) for kind in kinds_that_matter(gating)}
+
+
+@st.cache_data(show_spinner="Tuning the thresholds…", max_entries=64)
+def _tuned_thresholds(checkpoint: str, root: str, split: str, gating: str, metric: str, stamp: int):
+    from .analysis.thresholds import tune
+
+    sp = load_dataset(root).split(split)
+    return tune(predictions(checkpoint, root, split), sp.gt_audio, sp.gt_visual, gating, metric)
+
+
+def tuned_thresholds(checkpoint: str, root: str, split: str, gating: str, metric: str):
+    """(Thresholds, the metric there) maximising `metric` on `split` (analysis.thresholds.tune)."""
+    return _tuned_thresholds(checkpoint, root, split, gating, metric, weights_stamp(checkpoint))
 
 
 def open_in_timelines(split: str, row: int, models: list[str], label: str) -> None:

@@ -1,5 +1,6 @@
 """Scale: every path linear in the number of videos. `score`, `evaluate`, `predict`, `stats`, the feature cache
-build and the app's heavy views (Compare, Errors ranking, Timelines filters, Features with subsampling) timed at
+build and the app's heavy views (Compare, Errors ranking, Timelines filters, Features with subsampling, the
+Thresholds sweeps and tuning) timed at
 1k, 10k and 100k videos; time per video printed at each size; exit status 1 where the per-video cost grows more
 than 1.5x from the second-largest size to the largest (10k -> 100k by default), or where a step fails.
 
@@ -190,7 +191,8 @@ GROWTH_LIMIT = 1.5
 SPEEDUP_TARGET = 20.0
 CHECKPOINTS = ("checkpoints/han", "checkpoints/han-ma")  # the shipped zoo (demo width): two models for the views
 STEPS = ("write", "score", "score_warm", "loop", "stats", "cache", "predict", "evaluate", "compare", "errors",
-         "timelines", "features")
+         "timelines", "features", "thresholds", "thresholds_tune")
+VIEWS = ("compare", "errors", "timelines", "features", "thresholds", "thresholds_tune")
 CSV_ONLY_STEPS = ("write", "score", "score_warm", "loop", "stats")  # steps that read no feature file
 POOL = 64  # distinct feature sets the fast writer cycles through
 # train and val stay small: the commands measured read the test split, but evaluate and predict check the data
@@ -338,6 +340,7 @@ def view_child(root: Path, view: str, preds: list[Path]) -> dict:
     from avvp_core.analysis.compare import per_class_frame
     from avvp_core.analysis.errors import class_confusion, error_cells, error_totals, rank, video_table
     from avvp_core.analysis.features import embedding
+    from avvp_core.analysis.thresholds import PROTOCOL, figures_at, kinds_that_matter, sweep, tune
     from avvp_core.analysis.timeline import timeline_frame
     from avvp_core.checkpoints import load_checkpoint
 
@@ -375,6 +378,14 @@ def view_child(root: Path, view: str, preds: list[Path]) -> dict:
             with tempfile.TemporaryDirectory() as tmp:
                 frame = embedding(REPO / CHECKPOINTS[0], split, "audio + visual segments", "PCA", 3000, cache_dir=tmp)
             assert len(frame) == min(3000, 2 * 10 * len(split))  # audio + visual segments of every video, at most 3,000
+        elif view == "thresholds":  # a slider moved: the official and the chosen figures, then the three sweeps
+            gating = gatings[0]
+            figures_at(models[0], split.gt_audio, split.gt_visual, gating, PROTOCOL)
+            figures_at(models[0], split.gt_audio, split.gt_visual, gating, PROTOCOL)
+            for kind in kinds_that_matter(gating):
+                sweep(models[0], split.gt_audio, split.gt_visual, gating, PROTOCOL, kind)
+        elif view == "thresholds_tune":  # "Tune on val", timed on this split (the page tunes on val)
+            tune(models[0], split.gt_audio, split.gt_visual, gatings[0])
         else:
             raise SystemExit(f"unknown view {view}")
 
@@ -458,7 +469,7 @@ def run_size(n: int, work: Path, steps: list[str], repeats: int) -> dict:
     attempt("predict", predict)
     attempt("evaluate", lambda: record("evaluate", timed_command(
         ["evaluate", "--data", str(root), "--checkpoint", str(REPO / CHECKPOINTS[0]), "--split", "test"]), n))
-    for view in ("compare", "errors", "timelines", "features"):
+    for view in VIEWS:
         def one(view: str = view) -> None:
             if not all(p.is_file() for p in model_preds):
                 raise ChildFailed(f"{view} needs the predict step's files ({model_preds[0].name})")

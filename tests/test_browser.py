@@ -27,7 +27,8 @@ pytestmark = [
 ]
 # (page link text, text that proves the page rendered its content)
 PAGES = [("Home", "Leaderboard"), ("Data", "Statistics"), ("Train", "Jobs"), ("Compare", "Per-class F1"),
-         ("Errors", "Class confusion"), ("Features", "Not computed yet"), ("Attention", "Self-attention"),
+         ("Errors", "Class confusion"), ("Thresholds", "Each threshold swept"), ("Features", "Not computed yet"),
+         ("Attention", "Self-attention"),
          ("Imbalance", "DGM"), ("Lab", "What the papers predict"), ("Timelines", "videos match")]
 
 

@@ -162,7 +162,7 @@ def test_class1_a_log_cut_by_a_kill_keeps_its_whole_lines(copy):
 
 
 @pytest.mark.app
-@pytest.mark.parametrize("page", ["home.py", "compare.py", "imbalance.py"])
+@pytest.mark.parametrize("page", ["home.py", "compare.py", "imbalance.py", "thresholds.py"])
 def test_class1_pages_list_damaged_checkpoints_and_still_work(page, copy, tiny_data, tmp_path):
     """The issue's cases side by side with a good checkpoint: no page raises; Compare names each damaged folder."""
     runs = tmp_path / "runs"

@@ -96,7 +96,7 @@ def test_bench_scale_smoke(tmp_path):
     errors = {k: v["error"] for k, v in steps.items() if "error" in v}
     assert not errors, errors
     assert {"score", "loop", "stats", "cache", "predict", "evaluate", "compare", "errors", "timelines",
-            "features"} <= set(steps)
+            "features", "thresholds", "thresholds_tune"} <= set(steps)
     assert all(v["per_video_ms"] > 0 for v in steps.values())
     # the verdict is about timings only, which a tiny run cannot judge; exit status follows the failures listed
     assert (proc.returncode != 0) == bool(results["failures"]), proc.stdout[-2000:] + proc.stderr[-2000:]

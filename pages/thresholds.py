@@ -1,0 +1,118 @@
+"""Thresholds: move a checkpoint's audio, visual and video-level decision thresholds away from the protocol's 0.5 and
+see the ten figures recomputed; tune them on val and read them on test (analysis.thresholds)."""
+
+from dataclasses import asdict
+
+import streamlit as st
+
+from avvp_core import ui
+from avvp_core.analysis.thresholds import (
+    GRID,
+    PROTOCOL,
+    THRESHOLD_KINDS,
+    Thresholds,
+    comparison_table,
+    kinds_that_matter,
+    sweep_figure,
+)
+from avvp_core.constants import METRIC_KEYS
+from avvp_core.errors import InputError
+from avvp_core.names import metric_name
+
+K = ui.StateKeys
+ui.init_state()
+st.title("Thresholds")
+st.caption("The official LLP evaluation decides at 0.5 everywhere: a segment is audible when its audio probability "
+           "reaches 0.5, and, for a model with a video-level gate, when the class's video-level probability does too. "
+           "Move each threshold and the ten figures are recomputed with the official scoring; how far they rise shows "
+           "how much of a model's error is calibration rather than ranking. Figures at other thresholds are not "
+           "comparable with published LLP tables, and thresholds tuned on test overstate a model: tune on val, read "
+           "test.")
+ui.glossary()
+
+root = ui.data_in_use()
+cards = ui.require_checkpoints(root)
+dataset = ui.load_dataset(root)
+scored = [s for s in ("test", "val") if s in dataset.available_splits and dataset.split(s).has_truth]
+if not scored:
+    st.info("Neither test nor val of this data has dense (segment-level) truth, so no threshold can be scored.")
+    st.stop()
+
+a, b, c = st.columns([2, 1, 2])
+name = ui.kept(a.selectbox, "Checkpoint", list(cards), key=K.THRESHOLDS_MODEL)
+split = ui.kept(b.radio, "Split", scored, key=K.THRESHOLDS_SPLIT, default=scored[0], horizontal=True)
+metric = ui.kept(c.selectbox, "Tune for", METRIC_KEYS, key=K.THRESHOLDS_METRIC, default="segment/type",
+                 format_func=metric_name, help="The figure that *Tune on val* maximises on the val split.")
+card = cards[name]
+path, gating = str(card.path), card.gating
+matter = kinds_that_matter(gating)
+slider_key = {kind: f"{K.THRESHOLD}_{kind}" for kind in THRESHOLD_KINDS}
+
+
+def set_sliders(thresholds: Thresholds) -> None:
+    for kind, value in asdict(thresholds).items():
+        st.session_state[slider_key[kind]] = st.session_state[ui.KEPT + slider_key[kind]] = value
+
+
+def tune_on_val() -> None:
+    try:
+        tuned, value = ui.tuned_thresholds(path, root, "val", gating, metric)
+    except InputError as exc:
+        st.session_state[K.THRESHOLDS_TUNED] = {"checkpoint": name, "error": str(exc)}
+        return
+    set_sliders(tuned)
+    st.session_state[K.THRESHOLDS_TUNED] = {"checkpoint": name, "metric": metric, "thresholds": tuned, "value": value}
+
+
+sliders = st.columns(3)
+help_text = {"audio": "A segment is audible when its audio probability reaches this.",
+             "visual": "A segment is visible when its visual probability reaches this.",
+             "video": f"{name} gates its segments with video-level probabilities ({gating} gating): a class is "
+                      "decided in a segment only when its video-level probability reaches this too."
+             if "video" in matter else f"{name} has no video-level gate (gating: {gating}): this threshold decides "
+                                       "nothing for it."}
+labels = {"audio": "Audio threshold", "visual": "Visual threshold", "video": "Video-level gate threshold"}
+chosen = Thresholds(**{
+    kind: ui.kept(col.select_slider, labels[kind], GRID, key=slider_key[kind], default=0.5,
+                  format_func=lambda v: f"{v:.2f}", disabled=kind not in matter, help=help_text[kind])
+    for kind, col in zip(THRESHOLD_KINDS, sliders, strict=True)})
+if "video" not in matter:
+    chosen = Thresholds(chosen.audio, chosen.visual, PROTOCOL.video)
+
+d, e, _ = st.columns([1, 1, 3])
+can_tune = "val" in scored
+d.button("Tune on val", key="thresholds_tune", on_click=tune_on_val, disabled=not can_tune, type="primary",
+         help=f"Maximises the chosen figure on val: the best point of a coarse grid (0.1, 0.3, ..., 0.9 for each "
+              f"threshold), then each threshold in turn over {GRID[0]:.2f}-{GRID[-1]:.2f} in steps of 0.05; a tie "
+              "keeps the value nearer 0.5." if can_tune else
+              "The val split has no dense truth here: tuning on test would overstate the model.")
+e.button("Reset to 0.5", key="thresholds_reset", on_click=set_sliders, args=(PROTOCOL,))
+
+try:
+    at_protocol = ui.threshold_figures(path, root, split, gating, PROTOCOL)
+    at_chosen = ui.threshold_figures(path, root, split, gating, chosen)
+    sweeps = ui.threshold_sweeps(path, root, split, gating, chosen)
+except InputError as exc:  # e.g. damaged weights
+    ui.show_error(exc)
+    st.stop()  # a failed tuning read the same weights: this one line says it
+
+tuned = st.session_state.get(K.THRESHOLDS_TUNED) or {}
+if tuned.get("checkpoint") == name and "error" in tuned:  # val failed where test did not
+    st.error(tuned["error"], icon=":material/error:")
+elif tuned.get("checkpoint") == name and tuned.get("thresholds") == chosen:
+    at_val = ui.threshold_figures(path, root, "val", gating, PROTOCOL)[tuned["metric"]]
+    st.caption(f"Tuned on val for {metric_name(tuned['metric'])}: {tuned['value']:.2f} there, against {at_val:.2f} at "
+               "0.5." + (" You are reading val, the split they were tuned on, so its gain overstates what they give "
+                         "elsewhere: read test." if split == "val" else " Below: test, which tuning never saw."))
+
+st.subheader(f"The ten figures on {split}")
+if chosen.is_protocol():
+    st.caption("All thresholds at 0.5: these are the official figures (the checkpoint's own).")
+st.dataframe(comparison_table(at_protocol, at_chosen, chosen), hide_index=True, key="thresholds_table",
+             column_config=ui.figure_columns(fmt="%.2f"))
+
+st.subheader("Each threshold swept, the others held")
+st.caption("Dotted grey: the protocol's 0.5; red: the chosen value. Each panel moves one threshold over "
+           f"{GRID[0]:.2f}-{GRID[-1]:.2f} with the other two at their chosen values"
+           + ("." if "video" in matter else f"; {name} has no video-level gate, so there is no panel for it."))
+st.plotly_chart(sweep_figure(sweeps, chosen, split), key="thresholds_chart", width="stretch")

@@ -1,0 +1,143 @@
+"""Decision thresholds away from the protocol's 0.5 (analysis.thresholds, metrics.gate's per-kind thresholds) and the
+Thresholds page."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import app_page
+
+from avvp_core.analysis.thresholds import (
+    GRID,
+    PROTOCOL,
+    Thresholds,
+    comparison_table,
+    figures_at,
+    kinds_that_matter,
+    sweep,
+    sweep_figure,
+    tune,
+)
+from avvp_core.checkpoints import read_card
+from avvp_core.constants import METRIC_KEYS
+from avvp_core.data import LLPDataset
+from avvp_core.metrics import gate, score
+from avvp_core.predictions import Predictions
+
+
+def _under_confident(split, video: bool = False) -> Predictions:
+    """A model that ranks perfectly and is badly calibrated: 0.35 where the truth holds a class, 0.10 elsewhere (and,
+    with `video`, video-level 0.40 for the classes present, 0.05 for the others). At 0.5 it decides nothing."""
+    audio = np.where(split.gt_audio > 0, 0.35, 0.10).astype(np.float32)
+    visual = np.where(split.gt_visual > 0, 0.35, 0.10).astype(np.float32)
+    present = (split.gt_audio.any(1) | split.gt_visual.any(1))
+    return Predictions(split.filenames, audio, visual, video=np.where(present, 0.40, 0.05) if video else None)
+
+
+def test_per_kind_thresholds_move_only_their_own_decisions():
+    rng = np.random.default_rng(0)
+    audio, visual, video = rng.random((6, 10, 25)), rng.random((6, 10, 25)), rng.random((6, 25))
+    a, v = gate(audio, visual, video=video)
+    assert np.array_equal(a, (audio >= 0.5) & (video >= 0.5)[:, None]) and np.array_equal(
+        v, (visual >= 0.5) & (video >= 0.5)[:, None])
+    a2, v2 = gate(audio, visual, video=video, audio_threshold=0.3)
+    assert np.array_equal(a2, (audio >= 0.3) & (video >= 0.5)[:, None]) and np.array_equal(v2, v)
+    a3, v3 = gate(audio, visual, video_audio=video, video_visual=1 - video, visual_threshold=0.7,
+                  video_threshold=0.2)
+    assert np.array_equal(a3, (audio >= 0.5) & (video >= 0.2)[:, None])
+    assert np.array_equal(v3, (visual >= 0.7) & (1 - video >= 0.2)[:, None])
+
+
+def test_the_protocol_thresholds_give_the_official_figures(tiny_data):
+    split = LLPDataset(tiny_data).split("test")
+    rng = np.random.default_rng(1)
+    preds = Predictions(split.filenames, rng.random((len(split), 10, 25)), rng.random((len(split), 10, 25)),
+                        video=rng.random((len(split), 25)))
+    official = score(*preds.decisions("fused"), split.gt_audio, split.gt_visual).summary
+    assert figures_at(preds, split.gt_audio, split.gt_visual, "fused", PROTOCOL) == official
+    frame = sweep(preds, split.gt_audio, split.gt_visual, "fused", PROTOCOL, "visual")
+    assert list(frame["threshold"]) == list(GRID) and list(frame.columns) == ["threshold", *METRIC_KEYS]
+    assert frame[frame["threshold"] == 0.5][list(METRIC_KEYS)].iloc[0].to_dict() == official
+    table = comparison_table(official, official, PROTOCOL)
+    assert list(table["decisions"])[0] == "official: 0.5 everywhere" and (table.iloc[2][list(METRIC_KEYS)] == 0).all()
+
+
+def test_tuning_finds_the_thresholds_of_a_badly_calibrated_model(tiny_data):
+    split = LLPDataset(tiny_data).split("val")
+    preds = _under_confident(split)
+    at_half = figures_at(preds, split.gt_audio, split.gt_visual, "none", PROTOCOL)
+    tuned, value = tune(preds, split.gt_audio, split.gt_visual, "none")
+    assert tuned.video == 0.5  # no video-level gate: its threshold is never moved
+    assert 0.10 < tuned.audio <= 0.35 and 0.10 < tuned.visual <= 0.35
+    assert tuned.audio == tuned.visual == 0.35  # the nearest to 0.5 of the equally perfect values
+    assert value == pytest.approx(100.0) and at_half["segment/type"] < 100.0
+    assert figures_at(preds, split.gt_audio, split.gt_visual, "none", tuned) == pytest.approx(
+        {k: 100.0 for k in METRIC_KEYS})
+    gated = _under_confident(split, video=True)  # the gate at 0.5 shuts every class: it must move too
+    tuned, value = tune(gated, split.gt_audio, split.gt_visual, "fused")
+    assert tuned.video <= 0.40 and value == pytest.approx(100.0)
+    assert kinds_that_matter("none") == ("audio", "visual") and kinds_that_matter("modality")[-1] == "video"
+
+
+def test_tuning_keeps_the_protocol_when_nothing_is_strictly_better(tiny_data):
+    split = LLPDataset(tiny_data).split("val")
+    perfect = Predictions(split.filenames, split.gt_audio.astype(np.float32), split.gt_visual.astype(np.float32))
+    assert tune(perfect, split.gt_audio, split.gt_visual, "none") == (PROTOCOL, pytest.approx(100.0))
+    with pytest.raises(ValueError, match="unknown metric"):
+        tune(perfect, split.gt_audio, split.gt_visual, "none", metric="segment/typo")
+
+
+def test_sweep_figure_has_a_panel_per_threshold_that_matters(tiny_data):
+    split = LLPDataset(tiny_data).split("test")
+    preds = _under_confident(split)
+    sweeps = {k: sweep(preds, split.gt_audio, split.gt_visual, "none", PROTOCOL, k) for k in kinds_that_matter("none")}
+    fig = sweep_figure(sweeps, Thresholds(audio=0.35), "test")
+    assert len(fig.data) == 6 and [a.text for a in fig.layout.annotations] == ["audio threshold (segments)",
+                                                                              "visual threshold (segments)"]
+    chosen_lines = [s for s in fig.layout.shapes if s.line.color == "#c0392b"]
+    assert sorted(s.x0 for s in chosen_lines) == [0.35, 0.5]
+
+
+@pytest.mark.app
+def test_thresholds_page_shows_the_official_figures_and_tunes_on_val(tiny_data, tiny_han):
+    at = app_page("thresholds", tiny_data, [tiny_han])
+    assert not at.exception and at.title[0].value == "Thresholds"
+    assert at.selectbox(key="thresholds_model").value == "HAN · han"
+    assert [at.select_slider(key=f"threshold_{k}").value for k in ("audio", "visual", "video")] == [0.5] * 3
+    table = at.dataframe[0].value
+    card = read_card(tiny_han / "han")
+    official = table.iloc[0]
+    assert official["decisions"] == "official: 0.5 everywhere"
+    # what the page calls official is what training wrote on the card (the same scoring, the same decisions)
+    assert {k: official[k] for k in METRIC_KEYS} == pytest.approx({k: card.metrics["test"][k] for k in METRIC_KEYS})
+    assert "official figures" in " ".join(c.value for c in at.caption)
+    assert len(at.get("plotly_chart")) == 1
+
+    at.button(key="thresholds_tune").click().run()
+    assert not at.exception
+    chosen = [at.select_slider(key=f"threshold_{k}").value for k in ("audio", "visual", "video")]
+    tuned = at.session_state["thresholds_tuned"]
+    assert chosen == [tuned["thresholds"].audio, tuned["thresholds"].visual, tuned["thresholds"].video]
+    assert any(c.value.startswith("Tuned on val for segment-level Type@AV") for c in at.caption)
+    assert tuned["value"] >= card.metrics["val"]["segment/type"] - 1e-9  # never worse on the split it tunes on
+    row = at.dataframe[0].value.iloc[1]
+    assert row["decisions"] == "chosen: " + ", ".join(f"{k} {v:.2f}" for k, v in zip(("audio", "visual", "video"),
+                                                                                      chosen, strict=True))
+    at.button(key="thresholds_reset").click().run()
+    assert [at.select_slider(key=f"threshold_{k}").value for k in ("audio", "visual", "video")] == [0.5] * 3
+
+
+
+@pytest.mark.app
+def test_thresholds_page_names_damaged_weights_in_one_line(tiny_data, tiny_han, tmp_path):
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_han / "han", runs / "broken")
+    (runs / "broken" / "model.pt").write_text("these are not weights\n" * 20)
+    at = app_page("thresholds", tiny_data, [runs])
+    assert not at.exception
+    (error,) = at.error
+    assert str(runs / "broken" / "model.pt") in error.value and "Traceback" not in error.value
+    at.button(key="thresholds_tune").click().run()  # tuning reads the same weights: the same one line
+    assert not at.exception and len(at.error) == 1
