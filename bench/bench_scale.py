@@ -1,8 +1,8 @@
 """Scale: every path linear in the number of videos. `score`, `evaluate`, `predict`, `stats`, the feature cache
 build and the app's heavy views (Compare, Errors ranking, Timelines filters, Features with subsampling, the
-Thresholds sweeps and tuning) timed at
-1k, 10k and 100k videos; time per video printed at each size; exit status 1 where the per-video cost grows more
-than 1.5x from the second-largest size to the largest (10k -> 100k by default), or where a step fails.
+Thresholds sweeps and tuning) timed at 1k, 10k and 100k videos; time per video printed at each size; exit status 1
+where the per-video cost grows more than 1.5x from the second-largest size to the largest (10k -> 100k by default),
+or where a step fails.
 
     python bench/bench_scale.py [--sizes 1000 10000 100000] [--work runs/bench/scale] [--keep] [--json OUT]
                                 [--only score stats ...] [--repeats 3]
