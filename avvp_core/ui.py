@@ -107,6 +107,7 @@ class StateKeys:
     THRESHOLDS_SPLIT = "thresholds_split"
     THRESHOLDS_METRIC = "thresholds_metric"  # the figure "Tune on val" maximises
     THRESHOLD = "threshold"  # prefix: one slider per threshold kind, "<prefix>_audio" and so on
+    THRESHOLDS_SWEEPS = "thresholds_sweeps"  # draw the sweeps of a large split (they cost 57 scorings a move)
     THRESHOLDS_TUNED = "thresholds_tuned"  # what the last "Tune on val" found (checkpoint, metric, thresholds, value)
     URL_WRITTEN = "url_written"  # page -> the query parameters this session last wrote (so a new URL is noticed)
 

@@ -9,6 +9,7 @@ from avvp_core import ui
 from avvp_core.analysis.thresholds import (
     GRID,
     PROTOCOL,
+    SWEEP_AUTO_VIDEOS,
     THRESHOLD_KINDS,
     Thresholds,
     comparison_table,
@@ -88,10 +89,16 @@ d.button("Tune on val", key="thresholds_tune", on_click=tune_on_val, disabled=no
               "The val split has no dense truth here: tuning on test would overstate the model.")
 e.button("Reset to 0.5", key="thresholds_reset", on_click=set_sliders, args=(PROTOCOL,))
 
+videos = len(dataset.split(split))
+# Every slider move redraws the sweeps (SWEEP_AUTO_VIDEOS: only when asked for on larger splits).
+draw_sweeps = videos <= SWEEP_AUTO_VIDEOS or ui.kept(
+    st.toggle, "Draw the sweeps", key=K.THRESHOLDS_SWEEPS, default=False,
+    help=f"The {split} split holds {videos:,} videos: the sweeps score it {19 * len(matter)} times, again at every "
+         "slider move, so they are drawn only when asked for.")
 try:
     at_protocol = ui.threshold_figures(path, root, split, gating, PROTOCOL)
     at_chosen = ui.threshold_figures(path, root, split, gating, chosen)
-    sweeps = ui.threshold_sweeps(path, root, split, gating, chosen)
+    sweeps = ui.threshold_sweeps(path, root, split, gating, chosen) if draw_sweeps else None
 except InputError as exc:  # e.g. damaged weights
     ui.show_error(exc)
     st.stop()  # a failed tuning read the same weights: this one line says it
@@ -115,4 +122,8 @@ st.subheader("Each threshold swept, the others held")
 st.caption("Dotted grey: the protocol's 0.5; red: the chosen value. Each panel moves one threshold over "
            f"{GRID[0]:.2f}-{GRID[-1]:.2f} with the other two at their chosen values"
            + ("." if "video" in matter else f"; {name} has no video-level gate, so there is no panel for it."))
-st.plotly_chart(sweep_figure(sweeps, chosen, split), key="thresholds_chart", width="stretch")
+if sweeps is None:
+    st.info(f"Not drawn for {videos:,} videos until *Draw the sweeps* above is on (about "
+            f"{max(1, round(videos * 0.26e-3 / 5) * 5)} s at every slider move on two CPU cores).")
+else:
+    st.plotly_chart(sweep_figure(sweeps, chosen, split), key="thresholds_chart", width="stretch")

@@ -141,3 +141,16 @@ def test_thresholds_page_names_damaged_weights_in_one_line(tiny_data, tiny_han, 
     assert str(runs / "broken" / "model.pt") in error.value and "Traceback" not in error.value
     at.button(key="thresholds_tune").click().run()  # tuning reads the same weights: the same one line
     assert not at.exception and len(at.error) == 1
+
+
+@pytest.mark.app
+def test_a_large_split_draws_the_sweeps_only_when_asked(tiny_data, tiny_han, monkeypatch):
+    from avvp_core.analysis import thresholds
+
+    monkeypatch.setattr(thresholds, "SWEEP_AUTO_VIDEOS", 5)  # tiny's 20 test videos count as a large split
+    at = app_page("thresholds", tiny_data, [tiny_han])
+    assert not at.exception and not at.get("plotly_chart")
+    assert at.info[0].value.startswith("Not drawn for 20 videos until *Draw the sweeps* above is on")
+    assert len(at.dataframe) == 1  # the ten figures are there all the same
+    at.toggle(key="thresholds_sweeps").set_value(True).run()
+    assert not at.exception and len(at.get("plotly_chart")) == 1

@@ -27,6 +27,10 @@ THRESHOLD_KINDS: tuple[str, ...] = ("audio", "visual", "video")
 GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))
 COARSE: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)  # `tune`'s joint start grid: 125 points with a video gate
 TUNE_ROUNDS = 3  # coordinate ascent: a round sweeps each threshold once with the others held
+# The page redraws the three sweeps (57 scorings) at every slider move: about 0.26 ms a video on two CPU cores
+# (bench/RESULTS.md, "Decision thresholds"), under a second at LLP's size and 26 s at 100,000 videos; above this
+# many videos it draws them only when asked for.
+SWEEP_AUTO_VIDEOS = 20_000
 TIE = 1e-9  # a figure must beat the best by more than float noise to move a threshold
 
 
