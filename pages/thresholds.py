@@ -13,6 +13,7 @@ from avvp_core.analysis.thresholds import (
     THRESHOLD_KINDS,
     Thresholds,
     comparison_table,
+    export_frame,
     kinds_that_matter,
     sweep_figure,
 )
@@ -115,8 +116,8 @@ elif tuned.get("checkpoint") == name and tuned.get("thresholds") == chosen:
 st.subheader(f"The ten figures on {split}")
 if chosen.is_protocol():
     st.caption("All thresholds at 0.5: these are the official figures (the checkpoint's own).")
-st.dataframe(comparison_table(at_protocol, at_chosen, chosen), hide_index=True, key="thresholds_table",
-             column_config=ui.figure_columns(fmt="%.2f"))
+table = comparison_table(at_protocol, at_chosen, chosen)
+st.dataframe(table, hide_index=True, key="thresholds_table", column_config=ui.figure_columns(fmt="%.2f"))
 
 st.subheader("Each threshold swept, the others held")
 st.caption("Dotted grey: the protocol's 0.5; red: the chosen value. Each panel moves one threshold over "
@@ -127,3 +128,5 @@ if sweeps is None:
             f"{max(1, round(videos * 0.26e-3 / 5) * 5)} s at every slider move on two CPU cores).")
 else:
     st.plotly_chart(sweep_figure(sweeps, chosen, split), key="thresholds_chart", width="stretch")
+st.download_button("Download the figures and sweeps (CSV)", export_frame(table, sweeps, chosen).to_csv(index=False),
+                   f"thresholds_{card.path.name}_{split}.csv", key="thresholds_csv")

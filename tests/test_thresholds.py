@@ -12,6 +12,7 @@ from avvp_core.analysis.thresholds import (
     PROTOCOL,
     Thresholds,
     comparison_table,
+    export_frame,
     figures_at,
     kinds_that_matter,
     sweep,
@@ -60,6 +61,18 @@ def test_the_protocol_thresholds_give_the_official_figures(tiny_data):
     assert frame[frame["threshold"] == 0.5][list(METRIC_KEYS)].iloc[0].to_dict() == official
     table = comparison_table(official, official, PROTOCOL)
     assert list(table["decisions"])[0] == "official: 0.5 everywhere" and (table.iloc[2][list(METRIC_KEYS)] == 0).all()
+    # the page's CSV: official and chosen rows, then every swept point with the thresholds it used
+    chosen = Thresholds(audio=0.3)
+    table = comparison_table(official, figures_at(preds, split.gt_audio, split.gt_visual, "fused", chosen), chosen)
+    swept = sweep(preds, split.gt_audio, split.gt_visual, "fused", chosen, "visual")  # held at the chosen values
+    csv = export_frame(table, {"visual": swept}, chosen)
+    assert list(csv.columns) == ["decisions", "swept", "audio", "visual", "video", *METRIC_KEYS]
+    assert list(csv["decisions"][:2]) == ["official", "chosen"] and len(csv) == 2 + len(GRID)
+    assert csv.iloc[1][["audio", "visual", "video"]].tolist() == [0.3, 0.5, 0.5]
+    point = csv.iloc[2 + GRID.index(0.7)]
+    assert (point["swept"], point["audio"], point["visual"]) == ("visual", 0.3, 0.7)
+    assert point["segment/type"] == figures_at(preds, split.gt_audio, split.gt_visual, "fused",
+                                               Thresholds(audio=0.3, visual=0.7))["segment/type"]
 
 
 def test_tuning_finds_the_thresholds_of_a_badly_calibrated_model(tiny_data):
@@ -112,6 +125,8 @@ def test_thresholds_page_shows_the_official_figures_and_tunes_on_val(tiny_data, 
     assert {k: official[k] for k in METRIC_KEYS} == pytest.approx({k: card.metrics["test"][k] for k in METRIC_KEYS})
     assert "official figures" in " ".join(c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 1
+    (download,) = at.get("download_button")
+    assert download.proto.label == "Download the figures and sweeps (CSV)"
 
     at.button(key="thresholds_tune").click().run()
     assert not at.exception

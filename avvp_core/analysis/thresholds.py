@@ -124,6 +124,18 @@ def comparison_table(at_protocol: dict[str, float], at_chosen: dict[str, float],
                         columns=["decisions", *METRIC_KEYS])
 
 
+
+def export_frame(table: pd.DataFrame, sweeps: dict[str, pd.DataFrame] | None, chosen: Thresholds) -> pd.DataFrame:
+    """The page's CSV: one row per set of decisions, with the three thresholds it used and the ten figures: the
+    comparison table's official and chosen rows, then every swept point (`swept` names the threshold that moved)."""
+    rows = [{"decisions": "official", "swept": "", **asdict(PROTOCOL), **table.iloc[0][list(METRIC_KEYS)].to_dict()},
+            {"decisions": "chosen", "swept": "", **asdict(chosen), **table.iloc[1][list(METRIC_KEYS)].to_dict()}]
+    for kind, frame in (sweeps or {}).items():
+        for record in frame.to_dict("records"):
+            at = replace(chosen, **{kind: record.pop("threshold")})
+            rows.append({"decisions": "sweep", "swept": kind, **asdict(at), **record})
+    return pd.DataFrame(rows, columns=["decisions", "swept", *THRESHOLD_KINDS, *METRIC_KEYS])
+
 # One line per figure in each panel: both Type@AV figures, and the segment figure of the modality the threshold moves.
 SWEEP_LINES: dict[str, tuple[str, ...]] = {
     "audio": ("segment/type", "event/type", "segment/audio"),
