@@ -94,8 +94,8 @@ videos = len(dataset.split(split))
 # Every slider move redraws the sweeps (SWEEP_AUTO_VIDEOS: only when asked for on larger splits).
 draw_sweeps = videos <= SWEEP_AUTO_VIDEOS or ui.kept(
     st.toggle, "Draw the sweeps", key=K.THRESHOLDS_SWEEPS, default=False,
-    help=f"The {split} split holds {videos:,} videos: the sweeps score it {len(GRID) * len(matter)} times, again at every "
-         "slider move, so they are drawn only when asked for.")
+    help=f"The {split} split holds {videos:,} videos: the sweeps score it {len(GRID) * len(matter)} times, again at "
+         "every slider move, so they are drawn only when asked for.")
 try:
     at_protocol = ui.threshold_figures(path, root, split, gating, PROTOCOL)
     at_chosen = ui.threshold_figures(path, root, split, gating, chosen)
