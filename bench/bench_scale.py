@@ -340,7 +340,7 @@ def view_child(root: Path, view: str, preds: list[Path]) -> dict:
     from avvp_core.analysis.compare import per_class_frame
     from avvp_core.analysis.errors import class_confusion, error_cells, error_totals, rank, video_table
     from avvp_core.analysis.features import embedding
-    from avvp_core.analysis.thresholds import PROTOCOL, figures_at, kinds_that_matter, sweep, tune
+    from avvp_core.analysis.thresholds import PROTOCOL, Thresholds, figures_at, kinds_that_matter, sweep, tune
     from avvp_core.analysis.timeline import timeline_frame
     from avvp_core.checkpoints import load_checkpoint
 
@@ -379,11 +379,11 @@ def view_child(root: Path, view: str, preds: list[Path]) -> dict:
                 frame = embedding(REPO / CHECKPOINTS[0], split, "audio + visual segments", "PCA", 3000, cache_dir=tmp)
             assert len(frame) == min(3000, 2 * 10 * len(split))  # audio + visual segments of every video, at most 3,000
         elif view == "thresholds":  # a slider moved: the official and the chosen figures, then the three sweeps
-            gating = gatings[0]
-            figures_at(models[0], split.gt_audio, split.gt_visual, gating, PROTOCOL)
-            figures_at(models[0], split.gt_audio, split.gt_visual, gating, PROTOCOL)
+            gating, chosen = gatings[0], Thresholds(audio=0.4)
+            for thresholds in (PROTOCOL, chosen):
+                figures_at(models[0], split.gt_audio, split.gt_visual, gating, thresholds)
             for kind in kinds_that_matter(gating):
-                sweep(models[0], split.gt_audio, split.gt_visual, gating, PROTOCOL, kind)
+                sweep(models[0], split.gt_audio, split.gt_visual, gating, chosen, kind)
         elif view == "thresholds_tune":  # "Tune on val", timed on this split (the page tunes on val)
             tune(models[0], split.gt_audio, split.gt_visual, gatings[0])
         else:

@@ -97,8 +97,8 @@ draw_sweeps = videos <= SWEEP_AUTO_VIDEOS or ui.kept(
     help=f"The {split} split holds {videos:,} videos: the sweeps score it {len(GRID) * len(matter)} times, again at "
          "every slider move, so they are drawn only when asked for.")
 try:
-    at_protocol = ui.threshold_figures(path, root, split, gating, PROTOCOL)
-    at_chosen = ui.threshold_figures(path, root, split, gating, chosen)
+    at_protocol = ui.score_report(path, root, split, gating).summary  # the official figures, as every page scores
+    at_chosen = at_protocol if chosen.is_protocol() else ui.threshold_figures(path, root, split, gating, chosen)
     sweeps = ui.threshold_sweeps(path, root, split, gating, chosen) if draw_sweeps else None
 except InputError as exc:  # e.g. damaged weights
     ui.show_error(exc)
@@ -108,7 +108,7 @@ tuned = st.session_state.get(K.THRESHOLDS_TUNED) or {}
 if tuned.get("checkpoint") == name and "error" in tuned:  # val failed where test did not
     st.error(tuned["error"], icon=":material/error:")
 elif tuned.get("checkpoint") == name and tuned.get("thresholds") == chosen:
-    at_val = ui.threshold_figures(path, root, "val", gating, PROTOCOL)[tuned["metric"]]
+    at_val = ui.score_report(path, root, "val", gating).summary[tuned["metric"]]
     st.caption(f"Tuned on val for {metric_name(tuned['metric'])}: {tuned['value']:.2f} there, against {at_val:.2f} at "
                "0.5." + (" You are reading val, the split they were tuned on, so its gain overstates what they give "
                          "elsewhere: read test." if split == "val" else " Below: test, which tuning never saw."))

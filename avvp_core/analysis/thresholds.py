@@ -82,9 +82,12 @@ def tune(preds: Predictions, gt_audio: np.ndarray, gt_visual: np.ndarray, gating
     if metric not in METRIC_KEYS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRIC_KEYS)}")
     kinds = kinds_that_matter(gating)
+    seen: dict[Thresholds, float] = {}  # the rounds come back to points already scored
 
     def value_at(t: Thresholds) -> float:
-        return figures_at(preds, gt_audio, gt_visual, gating, t)[metric]
+        if t not in seen:
+            seen[t] = figures_at(preds, gt_audio, gt_visual, gating, t)[metric]
+        return seen[t]
 
     def distance(t: Thresholds) -> float:
         return sum(abs(getattr(t, k) - THRESHOLD) for k in kinds)
@@ -124,7 +127,6 @@ def comparison_table(at_protocol: dict[str, float], at_chosen: dict[str, float],
                         columns=["decisions", *METRIC_KEYS])
 
 
-
 def export_frame(table: pd.DataFrame, sweeps: dict[str, pd.DataFrame] | None, chosen: Thresholds) -> pd.DataFrame:
     """The page's CSV: one row per set of decisions, with the three thresholds it used and the ten figures: the
     comparison table's official and chosen rows, then every swept point (`swept` names the threshold that moved)."""
@@ -135,6 +137,7 @@ def export_frame(table: pd.DataFrame, sweeps: dict[str, pd.DataFrame] | None, ch
             at = replace(chosen, **{kind: record.pop("threshold")})
             rows.append({"decisions": "sweep", "swept": kind, **asdict(at), **record})
     return pd.DataFrame(rows, columns=["decisions", "swept", *THRESHOLD_KINDS, *METRIC_KEYS])
+
 
 # One line per figure in each panel: both Type@AV figures, and the segment figure of the modality the threshold moves.
 SWEEP_LINES: dict[str, tuple[str, ...]] = {
