@@ -31,6 +31,9 @@ class StateKeys:
     TIMELINE_DISAGREE = "timeline_disagree"
     TIMELINE_VIDEO = "timeline_video"
     TIMELINE_FIGURE_OPEN = "timeline_figure_open"
+    TIMELINE_AT = "timeline_at"  # the chosen checkpoint shown a second time at other thresholds, or NO_SECOND_ROW
+    TIMELINE_AT_THRESHOLD = "timeline_at_threshold"  # prefix: that row's thresholds, "<prefix>_audio" and so on
+    TIMELINE_AT_OPEN = "timeline_at_open"  # the expander holding those choices
     ERRORS_SPLIT = "errors_split"
     ERRORS_MODEL = "errors_model"
     ERRORS_SECOND = "errors_second"
@@ -220,9 +223,10 @@ def accept_link(incoming: dict[str, str], cards: dict[str, Any], options: dict[s
     """What a page can apply of its link's parameters (`url_changes`), with one warning naming what it cannot.
 
     `options[param]` is the values the page offers for it; LINK_MODELS, a comma-separated checkpoint list (a list
-    value; names.names_in_link: listed names or folder names); LINK_MODEL, one checkpoint. A parameter without options
-    passes unchecked. A link written by hand or by a script must not silently show something else: a value that
-    places nothing is left out (the page keeps its current choice) and named in the warning."""
+    value; names.names_in_link: listed names or folder names); LINK_MODEL, one checkpoint; a function, the parsed
+    value (its ValueError says what is wrong). A parameter without options passes unchecked. A link written by hand
+    or by a script must not silently show something else: a value that places nothing is left out (the page keeps its
+    current choice) and named in the warning."""
     from .names import names_in_link
 
     accepted, notes = {}, []
@@ -237,6 +241,11 @@ def accept_link(incoming: dict[str, str], cards: dict[str, Any], options: dict[s
             elif found or not value.strip():
                 accepted[param] = found if offered == LINK_MODELS else found[0] if found else None
             notes += problems
+        elif callable(offered):
+            try:
+                accepted[param] = offered(value)
+            except ValueError as exc:
+                notes.append(f"{param}: {exc}")
         elif value in offered:
             accepted[param] = value
         else:
@@ -560,17 +569,21 @@ def _predictions(checkpoint: str, root: str, split: str, stamp: int):
     return preds
 
 
-def score_report(checkpoint: str, root: str, split: str, gating: str):
-    """The full ScoreReport of a checkpoint on a split: per-video, per-class figures and counts."""
-    return _score_report(checkpoint, root, split, gating, weights_stamp(checkpoint))
+def score_report(checkpoint: str, root: str, split: str, gating: str, thresholds=None):
+    """The full ScoreReport of a checkpoint on a split: per-video, per-class figures and counts; at the protocol's 0.5,
+    or at `thresholds` (analysis.thresholds.Thresholds: a diagnostic, not the official figures)."""
+    if thresholds is not None and thresholds.is_protocol():
+        thresholds = None  # one cache entry for the official figures
+    return _score_report(checkpoint, root, split, gating, thresholds, weights_stamp(checkpoint))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _score_report(checkpoint: str, root: str, split: str, gating: str, stamp: int):
+def _score_report(checkpoint: str, root: str, split: str, gating: str, thresholds, stamp: int):
     from .metrics import score
 
     sp = load_dataset(root).split(split)
-    pred_a, pred_v = predictions(checkpoint, root, split).decisions(gating)
+    moved = thresholds.gate_kwargs() if thresholds is not None else {}
+    pred_a, pred_v = predictions(checkpoint, root, split).decisions(gating, **moved)
     report = score(pred_a, pred_v, sp.gt_audio, sp.gt_visual)
     _frozen([*report.per_video.values(), *report.per_class.values(), *report.counts.values()])
     return report
@@ -616,18 +629,39 @@ def tuned_thresholds(checkpoint: str, root: str, split: str, gating: str, metric
     return _tuned_thresholds(checkpoint, root, split, gating, metric, weights_stamp(checkpoint))
 
 
-def open_in_timelines(split: str, row: int, models: list[str], label: str) -> None:
-    """Point the Timelines page at one video (split, models, row; its filters cleared) and show a link to it."""
+NO_SECOND_ROW = "none"  # Timelines: no model shown a second time at other thresholds
+
+
+def set_timeline_thresholds(thresholds) -> None:
+    """The thresholds of Timelines' second row (analysis.thresholds.Thresholds), kept across pages as its sliders."""
+    from dataclasses import asdict
+
+    for kind, value in asdict(thresholds).items():
+        key = f"{StateKeys.TIMELINE_AT_THRESHOLD}_{kind}"
+        st.session_state[key] = st.session_state[KEPT + key] = value
+
+
+def open_in_timelines(split: str, row: int, models: list[str], label: str, *, key: str, at=None) -> None:
+    """A button that points the Timelines page at one video (split, models, row; its filters cleared) and goes there.
+    `at`: (a model of `models`, Thresholds) shown a second time at those thresholds; without it, no second row.
+
+    The view is set when the button is clicked, not when it is drawn: a page that merely shows the button (Attention
+    always does) must not change what Timelines shows."""
     from .paths import REPO_ROOT
 
-    state = st.session_state
-    state[StateKeys.TIMELINE_SPLIT], state[StateKeys.TIMELINE_MODELS] = split, list(models)
-    state[StateKeys.TIMELINE_VIDEO] = int(row)
-    state[StateKeys.TIMELINE_SEARCH], state[StateKeys.TIMELINE_CLASS] = "", "any"
-    state[StateKeys.TIMELINE_DISAGREE] = False
-    # A Page object (not a path string) also links when a page runs standalone (AppTest); same url_path "timelines".
-    st.page_link(st.Page(REPO_ROOT / "pages" / "timelines.py", title="Timelines"), label=label,
-                 icon=":material/view_timeline:")
+    def point_there() -> None:
+        state = st.session_state
+        for k, value in ((StateKeys.TIMELINE_SPLIT, split), (StateKeys.TIMELINE_MODELS, list(models)),
+                         (StateKeys.TIMELINE_VIDEO, int(row)), (StateKeys.TIMELINE_SEARCH, ""),
+                         (StateKeys.TIMELINE_CLASS, "any"), (StateKeys.TIMELINE_DISAGREE, False),
+                         (StateKeys.TIMELINE_AT, at[0] if at else NO_SECOND_ROW)):
+            state[k] = state[KEPT + k] = value
+        if at:
+            set_timeline_thresholds(at[1])
+
+    if st.button(label, key=key, on_click=point_there, icon=":material/view_timeline:", type="tertiary"):
+        # A Page object (not a path string) also works when a page runs standalone (AppTest); url_path "timelines".
+        st.switch_page(st.Page(REPO_ROOT / "pages" / "timelines.py", title="Timelines"))
 
 
 def feature_kinds(checkpoint: str) -> list[str]:

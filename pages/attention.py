@@ -137,7 +137,7 @@ st.caption(f"Largest change of a {view.target} video-level probability: {largest
 nomsg = [n for n, c in cards.items() if c.model == "mmt_nomsg"]
 if nomsg:
     ui.open_in_timelines(split_name, video, [name, nomsg[0]], f"Open {split.filenames[video]} in Timelines: {name} "
-                         f"beside {nomsg[0]} (No MSG), with the cross-audio view")
+                         f"beside {nomsg[0]} (No MSG), with the cross-audio view", key="attention_open_timelines")
 
 st.subheader("More than one messenger (paper 000, table 3)")
 several = {n: messenger_counts(c.config.get("model_config") or {}) for n, c in cards.items()

@@ -82,7 +82,8 @@ event = st.dataframe(table.round(1), hide_index=True, on_select="rerun", selecti
                      key=K.ERRORS_TABLE)
 if event.selection.rows:
     row = int(table.iloc[event.selection.rows[0]]["row"])
-    ui.open_in_timelines(split_name, row, chosen, f"Open {split.filenames[row]} in Timelines")
+    ui.open_in_timelines(split_name, row, chosen, f"Open {split.filenames[row]} in Timelines",
+                         key="errors_open_timelines")
 
 totals = error_totals(cells)
 fig = px.bar(totals, x="error", y="cells", color="model", pattern_shape="modality", barmode="group",

@@ -67,4 +67,5 @@ st.caption(f"{len(ids)} points selected in {len(table)} videos. Select a row to 
 chosen = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key=K.FEATURES_TABLE)
 if chosen.selection.rows:
     row = int(table.iloc[chosen.selection.rows[0]]["row"])
-    ui.open_in_timelines(split_name, row, [name], f"Open {table.iloc[chosen.selection.rows[0]]['video']} in Timelines")
+    ui.open_in_timelines(split_name, row, [name], f"Open {table.iloc[chosen.selection.rows[0]]['video']} in Timelines",
+                        key="features_open_timelines")

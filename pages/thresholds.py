@@ -3,6 +3,7 @@ see the ten figures recomputed; tune them on val and read them on test (analysis
 
 from dataclasses import asdict
 
+import numpy as np
 import streamlit as st
 
 from avvp_core import ui
@@ -118,6 +119,24 @@ if chosen.is_protocol():
     st.caption("All thresholds at 0.5: these are the official figures (the checkpoint's own).")
 table = comparison_table(at_protocol, at_chosen, chosen)
 st.dataframe(table, hide_index=True, key="thresholds_table", column_config=ui.figure_columns(fmt="%.2f"))
+if not chosen.is_protocol():  # what the figures above add up: the video whose own score the thresholds move most
+    try:
+        moved = (ui.score_report(path, root, split, gating, chosen).per_video["segment/type"]
+                 - ui.score_report(path, root, split, gating).per_video["segment/type"])
+    except InputError as exc:
+        ui.show_error(exc)
+        st.stop()
+    filenames = dataset.split(split).filenames
+    # the video they help most and the one they hurt most: a gain on the split is made of both
+    for row, verb, key in ((int(np.argmax(moved)), "gains", "best"), (int(np.argmin(moved)), "loses", "worst")):
+        if (moved[row] > 0) if key == "best" else (moved[row] < 0):
+            ui.open_in_timelines(split, row, [name], f"{filenames[row]} in Timelines: {name} at 0.5 and at these "
+                                 f"thresholds (its segment Type@AV {verb} most there, {100 * moved[row]:+.0f})",
+                                 key=f"thresholds_open_timelines_{key}", at=(name, chosen))
+    st.caption(f"On {int(np.count_nonzero(moved > 0)):,} of the {videos:,} videos the chosen thresholds raise the "
+               f"video's own segment Type@AV, on {int(np.count_nonzero(moved < 0)):,} they lower it"
+               + (". On Timelines, *Where the first two disagree* walks the videos they change by 20 points or more."
+                  if moved.any() else "."))
 
 st.subheader("Each threshold swept, the others held")
 st.caption("Dotted grey: the protocol's 0.5; red: the chosen value. Each panel moves one threshold over "

@@ -1,5 +1,6 @@
 """Timelines: one video, ground truth and the chosen models as aligned rows per class and modality, under one playhead
-with the video; its URL (`?video=<id>&models=<a>,<b>&split=<s>`) reopens the same view."""
+with the video; its URL (`?video=<id>&models=<a>,<b>&split=<s>`, and `&at=<a>&at_thresholds=0.10,0.50,0.45` for a
+second row of one model at other decision thresholds) reopens the same view."""
 
 import numpy as np
 import pandas as pd
@@ -7,7 +8,9 @@ import streamlit as st
 
 from avvp_core import ui
 from avvp_core.analysis.filmstrip import add_filmstrip
+from avvp_core.analysis.thresholds import GRID, PROTOCOL, THRESHOLD_KINDS, Thresholds, from_link, kinds_that_matter
 from avvp_core.analysis.timeline import (
+    Source,
     constant_over_time_note,
     default_models,
     find_video,
@@ -31,12 +34,19 @@ dataset = ui.load_dataset(root)
 names = list(cards)
 
 # A shared or reloaded URL (or another page's link) names the view: apply what changed since this session wrote it.
-incoming = ui.accept_link(ui.url_changes("timelines", ("split", "video", "models")), cards, {
-    "split": [s for s in ("test", "val") if s in dataset.available_splits], "models": ui.LINK_MODELS})
+incoming = ui.accept_link(ui.url_changes("timelines", ("split", "video", "models", "at", "at_thresholds")), cards, {
+    "split": [s for s in ("test", "val") if s in dataset.available_splits], "models": ui.LINK_MODELS,
+    "at": ui.LINK_MODEL, "at_thresholds": from_link})
 if "split" in incoming:
     st.session_state[K.TIMELINE_SPLIT] = incoming["split"]
 if "models" in incoming:
     st.session_state[K.TIMELINE_MODELS] = incoming["models"]
+if "at" in incoming:  # a second row of a model the link may not list among its models: list it
+    models_now = st.session_state.get(K.TIMELINE_MODELS) or st.session_state.get(ui.KEPT + K.TIMELINE_MODELS) or []
+    st.session_state[K.TIMELINE_MODELS] = list(dict.fromkeys([*models_now, incoming["at"]]))
+    st.session_state[K.TIMELINE_AT] = incoming["at"]
+if "at_thresholds" in incoming:
+    ui.set_timeline_thresholds(incoming["at_thresholds"])
 if "video" in incoming:
     found = find_video(dataset, incoming["video"], st.session_state.get(K.TIMELINE_SPLIT))
     if found is None:
@@ -51,20 +61,60 @@ split_name = ui.kept(left.radio, "Split", ("test", "val"), key=K.TIMELINE_SPLIT,
 chosen = ui.kept(right.multiselect, "Models", names, key=K.TIMELINE_MODELS, default=default_models(cards),
                  help="First visit: HAN and the best other model by test segment Type@AV.")
 split = dataset.split(split_name)
-models = {}
+
+# One chosen model a second time at other decision thresholds (the Thresholds page opens this view with the ones it
+# tuned): the video shows which cells tuning turns, and "Where the first two disagree" walks the videos it changes most.
+at_now = ui.remember(K.TIMELINE_AT, ui.NO_SECOND_ROW, [ui.NO_SECOND_ROW, *chosen])  # for the expander's label
+with st.expander("A second row at other decision thresholds" + (f": {at_now}" if at_now in cards else ""),
+                 key=K.TIMELINE_AT_OPEN):
+    g, h = st.columns([2, 1], vertical_alignment="bottom")
+    at_name = ui.kept(g.selectbox, "Model", [ui.NO_SECOND_ROW, *chosen], key=K.TIMELINE_AT, default=ui.NO_SECOND_ROW,
+                      help="Shown twice: its own row at the protocol's 0.5, and a row at the thresholds below.")
+    at_card = cards.get(at_name)
+    matter = kinds_that_matter(at_card.gating) if at_card else ()
+    if h.button("Tune on val", key="timeline_at_tune", disabled=at_card is None or "val" not in dataset.available_splits
+                or not dataset.split("val").has_truth, help="The thresholds that maximise segment Type@AV on val "
+                "(as the Thresholds page tunes them); read them on test."):
+        try:
+            ui.set_timeline_thresholds(ui.tuned_thresholds(str(at_card.path), root, "val", at_card.gating,
+                                                           "segment/type")[0])
+        except InputError as exc:
+            ui.show_error(exc)
+    sliders = st.columns(3)
+    at = Thresholds(**{kind: ui.kept(col.select_slider, f"{kind.capitalize()} threshold" if kind != "video" else
+                                     "Video-level gate threshold", GRID, key=f"{K.TIMELINE_AT_THRESHOLD}_{kind}",
+                                     default=0.5, format_func=lambda v: f"{v:.2f}", disabled=kind not in matter)
+                       for kind, col in zip(THRESHOLD_KINDS, sliders, strict=True)})
+    if at_card is not None and "video" not in matter:
+        at = Thresholds(at.audio, at.visual, PROTOCOL.video)
+    if at_card is not None and at.is_protocol():
+        st.caption(f"At 0.5 everywhere the second row would repeat {at_name}'s own: move a threshold.")
+    elif at_card is not None:
+        st.caption(f"The second row, **{at_name} @ {at.short(at_card.gating)}**, decides at "
+                   f"{at.describe(at_card.gating)} (a: audio, v: visual, g: the video-level gate; the others at "
+                   "0.5). Figures at these thresholds are a diagnostic, not comparable with published LLP tables; "
+                   "thresholds tuned on the split you read overstate the model.")
+
+models, thresholds_of, checkpoint_of = {}, {}, {}  # row name -> Source; its thresholds (second row); checkpoint
 for name in chosen:
     card = cards[name]
     try:
-        models[name] = (ui.predictions(str(card.path), root, split_name), card.gating)
+        preds = ui.predictions(str(card.path), root, split_name)
     except InputError as exc:  # e.g. damaged weights: show it, keep the other models
         ui.show_error(exc)
-for name, (preds, gating) in models.items():  # a row that cannot localise says so (MGN's official segment head)
-    if note := constant_over_time_note(name, preds, gating, split):
+        continue
+    models[name], checkpoint_of[name] = Source(preds, card.gating), name
+    if name == at_name and not at.is_protocol():
+        second = f"{name} @ {at.short(card.gating)}"
+        models[second], thresholds_of[second], checkpoint_of[second] = Source(preds, card.gating, at), at, name
+for name, source in models.items():  # a row that cannot localise says so (MGN's official segment head)
+    if note := constant_over_time_note(name, source.preds, source.gating, split, source.thresholds):
         st.info(note, icon=":material/horizontal_rule:")
 
 disagree = ui.kept(toggle.toggle, "Where the first two disagree", key=K.TIMELINE_DISAGREE, default=False,
-                   disabled=len(chosen) < 2, help="Only videos whose segment Type@AV differs by at least 20 points "
-                   "between the first two models, largest difference first.")
+                   disabled=len(models) < 2, help="Only videos whose segment Type@AV differs by at least 20 points "
+                   "between the first two rows' models (a model at other thresholds counts as one), largest "
+                   "difference first.")
 a, b, c = st.columns([1, 1, 2])  # filters and the video on one row: the player below then fits the screen
 search = ui.kept(a.text_input, "Video id contains", key=K.TIMELINE_SEARCH, default="").strip()
 cls = ui.kept(b.selectbox, "Class", ["any", *CLASSES], key=K.TIMELINE_CLASS, default="any")
@@ -79,26 +129,28 @@ if cls != "any":
         present |= split.gt_audio[:, :, k].any(1) | split.gt_visual[:, :, k].any(1)
     rows = rows[present[rows]]
 if disagree and len(models) >= 2:
-    first, second = (ui.score_report(str(cards[n].path), root, split_name, cards[n].gating).per_video["segment/type"]
-                     for n in list(models)[:2])
+    first, second = (ui.score_report(str(cards[checkpoint_of[n]].path), root, split_name, models[n].gating,
+                                     models[n].thresholds).per_video["segment/type"] for n in list(models)[:2])
     rows = rows[np.abs(first - second)[rows] >= 0.2]
     rows = rows[np.argsort(-np.abs(first - second)[rows])]  # largest disagreement first
+view = {"split": split_name, "video": None, "models": ",".join(chosen),
+        "at": at_name if thresholds_of else None, "at_thresholds": at.as_link() if thresholds_of else None}
 if not len(rows):
     c.caption(f"0 of {len(split)} videos match")
-    ui.write_url("timelines", {"split": split_name, "video": None, "models": ",".join(chosen)})
+    ui.write_url("timelines", view)
     st.stop()
 video = int(ui.kept(c.selectbox, f"Video ({len(rows)} of {len(split)} videos match)", [int(r) for r in rows],
                     key=K.TIMELINE_VIDEO, format_func=lambda i: split.filenames[i]))
-ui.write_url("timelines", {"split": split_name, "video": split.filenames[video], "models": ",".join(chosen)})
+ui.write_url("timelines", {**view, "video": split.filenames[video]})
 
 frame = timeline_frame(split, video, models)
-path = ui.synced_player(root, split_name, video, frame, {n: g for n, (_, g) in models.items()}, max_height=520)
+path = ui.synced_player(root, split_name, video, frame, {n: s.gating for n, s in models.items()}, max_height=520)
 
 if models and split.has_truth:
     one = slice(video, video + 1)
     table = {}
-    for name, (preds, gating) in models.items():
-        pred_a, pred_v = preds.decisions(gating)
+    for name, source in models.items():
+        pred_a, pred_v = source.decisions()
         table[name] = score(pred_a[one], pred_v[one], split.gt_audio[one], split.gt_visual[one]).summary
     st.dataframe(pd.DataFrame(table).T.round(1), key="timeline_scores")
 # Drawn only while open (a closed expander's chart, filmstrip images included, was drawn on every change of the page);

@@ -131,7 +131,8 @@ def test_errors_page_ranks_videos_and_links_to_timelines(tiny_data, tmp_path):
     assert len(at.get("plotly_chart")) == 2  # error totals + confusion
     at.session_state["errors_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
-    assert not at.exception
+    assert not at.exception and "timeline_video" not in at.session_state  # the button shown; Timelines unchanged
+    at.button(key="errors_open_timelines").click().run()
     assert at.session_state["timeline_video"] == int(table.loc[0, "row"])
     assert at.session_state["timeline_split"] == "test"
     assert at.session_state["timeline_models"] == ["HAN · a", "HAN · b"]

@@ -144,8 +144,10 @@ def test_features_page_plots_selects_and_links(tiny_data, tiny_han):
     assert "3 points selected in 1 videos" in at.caption[-1].value
     at.session_state["features_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
-    assert not at.exception and at.session_state["timeline_video"] == 0
-    assert at.session_state["timeline_models"] == ["HAN · han"] and len(at.get("page_link")) == 1
+    assert not at.exception and "timeline_video" not in at.session_state  # shown, not yet clicked: Timelines as it was
+    at.button(key="features_open_timelines").click().run()
+    assert at.session_state["timeline_video"] == 0 and at.session_state["timeline_models"] == ["HAN · han"]
+    assert at.session_state["timeline_at"] == "none"
 
 
 @pytest.mark.app

@@ -144,6 +144,35 @@ def test_thresholds_page_shows_the_official_figures_and_tunes_on_val(tiny_data, 
 
 
 @pytest.mark.app
+def test_thresholds_page_opens_the_videos_they_change_most_in_timelines(tiny_data, tiny_han, tmp_path):
+    at = app_page("thresholds", tiny_data, [tiny_han])
+    assert not [b for b in at.button if b.key.startswith("thresholds_open_timelines")]  # at 0.5 nothing to show
+    at.select_slider(key="threshold_audio").set_value(0.95).run()
+    buttons = {b.key: b for b in at.button if b.key.startswith("thresholds_open_timelines")}
+    split = LLPDataset(tiny_data).split("test")
+    card = read_card(tiny_han / "han")
+    from avvp_core.predcache import predictions
+
+    preds = predictions(tiny_han / "han", split, cache_dir=tmp_path)
+    own, moved = (score(*preds.decisions(card.gating, **t.gate_kwargs()), split.gt_audio, split.gt_visual)
+                  .per_video["segment/type"] for t in (PROTOCOL, Thresholds(0.95, 0.5, 0.5)))
+    change = moved - own
+    lower, higher = int((change < 0).sum()), int((change > 0).sum())
+    assert lower and set(buttons) == {"thresholds_open_timelines_worst"} | (
+        {"thresholds_open_timelines_best"} if higher else set())  # a button only where a video gains / loses
+    worst = int(np.argmin(change))
+    label = buttons["thresholds_open_timelines_worst"].label
+    assert label.startswith(split.filenames[worst]) and f"loses most there, {100 * change[worst]:+.0f})" in label
+    assert any(c.value.startswith(f"On {higher:,} of the 20 videos the chosen thresholds raise the video's own "
+                                  f"segment Type@AV, on {lower:,} they lower it") for c in at.caption)
+    buttons["thresholds_open_timelines_worst"].click().run()
+    state = at.session_state
+    assert state["timeline_models"] == ["HAN · han"] and state["timeline_video"] == worst
+    assert state["timeline_at"] == "HAN · han" and state["timeline_split"] == "test"
+    assert [state[f"timeline_at_threshold_{k}"] for k in ("audio", "visual", "video")] == [0.95, 0.5, 0.5]
+
+
+@pytest.mark.app
 def test_thresholds_page_names_damaged_weights_in_one_line(tiny_data, tiny_han, tmp_path):
     import shutil
 

@@ -9,10 +9,14 @@ import numpy as np
 import pytest
 from conftest import app_page
 
+from avvp_core.analysis.thresholds import Thresholds, from_link
 from avvp_core.analysis.timeline import (
     TRUTH,
+    Source,
     constant_over_time_note,
+    custom_thresholds,
     event_pieces,
+    player_payload,
     timeline_figure,
     timeline_frame,
     whole_clip_share,
@@ -100,6 +104,108 @@ def test_a_model_that_cannot_localise_is_named_and_one_that_can_is_not(tiny_data
     silent = Predictions(split.filenames, np.zeros_like(split.gt_audio, np.float32),
                          np.zeros_like(split.gt_visual, np.float32))
     assert constant_over_time_note("silent", silent, "none", split) is None  # nothing detected: nothing to say
+
+
+def _under_confident(split) -> Predictions:
+    """Ranks perfectly, decides nothing at 0.5: 0.35 where the truth holds a class, 0.10 elsewhere; video-level 0.40
+    for the classes present, 0.05 for the others."""
+    present = split.gt_audio.any(1) | split.gt_visual.any(1)
+    return Predictions(split.filenames, np.where(split.gt_audio > 0, 0.35, 0.10).astype(np.float32),
+                       np.where(split.gt_visual > 0, 0.35, 0.10).astype(np.float32),
+                       video=np.where(present, 0.40, 0.05).astype(np.float32))
+
+
+def test_a_row_at_other_thresholds_decides_and_marks_gated_cells_at_them(tiny_data):
+    split = LLPDataset(tiny_data).split("test")
+    row, preds = _first_annotated(split), _under_confident(split)
+    low, segments_only = Thresholds(0.3, 0.3, 0.3), Thresholds(0.3, 0.3, 0.5)
+    frame = timeline_frame(split, row, {"m": (preds, "fused"), "m low": Source(preds, "fused", low),
+                                        "m gated": Source(preds, "fused", segments_only)})
+    truth = frame[frame.source == TRUTH]
+    official, tuned, gated = (frame[frame.source == s] for s in ("m", "m low", "m gated"))
+    assert len(official) == len(tuned) == len(gated) == len(truth)
+    assert not official.decision.any() and not official.gated.any()  # 0.35 < 0.5: nothing decided, nothing gated
+    assert (official.outcome == "FN").sum() == truth.truth.sum()
+    assert tuned.truth.tolist() == tuned.decision.tolist() and (tuned.outcome == "TP").sum() == truth.truth.sum()
+    # the segments reach 0.3 but the video-level 0.40 stays below the gate's 0.5: confident cells, no decision
+    assert not gated.decision.any() and gated.gated.tolist() == gated.truth.tolist()
+    assert (tuned[["audio_threshold", "visual_threshold", "video_threshold"]].to_numpy() == 0.3).all()
+    assert truth[["audio_threshold", "visual_threshold", "video_threshold"]].isna().all().all()
+    assert custom_thresholds(frame) and not custom_thresholds(frame[~frame.source.isin(["m low", "m gated"])])
+    payload = player_payload(frame, video_uri=None, video_key="k", gatings={"m": "fused"})
+    assert payload["custom_thresholds"] and {r["source"]: r["gate_at"] for r in payload["rows"]} == {
+        TRUTH: 0.5, "m": 0.5, "m low": 0.3, "m gated": 0.5}
+    figure = timeline_figure(frame, "t")
+    assert "row's thresholds" in figure.data[1].name and len(figure.data[1].x) == int(tuned.decision.sum())
+    assert len(figure.data[2].x) == int(gated.gated.sum())
+    # an ungated model's row at other thresholds: the same cells as its own predictions thresholded by hand
+    plain = timeline_frame(split, row, {"p": Source(Predictions(split.filenames, preds.audio, preds.visual), "none",
+                                                    Thresholds(0.3, 0.5, 0.5))})
+    audio = plain[(plain.source == "p") & (plain.modality == "audio")]
+    assert audio.decision.tolist() == (audio.probability >= 0.3).tolist() and audio.video_threshold.isna().all()
+
+
+def test_thresholds_in_a_link_read_back_and_bad_ones_say_why():
+    chosen = Thresholds(0.1, 0.5, 0.45)
+    assert from_link(chosen.as_link()) == chosen and chosen.as_link() == "0.10,0.50,0.45"
+    assert chosen.describe("fused") == "audio ≥ 0.10, video gate ≥ 0.45" and chosen.describe("none") == "audio ≥ 0.10"
+    assert chosen.short("fused") == "a≥0.10 g≥0.45" and chosen.short("none") == "a≥0.10"
+    assert Thresholds().describe("modality") == "0.5"
+    for bad, says in (("0.1,0.5", "not three thresholds"), ("a,b,c", "not three numbers"),
+                      ("0.33,0.5,0.5", "each threshold is one of"), ("nan,0.5,0.5", "each threshold is one of"),
+                      ("1.5,0.5,0.5", "each threshold is one of")):
+        with pytest.raises(ValueError, match=says):
+            from_link(bad)
+
+
+@pytest.mark.app
+def test_timelines_shows_a_model_a_second_time_at_other_thresholds(tiny_data, tiny_han, tmp_path):
+    at = app_page("timelines", tiny_data, [tiny_han])
+    assert not at.exception and at.selectbox(key="timeline_at").value == "none"
+    assert at.toggle(key="timeline_disagree").disabled  # one row: nothing to compare
+    at.selectbox(key="timeline_at").set_value("HAN · han").run()
+    assert not at.exception and at.dataframe[0].value.index.tolist() == ["HAN · han"]
+    assert any("would repeat HAN · han's own" in c.value for c in at.caption)
+    at.select_slider(key="timeline_at_threshold_audio").set_value(0.95).run()
+    second = "HAN · han @ a≥0.95"
+    scores = at.dataframe[0].value
+    assert not at.exception and scores.index.tolist() == ["HAN · han", second]
+    assert at.query_params["at"] == "HAN · han" and at.query_params["at_thresholds"] == "0.95,0.50,0.50"
+    assert not at.toggle(key="timeline_disagree").disabled
+    at.toggle(key="timeline_disagree").set_value(True).run()  # the videos where the audio threshold moves most
+    assert not at.exception
+    from avvp_core.metrics import score
+    from avvp_core.predcache import predictions
+
+    split = LLPDataset(tiny_data).split("test")
+    preds = predictions(tiny_han / "han", split, cache_dir=tmp_path)
+    own, tuned = (score(*preds.decisions("fused", **t.gate_kwargs()), split.gt_audio, split.gt_visual)
+                  .per_video["segment/type"] for t in (Thresholds(), Thresholds(0.95, 0.5, 0.5)))
+    moved = int((np.abs(tuned - own) >= 0.2).sum())
+    picker = at.selectbox(key="timeline_video")
+    assert moved and f"{moved} of 20 videos match" in picker.label
+    first = split.filenames.index(picker.options[0])  # largest change first
+    assert abs(tuned - own)[first] == pytest.approx(abs(tuned - own).max())
+
+
+@pytest.mark.app
+def test_a_timelines_link_opens_the_second_row_and_a_bad_one_names_its_problem(tiny_data, tiny_han):
+    from streamlit.testing.v1 import AppTest
+
+    def opened(query: dict) -> AppTest:
+        at = AppTest.from_file(str(REPO / "pages" / "timelines.py"), default_timeout=60)
+        at.session_state["data_root"], at.session_state["checkpoint_roots"] = str(tiny_data), [str(tiny_han)]
+        at.query_params.update(query)
+        return at.run()
+
+    at = opened({"models": "", "at": "han", "at_thresholds": "0.30,0.70,0.50"})  # a folder name; not yet listed
+    assert not at.exception and not at.warning
+    assert at.multiselect(key="timeline_models").value == ["HAN · han"]
+    assert at.dataframe[0].value.index.tolist() == ["HAN · han", "HAN · han @ a≥0.30 v≥0.70"]
+    at = opened({"at": "han", "at_thresholds": "0.33,0.5,x"})
+    assert not at.exception and len(at.warning) == 1
+    assert "at_thresholds: '0.33,0.5,x' is not three numbers" in at.warning[0].value
+    assert at.dataframe[0].value.index.tolist() == ["HAN · han"]  # 0.5: no second row
 
 
 @pytest.mark.app

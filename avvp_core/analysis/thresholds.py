@@ -46,6 +46,38 @@ class Thresholds:
     def is_protocol(self) -> bool:
         return self == Thresholds()
 
+    def describe(self, gating: str) -> str:
+        """The thresholds that differ from 0.5 and decide something under `gating`, for a row's name: "audio ≥ 0.10,
+        video gate ≥ 0.45"; "0.5" when none does."""
+        moved = [f"{'video gate' if kind == 'video' else kind} ≥ {getattr(self, kind):.2f}"
+                 for kind in kinds_that_matter(gating) if getattr(self, kind) != THRESHOLD]
+        return ", ".join(moved) or "0.5"
+
+    def short(self, gating: str) -> str:
+        """`describe` in a row name's few characters: "a≥0.10 g≥0.45" (a: audio, v: visual, g: video-level gate)."""
+        letter = {"audio": "a", "visual": "v", "video": "g"}
+        return " ".join(f"{letter[kind]}≥{getattr(self, kind):.2f}" for kind in kinds_that_matter(gating)
+                        if getattr(self, kind) != THRESHOLD) or "0.5"
+
+    def as_link(self) -> str:
+        """The three values for a URL ("0.10,0.50,0.45"); `from_link` reads them back."""
+        return ",".join(f"{v:.2f}" for v in asdict(self).values())
+
+
+def from_link(text: str) -> Thresholds:
+    """Thresholds from a link's "audio,visual,video" (each one of GRID, the values the pages offer), or ValueError
+    saying what is wrong."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) != len(THRESHOLD_KINDS):
+        raise ValueError(f"{text!r} is not three thresholds (audio,visual,video)")
+    try:
+        values = [round(float(p), 2) for p in parts]
+    except ValueError:
+        raise ValueError(f"{text!r} is not three numbers") from None
+    if any(v not in GRID for v in values):
+        raise ValueError(f"{text!r}: each threshold is one of {GRID[0]:.2f}, {GRID[1]:.2f}, ..., {GRID[-1]:.2f}")
+    return Thresholds(*values)
+
 
 PROTOCOL = Thresholds()
 

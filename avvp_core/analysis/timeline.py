@@ -10,9 +10,15 @@ A *gated-out* cell is a model cell whose segment probability reaches the thresho
 model's video-level probability for that class (fused `video`, or the modality's own `video_audio` / `video_visual`,
 as its paper gates) stays below it, so the official protocol zeroes the whole class for the video. Such cells look
 confident (dark) and carry no decision; the figure and the player mark them and say why.
+
+Every row decides at the protocol's 0.5 unless its Source carries other thresholds (analysis.thresholds): the same
+checkpoint can then stand twice, at 0.5 and at thresholds tuned on val, so a video shows what tuning changes. Every
+decision here (cells, gated-out marks, the classes listed, the whole-clip note) follows the row's own thresholds.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -21,6 +27,7 @@ from ..constants import CLASSES, NUM_SEGMENTS
 from ..data.dataset import Split
 from ..metrics import THRESHOLD
 from ..predictions import Predictions
+from .thresholds import PROTOCOL, Thresholds
 
 MODALITY_NAMES = ("audio", "visual", "audio-visual")
 TRUTH = "ground truth"
@@ -30,17 +37,39 @@ GATING_NOTES = {"fused": "HAN-style gating: the fused audio-visual video-level p
                 "none": "no video-level gating"}
 
 
+class Source(NamedTuple):
+    """One model row's inputs: its predictions on the split, its gating and its decision thresholds. A plain
+    (predictions, gating) pair is a Source at the protocol's 0.5 (`sources`)."""
+
+    preds: Predictions
+    gating: str
+    thresholds: Thresholds = PROTOCOL
+
+    def decisions(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.preds.decisions(self.gating, **self.thresholds.gate_kwargs())
+
+    def reached(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """(T, C) audio and visual: the segment probability reaches this row's threshold (gate aside)."""
+        return self.preds.audio[row] >= self.thresholds.audio, self.preds.visual[row] >= self.thresholds.visual
+
+
+def sources(models: dict[str, tuple]) -> dict[str, Source]:
+    """`models` as Sources: each value (predictions, gating) or (predictions, gating, thresholds)."""
+    return {name: value if isinstance(value, Source) else Source(*value) for name, value in models.items()}
+
+
 def video_classes(split: Split, row: int, decisions: dict[str, tuple[np.ndarray, np.ndarray]],
-                  probabilities: list[np.ndarray] | None = None) -> list[int]:
+                  confident: list[np.ndarray] | None = None) -> list[int]:
     """Classes worth a row for this video: annotated in either modality, weakly labelled, predicted by a model, or
-    (with `probabilities`, (T, C) arrays of this video) reaching the threshold in a segment though gated out."""
+    (with `confident`, (T, C) booleans of this video: a probability reaching its row's threshold) confident in a
+    segment though gated out."""
     present = split.labels[row] > 0
     if split.has_truth:
         present |= split.gt_audio[row].any(0) | split.gt_visual[row].any(0)
     for dec_a, dec_v in decisions.values():
         present |= dec_a[row].any(0) | dec_v[row].any(0)
-    for prob in probabilities or []:
-        present |= (prob >= THRESHOLD).any(0)
+    for reached in confident or []:
+        present |= reached.any(0)
     return [int(c) for c in np.flatnonzero(present)]
 
 
@@ -87,11 +116,12 @@ def event_pieces(decisions: tuple[np.ndarray, np.ndarray]) -> dict[str, dict[str
     return out
 
 
-def constant_over_time_note(name: str, preds: Predictions, gating: str, split: Split) -> str | None:
-    """One line when a model's segment decisions do not vary within a video on this split (each detection spans the
-    whole clip in at least WHOLE_CLIP_FLAG of its detected (video, class) pairs in both modalities), beside the
-    truth's share; None otherwise."""
-    got = whole_clip_share(preds.decisions(gating))
+def constant_over_time_note(name: str, preds: Predictions, gating: str, split: Split,
+                            thresholds: Thresholds = PROTOCOL) -> str | None:
+    """One line when a model's segment decisions (at `thresholds`) do not vary within a video on this split (each
+    detection spans the whole clip in at least WHOLE_CLIP_FLAG of its detected (video, class) pairs in both
+    modalities), beside the truth's share; None otherwise."""
+    got = whole_clip_share(Source(preds, gating, thresholds).decisions())
     if not all(n and share >= WHOLE_CLIP_FLAG for share, n in got.values()):
         return None
     truth = ""
@@ -104,19 +134,23 @@ def constant_over_time_note(name: str, preds: Predictions, gating: str, split: S
             "event is; its segment-level figures count whole-clip guesses.")
 
 
-def timeline_frame(split: Split, row: int, models: dict[str, tuple[Predictions, str]]) -> pd.DataFrame:
+def timeline_frame(split: Split, row: int, models: dict[str, tuple]) -> pd.DataFrame:
     """Long table of one video: one line per (class, modality, source, segment).
 
-    `models` maps a display name to (its predictions on this split, its gating). Columns: class, modality,
-    source, segment, probability (NaN for truth), decision, truth, outcome, video (the video-level probability
-    that gates the cell, NaN for truth and ungated models) and gated (probability >= threshold, no decision).
+    `models` maps a display name to its Source, or to (its predictions on this split, its gating) at the protocol's
+    0.5. Columns: class, modality, source, segment, probability (NaN for truth), decision, truth, outcome, video (the
+    video-level probability that gates the cell, NaN for truth and ungated models), gated (the probability reaches
+    the row's threshold, no decision) and the row's audio / visual / video thresholds (NaN for truth; video NaN
+    without a gate).
     """
-    decisions = {name: preds.decisions(gating) for name, (preds, gating) in models.items()}
+    models = sources(models)
+    decisions = {name: source.decisions() for name, source in models.items()}
     has_truth = split.has_truth
     gt = (split.gt_audio[row].astype(bool), split.gt_visual[row].astype(bool)) if has_truth else None
-    gates = {name: video_level(preds, gating, row) for name, (preds, gating) in models.items()}
+    gates = {name: video_level(source.preds, source.gating, row) for name, source in models.items()}
+    reached = {name: source.reached(row) for name, source in models.items()}
     records = []
-    confident = [p[row] for preds, _ in models.values() for p in (preds.audio, preds.visual)]
+    confident = [r for pair in reached.values() for r in pair]
     for c in video_classes(split, row, decisions, confident):
         for m, modality in enumerate(MODALITY_NAMES):
             truth = None
@@ -124,22 +158,37 @@ def timeline_frame(split: Split, row: int, models: dict[str, tuple[Predictions, 
                 truth = gt[0][:, c] & gt[1][:, c] if m == 2 else gt[m][:, c]  # (T,)
                 for t in range(NUM_SEGMENTS):
                     records.append((CLASSES[c], modality, TRUTH, t, np.nan, bool(truth[t]), bool(truth[t]), "",
-                                    np.nan, False))
-            for name, (preds, _) in models.items():
+                                    np.nan, False, np.nan, np.nan, np.nan))
+            for name, source in models.items():
+                preds, at = source.preds, source.thresholds
                 dec_a, dec_v = decisions[name]
                 prob_a, prob_v = preds.audio[row, :, c], preds.visual[row, :, c]
                 prob = np.minimum(prob_a, prob_v) if m == 2 else (prob_a, prob_v)[m]
                 dec = dec_a[row, :, c] & dec_v[row, :, c] if m == 2 else (dec_a, dec_v)[m][row, :, c]
+                hit_a, hit_v = reached[name][0][:, c], reached[name][1][:, c]
+                hit = hit_a & hit_v if m == 2 else (hit_a, hit_v)[m]  # (T,): an AV cell needs both modalities
                 level = gates[name]
                 video = np.nan if level is None else float(min(level[0][c], level[1][c]) if m == 2 else level[m][c])
+                gate_at = np.nan if level is None else at.video
                 for t in range(NUM_SEGMENTS):
                     true = bool(truth[t]) if truth is not None else False
                     outcome = OUTCOMES[(bool(dec[t]), true)] if truth is not None else ""
-                    gated = level is not None and bool(prob[t] >= THRESHOLD) and not bool(dec[t])
+                    gated = level is not None and bool(hit[t]) and not bool(dec[t])
                     records.append((CLASSES[c], modality, name, t, float(prob[t]), bool(dec[t]), true, outcome,
-                                    video, gated))
-    return pd.DataFrame.from_records(records, columns=["class", "modality", "source", "segment", "probability",
-                                                       "decision", "truth", "outcome", "video", "gated"])
+                                    video, gated, at.audio, at.visual, gate_at))
+    return pd.DataFrame.from_records(records, columns=FRAME_COLUMNS)
+
+
+FRAME_COLUMNS = ["class", "modality", "source", "segment", "probability", "decision", "truth", "outcome", "video",
+                 "gated", "audio_threshold", "visual_threshold", "video_threshold"]
+
+
+def custom_thresholds(frame: pd.DataFrame) -> bool:
+    """Whether a row of this timeline decides at thresholds other than the protocol's 0.5."""
+    if "audio_threshold" not in frame:
+        return False
+    held = frame[list(FRAME_COLUMNS[-3:])].to_numpy(float)
+    return bool(np.any(~np.isnan(held) & ~np.isclose(held, THRESHOLD)))
 
 
 def _markers(rows: pd.DataFrame, name: str, symbol: str, colour: str):
@@ -176,12 +225,14 @@ def timeline_figure(frame: pd.DataFrame, title: str = ""):
                                colorbar={"title": {"text": "probability", "side": "right"}, "thickness": 14},
                                hovertemplate="%{y}<br>segment %{x}<br>value %{z:.2f} %{text}<extra></extra>"))
     models = frame[frame["source"] != TRUTH]
-    fig.add_trace(_markers(models[models["decision"]], "decided present (≥ 0.5, video-level gate open)",
+    at = "its row's thresholds" if custom_thresholds(frame) else "0.5"
+    fig.add_trace(_markers(models[models["decision"]], f"decided present (≥ {at}, video-level gate open)",
                            "square-open", "#d62728"))
     gated = models[models["gated"]] if "gated" in models else models.iloc[:0]
     if len(gated):
-        fig.add_trace(_markers(gated, "gated out: ≥ 0.5 but the video-level probability < 0.5, so no decision",
-                               "square-x-open", "#ff8c00"))
+        gate_at = "0.5" if at == "0.5" else "its gate threshold"
+        fig.add_trace(_markers(gated, f"gated out: ≥ {at} but the video-level probability < {gate_at}, so no "
+                                      "decision", "square-x-open", "#ff8c00"))
     fig.update_layout(title=title, height=150 + 26 * len(keys), margin={"l": 10, "r": 10, "t": 40, "b": 30},
                       xaxis={"title": "segment (second)", "dtick": 1}, yaxis={"autorange": "reversed"},
                       showlegend=True, legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0,
@@ -205,13 +256,16 @@ def player_payload(frame: pd.DataFrame, *, video_uri: str | None, video_key: str
                    title: str = "", start: int = 0, no_video: str = "", truth: list[list[str]] | None = None,
                    gatings: dict[str, str] | None = None, offset: float = 0.0) -> dict:
     """Everything the synchronised player (avvp_core/player/index.html) draws, JSON-able: rows in the figure's
-    order, each with 10 cells {z, on, gated, outcome, video}; the video as a data URI (or None and why). `offset`:
+    order, each with its video-level gate threshold and 10 cells {z, on, gated, outcome, video}; the video as a data URI
+    (or None and why); whether a row decides at thresholds other than 0.5 (the legend says so). `offset`:
     the second of the video where segment 0 starts (a 10-second window of a longer clip)."""
     rows = []
     for (cls, modality, source), cells in frame.groupby(["class", "modality", "source"], sort=False):
         cells = cells.sort_values("segment")
         is_truth = source == TRUTH
-        rows.append({"cls": cls, "modality": modality, "source": source, "truth": bool(is_truth), "cells": [
+        gate_at = cells["video_threshold"].iloc[0] if "video_threshold" in cells else THRESHOLD
+        rows.append({"cls": cls, "modality": modality, "source": source, "truth": bool(is_truth),
+                     "gate_at": THRESHOLD if pd.isna(gate_at) else round(float(gate_at), 2), "cells": [
             {"z": float(r.truth) if is_truth else round(float(r.probability), 3),
              "on": bool(r.decision) and not is_truth, "gated": bool(getattr(r, "gated", False)), "outcome": r.outcome,
              "video": None if pd.isna(getattr(r, "video", np.nan)) else round(float(r.video), 3)}
@@ -220,7 +274,8 @@ def player_payload(frame: pd.DataFrame, *, video_uri: str | None, video_key: str
     note = "; ".join(GATING_NOTES[g] for g in used if g in GATING_NOTES) or GATING_NOTES["none"]
     return {"rows": rows, "video": video_uri, "video_key": video_key, "thumbs": thumbs or [], "title": title,
             "start": int(start), "no_video": no_video, "truth_at": truth or [], "gating_note": note,
-            "any_gated": bool(frame["gated"].any()) if "gated" in frame else False, "offset": float(offset)}
+            "any_gated": bool(frame["gated"].any()) if "gated" in frame else False, "offset": float(offset),
+            "custom_thresholds": custom_thresholds(frame)}
 
 
 def default_models(cards: dict) -> list[str]:
