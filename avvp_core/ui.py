@@ -192,12 +192,18 @@ def kept(widget, label: str, options: list | None = None, *, key: str, default: 
     return value
 
 
+IN_APP_LINK = "from"  # the query parameter an st.page_link within the app adds (its value: the page it is on)
+
+
 def url_changes(page: str, params: tuple[str, ...]) -> dict[str, str]:
     """The view's query parameters that differ from what this session last wrote for `page` — a reload, a shared
     link or another page's link (Home's `?video=`) — each as its last value. Empty when nothing new came in."""
+    query = st.query_params
+    if IN_APP_LINK in query:  # an in-app link (Home's): all it carries is meant for this page, even a value another
+        del query[IN_APP_LINK]  # page happens to have left in this session (dropped below); read once, then removed
+        return {p: query[p] for p in params if p in query}
     everywhere = st.session_state.get(StateKeys.URL_WRITTEN, {})
     written = everywhere.get(page, {})
-    query = st.query_params
     # a value another page wrote under the same name is that page's view left in the URL, not a link to this one
     foreign = {(k, v) for p, other in everywhere.items() if p != page for k, v in other.items()}
     return {p: query[p] for p in params if p in query and query[p] != written.get(p) and (p, query[p]) not in foreign}

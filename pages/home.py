@@ -62,7 +62,7 @@ if demo:
                  label=f"Open {split_data.filenames[demo_row]} on Timelines"
                        + (f" with {' and '.join(board_names)}" if board_names else ""),
                  query_params={"split": demo_split, "video": split_data.filenames[demo_row],
-                               "models": ",".join(board_names)})  # Timelines' URL: ?split&video&models (comma list)
+                               "models": ",".join(board_names), ui.IN_APP_LINK: "home"})  # Timelines' URL (comma list)
 else:
     st.markdown(f"No video to show for this folder: put LLP videos in `{root}/videos/<id>.mp4`.")
 

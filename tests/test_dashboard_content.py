@@ -254,6 +254,7 @@ def test_home_leaderboard_truth_map_link_and_class_chart(tiny_data, tiny_han):
     assert heat["colorbar"]["title"]["text"] == "annotated" and heat["colorbar"]["ticktext"] == ["no", "yes"]
     link = next(p for p in at.get("page_link") if "on Timelines" in p.proto.label)
     assert "video=" in link.proto.query_string and "models=HAN" in link.proto.query_string
+    assert "from=home" in link.proto.query_string  # an in-app link: Timelines applies all of it (url_changes)
     classes = next(s for s in specs.values() if "Share of training videos" in s["layout"]["title"]["text"])
     assert len(classes["data"][0]["x"]) == len(CLASSES)
     assert _frame(at, "share of train videos (%)").shape[0] == len(CLASSES)  # the table, one click away

@@ -126,6 +126,30 @@ def test_a_timelines_url_opens_its_video_and_models(tiny_data, three):
 
 
 @pytest.mark.app
+def test_an_in_app_link_applies_even_values_another_page_left_behind(tiny_data, three):
+    """Parameters another page wrote in this session are that page's view left in the URL, not a link (url_changes);
+    Home's link to Timelines names models and a split that Compare may well have written too (the top two of the
+    leaderboard), and must still open them."""
+    from streamlit.testing.v1 import AppTest
+
+    split = LLPDataset(tiny_data).split("test")
+
+    def opened(marked: bool) -> AppTest:
+        at = AppTest.from_file(str(REPO / "pages" / "timelines.py"), default_timeout=60)
+        at.session_state["data_root"], at.session_state["checkpoint_roots"] = str(tiny_data), [str(three)]
+        at.session_state["url_written"] = {"compare": {"models": "MMT · mmt,HAN · han2", "split": "test"}}
+        at.query_params.update({"models": "MMT · mmt,HAN · han2", "video": split.filenames[3],
+                                **({"from": "home"} if marked else {})})
+        return at.run()
+
+    left_behind = opened(marked=False)
+    assert left_behind.multiselect(key="timeline_models").value != ["MMT · mmt", "HAN · han2"]
+    at = opened(marked=True)
+    assert not at.exception and at.multiselect(key="timeline_models").value == ["MMT · mmt", "HAN · han2"]
+    assert at.selectbox(key="timeline_video").value == 3 and "from" not in at.query_params  # read once
+
+
+@pytest.mark.app
 def test_a_hand_written_link_names_folders_and_hears_about_what_matched_nothing(tiny_data, three):
     """A link written by hand or by a script names checkpoint folders; what it names that is not here is said in one
     warning, and the view keeps its current choice for it instead of silently showing something else."""
