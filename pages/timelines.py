@@ -115,7 +115,8 @@ disagree = ui.kept(toggle.toggle, "Where the first two disagree", key=K.TIMELINE
                    disabled=len(models) < 2, help="Only videos whose segment Type@AV differs by at least 20 points "
                    "between the first two rows' models (a model at other thresholds counts as one), largest "
                    "difference first.")
-a, b, c = st.columns([1, 1, 2])  # filters and the video on one row: the player below then fits the screen
+# filters, the video and its neighbours on one row: the player below then fits the screen
+a, b, c, d = st.columns([1, 1, 2, 0.7], vertical_alignment="bottom")
 search = ui.kept(a.text_input, "Video id contains", key=K.TIMELINE_SEARCH, default="").strip()
 cls = ui.kept(b.selectbox, "Class", ["any", *CLASSES], key=K.TIMELINE_CLASS, default="any")
 
@@ -139,8 +140,24 @@ if not len(rows):
     c.caption(f"0 of {len(split)} videos match")
     ui.write_url("timelines", view)
     st.stop()
-video = int(ui.kept(c.selectbox, f"Video ({len(rows)} of {len(split)} videos match)", [int(r) for r in rows],
+order = [int(r) for r in rows]  # the filtered videos, in the picker's order (largest disagreement first)
+video = int(ui.kept(c.selectbox, f"Video ({len(rows)} of {len(split)} videos match)", order,
                     key=K.TIMELINE_VIDEO, format_func=lambda i: split.filenames[i]))
+
+
+def step(offset: int) -> None:
+    """From the video shown when the click arrives (two quick presses make two steps), never past either end."""
+    now = st.session_state.get(K.TIMELINE_VIDEO)
+    position = min(max(order.index(now) + offset if now in order else 0, 0), len(order) - 1)
+    st.session_state[K.TIMELINE_VIDEO] = st.session_state[ui.KEPT + K.TIMELINE_VIDEO] = order[position]
+
+
+here = order.index(video)
+steps = d.container(horizontal=True, gap="small")  # walk the matching videos without opening the picker
+steps.button("", key="timeline_previous", icon=":material/arrow_back:", on_click=step, args=(-1,),
+             disabled=here == 0, shortcut="P", help="The previous matching video (key P)")
+steps.button("", key="timeline_next", icon=":material/arrow_forward:", on_click=step, args=(1,),
+             disabled=here == len(order) - 1, shortcut="N", help="The next matching video (key N)")
 ui.write_url("timelines", {**view, "video": split.filenames[video]})
 
 frame = timeline_frame(split, video, models)

@@ -184,8 +184,10 @@ def test_timelines_shows_a_model_a_second_time_at_other_thresholds(tiny_data, ti
     moved = int((np.abs(tuned - own) >= 0.2).sum())
     picker = at.selectbox(key="timeline_video")
     assert moved and f"{moved} of 20 videos match" in picker.label
-    first = split.filenames.index(picker.options[0])  # largest change first
+    first, second = (split.filenames.index(o) for o in picker.options[:2])  # largest change first
     assert abs(tuned - own)[first] == pytest.approx(abs(tuned - own).max())
+    at.button(key="timeline_next").click().run()  # Next walks that order
+    assert at.selectbox(key="timeline_video").value == second
 
 
 @pytest.mark.app
@@ -219,6 +221,14 @@ def test_timelines_page_shows_a_trained_model(tiny_data, tiny_han):
     charts = at.get("plotly_chart")
     assert len(charts) == 1 and "HAN · han" in json.dumps(json.loads(charts[0].proto.spec), ensure_ascii=False)
     assert "20 of 20 videos match" in at.selectbox(key="timeline_video").label
+    video = at.selectbox(key="timeline_video")
+    assert video.value == 0 and at.button(key="timeline_previous").disabled
+    at.button(key="timeline_next").click().run()  # the next matching video, in the picker's order
+    assert not at.exception and at.selectbox(key="timeline_video").value == 1
+    at.selectbox(key="timeline_video").set_value(19).run()
+    assert at.button(key="timeline_next").disabled and not at.button(key="timeline_previous").disabled
+    at.button(key="timeline_previous").click().run()
+    assert at.selectbox(key="timeline_video").value == 18
     at.text_input(key="timeline_search").input("zzzz-no-such-id").run()
     assert "0 of 20 videos match" in at.caption[-1].value
 
