@@ -23,6 +23,7 @@ from avvp_core.analysis.compare import (
     without_figures,
 )
 from avvp_core.errors import InputError
+from avvp_core.paths import REPO_ROOT
 
 K = ui.StateKeys
 ui.init_state()
@@ -157,8 +158,19 @@ def per_class_tabs() -> None:
                                 width="stretch")
     if tabs[3].open:
         with tabs[3]:
-            st.dataframe(frame.pivot_table(index=["model", "modality"], columns="class", values="F1").round(1),
-                         key="compare_per_class_table")
+            st.caption("Select a class's column to open, in Errors, the videos where it is annotated or decided "
+                       "wrongly, each with that class's wrong cells by type.")
+            event = st.dataframe(frame.pivot_table(index=["model", "modality"], columns="class", values="F1")
+                                 .round(1), key="compare_per_class_table", on_select="rerun",
+                                 selection_mode="single-column")
+            if event.selection.columns:  # a class: the videos behind its F1, worst first, one click away
+                cls = event.selection.columns[0]
+                pair = chosen[:2]
+                st.page_link(st.Page(REPO_ROOT / "pages" / "errors.py", title="Errors"),
+                             icon=":material/error_outline:", label=f"{cls}: its {split} videos in Errors, "
+                             + (f"{pair[0]} against {pair[1]}" if len(pair) == 2 else pair[0]),
+                             query_params={"model": pair[0], "second": pair[1] if len(pair) == 2 else "none",
+                                           "split": split, "class": cls, ui.IN_APP_LINK: "compare"})
 
 
 per_class_tabs()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +105,22 @@ def test_compare_page(tiny_data, tmp_path):
     assert len(titles) == 4 and titles[-1] == "visual · segment-level F1 per class (%)"
     published = _frame(at, "published method")  # HAN's published row, beside ours
     assert list(published["published method"]) == ["HAN"] and (published["segment/type"] == 54.0).all()
+    # the per-class table: a class's column opens its videos in Errors (an in-app link, applied there in full)
+    at.session_state["compare_per_class_tab"] = "table"
+    at.session_state["compare_per_class_table"] = {"selection": {"rows": [], "columns": ["Dog"], "cells": []}}
+    at.run()
+    assert not at.exception
+    (link,) = [p for p in at.get("page_link") if "in Errors" in p.proto.label]
+    assert link.proto.label == "Dog: its test videos in Errors, HAN · han-s1 against HAN · han-s2"
+    query = urllib.parse.parse_qs(link.proto.query_string)
+    assert query == {"model": ["HAN · han-s1"], "second": ["HAN · han-s2"], "split": ["test"], "class": ["Dog"],
+                     "from": ["compare"]}
+    errors = AppTest.from_file(str(REPO / "pages" / "errors.py"), default_timeout=60)
+    errors.session_state["data_root"] = str(tiny_data)
+    errors.session_state["checkpoint_roots"] = [str(tmp_path / "runs")]
+    errors.session_state["url_written"] = {"compare": {"split": "test"}}  # Compare left the same split behind
+    errors.query_params.update({k: v[0] for k, v in query.items()})
+    errors.run()
+    assert not errors.exception and errors.selectbox(key="errors_class").value == "Dog"
+    assert errors.selectbox(key="errors_second").value == "HAN · han-s2"
+    assert errors.radio(key="errors_split").value == "test"
