@@ -575,24 +575,40 @@ def _predictions(checkpoint: str, root: str, split: str, stamp: int):
     return preds
 
 
-def score_report(checkpoint: str, root: str, split: str, gating: str, thresholds=None):
-    """The full ScoreReport of a checkpoint on a split: per-video, per-class figures and counts; at the protocol's 0.5,
-    or at `thresholds` (analysis.thresholds.Thresholds: a diagnostic, not the official figures)."""
-    if thresholds is not None and thresholds.is_protocol():
-        thresholds = None  # one cache entry for the official figures
-    return _score_report(checkpoint, root, split, gating, thresholds, weights_stamp(checkpoint))
+def score_report(checkpoint: str, root: str, split: str, gating: str):
+    """The full ScoreReport of a checkpoint on a split: per-video, per-class figures and counts."""
+    return _score_report(checkpoint, root, split, gating, weights_stamp(checkpoint))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _score_report(checkpoint: str, root: str, split: str, gating: str, thresholds, stamp: int):
+def _score_report(checkpoint: str, root: str, split: str, gating: str, stamp: int):
     from .metrics import score
 
     sp = load_dataset(root).split(split)
-    moved = thresholds.gate_kwargs() if thresholds is not None else {}
-    pred_a, pred_v = predictions(checkpoint, root, split).decisions(gating, **moved)
+    pred_a, pred_v = predictions(checkpoint, root, split).decisions(gating)
     report = score(pred_a, pred_v, sp.gt_audio, sp.gt_visual)
     _frozen([*report.per_video.values(), *report.per_class.values(), *report.counts.values()])
     return report
+
+
+def per_video_at(checkpoint: str, root: str, split: str, gating: str, thresholds, metric: str = "segment/type"):
+    """(N,) per-video `metric` of a checkpoint on a split with decisions at `thresholds` (analysis.thresholds.
+    Thresholds); at the protocol's, the score report's own. Only this array is kept per set of thresholds: a full
+    report is about 70 MB at 100,000 videos, and a slider makes a new set at every move."""
+    if thresholds.is_protocol():
+        return score_report(checkpoint, root, split, gating).per_video[metric]
+    return _per_video_at(checkpoint, root, split, gating, thresholds, metric, weights_stamp(checkpoint))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _per_video_at(checkpoint: str, root: str, split: str, gating: str, thresholds, metric: str, stamp: int):
+    from .metrics import score
+
+    sp = load_dataset(root).split(split)
+    pred_a, pred_v = predictions(checkpoint, root, split).decisions(gating, **thresholds.gate_kwargs())
+    figure = score(pred_a, pred_v, sp.gt_audio, sp.gt_visual).per_video[metric]
+    _frozen([figure])
+    return figure
 
 
 def threshold_figures(checkpoint: str, root: str, split: str, gating: str, thresholds) -> dict[str, float]:

@@ -378,10 +378,13 @@ def view_child(root: Path, view: str, preds: list[Path]) -> dict:
             with tempfile.TemporaryDirectory() as tmp:
                 frame = embedding(REPO / CHECKPOINTS[0], split, "audio + visual segments", "PCA", 3000, cache_dir=tmp)
             assert len(frame) == min(3000, 2 * 10 * len(split))  # audio + visual segments of every video, at most 3,000
-        elif view == "thresholds":  # a slider moved: the official and the chosen figures, then the three sweeps
-            gating, chosen = gatings[0], Thresholds(audio=0.4)
+        elif view == "thresholds":  # a slider moved: the official and the chosen figures, the videos they move most
+            gating, chosen = gatings[0], Thresholds(audio=0.4)  # (per-video figures at both), then the three sweeps
             for thresholds in (PROTOCOL, chosen):
                 figures_at(models[0], split.gt_audio, split.gt_visual, gating, thresholds)
+            own, moved = (score(*models[0].decisions(gating, **t.gate_kwargs()), split.gt_audio, split.gt_visual)
+                          .per_video["segment/type"] for t in (PROTOCOL, chosen))
+            np.argmax(moved - own), np.argmin(moved - own)
             for kind in kinds_that_matter(gating):
                 sweep(models[0], split.gt_audio, split.gt_visual, gating, chosen, kind)
         elif view == "thresholds_tune":  # "Tune on val", timed on this split (the page tunes on val)

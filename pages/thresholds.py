@@ -121,8 +121,8 @@ table = comparison_table(at_protocol, at_chosen, chosen)
 st.dataframe(table, hide_index=True, key="thresholds_table", column_config=ui.figure_columns(fmt="%.2f"))
 if not chosen.is_protocol():  # what the figures above add up: the video whose own score the thresholds move most
     try:
-        moved = (ui.score_report(path, root, split, gating, chosen).per_video["segment/type"]
-                 - ui.score_report(path, root, split, gating).per_video["segment/type"])
+        moved = (ui.per_video_at(path, root, split, gating, chosen)
+                 - ui.per_video_at(path, root, split, gating, PROTOCOL))
     except InputError as exc:
         ui.show_error(exc)
         st.stop()

@@ -130,8 +130,8 @@ if cls != "any":
         present |= split.gt_audio[:, :, k].any(1) | split.gt_visual[:, :, k].any(1)
     rows = rows[present[rows]]
 if disagree and len(models) >= 2:
-    first, second = (ui.score_report(str(cards[checkpoint_of[n]].path), root, split_name, models[n].gating,
-                                     models[n].thresholds).per_video["segment/type"] for n in list(models)[:2])
+    first, second = (ui.per_video_at(str(cards[checkpoint_of[n]].path), root, split_name, models[n].gating,
+                                     models[n].thresholds) for n in list(models)[:2])
     rows = rows[np.abs(first - second)[rows] >= 0.2]
     rows = rows[np.argsort(-np.abs(first - second)[rows])]  # largest disagreement first
 view = {"split": split_name, "video": None, "models": ",".join(chosen),
