@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import app_page
 
-from avvp_core.analysis.thresholds import Thresholds, from_link
+from avvp_core.analysis.thresholds import Thresholds, from_link, tune
 from avvp_core.analysis.timeline import (
     TRUTH,
     Source,
@@ -188,6 +188,12 @@ def test_timelines_shows_a_model_a_second_time_at_other_thresholds(tiny_data, ti
     assert abs(tuned - own)[first] == pytest.approx(abs(tuned - own).max())
     at.button(key="timeline_next").click().run()  # Next walks that order
     assert at.selectbox(key="timeline_video").value == second
+    at.button(key="timeline_at_tune").click().run()  # the thresholds the Thresholds page would tune on val
+    val = LLPDataset(tiny_data).split("val")
+    tuned, _ = tune(predictions(tiny_han / "han", val, cache_dir=tmp_path), val.gt_audio, val.gt_visual, "fused")
+    assert not at.exception
+    assert [at.select_slider(key=f"timeline_at_threshold_{k}").value for k in ("audio", "visual", "video")] == [
+        tuned.audio, tuned.visual, tuned.video]
 
 
 @pytest.mark.app
