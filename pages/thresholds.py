@@ -1,5 +1,7 @@
 """Thresholds: move a checkpoint's audio, visual and video-level decision thresholds away from the protocol's 0.5 and
-see the ten figures recomputed; tune them on val and read them on test (analysis.thresholds)."""
+see the ten figures recomputed; tune them on val and read them on test (analysis.thresholds). Its URL
+(`?checkpoint=<name or folder>&split=test&metric=segment/type&thresholds=0.15,0.25,0.30`: audio, visual, video-level
+gate) reopens the same view."""
 
 from dataclasses import asdict
 
@@ -15,6 +17,7 @@ from avvp_core.analysis.thresholds import (
     Thresholds,
     comparison_table,
     export_frame,
+    from_link,
     kinds_that_matter,
     sweep_figure,
 )
@@ -41,6 +44,23 @@ if not scored:
     st.info("Neither test nor val of this data has dense (segment-level) truth, so no threshold can be scored.")
     st.stop()
 
+# A shared or reloaded URL names the view (the module docstring)
+incoming = ui.accept_link(ui.url_changes("thresholds", ("checkpoint", "split", "metric", "thresholds")), cards, {
+    "checkpoint": ui.LINK_MODEL, "split": scored, "metric": METRIC_KEYS, "thresholds": from_link})
+for param, key in (("checkpoint", K.THRESHOLDS_MODEL), ("split", K.THRESHOLDS_SPLIT), ("metric", K.THRESHOLDS_METRIC)):
+    if param in incoming:
+        st.session_state[key] = incoming[param]
+slider_key = {kind: f"{K.THRESHOLD}_{kind}" for kind in THRESHOLD_KINDS}
+
+
+def set_sliders(thresholds: Thresholds) -> None:
+    for kind, value in asdict(thresholds).items():
+        st.session_state[slider_key[kind]] = st.session_state[ui.KEPT + slider_key[kind]] = value
+
+
+if "thresholds" in incoming:
+    set_sliders(incoming["thresholds"])
+
 a, b, c = st.columns([2, 1, 2])
 name = ui.kept(a.selectbox, "Checkpoint", list(cards), key=K.THRESHOLDS_MODEL)
 split = ui.kept(b.radio, "Split", scored, key=K.THRESHOLDS_SPLIT, default=scored[0], horizontal=True)
@@ -49,12 +69,6 @@ metric = ui.kept(c.selectbox, "Tune for", METRIC_KEYS, key=K.THRESHOLDS_METRIC, 
 card = cards[name]
 path, gating = str(card.path), card.gating
 matter = kinds_that_matter(gating)
-slider_key = {kind: f"{K.THRESHOLD}_{kind}" for kind in THRESHOLD_KINDS}
-
-
-def set_sliders(thresholds: Thresholds) -> None:
-    for kind, value in asdict(thresholds).items():
-        st.session_state[slider_key[kind]] = st.session_state[ui.KEPT + slider_key[kind]] = value
 
 
 def tune_on_val() -> None:
@@ -81,6 +95,8 @@ chosen = Thresholds(**{
     for kind, col in zip(THRESHOLD_KINDS, sliders, strict=True)})
 if "video" not in matter:
     chosen = Thresholds(chosen.audio, chosen.visual, PROTOCOL.video)
+ui.write_url("thresholds", {"checkpoint": name, "split": split, "metric": metric,
+                            "thresholds": None if chosen.is_protocol() else chosen.as_link()})
 
 d, e, _ = st.columns([1, 1, 3])
 can_tune = "val" in scored
