@@ -190,16 +190,17 @@ WHY_FULL: dict[str, str] = {
         "train on the same kind of wrong audio labels (the CAPC row). Over every measured seed the gap reads -3.0 / "
         "-3.4 only because MMT + CAPC's seed 3 (45.3 / 40.4) has no No MSG run to pair with yet.",
     "MGN beats HAN":
-        "Seeds 1 and 2 (2 of 3): 44.9 / 40.2 and 46.1 / 40.9, visual the furthest behind (segment 42.9 and 45.0 vs "
-        "HAN's 54.4 and 54.6; audio 54.3 and 54.6 vs 60.0 and 59.9, seed for seed). MGN is still learning when its "
-        "schedule (the official one: Adam 3e-4, x0.1 every 10 epochs of 625 steps) first drops the rate: validation "
-        "Type@AV 32.8, 36.1, 35.8 (seed 1) and 33.1, 32.3, 36.7 (seed 2) at epochs 8-10, then 41-45 for the 30 epochs"
-        " at the lower rates, where HAN's has settled by then (46 from epoch 5, 52 at the end). Its class tokens are "
-        "learned by epoch 5 (token loss 0.006 and 0.005). It is not calibration: thresholds tuned on val (seed 2: "
-        "visual 0.05, gate 0.75) recover 3.6 / 3.6 (49.6 / 44.4). Whether a longer first phase closes the gap is not "
-        "measured on `full` yet; on mini it did: the demo zoo's MGN scored 31.0 when its 40 epochs were 5,000 steps "
-        "(first drop after 1,250; width 64) and 54.0 over 3 seeds with LLP's 25,000 (first drop after 6,250; width "
-        "128).",
+        "In all 3 seeds: 44.9 / 40.2, 46.1 / 40.9 and 46.7 / 41.8, visual the furthest behind (segment 42.9, 45.0 and "
+        "45.3 vs HAN's 54.4, 54.6 and 53.7; audio 54.3, 54.6 and 55.0 vs 60.0, 59.9 and 60.2, seed for seed). MGN is "
+        "still learning when its schedule (the official one: Adam 3e-4, x0.1 every 10 epochs of 625 steps) first "
+        "drops the rate: validation Type@AV 32.8, 36.1, 35.8 (seed 1), 33.1, 32.3, 36.7 (seed 2) and 33.8, 36.8, 36.6 "
+        "(seed 3) at epochs 8-10, then 41-45 for the 30 epochs at the lower rates, where HAN's has settled by then "
+        "(46 from epoch 5, 52 at the end). Its class tokens are learned by epoch 5 (token loss 0.003-0.006). It is "
+        "not calibration: thresholds tuned on val recover 3.6 / 3.6 on seed 2 (49.6 / 44.4; visual 0.05, gate 0.75) "
+        "and 3.2 / 3.0 on seed 3 (49.8 / 44.7; audio 0.05, visual 0.10, gate 0.70). Whether a longer first phase "
+        "closes the gap is not measured on `full` yet; on mini it did: the demo zoo's MGN scored 31.0 when its 40 "
+        "epochs were 5,000 steps (first drop after 1,250; width 64) and 54.0 over 3 seeds with LLP's 25,000 (first "
+        "drop after 6,250; width 128).",
     "CM-S adds to CM-Co":
         "Seed 1 (1 of 3): 51.8 / 43.6 against CM-Co's 54.1 / 46.9, lost in audio and audio-visual (segment A 56.7 vs "
         "60.2, AV 44.6 vs 48.0; visual level, 54.0 vs 54.1). From the epoch CM-S starts (3) its validation event "
