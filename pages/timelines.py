@@ -64,8 +64,11 @@ split = dataset.split(split_name)
 
 # One chosen model a second time at other decision thresholds (the Thresholds page opens this view with the ones it
 # tuned): the video shows which cells tuning turns, and "Where the first two disagree" walks the videos it changes most.
-at_now = ui.remember(K.TIMELINE_AT, ui.NO_SECOND_ROW, [ui.NO_SECOND_ROW, *chosen])  # for the expander's label
-with st.expander("A second row at other decision thresholds" + (f": {at_now}" if at_now in cards else ""),
+# the expander's label names the second row while there is one (read before the widgets inside it are drawn)
+at_now = ui.remember(K.TIMELINE_AT, ui.NO_SECOND_ROW, [ui.NO_SECOND_ROW, *chosen])
+at_kinds = kinds_that_matter(cards[at_now].gating) if at_now in cards else ()
+shown = any(ui.remember(f"{K.TIMELINE_AT_THRESHOLD}_{kind}", 0.5, list(GRID)) != 0.5 for kind in at_kinds)
+with st.expander("A second row at other decision thresholds" + (f": {at_now}" if shown else ""),
                  key=K.TIMELINE_AT_OPEN):
     g, h = st.columns([2, 1], vertical_alignment="bottom")
     at_name = ui.kept(g.selectbox, "Model", [ui.NO_SECOND_ROW, *chosen], key=K.TIMELINE_AT, default=ui.NO_SECOND_ROW,

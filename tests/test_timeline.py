@@ -166,10 +166,12 @@ def test_timelines_shows_a_model_a_second_time_at_other_thresholds(tiny_data, ti
     at.selectbox(key="timeline_at").set_value("HAN · han").run()
     assert not at.exception and at.dataframe[0].value.index.tolist() == ["HAN · han"]
     assert any("would repeat HAN · han's own" in c.value for c in at.caption)
+    assert at.expander[0].label == "A second row at other decision thresholds"  # none shown: none named
     at.select_slider(key="timeline_at_threshold_audio").set_value(0.95).run()
     second = "HAN · han @ a≥0.95"
     scores = at.dataframe[0].value
     assert not at.exception and scores.index.tolist() == ["HAN · han", second]
+    assert at.expander[0].label == "A second row at other decision thresholds: HAN · han"
     assert at.query_params["at"] == "HAN · han" and at.query_params["at_thresholds"] == "0.95,0.50,0.50"
     assert not at.toggle(key="timeline_disagree").disabled
     at.toggle(key="timeline_disagree").set_value(True).run()  # the videos where the audio threshold moves most
