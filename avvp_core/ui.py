@@ -654,12 +654,13 @@ def tuned_thresholds(checkpoint: str, root: str, split: str, gating: str, metric
 NO_SECOND_ROW = "none"  # Timelines: no model shown a second time at other thresholds
 
 
-def set_timeline_thresholds(thresholds) -> None:
-    """The thresholds of Timelines' second row (analysis.thresholds.Thresholds), kept across pages as its sliders."""
+def set_thresholds(prefix: str, thresholds) -> None:
+    """Set the three threshold sliders "<prefix>_audio", "_visual", "_video" (analysis.thresholds.Thresholds), and
+    their kept copies, so the values outlive the page (the Thresholds page's and Timelines' second row's)."""
     from dataclasses import asdict
 
     for kind, value in asdict(thresholds).items():
-        key = f"{StateKeys.TIMELINE_AT_THRESHOLD}_{kind}"
+        key = f"{prefix}_{kind}"
         st.session_state[key] = st.session_state[KEPT + key] = value
 
 
@@ -679,7 +680,7 @@ def open_in_timelines(split: str, row: int, models: list[str], label: str, *, ke
                          (StateKeys.TIMELINE_AT, at[0] if at else NO_SECOND_ROW)):
             state[k] = state[KEPT + k] = value
         if at:
-            set_timeline_thresholds(at[1])
+            set_thresholds(StateKeys.TIMELINE_AT_THRESHOLD, at[1])
 
     if st.button(label, key=key, on_click=point_there, icon=":material/view_timeline:", type="tertiary"):
         # A Page object (not a path string) also works when a page runs standalone (AppTest); url_path "timelines".

@@ -3,8 +3,6 @@ see the ten figures recomputed; tune them on val and read them on test (analysis
 (`?checkpoint=<name or folder>&split=test&metric=segment/type&thresholds=0.15,0.25,0.30`: audio, visual, video-level
 gate) reopens the same view."""
 
-from dataclasses import asdict
-
 import numpy as np
 import streamlit as st
 
@@ -54,8 +52,7 @@ slider_key = {kind: f"{K.THRESHOLD}_{kind}" for kind in THRESHOLD_KINDS}
 
 
 def set_sliders(thresholds: Thresholds) -> None:
-    for kind, value in asdict(thresholds).items():
-        st.session_state[slider_key[kind]] = st.session_state[ui.KEPT + slider_key[kind]] = value
+    ui.set_thresholds(K.THRESHOLD, thresholds)
 
 
 if "thresholds" in incoming:

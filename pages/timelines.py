@@ -46,7 +46,7 @@ if "at" in incoming:  # a second row of a model the link may not list among its 
     st.session_state[K.TIMELINE_MODELS] = list(dict.fromkeys([*models_now, incoming["at"]]))
     st.session_state[K.TIMELINE_AT] = incoming["at"]
 if "at_thresholds" in incoming:
-    ui.set_timeline_thresholds(incoming["at_thresholds"])
+    ui.set_thresholds(K.TIMELINE_AT_THRESHOLD, incoming["at_thresholds"])
 if "video" in incoming:
     found = find_video(dataset, incoming["video"], st.session_state.get(K.TIMELINE_SPLIT))
     if found is None:
@@ -79,8 +79,8 @@ with st.expander("A second row at other decision thresholds" + (f": {at_now}" if
                 or not dataset.split("val").has_truth, help="The thresholds that maximise segment Type@AV on val "
                 "(as the Thresholds page tunes them); read them on test."):
         try:
-            ui.set_timeline_thresholds(ui.tuned_thresholds(str(at_card.path), root, "val", at_card.gating,
-                                                           "segment/type")[0])
+            ui.set_thresholds(K.TIMELINE_AT_THRESHOLD, ui.tuned_thresholds(str(at_card.path), root, "val",
+                                                                            at_card.gating, "segment/type")[0])
         except InputError as exc:
             ui.show_error(exc)
     sliders = st.columns(3)
