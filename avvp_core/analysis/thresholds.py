@@ -46,18 +46,19 @@ class Thresholds:
     def is_protocol(self) -> bool:
         return self == Thresholds()
 
+    def moved(self, gating: str) -> list[str]:
+        """The kinds that differ from 0.5 and decide something under `gating`."""
+        return [kind for kind in kinds_that_matter(gating) if getattr(self, kind) != THRESHOLD]
+
     def describe(self, gating: str) -> str:
-        """The thresholds that differ from 0.5 and decide something under `gating`, for a row's name: "audio ≥ 0.10,
-        video gate ≥ 0.45"; "0.5" when none does."""
-        moved = [f"{'video gate' if kind == 'video' else kind} ≥ {getattr(self, kind):.2f}"
-                 for kind in kinds_that_matter(gating) if getattr(self, kind) != THRESHOLD]
-        return ", ".join(moved) or "0.5"
+        """The thresholds that moved (`moved`), in words: "audio ≥ 0.10, video gate ≥ 0.45"; "0.5" when none did."""
+        return ", ".join(f"{'video gate' if kind == 'video' else kind} ≥ {getattr(self, kind):.2f}"
+                         for kind in self.moved(gating)) or "0.5"
 
     def short(self, gating: str) -> str:
         """`describe` in a row name's few characters: "a≥0.10 g≥0.45" (a: audio, v: visual, g: video-level gate)."""
         letter = {"audio": "a", "visual": "v", "video": "g"}
-        return " ".join(f"{letter[kind]}≥{getattr(self, kind):.2f}" for kind in kinds_that_matter(gating)
-                        if getattr(self, kind) != THRESHOLD) or "0.5"
+        return " ".join(f"{letter[kind]}≥{getattr(self, kind):.2f}" for kind in self.moved(gating)) or "0.5"
 
     def as_link(self) -> str:
         """The three values for a URL ("0.10,0.50,0.45"); `from_link` reads them back."""
