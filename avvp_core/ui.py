@@ -10,6 +10,7 @@ import contextlib
 import os
 import threading
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import streamlit as st
@@ -593,35 +594,32 @@ def _score_report(checkpoint: str, root: str, split: str, gating: str, stamp: in
 
 def per_video_at(checkpoint: str, root: str, split: str, gating: str, thresholds, metric: str = "segment/type"):
     """(N,) per-video `metric` of a checkpoint on a split with decisions at `thresholds` (analysis.thresholds.
-    Thresholds); at the protocol's, the score report's own. Only this array is kept per set of thresholds: a full
-    report is about 70 MB at 100,000 videos, and a slider makes a new set at every move."""
+    Thresholds); at the protocol's, the score report's own."""
     if thresholds.is_protocol():
         return score_report(checkpoint, root, split, gating).per_video[metric]
-    return _per_video_at(checkpoint, root, split, gating, thresholds, metric, weights_stamp(checkpoint))
-
-
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _per_video_at(checkpoint: str, root: str, split: str, gating: str, thresholds, metric: str, stamp: int):
-    from .metrics import score
-
-    sp = load_dataset(root).split(split)
-    pred_a, pred_v = predictions(checkpoint, root, split).decisions(gating, **thresholds.gate_kwargs())
-    figure = score(pred_a, pred_v, sp.gt_audio, sp.gt_visual).per_video[metric]
-    _frozen([figure])
-    return figure
+    return _scored_at(checkpoint, root, split, gating, thresholds, metric, weights_stamp(checkpoint))[1]
 
 
 def threshold_figures(checkpoint: str, root: str, split: str, gating: str, thresholds) -> dict[str, float]:
     """The ten figures of a checkpoint on a split with decisions at `thresholds` (analysis.thresholds.Thresholds)."""
-    return _threshold_figures(checkpoint, root, split, gating, thresholds, weights_stamp(checkpoint))
+    if thresholds.is_protocol():
+        return dict(score_report(checkpoint, root, split, gating).summary)
+    return dict(_scored_at(checkpoint, root, split, gating, thresholds, "segment/type", weights_stamp(checkpoint))[0])
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def _threshold_figures(checkpoint: str, root: str, split: str, gating: str, thresholds, stamp: int):
-    from .analysis.thresholds import figures_at
+# The Thresholds page reads both the ten figures and the per-video segment Type@AV at every slider move: one scoring
+# gives both. Only the summary and one (N,) array are kept per set of thresholds: a full score report is about 70 MB
+# at 100,000 videos, and a slider makes a new set at every move.
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _scored_at(checkpoint: str, root: str, split: str, gating: str, thresholds, metric: str, stamp: int):
+    from .metrics import score
 
     sp = load_dataset(root).split(split)
-    return figures_at(predictions(checkpoint, root, split), sp.gt_audio, sp.gt_visual, gating, thresholds)
+    pred_a, pred_v = predictions(checkpoint, root, split).decisions(gating, **thresholds.gate_kwargs())
+    report = score(pred_a, pred_v, sp.gt_audio, sp.gt_visual)
+    figure = report.per_video[metric]
+    _frozen([figure])
+    return MappingProxyType(dict(report.summary)), figure
 
 
 def threshold_sweeps(checkpoint: str, root: str, split: str, gating: str, held) -> dict[str, Any]:

@@ -340,7 +340,7 @@ def view_child(root: Path, view: str, preds: list[Path]) -> dict:
     from avvp_core.analysis.compare import per_class_frame
     from avvp_core.analysis.errors import class_confusion, error_cells, error_totals, rank, video_table
     from avvp_core.analysis.features import embedding
-    from avvp_core.analysis.thresholds import PROTOCOL, Thresholds, figures_at, kinds_that_matter, sweep, tune
+    from avvp_core.analysis.thresholds import PROTOCOL, Thresholds, kinds_that_matter, sweep, tune
     from avvp_core.analysis.timeline import timeline_frame
     from avvp_core.checkpoints import load_checkpoint
 
@@ -379,11 +379,10 @@ def view_child(root: Path, view: str, preds: list[Path]) -> dict:
                 frame = embedding(REPO / CHECKPOINTS[0], split, "audio + visual segments", "PCA", 3000, cache_dir=tmp)
             assert len(frame) == min(3000, 2 * 10 * len(split))  # audio + visual segments of every video, at most 3,000
         elif view == "thresholds":  # a slider moved: the official and the chosen figures, the videos they move most
-            gating, chosen = gatings[0], Thresholds(audio=0.4)  # (per-video figures at both), then the three sweeps
-            for thresholds in (PROTOCOL, chosen):
-                figures_at(models[0], split.gt_audio, split.gt_visual, gating, thresholds)
+            gating, chosen = gatings[0], Thresholds(audio=0.4)  # (one scoring each gives the figures and the
             own, moved = (score(*models[0].decisions(gating, **t.gate_kwargs()), split.gt_audio, split.gt_visual)
-                          .per_video["segment/type"] for t in (PROTOCOL, chosen))
+                          for t in (PROTOCOL, chosen))  # per-video figures, as ui._scored_at), then the three sweeps
+            own, moved = own.per_video["segment/type"], moved.per_video["segment/type"]
             np.argmax(moved - own), np.argmin(moved - own)
             for kind in kinds_that_matter(gating):
                 sweep(models[0], split.gt_audio, split.gt_visual, gating, chosen, kind)

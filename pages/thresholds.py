@@ -111,8 +111,8 @@ draw_sweeps = videos <= SWEEP_AUTO_VIDEOS or ui.kept(
     help=f"The {split} split holds {videos:,} videos: the sweeps score it {len(GRID) * len(matter)} times, again at "
          "every slider move, so they are drawn only when asked for.")
 try:
-    at_protocol = ui.score_report(path, root, split, gating).summary  # the official figures, as every page scores
-    at_chosen = at_protocol if chosen.is_protocol() else ui.threshold_figures(path, root, split, gating, chosen)
+    at_protocol = ui.threshold_figures(path, root, split, gating, PROTOCOL)  # the official figures, as every page's
+    at_chosen = ui.threshold_figures(path, root, split, gating, chosen)
     sweeps = ui.threshold_sweeps(path, root, split, gating, chosen) if draw_sweeps else None
 except InputError as exc:  # e.g. damaged weights
     ui.show_error(exc)
