@@ -662,6 +662,24 @@ def set_thresholds(prefix: str, thresholds) -> None:
         st.session_state[key] = st.session_state[KEPT + key] = value
 
 
+THRESHOLD_LABELS = {"audio": "Audio threshold", "visual": "Visual threshold", "video": "Video-level gate threshold"}
+
+
+def threshold_sliders(prefix: str, gating: str | None, help_of: dict[str, str] | None = None):
+    """Three sliders in a row, "<prefix>_audio", "_visual", "_video", over analysis.thresholds.GRID, kept across
+    pages: the Thresholds (analysis.thresholds.Thresholds) they choose. `gating`: the model's (None: no model, all
+    disabled); a threshold that decides nothing under it is disabled and read as the protocol's 0.5 whatever its
+    slider says, so a figure or a name never depends on a value that does not act."""
+    from .analysis.thresholds import GRID, PROTOCOL, THRESHOLD_KINDS, Thresholds, kinds_that_matter
+
+    matter = kinds_that_matter(gating) if gating is not None else ()
+    values = {kind: kept(column.select_slider, THRESHOLD_LABELS[kind], GRID, key=f"{prefix}_{kind}", default=0.5,
+                         format_func=lambda v: f"{v:.2f}", disabled=kind not in matter,
+                         help=(help_of or {}).get(kind))
+              for kind, column in zip(THRESHOLD_KINDS, st.columns(3), strict=True)}
+    return Thresholds(**{kind: value if kind in matter else getattr(PROTOCOL, kind) for kind, value in values.items()})
+
+
 def open_in_timelines(split: str, row: int, models: list[str], label: str, *, key: str, at=None) -> None:
     """A button that points the Timelines page at one video (split, models, row; its filters cleared) and goes there.
     `at`: (a model of `models`, Thresholds) shown a second time at those thresholds; without it, no second row.

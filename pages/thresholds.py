@@ -11,8 +11,6 @@ from avvp_core.analysis.thresholds import (
     GRID,
     PROTOCOL,
     SWEEP_AUTO_VIDEOS,
-    THRESHOLD_KINDS,
-    Thresholds,
     comparison_table,
     export_frame,
     from_link,
@@ -48,15 +46,8 @@ incoming = ui.accept_link(ui.url_changes("thresholds", ("checkpoint", "split", "
 for param, key in (("checkpoint", K.THRESHOLDS_MODEL), ("split", K.THRESHOLDS_SPLIT), ("metric", K.THRESHOLDS_METRIC)):
     if param in incoming:
         st.session_state[key] = incoming[param]
-slider_key = {kind: f"{K.THRESHOLD}_{kind}" for kind in THRESHOLD_KINDS}
-
-
-def set_sliders(thresholds: Thresholds) -> None:
-    ui.set_thresholds(K.THRESHOLD, thresholds)
-
-
 if "thresholds" in incoming:
-    set_sliders(incoming["thresholds"])
+    ui.set_thresholds(K.THRESHOLD, incoming["thresholds"])
 
 a, b, c = st.columns([2, 1, 2])
 name = ui.kept(a.selectbox, "Checkpoint", list(cards), key=K.THRESHOLDS_MODEL)
@@ -74,24 +65,17 @@ def tune_on_val() -> None:
     except InputError as exc:
         st.session_state[K.THRESHOLDS_TUNED] = {"checkpoint": name, "error": str(exc)}
         return
-    set_sliders(tuned)
+    ui.set_thresholds(K.THRESHOLD, tuned)
     st.session_state[K.THRESHOLDS_TUNED] = {"checkpoint": name, "metric": metric, "thresholds": tuned, "value": value}
 
 
-sliders = st.columns(3)
 help_text = {"audio": "A segment is audible when its audio probability reaches this.",
              "visual": "A segment is visible when its visual probability reaches this.",
              "video": f"{name} gates its segments with video-level probabilities ({gating} gating): a class is "
                       "decided in a segment only when its video-level probability reaches this too."
              if "video" in matter else f"{name} has no video-level gate (gating: {gating}): this threshold decides "
                                        "nothing for it."}
-labels = {"audio": "Audio threshold", "visual": "Visual threshold", "video": "Video-level gate threshold"}
-chosen = Thresholds(**{
-    kind: ui.kept(col.select_slider, labels[kind], GRID, key=slider_key[kind], default=0.5,
-                  format_func=lambda v: f"{v:.2f}", disabled=kind not in matter, help=help_text[kind])
-    for kind, col in zip(THRESHOLD_KINDS, sliders, strict=True)})
-if "video" not in matter:
-    chosen = Thresholds(chosen.audio, chosen.visual, PROTOCOL.video)
+chosen = ui.threshold_sliders(K.THRESHOLD, gating, help_text)
 ui.write_url("thresholds", {"checkpoint": name, "split": split, "metric": metric,
                             "thresholds": None if chosen.is_protocol() else chosen.as_link()})
 
@@ -102,7 +86,7 @@ d.button("Tune on val", key="thresholds_tune", on_click=tune_on_val, disabled=no
               f"threshold), then each threshold in turn over {GRID[0]:.2f}-{GRID[-1]:.2f} in steps of 0.05; a tie "
               "keeps the value nearer 0.5." if can_tune else
               "The val split has no dense truth here: tuning on test would overstate the model.")
-e.button("Reset to 0.5", key="thresholds_reset", on_click=set_sliders, args=(PROTOCOL,))
+e.button("Reset to 0.5", key="thresholds_reset", on_click=ui.set_thresholds, args=(K.THRESHOLD, PROTOCOL))
 
 videos = len(dataset.split(split))
 # Every slider move redraws the sweeps (SWEEP_AUTO_VIDEOS: only when asked for on larger splits).

@@ -8,7 +8,7 @@ import streamlit as st
 
 from avvp_core import ui
 from avvp_core.analysis.filmstrip import add_filmstrip
-from avvp_core.analysis.thresholds import GRID, PROTOCOL, THRESHOLD_KINDS, Thresholds, from_link, kinds_that_matter
+from avvp_core.analysis.thresholds import GRID, from_link, kinds_that_matter
 from avvp_core.analysis.timeline import (
     Source,
     constant_over_time_note,
@@ -74,7 +74,6 @@ with st.expander("A second row at other decision thresholds" + (f": {at_now}" if
     at_name = ui.kept(g.selectbox, "Model", [ui.NO_SECOND_ROW, *chosen], key=K.TIMELINE_AT, default=ui.NO_SECOND_ROW,
                       help="Shown twice: its own row at the protocol's 0.5, and a row at the thresholds below.")
     at_card = cards.get(at_name)
-    matter = kinds_that_matter(at_card.gating) if at_card else ()
     if h.button("Tune on val", key="timeline_at_tune", disabled=at_card is None or "val" not in dataset.available_splits
                 or not dataset.split("val").has_truth, help="The thresholds that maximise segment Type@AV on val "
                 "(as the Thresholds page tunes them); read them on test."):
@@ -83,13 +82,7 @@ with st.expander("A second row at other decision thresholds" + (f": {at_now}" if
                                                                             at_card.gating, "segment/type")[0])
         except InputError as exc:
             ui.show_error(exc)
-    sliders = st.columns(3)
-    at = Thresholds(**{kind: ui.kept(col.select_slider, f"{kind.capitalize()} threshold" if kind != "video" else
-                                     "Video-level gate threshold", GRID, key=f"{K.TIMELINE_AT_THRESHOLD}_{kind}",
-                                     default=0.5, format_func=lambda v: f"{v:.2f}", disabled=kind not in matter)
-                       for kind, col in zip(THRESHOLD_KINDS, sliders, strict=True)})
-    if at_card is not None and "video" not in matter:
-        at = Thresholds(at.audio, at.visual, PROTOCOL.video)
+    at = ui.threshold_sliders(K.TIMELINE_AT_THRESHOLD, at_card.gating if at_card else None)
     if at_card is not None and at.is_protocol():
         st.caption(f"At 0.5 everywhere the second row would repeat {at_name}'s own: move a threshold.")
     elif at_card is not None:
