@@ -65,7 +65,7 @@ if not maps:
     st.stop()
 stretch = ui.kept(st.toggle, "Stretch colours to each map's own range", key=K.ATTENTION_STRETCH, default=False,
                   help="Fixed 0-1 (default) compares maps; stretched shows small differences and exaggerates them.")
-st.caption(f"{card.model}: {len(maps)} maps — {what}")
+st.caption(f"{name} ({card.model}): {len(maps)} maps — {what}")
 
 for kind, named in group_maps(maps).items():
     if kind == "messengers":  # the affinity captures: shown, with their truth, in the messenger section below

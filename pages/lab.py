@@ -9,6 +9,7 @@ from avvp_core.analysis import curves, lab
 from avvp_core.checkpoints import read_card
 from avvp_core.errors import InputError
 from avvp_core.models import list_models
+from avvp_core.names import MODEL_NAMES
 
 K = ui.StateKeys
 ui.init_state()
@@ -38,19 +39,27 @@ preset = ui.kept(st.selectbox, "Preset", list(lab.PRESETS), key=K.LAB_PRESET, on
 result = (measured or {}).get("presets", {}).get(preset)
 st.caption(lab.PRESETS[preset]["note"] + (f". Measured: {lab.preset_line(result)}." if result else
                                           ". Not measured yet."))
+
+
+def model_label(model: str) -> str:
+    return f"{MODEL_NAMES.get(model, model)} ({model})"  # as the Train page names them
+
+
 with st.form("lab_form"):
     cols = st.columns(len(lab.LAB_KNOBS))
     knobs = {k: ui.kept(col.slider, k.replace("_", " "), key=f"{K.LAB_KNOB}_{k}", default=min(max(defaults[k], lo), hi),
                         min_value=lo, max_value=hi, step=step, help=text, in_form=True)
              for col, (k, (lo, hi, step, text)) in zip(cols, lab.LAB_KNOBS.items(), strict=True)}
     a, b, c, d = st.columns(4)
-    model_a = ui.kept(a.selectbox, "Model A", models, key=K.LAB_MODEL_A, default=lab.LAB_MODELS[0], in_form=True)
-    model_b = ui.kept(b.selectbox, "Model B", models, key=K.LAB_MODEL_B, default=lab.LAB_MODELS[1], in_form=True)
+    model_a = ui.kept(a.selectbox, "Model A", models, key=K.LAB_MODEL_A, default=lab.LAB_MODELS[0], in_form=True,
+                      format_func=model_label)
+    model_b = ui.kept(b.selectbox, "Model B", models, key=K.LAB_MODEL_B, default=lab.LAB_MODELS[1], in_form=True,
+                      format_func=model_label)
     epochs = ui.kept(c.number_input, "Epochs", key=K.LAB_EPOCHS, default=lab.LAB_TRAIN["epochs"], min_value=1,
                      max_value=200, in_form=True)
     seed = ui.kept(d.number_input, "Seed", key=K.LAB_SEED, default=1, min_value=0, max_value=10_000, in_form=True)
     go = st.form_submit_button("Generate the data and train both", type="primary", key="lab_submit")
-rates = ", ".join(f"{m} {lab.model_lr(m):g}" for m in dict.fromkeys((model_a, model_b)))
+rates = ", ".join(f"{MODEL_NAMES.get(m, m)} {lab.model_lr(m):g}" for m in dict.fromkeys((model_a, model_b)))
 st.caption(f"{lab.LAB_SIZES['n_train']} training, {lab.LAB_SIZES['n_val']} val and {lab.LAB_SIZES['n_test']} test "
            f"videos; demo width, batch {lab.LAB_TRAIN['batch_size']}, each model at its paper's learning rate "
            f"({rates}), ×0.1 after epoch {lab.LAB_TRAIN['train_options']['lr_step']}: {lab.DURATION} for both on two "
@@ -91,7 +100,8 @@ status = ui.live_jobs(runs, "lab_live", shared_axes=True)
 if not all(s == "finished" for s in status.values()):
     st.stop()
 
-finished = {jobs.get(r).record["model"]: jobs.get(r).folder for r in runs}
+finished = {MODEL_NAMES.get(model, model): jobs.get(r).folder for r in runs
+            for model in (jobs.get(r).record["model"],)}
 try:
     table = curves.figures_table({m: read_card(folder).metrics for m, folder in finished.items()})
 except InputError as exc:  # a run folder damaged since it finished: say which file, keep the page

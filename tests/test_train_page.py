@@ -198,15 +198,15 @@ def test_lab_trains_two_models_and_shows_their_figures(tmp_path, runs, monkeypat
     assert json.loads((data / "synthllp.json").read_text())["splits"] == {"train": 40, "val": 20, "test": 20}
     assert sorted(j.name for j in jobs.list_jobs()) == [f"{data.name}-han-e1-s1-last-plr",
                                                           f"{data.name}-mmt-e1-s1-last-plr"]
-    assert any("han 0.0003, mmt 0.0003" in c.value for c in at.caption)  # each model at its paper's rate
+    assert any("HAN 0.0003, MMT 0.0003" in c.value for c in at.caption)  # each model at its paper's rate
 
     assert all(j.status == "finished" for j in _wait_all())
     for job in jobs.list_jobs():  # ... and that is the rate each trained with
         assert read_card(job.folder).config["train"]["lr"] == lab_core.model_lr(job.record["model"])
     at.run()
     table = at.dataframe[0].value
-    assert list(table.index) == ["han", "mmt", "mmt − han"] and len(table.columns) == 10
-    assert "Measured here (segment level, test split), mmt − han: audio" in at.markdown[-1].value
+    assert list(table.index) == ["HAN", "MMT", "MMT − HAN"] and len(table.columns) == 10
+    assert "Measured here (segment level, test split), MMT − HAN: audio" in at.markdown[-1].value
     at.button(key="lab_use_data").click().run()
     assert at.session_state["data_root"] == str(data)
 
