@@ -1,5 +1,7 @@
 """Features: a model's fused segment features (and MGN / CM-Co class tokens) in 2-D, coloured by what is in each
-segment; select points with the box or lasso to list the videos behind them and open their timelines."""
+segment; select points with the box or lasso to list the videos behind them and open their timelines. Its URL
+(`?checkpoint=<name or folder>&split=test&kind=<what is embedded>&method=PCA&points=3000&colour=class`; not `embed`,
+which Streamlit reserves) reopens the same view."""
 
 import streamlit as st
 
@@ -18,22 +20,49 @@ st.caption("Segment features after each model's cross-modal stage, as paper 001 
 root = ui.data_in_use()
 cards = ui.require_checkpoints(root)
 
+# A shared or reloaded URL names the view (the module docstring)
+PARAMS = {"checkpoint": K.FEATURES_MODEL, "split": K.FEATURES_SPLIT, "kind": K.FEATURES_KIND,
+          "method": K.FEATURES_METHOD, "points": K.FEATURES_POINTS, "colour": K.FEATURES_COLOUR}
+POINTS = (100, 30000, 3000)  # at least, at most, first visit
+
+
+def points_in_link(value: str) -> int:
+    try:
+        points = int(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a whole number") from None
+    if not POINTS[0] <= points <= POINTS[1]:
+        raise ValueError(f"{points} is outside {POINTS[0]}-{POINTS[1]:,}")
+    return points
+
+
+incoming = ui.url_changes("features", tuple(PARAMS))  # kind: checked once the checkpoint (its kinds) is known
+for param, value in ui.accept_link(incoming, cards, {
+        "checkpoint": ui.LINK_MODEL, "split": ("test", "val"), "method": methods(), "points": points_in_link,
+        "colour": COLOURINGS}).items():
+    st.session_state[PARAMS[param]] = value
+
 a, b, c = st.columns([2, 1, 2])
-name = a.selectbox("Checkpoint", list(cards), key=K.FEATURES_MODEL)
-split_name = b.radio("Split", ("test", "val"), horizontal=True, key=K.FEATURES_SPLIT)
+name = ui.kept(a.selectbox, "Checkpoint", list(cards), key=K.FEATURES_MODEL)
+split_name = ui.kept(b.radio, "Split", ("test", "val"), key=K.FEATURES_SPLIT, default="test", horizontal=True)
 checkpoint = str(cards[name].path)
 try:
     kinds = ui.feature_kinds(checkpoint)
 except InputError as exc:  # e.g. damaged weights
     ui.show_error(exc)
     st.stop()
-kind = c.selectbox("Embed", kinds, key=K.FEATURES_KIND)
+if "kind" in incoming:
+    ui.accept_link({"kind": incoming["kind"]}, cards, {"kind": kinds})  # one warning if this model has no such kind
+kind = ui.kept(c.selectbox, "Embed", kinds, key=K.FEATURES_KIND)
 d, e, f = st.columns([2, 1, 2])
-method = d.radio("Method", methods(), horizontal=True, key=K.FEATURES_METHOD,
+method = ui.kept(d.radio, "Method", methods(), key=K.FEATURES_METHOD, default="t-SNE", horizontal=True,
                  help="UMAP appears when the `umap-learn` package is installed.")
-max_points = e.number_input("Points at most", 100, 30000, 3000, step=500, key=K.FEATURES_POINTS,
-                            help="A seeded random subset beyond this (t-SNE time grows with the points).")
-colour = f.selectbox("Colour by", COLOURINGS, key=K.FEATURES_COLOUR)
+max_points = ui.kept(e.number_input, "Points at most", key=K.FEATURES_POINTS, default=POINTS[2], min_value=POINTS[0],
+                     max_value=POINTS[1], step=500, help="A seeded random subset beyond this (t-SNE time grows with "
+                     "the points).")
+colour = ui.kept(f.selectbox, "Colour by", COLOURINGS, key=K.FEATURES_COLOUR)
+ui.write_url("features", {"checkpoint": name, "split": split_name, "kind": kind, "method": method,
+                          "points": int(max_points), "colour": colour})
 
 try:
     frame = ui.feature_embedding(checkpoint, root, split_name, kind, method, max_points)

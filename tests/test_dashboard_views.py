@@ -209,6 +209,10 @@ def test_choices_survive_a_page_switch(tiny_data, three):
     at.selectbox(key="errors_model").set_value("MMT · mmt").run()
     at.switch_page("pages/attention.py").run()
     at.selectbox(key="attention_checkpoint").set_value("MMT · mmt").run()
+    at.switch_page("pages/features.py").run()
+    at.selectbox(key="features_model").set_value("MMT · mmt").run()
+    at.radio(key="features_method").set_value("PCA").run()
+    at.number_input(key="features_points").set_value(600).run()
     at.switch_page("pages/home.py").run()  # none of the widgets above is rendered here
     at.switch_page("pages/timelines.py").run()
     assert at.multiselect(key="timeline_models").value == ["HAN · han2"] and at.selectbox(
@@ -220,6 +224,9 @@ def test_choices_survive_a_page_switch(tiny_data, three):
     assert at.selectbox(key="errors_model").value == "MMT · mmt" and at.query_params["model"] == "MMT · mmt"
     at.switch_page("pages/attention.py").run()
     assert at.selectbox(key="attention_checkpoint").value == "MMT · mmt" and not at.exception
+    at.switch_page("pages/features.py").run()
+    assert at.selectbox(key="features_model").value == "MMT · mmt" and at.radio(key="features_method").value == "PCA"
+    assert at.number_input(key="features_points").value == 600 and at.query_params["method"] == "PCA"
 
 
 def _kept_page():
