@@ -1,6 +1,8 @@
 """Attention: every map a checkpoint's model captures (attention, messengers, assignments, segment weights), for one
 video or averaged over the videos of a class; for MMT, what a messenger is (where it comes from, what it carries,
-what it changes) and the n_a, n_v > 1 ablation where attention over messengers is a real choice."""
+what it changes) and the n_a, n_v > 1 ablation where attention over messengers is a real choice. Its URL reopens the
+same view: `?checkpoint=<name or folder>&split=test&video=<id or filename>` for one video,
+`?checkpoint=...&split=test&class=Dog&videos=32` for the average over a class's videos."""
 
 import streamlit as st
 
@@ -13,6 +15,7 @@ from avvp_core.analysis.messengers import (
     messenger_counts,
     shares_figure,
 )
+from avvp_core.analysis.timeline import find_video
 from avvp_core.constants import CLASSES
 from avvp_core.errors import InputError
 
@@ -26,6 +29,37 @@ st.caption("Rows are query tokens, columns key tokens; segments are numbered 0-9
 root = ui.data_in_use()
 cards = ui.require_checkpoints(root)
 dataset = ui.load_dataset(root)
+
+MAX_VIDEOS = (1, 512, 32)  # "At most this many videos" of a class: at least, at most, first visit
+
+
+def videos_in_link(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a whole number") from None
+    if not MAX_VIDEOS[0] <= count <= MAX_VIDEOS[1]:
+        raise ValueError(f"{count} is outside {MAX_VIDEOS[0]}-{MAX_VIDEOS[1]}")
+    return count
+
+
+# A shared or reloaded URL names the view (the module docstring): a video means one video, a class the average
+incoming = ui.accept_link(ui.url_changes("attention", ("checkpoint", "split", "video", "class", "videos")), cards, {
+    "checkpoint": ui.LINK_MODEL, "split": [s for s in ("test", "val") if s in dataset.available_splits],
+    "class": CLASSES, "videos": videos_in_link})
+for param, key in (("checkpoint", K.ATTENTION_CHECKPOINT), ("split", K.ATTENTION_SPLIT), ("class", K.ATTENTION_CLASS),
+                   ("videos", K.ATTENTION_MAX_VIDEOS)):
+    if param in incoming:
+        st.session_state[key] = incoming[param]
+if "class" in incoming or "videos" in incoming:
+    st.session_state[K.ATTENTION_MODE] = "average per class"
+if "video" in incoming:
+    found = find_video(dataset, incoming["video"], st.session_state.get(K.ATTENTION_SPLIT))
+    if found is None:
+        st.warning(f"No test or val video matches {incoming['video']!r} from the link.", icon=":material/link_off:")
+    else:
+        st.session_state[K.ATTENTION_SPLIT], st.session_state[K.ATTENTION_VIDEO] = found
+        st.session_state[K.ATTENTION_SEARCH], st.session_state[K.ATTENTION_MODE] = "", "one video"
 
 left, middle, right = st.columns([2, 1, 1])
 name = ui.kept(left.selectbox, "Checkpoint", list(cards), key=K.ATTENTION_CHECKPOINT)
@@ -43,11 +77,15 @@ if mode == "one video":
         st.stop()
     video = int(ui.kept(b.selectbox, "Video", rows, key=K.ATTENTION_VIDEO, format_func=lambda i: split.filenames[i]))
     chosen, what = (video,), split.filenames[video]
+    ui.write_url("attention", {"checkpoint": name, "split": split_name, "video": split.filenames[video], "class": None,
+                               "videos": None})
 else:
     a, b = st.columns([2, 1])
     cls = ui.kept(a.selectbox, "Class", CLASSES, key=K.ATTENTION_CLASS)
-    cap = ui.kept(b.number_input, "At most this many videos", key=K.ATTENTION_MAX_VIDEOS, default=32, min_value=1,
-                  max_value=512)
+    cap = ui.kept(b.number_input, "At most this many videos", key=K.ATTENTION_MAX_VIDEOS, default=MAX_VIDEOS[2],
+                  min_value=MAX_VIDEOS[0], max_value=MAX_VIDEOS[1])
+    ui.write_url("attention", {"checkpoint": name, "split": split_name, "video": None, "class": cls,
+                               "videos": int(cap)})
     chosen = tuple(int(r) for r in videos_with_class(split, CLASSES.index(cls), int(cap)))
     if not chosen:
         st.info(f"No {split_name} video contains {cls}: choose another class or split.")

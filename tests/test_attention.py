@@ -240,6 +240,36 @@ def test_attention_over_several_messengers_is_not_flagged_and_scales_are_fixed(t
     assert any((d["zmin"], d["zmax"]) != (0, 1) for d in heat)
 
 
+@pytest.mark.app
+def test_an_attention_link_reopens_its_view_and_a_bad_one_names_its_problem(tiny_data, trained):
+    val = LLPDataset(tiny_data).split("val")
+    at = _page("attention.py", tiny_data, trained)
+    at.query_params.update({"checkpoint": "mmt", "split": "val", "video": val.filenames[3]})
+    at.run()
+    assert not at.exception and not [w for w in at.warning if "link" in w.value]
+    assert at.selectbox(key="attention_checkpoint").value == "MMT · mmt" and at.radio(key="attention_split").value == \
+        "val"
+    assert at.selectbox(key="attention_video").value == 3 and at.radio(key="attention_mode").value == "one video"
+    assert dict(at.query_params) == {"checkpoint": "MMT · mmt", "split": "val", "video": val.filenames[3]}
+    assert any(c.value.endswith(f"maps — {val.filenames[3]}") for c in at.caption)
+
+    at = _page("attention.py", tiny_data, trained)
+    at.query_params.update({"checkpoint": "han", "class": CLASSES[0], "videos": "4"})
+    at.run()
+    assert not at.exception and at.radio(key="attention_mode").value == "average per class"
+    assert at.selectbox(key="attention_class").value == CLASSES[0] and at.number_input(
+        key="attention_max_videos").value == 4
+    assert dict(at.query_params) == {"checkpoint": "HAN · han", "split": "test", "class": CLASSES[0], "videos": "4"}
+
+    at = _page("attention.py", tiny_data, trained)
+    at.query_params.update({"video": "nosuchvideo", "class": "Kazoo", "videos": "0"})
+    at.run()
+    assert not at.exception
+    links = [w.value for w in at.warning if "link" in w.value]
+    assert links == ["From the link: class='Kazoo' is not one of the choices here; videos: 0 is outside 1-512. Those "
+                     "keep their current choice.", "No test or val video matches 'nosuchvideo' from the link."]
+
+
 def test_map_flags_single_key_and_near_uniform_maps():
     from avvp_core.analysis.attention import AttentionMap, map_flag
 
