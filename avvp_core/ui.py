@@ -264,6 +264,35 @@ def accept_link(incoming: dict[str, str], cards: dict[str, Any], options: dict[s
     return accepted
 
 
+def whole_number_link(low: int, high: int):
+    """An `accept_link` option: a whole number from low to high (a number input's range), its ValueError saying what
+    is wrong."""
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a whole number") from None
+        if not low <= number <= high:
+            raise ValueError(f"{number} is outside {low:,}-{high:,}")
+        return number
+
+    return parse
+
+
+def video_from_link(dataset, value: str, split_key: str, video_key: str) -> bool:
+    """Point a page's split and video widgets (`split_key`, `video_key`) at the video a link names (its filename or
+    YouTube id; analysis.timeline.find_video), preferring the split the page shows; a warning when none matches.
+    Whether one did."""
+    from .analysis.timeline import find_video
+
+    found = find_video(dataset, value, st.session_state.get(split_key))
+    if found is None:
+        st.warning(f"No test or val video matches {value!r} from the link.", icon=":material/link_off:")
+        return False
+    st.session_state[split_key], st.session_state[video_key] = found
+    return True
+
+
 def show_error(exc: Exception) -> None:
     st.error(str(exc), icon=":material/error:")
 

@@ -15,7 +15,6 @@ from avvp_core.analysis.messengers import (
     messenger_counts,
     shares_figure,
 )
-from avvp_core.analysis.timeline import find_video
 from avvp_core.constants import CLASSES
 from avvp_core.errors import InputError
 
@@ -32,34 +31,18 @@ dataset = ui.load_dataset(root)
 
 MAX_VIDEOS = (1, 512, 32)  # "At most this many videos" of a class: at least, at most, first visit
 
-
-def videos_in_link(value: str) -> int:
-    try:
-        count = int(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a whole number") from None
-    if not MAX_VIDEOS[0] <= count <= MAX_VIDEOS[1]:
-        raise ValueError(f"{count} is outside {MAX_VIDEOS[0]}-{MAX_VIDEOS[1]}")
-    return count
-
-
 # A shared or reloaded URL names the view (the module docstring): a video means one video, a class the average
 incoming = ui.accept_link(ui.url_changes("attention", ("checkpoint", "split", "video", "class", "videos")), cards, {
     "checkpoint": ui.LINK_MODEL, "split": [s for s in ("test", "val") if s in dataset.available_splits],
-    "class": CLASSES, "videos": videos_in_link})
+    "class": CLASSES, "videos": ui.whole_number_link(*MAX_VIDEOS[:2])})
 for param, key in (("checkpoint", K.ATTENTION_CHECKPOINT), ("split", K.ATTENTION_SPLIT), ("class", K.ATTENTION_CLASS),
                    ("videos", K.ATTENTION_MAX_VIDEOS)):
     if param in incoming:
         st.session_state[key] = incoming[param]
 if "class" in incoming or "videos" in incoming:
     st.session_state[K.ATTENTION_MODE] = "average per class"
-if "video" in incoming:
-    found = find_video(dataset, incoming["video"], st.session_state.get(K.ATTENTION_SPLIT))
-    if found is None:
-        st.warning(f"No test or val video matches {incoming['video']!r} from the link.", icon=":material/link_off:")
-    else:
-        st.session_state[K.ATTENTION_SPLIT], st.session_state[K.ATTENTION_VIDEO] = found
-        st.session_state[K.ATTENTION_SEARCH], st.session_state[K.ATTENTION_MODE] = "", "one video"
+if "video" in incoming and ui.video_from_link(dataset, incoming["video"], K.ATTENTION_SPLIT, K.ATTENTION_VIDEO):
+    st.session_state[K.ATTENTION_SEARCH], st.session_state[K.ATTENTION_MODE] = "", "one video"
 
 left, middle, right = st.columns([2, 1, 1])
 name = ui.kept(left.selectbox, "Checkpoint", list(cards), key=K.ATTENTION_CHECKPOINT)

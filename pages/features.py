@@ -25,21 +25,10 @@ PARAMS = {"checkpoint": K.FEATURES_MODEL, "split": K.FEATURES_SPLIT, "kind": K.F
           "method": K.FEATURES_METHOD, "points": K.FEATURES_POINTS, "colour": K.FEATURES_COLOUR}
 POINTS = (100, 30000, 3000)  # at least, at most, first visit
 
-
-def points_in_link(value: str) -> int:
-    try:
-        points = int(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a whole number") from None
-    if not POINTS[0] <= points <= POINTS[1]:
-        raise ValueError(f"{points} is outside {POINTS[0]}-{POINTS[1]:,}")
-    return points
-
-
 incoming = ui.url_changes("features", tuple(PARAMS))  # kind: checked once the checkpoint (its kinds) is known
 for param, value in ui.accept_link(incoming, cards, {
-        "checkpoint": ui.LINK_MODEL, "split": ("test", "val"), "method": methods(), "points": points_in_link,
-        "colour": COLOURINGS}).items():
+        "checkpoint": ui.LINK_MODEL, "split": ("test", "val"), "method": methods(),
+        "points": ui.whole_number_link(*POINTS[:2]), "colour": COLOURINGS}).items():
     st.session_state[PARAMS[param]] = value
 
 a, b, c = st.columns([2, 1, 2])

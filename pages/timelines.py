@@ -13,7 +13,6 @@ from avvp_core.analysis.timeline import (
     Source,
     constant_over_time_note,
     default_models,
-    find_video,
     timeline_figure,
     timeline_frame,
 )
@@ -47,14 +46,9 @@ if "at" in incoming:  # a second row of a model the link may not list among its 
     st.session_state[K.TIMELINE_AT] = incoming["at"]
 if "at_thresholds" in incoming:
     ui.set_thresholds(K.TIMELINE_AT_THRESHOLD, incoming["at_thresholds"])
-if "video" in incoming:
-    found = find_video(dataset, incoming["video"], st.session_state.get(K.TIMELINE_SPLIT))
-    if found is None:
-        st.warning(f"No test or val video matches {incoming['video']!r} from the link.", icon=":material/link_off:")
-    else:
-        st.session_state[K.TIMELINE_SPLIT], st.session_state[K.TIMELINE_VIDEO] = found
-        st.session_state[K.TIMELINE_SEARCH], st.session_state[K.TIMELINE_CLASS] = "", "any"
-        st.session_state[K.TIMELINE_DISAGREE] = False
+if "video" in incoming and ui.video_from_link(dataset, incoming["video"], K.TIMELINE_SPLIT, K.TIMELINE_VIDEO):
+    st.session_state[K.TIMELINE_SEARCH], st.session_state[K.TIMELINE_CLASS] = "", "any"
+    st.session_state[K.TIMELINE_DISAGREE] = False
 
 left, right, toggle = st.columns([1, 3, 1.4], vertical_alignment="bottom")
 split_name = ui.kept(left.radio, "Split", ("test", "val"), key=K.TIMELINE_SPLIT, default="test", horizontal=True)

@@ -174,11 +174,14 @@ def tiny_han(tiny_data, tmp_path_factory) -> Path:
     return runs
 
 
-def app_page(page: str, data_root: Path | str, checkpoint_roots: list | None = None, timeout: int = 60):
-    """AppTest of one page script (pages/<page>.py) on a data folder and checkpoint roots, run once."""
+def app_page(page: str, data_root: Path | str, checkpoint_roots: list | None = None, timeout: int = 60,
+             query: dict[str, str] | None = None):
+    """AppTest of one page script (pages/<page>.py) on a data folder and checkpoint roots, run once; `query`: the URL's
+    query parameters it opens with (a link, a reload)."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / f"{page}.py"), default_timeout=timeout)
     at.session_state["data_root"] = str(data_root)
     at.session_state["checkpoint_roots"] = [str(r) for r in checkpoint_roots or []]
+    at.query_params.update(query or {})
     return at.run()

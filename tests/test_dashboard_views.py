@@ -153,13 +153,8 @@ def test_an_in_app_link_applies_even_values_another_page_left_behind(tiny_data, 
 def test_a_hand_written_link_names_folders_and_hears_about_what_matched_nothing(tiny_data, three):
     """A link written by hand or by a script names checkpoint folders; what it names that is not here is said in one
     warning, and the view keeps its current choice for it instead of silently showing something else."""
-    from streamlit.testing.v1 import AppTest
-
-    def page(name: str, params: dict[str, str]) -> AppTest:
-        at = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=60)
-        at.session_state["data_root"], at.session_state["checkpoint_roots"] = str(tiny_data), [str(three)]
-        at.query_params.update(params)
-        return at.run()
+    def page(name: str, params: dict[str, str]):
+        return app_page(name, tiny_data, [three], query=params)
 
     at = page("timelines", {"models": "mmt,HAN2,cmpie", "split": "train"})
     assert not at.exception

@@ -170,17 +170,11 @@ def test_features_page_with_damaged_weights_shows_an_error_box(tiny_data, tmp_pa
 
 @pytest.mark.app
 def test_a_features_link_reopens_its_view_and_a_bad_one_names_its_problem(tiny_data, tiny_han):
-    from streamlit.testing.v1 import AppTest
 
-    def opened(query: dict) -> AppTest:
-        at = AppTest.from_file(str(REPO / "pages" / "features.py"), default_timeout=60)
-        at.session_state["data_root"], at.session_state["checkpoint_roots"] = str(tiny_data), [str(tiny_han)]
-        at.query_params.update(query)
-        return at.run()
 
     view = {"checkpoint": "han", "split": "val", "kind": "audio + visual segments", "method": "PCA", "points": "500",
             "colour": "class"}
-    at = opened(view)
+    at = app_page("features", tiny_data, [tiny_han], query=view)
     assert not at.exception and not at.warning
     assert at.selectbox(key="features_model").value == "HAN · han" and at.radio(key="features_split").value == "val"
     assert at.selectbox(key="features_kind").value == "audio + visual segments"
@@ -189,7 +183,8 @@ def test_a_features_link_reopens_its_view_and_a_bad_one_names_its_problem(tiny_d
     assert dict(at.query_params) == {**view, "checkpoint": "HAN · han"}  # the URL names what is shown
     assert "PCA of audio + visual segments on val, at most 500 points" in at.info[0].value
 
-    at = opened({"kind": "class tokens", "method": "LDA", "points": "5", "colour": "class"})  # HAN has no class tokens
+    at = app_page("features", tiny_data, [tiny_han],  # HAN has no class tokens
+                  query={"kind": "class tokens", "method": "LDA", "points": "5", "colour": "class"})
     assert not at.exception and at.selectbox(key="features_colour").value == "class"
     assert [w.value for w in at.warning] == [
         "From the link: method='LDA' is not one of the choices here; points: 5 is outside 100-30,000. Those keep "

@@ -3,8 +3,6 @@ Thresholds page."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from conftest import app_page
@@ -204,16 +202,10 @@ def test_a_large_split_draws_the_sweeps_only_when_asked(tiny_data, tiny_han, mon
 
 @pytest.mark.app
 def test_a_thresholds_link_reopens_its_view_and_a_bad_one_names_its_problem(tiny_data, tiny_han):
-    from streamlit.testing.v1 import AppTest
 
-    def opened(query: dict) -> AppTest:
-        at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "thresholds.py"),
-                               default_timeout=60)
-        at.session_state["data_root"], at.session_state["checkpoint_roots"] = str(tiny_data), [str(tiny_han)]
-        at.query_params.update(query)
-        return at.run()
 
-    at = opened({"checkpoint": "han", "split": "val", "metric": "event/type", "thresholds": "0.30,0.50,0.45"})
+    at = app_page("thresholds", tiny_data, [tiny_han],
+                  query={"checkpoint": "han", "split": "val", "metric": "event/type", "thresholds": "0.30,0.50,0.45"})
     assert not at.exception and not at.warning
     assert at.selectbox(key="thresholds_model").value == "HAN · han" and at.radio(key="thresholds_split").value == "val"
     assert [at.select_slider(key=f"threshold_{k}").value for k in ("audio", "visual", "video")] == [0.3, 0.5, 0.45]
@@ -222,7 +214,7 @@ def test_a_thresholds_link_reopens_its_view_and_a_bad_one_names_its_problem(tiny
                                      "thresholds": "0.30,0.50,0.45"}
     at.button(key="thresholds_reset").click().run()
     assert "thresholds" not in at.query_params  # at 0.5 the URL names no thresholds
-    at = opened({"thresholds": "0.3,0.5", "split": "train"})
+    at = app_page("thresholds", tiny_data, [tiny_han], query={"thresholds": "0.3,0.5", "split": "train"})
     assert not at.exception and len(at.warning) == 1
     assert at.warning[0].value == ("From the link: split='train' is not one of the choices here; thresholds: '0.3,0.5' "
                                    "is not three thresholds (audio,visual,video). Those keep their current choice.")

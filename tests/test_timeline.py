@@ -200,19 +200,14 @@ def test_timelines_shows_a_model_a_second_time_at_other_thresholds(tiny_data, ti
 
 @pytest.mark.app
 def test_a_timelines_link_opens_the_second_row_and_a_bad_one_names_its_problem(tiny_data, tiny_han):
-    from streamlit.testing.v1 import AppTest
 
-    def opened(query: dict) -> AppTest:
-        at = AppTest.from_file(str(REPO / "pages" / "timelines.py"), default_timeout=60)
-        at.session_state["data_root"], at.session_state["checkpoint_roots"] = str(tiny_data), [str(tiny_han)]
-        at.query_params.update(query)
-        return at.run()
 
-    at = opened({"models": "", "at": "han", "at_thresholds": "0.30,0.70,0.50"})  # a folder name; not yet listed
+    at = app_page("timelines", tiny_data, [tiny_han],  # a folder name; not yet listed
+                  query={"models": "", "at": "han", "at_thresholds": "0.30,0.70,0.50"})
     assert not at.exception and not at.warning
     assert at.multiselect(key="timeline_models").value == ["HAN · han"]
     assert at.dataframe[0].value.index.tolist() == ["HAN · han", "HAN · han @ a≥0.30 v≥0.70"]
-    at = opened({"at": "han", "at_thresholds": "0.33,0.5,x"})
+    at = app_page("timelines", tiny_data, [tiny_han], query={"at": "han", "at_thresholds": "0.33,0.5,x"})
     assert not at.exception and len(at.warning) == 1
     assert "at_thresholds: '0.33,0.5,x' is not three numbers" in at.warning[0].value
     assert at.dataframe[0].value.index.tolist() == ["HAN · han"]  # 0.5: no second row
