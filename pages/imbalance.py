@@ -1,5 +1,6 @@
 """Imbalance: per-modality training losses with and without DGM (paper 004, fig. 5), omega and mu over training,
-per-modality val F1 over epochs — read from the checkpoints' logs."""
+per-modality val F1 over epochs — read from the checkpoints' logs. Its URL
+(`?with=<names or folders>&without=<names or folders>&level=segment`) reopens the same view."""
 
 from pathlib import Path
 
@@ -41,11 +42,28 @@ if not dgm:
         ui.live_jobs(started, "imbalance_live")
     st.stop()
 
+# A shared or reloaded URL names the view (the module docstring); a run on the wrong side is named, not dropped
+incoming = ui.accept_link(ui.url_changes("imbalance", ("with", "without", "level")), cards, {
+    "with": ui.LINK_MODELS, "without": ui.LINK_MODELS, "level": ("segment", "event")})
+misplaced = []
+for param, side, key in (("with", dgm, K.IMBALANCE_DGM), ("without", plain, K.IMBALANCE_PLAIN)):
+    if param in incoming:
+        st.session_state[key] = [n for n in incoming[param] if n in side]
+        misplaced += [f"{n} ({'trained without DGM' if n in plain else 'trained with DGM' if n in dgm else 'no log'})"
+                      for n in incoming[param] if n not in side]
+if misplaced:
+    st.warning(f"From the link: {', '.join(misplaced)} cannot stand on that side. Those are left out.",
+               icon=":material/link_off:")
+if "level" in incoming:
+    st.session_state[K.IMBALANCE_LEVEL] = incoming["level"]
+
 a, b = st.columns(2)
 chosen_dgm = ui.kept(a.multiselect, "With DGM", list(dgm), key=K.IMBALANCE_DGM, default=list(dgm)[:2])
 models = {dgm[n].model for n in chosen_dgm}
 chosen_plain = ui.kept(b.multiselect, "Without DGM", list(plain), key=K.IMBALANCE_PLAIN,
                        default=[n for n in plain if plain[n].model in models][:2])
+level = ui.remember(K.IMBALANCE_LEVEL, "segment", ["segment", "event"])  # its radio is the last chart's
+ui.write_url("imbalance", {"with": ",".join(chosen_dgm), "without": ",".join(chosen_plain), "level": level})
 runs = {**{n: (dgm[n].log(), True) for n in chosen_dgm}, **{n: (plain[n].log(), False) for n in chosen_plain}}
 if not runs:
     st.info("Choose at least one checkpoint above.")

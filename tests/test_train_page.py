@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import app_page
 from streamlit.testing.v1 import AppTest
 
 from avvp_core import claims, jobs, paths
@@ -170,6 +171,19 @@ def test_imbalance_page_plots_a_dgm_run_against_a_plain_one(tiny_data, trained, 
     at.switch_page("pages/imbalance.py").run()
     assert not at.exception and at.multiselect(key="imbalance_plain").value == []
     assert at.select_slider(key="imbalance_smoothing").value == 100 and at.radio(key="imbalance_level").value == "event"
+
+
+def test_an_imbalance_link_reopens_its_view_and_names_a_run_on_the_wrong_side(tiny_data, trained, runs):
+    at = app_page("imbalance", tiny_data, [trained], query={"with": "dgm", "without": "plain,dgm", "level": "event"})
+    assert not at.exception
+    assert at.multiselect(key="imbalance_dgm").value == ["HAN + DGM · dgm"]
+    assert at.multiselect(key="imbalance_plain").value == ["HAN · plain"] and at.radio(key="imbalance_level").value == \
+        "event"
+    assert [w.value for w in at.warning] == ["From the link: HAN + DGM · dgm (trained with DGM) cannot stand on that "
+                                             "side. Those are left out."]
+    assert dict(at.query_params) == {"with": "HAN + DGM · dgm", "without": "HAN · plain", "level": "event"}
+    at.multiselect(key="imbalance_plain").set_value([]).run()
+    assert "without" not in at.query_params  # the URL names what is shown
 
 
 def test_imbalance_page_without_dgm_starts_the_pair(tiny_data, trained, runs):
