@@ -4,6 +4,7 @@ import streamlit as st
 
 from avvp_core import ui
 from avvp_core.analysis.compare import (
+    NO_EVENTS,
     aggregate,
     carries_seeds,
     delta_table,
@@ -22,6 +23,7 @@ from avvp_core.analysis.compare import (
     with_deltas,
     without_figures,
 )
+from avvp_core.constants import CLASSES
 from avvp_core.errors import InputError
 from avvp_core.paths import REPO_ROOT
 
@@ -132,10 +134,12 @@ for label, members in group_runs(selected, split, distinct=False).items():  # ev
     if reports:
         per_class[label] = mean_per_class(list(reports.values()))
 frame = per_class_frame(per_class, level)
-st.caption(f"All {len(per_class)} chosen configurations (mean over their runs), one row each; every cell prints its "
-           "value, so a class a model never gets right reads 0. Per-class F1 pools true/false positives and misses "
-           "over all videos of the split (a dashboard figure, not part of the official protocol).")
 beyond = seeds_beyond_weights(table, groups)
+st.caption(f"All {len(per_class)} chosen configurations, one row each (the mean over "
+           + ("the runs whose weights are here, see below" if beyond else "their runs") + "); every cell prints its "
+           f"value, so a class a model never gets right reads 0, and one with nothing annotated and nothing predicted "
+           f"in this split, whose F1 is undefined, reads {NO_EVENTS}. Per-class F1 pools true/false positives and "
+           "misses over all videos of the split (a dashboard figure, not part of the official protocol).")
 if beyond:
     st.caption("Per-class F1 needs the weights, so it covers fewer seeds than the table for "
                + "; ".join(f"{label} (seed {seeds} only)" for label, seeds in beyond.items()) + ".")
@@ -160,8 +164,11 @@ def per_class_tabs() -> None:
         with tabs[3]:
             st.caption("Select a class's column to open, in Errors, the videos where it is annotated or decided "
                        "wrongly, each with that class's wrong cells by type.")
-            event = st.dataframe(frame.pivot_table(index=["model", "modality"], columns="class", values="F1")
-                                 .round(1), key="compare_per_class_table", on_select="rerun",
+            # in the heat maps' order (the configurations as chosen, LLP's class order), and a class that no chosen
+            # model has an F1 for (nothing annotated or predicted in the split) kept as an empty column, not dropped
+            by_class = frame.pivot_table(index=["model", "modality"], columns="class", values="F1", dropna=False,
+                                         sort=False).reindex(columns=list(CLASSES))
+            event = st.dataframe(by_class.round(1), key="compare_per_class_table", on_select="rerun",
                                  selection_mode="single-column")
             if event.selection.columns:  # a class: the videos behind its F1, worst first, one click away
                 cls = event.selection.columns[0]

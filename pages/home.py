@@ -89,8 +89,7 @@ if cards:
     if claims is not None:
         with st.expander("The papers' claims, checked on SynthLLP"):
             st.markdown(newcomer_frame(ui.zoo_rows()))
-            st.caption("Each claim compares two models on the test split: the verdict in the calibrated setting, "
-                       "beside the shipped demo zoo (see checkpoints/README.md). " + WHY_THEY_DIFFER)
+            st.caption(WHY_THEY_DIFFER + " The zoo and both settings: checkpoints/README.md.")
             st.dataframe(claims, hide_index=True, key="home_claims",
                          column_config={"claim": st.column_config.TextColumn("claim", width=340),
                                         "paper": st.column_config.TextColumn("paper", width="medium"),

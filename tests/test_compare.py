@@ -11,7 +11,7 @@ import pytest
 
 from avvp_core.analysis.compare import aggregate, per_class_frame, same_figures, with_deltas
 from avvp_core.checkpoints import Card
-from avvp_core.constants import METRIC_KEYS
+from avvp_core.constants import CLASSES, METRIC_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -110,6 +110,8 @@ def test_compare_page(tiny_data, tmp_path):
     at.session_state["compare_per_class_table"] = {"selection": {"rows": [], "columns": ["Dog"], "cells": []}}
     at.run()
     assert not at.exception
+    by_class = next(d.value for d in at.dataframe if d.key == "compare_per_class_table")
+    assert list(by_class.columns) == list(CLASSES)  # every class in LLP's order, one with no F1 too (an empty column)
     (link,) = [p for p in at.get("page_link") if "in Errors" in p.proto.label]
     assert link.proto.label == "Dog: its test videos in Errors, HAN · han-s1 against HAN · han-s2"
     query = urllib.parse.parse_qs(link.proto.query_string)

@@ -160,6 +160,12 @@ def test_compare_tables_and_charts_show_every_configuration():
                                    for label in table["configuration"]})
     heat = C.per_class_chart(per_class, "audio", "segment")
     assert len(heat.data[0].y) == 12 and heat.data[0].text[0][0] == "0"  # all 12, a zero reads 0
+    assert list(heat.data[0].x) == list(CLASSES)  # LLP's names, as every other page prints them
+    undefined = np.zeros(25)
+    undefined[3] = np.nan  # nothing annotated and nothing predicted: F1 undefined, never printed "nan"
+    heat = C.per_class_chart(C.per_class_frame({"HAN": {f"segment/{m}": undefined for m in ("audio", "visual", "av")}}),
+                             "audio", "segment")
+    assert heat.data[0].text[0][3] == C.NO_EVENTS and heat.data[0].text[0][2] == "0"
 
 
 def test_published_rows_are_deduplicated_and_set_against_later_methods():

@@ -259,14 +259,19 @@ def mean_per_class(reports: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray
     return {key: np.mean([r[key] for r in reports], axis=0) for key in reports[0]}
 
 
+NO_EVENTS = "–"  # a per-class cell with no annotated and no predicted event: F1 is undefined, not 0
+
+
 def per_class_chart(frame: pd.DataFrame, modality: str, level: str):
-    """One modality's per-class F1: configurations × the 25 classes, every value printed (a 0 reads "0")."""
+    """One modality's per-class F1: configurations × the 25 classes, every value printed (a 0 reads "0"; a class with
+    nothing annotated and nothing predicted in the split, whose F1 is undefined (NaN), reads NO_EVENTS). Classes are
+    named as LLP's files and every other page name them (Basketball_bounce)."""
     part = frame[frame["modality"] == modality]
     table = part.pivot(index="model", columns="class", values="F1")
     table = table.reindex(index=list(dict.fromkeys(part["model"])), columns=list(CLASSES))
     z = table.to_numpy(dtype=float)
-    text = [[f"{v:.0f}" for v in row] for row in z]
-    return _heat(z, list(table.index), [c.replace("_", " ") for c in CLASSES], text,
+    text = [[NO_EVENTS if np.isnan(v) else f"{v:.0f}" for v in row] for row in z]
+    return _heat(z, list(table.index), list(CLASSES), text,
                  f"{modality} · {level}-level F1 per class (%)", "Viridis", zrange=(0.0, 100.0), colorbar="F1 (%)")
 
 
