@@ -577,8 +577,8 @@ def newcomer_frame(zoo_rows: dict[str, Any]) -> str:
             "papers' width, the setting calibrated against LLP, 3 seeds of each method (a verdict marked \"k of 3 "
             "seeds so far\" rests on fewer while that matrix runs). **demo zoo verdict**: the zoo the other pages "
             f"inspect, {seeds} at **demo width** (a fraction of the papers' model size) on SynthLLP mini, 2,000 "
-            f"training videos whose difficulty is calibrated for HAN only; {noise}. A claim may not hold on a synthetic "
-            "benchmark for reasons that say more about the benchmark than about the paper, so a verdict is a "
+            f"training videos whose difficulty is calibrated for HAN only; {noise}. A claim may not hold on a "
+            "synthetic benchmark for reasons that say more about the benchmark than about the paper, so a verdict is a "
             "measurement to look into, not a judgement of the method. Every figure behind each verdict is printed.")
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from avvp_core import ui
+from avvp_core.analysis.compare import weights_seed_note
 from avvp_core.analysis.thresholds import (
     GRID,
     PROTOCOL,
@@ -105,6 +106,9 @@ except InputError as exc:  # e.g. damaged weights
 tuned = st.session_state.get(K.THRESHOLDS_TUNED) or {}
 if tuned.get("checkpoint") == name and "error" in tuned:  # val failed where test did not
     st.error(tuned["error"], icon=":material/error:")
+elif tuned.get("checkpoint") not in (None, name) and tuned.get("thresholds") == chosen and not chosen.is_protocol():
+    st.caption(f"These thresholds were tuned on val for {tuned['checkpoint']}, not for {name}: they show what "
+               f"{tuned['checkpoint']}'s thresholds do to {name}. *Tune on val* finds {name}'s own.")
 elif tuned.get("checkpoint") == name and tuned.get("thresholds") == chosen:
     at_val = ui.score_report(path, root, "val", gating).summary[tuned["metric"]]
     st.caption(f"Tuned on val for {metric_name(tuned['metric'])}: {tuned['value']:.2f} there, against {at_val:.2f} at "
@@ -114,6 +118,8 @@ elif tuned.get("checkpoint") == name and tuned.get("thresholds") == chosen:
 st.subheader(f"The ten figures on {split}")
 if chosen.is_protocol():
     st.caption("All thresholds at 0.5: these are the official figures (the checkpoint's own).")
+if note := weights_seed_note(name, card, split):
+    st.caption(note)
 table = comparison_table(at_protocol, at_chosen, chosen)
 st.dataframe(table, hide_index=True, key="thresholds_table", column_config=ui.figure_columns(fmt="%.2f"))
 if not chosen.is_protocol():  # what the figures above add up: the video whose own score the thresholds move most

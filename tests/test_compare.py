@@ -126,3 +126,16 @@ def test_compare_page(tiny_data, tmp_path):
     assert not errors.exception and errors.selectbox(key="errors_class").value == "Dog"
     assert errors.selectbox(key="errors_second").value == "HAN · han-s2"
     assert errors.radio(key="errors_split").value == "test"
+
+
+def test_a_card_of_several_seeds_says_its_weights_are_one_seed():
+    from types import SimpleNamespace
+
+    from avvp_core.analysis.compare import weights_seed_note
+
+    runs = [{"seed": s, "test": {k: v for k in METRIC_KEYS}} for s, v in ((1, 50.0), (2, 52.0), (3, 54.0))]
+    card = SimpleNamespace(config={"seed": 1}, metrics={"test": runs[0]["test"], "seeds": {"runs": runs}})
+    assert weights_seed_note("HAN", card) == (
+        "HAN stands for 3 seeds; these are the figures of seed 1, the weights shipped (segment Type@AV 50.00 on "
+        "test), while Home's leaderboard and Compare show the mean over the 3 seeds (52.00).")
+    assert weights_seed_note("HAN", SimpleNamespace(config={"seed": 1}, metrics={"test": runs[0]["test"]})) is None

@@ -140,6 +140,15 @@ def test_thresholds_page_shows_the_official_figures_and_tunes_on_val(tiny_data, 
                                                                                       chosen, strict=True))
     at.button(key="thresholds_reset").click().run()
     assert [at.select_slider(key=f"threshold_{k}").value for k in ("audio", "visual", "video")] == [0.5] * 3
+    assert not any("stands for" in c.value for c in at.caption)  # one run: no seeds' mean elsewhere to set apart
+
+    # thresholds another checkpoint was tuned to, still on the sliders: said, not passed off as this one's
+    at.select_slider(key="threshold_audio").set_value(0.3).run()
+    at.session_state["thresholds_tuned"] = {"checkpoint": "MMT · other", "metric": "segment/type", "value": 60.0,
+                                            "thresholds": Thresholds(audio=0.3)}
+    at.run()
+    assert any(c.value.startswith("These thresholds were tuned on val for MMT · other, not for HAN · han")
+               for c in at.caption)
 
 
 

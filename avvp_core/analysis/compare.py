@@ -75,6 +75,21 @@ def carries_seeds(card: Any, split: str = "test") -> bool:
     return len(seed_runs(card.metrics, card.config.get("seed"), split)) > 1
 
 
+def weights_seed_note(name: str, card: Any, split: str = "test") -> str | None:
+    """For a page that scores a card's weights (Thresholds, Errors, Timelines): when the card stands for several
+    seeds, the sentence that says its figures are the shipped seed's while Home and Compare show the seeds' mean
+    (with both segment-level Type@AV values), so the two do not read as a contradiction. None for a one-run card."""
+    runs = seed_runs(card.metrics, card.config.get("seed"), split)
+    if len(runs) < 2:
+        return None
+    own, mean = (card.metrics.get(split) or {}).get("segment/type"), over_seeds(card.metrics, None, split)[0]
+    if own is None or mean.get("segment/type") is None:
+        return None
+    return (f"{name} stands for {len(runs)} seeds; these are the figures of seed {card.config.get('seed')}, the "
+            f"weights shipped (segment Type@AV {own:.2f} on {split}), while Home's leaderboard and Compare show the "
+            f"mean over the {len(runs)} seeds ({mean['segment/type']:.2f}).")
+
+
 def over_seeds(metrics: dict[str, Any], seed: Any, split: str = "test") -> tuple[dict[str, float], str]:
     """What a leaderboard row shows for one card: the figures to rank by (the mean over the card's seeds when it
     carries several, else its own) and a text cell, "56.6 ± 1.2 / 51.7 ± 1.4 (3 seeds)" (segment / event Type@AV,
