@@ -7,6 +7,7 @@ import streamlit as st
 from avvp_core import ui
 from avvp_core.analysis.errors import (
     CONFUSION_MODALITIES,
+    NOTHING,
     class_confusion,
     confusion_figure,
     error_cells,
@@ -74,9 +75,14 @@ for name in chosen:
         ui.show_error(exc)
         st.stop()
     cells[name] = error_cells(*decisions[name], split.gt_audio, split.gt_visual)
-table = rank(video_table(split.filenames, cells[first], f1, None if cls == "any" else CLASSES.index(cls)), by)
+class_index = None if cls == "any" else CLASSES.index(cls)
+table = rank(video_table(split.filenames, cells[first], f1, class_index), by)
 st.caption(f"{len(table)} videos; error counts (cells) are those of **{first}**"
+           + (f", of {cls} only (the videos where it is annotated or decided wrongly)" if class_index is not None
+              else "")
            + (f"; F1 gap = {first} − {second}, in points" if len(chosen) == 2 else "")
+           + (f". The F1 columns, and a ranking by them, are the whole video's {metric_name(metric)} over all classes, "
+              f"as the protocol scores a video: rank by *errors* for {cls}'s own" if class_index is not None else "")
            + ". Select a row to open its timeline.")
 event = st.dataframe(table.round(1), hide_index=True, on_select="rerun", selection_mode="single-row",
                      key=K.ERRORS_TABLE)
@@ -85,13 +91,17 @@ if event.selection.rows:
     ui.open_in_timelines(split_name, row, chosen, f"Open {split.filenames[row]} in Timelines",
                          key="errors_open_timelines")
 
-totals = error_totals(cells)
+totals = error_totals(cells, class_index)
 fig = px.bar(totals, x="error", y="cells", color="model", pattern_shape="modality", barmode="group",
-             title="Wrong cells over the split, by type and modality", height=380)
+             title="Wrong cells over the split, by type and modality" + (f": {cls}" if class_index is not None else ""),
+             height=380)
 st.plotly_chart(fig, key="errors_totals", width="stretch")
 
 st.subheader("Class confusion")
 which = ui.kept(st.radio, "Count", CONFUSION_MODALITIES, key=K.ERRORS_CONFUSION, horizontal=True)
 confusion = class_confusion(*decisions[first], split.gt_audio, split.gt_visual, which)
-st.plotly_chart(confusion_figure(confusion, f"{first}: in the segments of a missed event, what it predicted instead"),
-                key="errors_confusion_map", width="stretch")
+st.plotly_chart(confusion_figure(confusion, f"{first}: where a class is annotated but not decided, what it decided "
+                                            "there instead"), key="errors_confusion_map", width="stretch")
+st.caption("Rows: the annotated class; a cell counts every segment (per modality) where it is annotated and not "
+           "decided, whether its whole event is missed or only an edge. A segment where several other classes are "
+           f"decided counts once for each of them; the last column, {NOTHING}, counts the segments where none is.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,8 @@ def test_video_table_ranking_and_class_filter():
     totals = error_totals({"a": cells})
     assert len(totals) == len(ERROR_TYPES) * 2
     assert totals.set_index(["error", "modality"]).loc[("audio leak", "visual"), "cells"] == 3
+    dog_totals = error_totals({"a": cells}, DOG).groupby("error")["cells"].sum()  # the chart follows the class too
+    assert dog_totals["boundary"] == 3 and dog_totals["missed"] == 4 and dog_totals.sum() == dog.loc[0, "errors"]
 
 
 def test_class_confusion_counts_what_is_predicted_instead():
@@ -136,3 +139,9 @@ def test_errors_page_ranks_videos_and_links_to_timelines(tiny_data, tmp_path):
     assert at.session_state["timeline_video"] == int(table.loc[0, "row"])
     assert at.session_state["timeline_split"] == "test"
     assert at.session_state["timeline_models"] == ["HAN · a", "HAN · b"]
+    at.selectbox(key="errors_class").set_value("Speech").run()  # a class: which figures are its own is said
+    assert not at.exception
+    caption = next(c.value for c in at.caption if "error counts (cells)" in c.value)
+    assert "of Speech only" in caption and "whole video's segment-level Type@AV over all classes" in caption
+    totals = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert totals["layout"]["title"]["text"].endswith(": Speech")

@@ -27,7 +27,7 @@ from ..constants import CLASSES, NUM_CLASSES
 
 ERROR_TYPES: tuple[str, ...] = ("audio leak", "visual leak", "missed", "false", "boundary", "wrong class")
 CONFUSION_MODALITIES: tuple[str, ...] = ("audio and visual", "audio", "visual")
-NOTHING = "(nothing)"  # confusion column: the event was missed and no other class was predicted there
+NOTHING = "(nothing)"  # confusion column: a class annotated and not decided where no other class is decided either
 
 
 def _spread(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -135,9 +135,11 @@ def rank(table: pd.DataFrame, by: str) -> pd.DataFrame:
     return table.iloc[order].reset_index(drop=True)
 
 
-def error_totals(cells_by_model: dict[str, dict[str, np.ndarray]]) -> pd.DataFrame:
-    """Long table (model, error, modality, cells) of every error type summed over the split."""
-    rows = [(name, kind, modality, int(cells[kind][m].sum()))
+def error_totals(cells_by_model: dict[str, dict[str, np.ndarray]], class_index: int | None = None) -> pd.DataFrame:
+    """Long table (model, error, modality, cells) of every error type summed over the split (`class_index`: only
+    that class's cells, as `video_table` counts them)."""
+    pick = slice(None) if class_index is None else slice(class_index, class_index + 1)
+    rows = [(name, kind, modality, int(cells[kind][m][..., pick].sum()))
             for name, cells in cells_by_model.items() for kind in ERROR_TYPES
             for m, modality in enumerate(("audio", "visual"))]
     return pd.DataFrame(rows, columns=["model", "error", "modality", "cells"])
