@@ -159,7 +159,9 @@ if models and split.has_truth:
     for name, source in models.items():
         pred_a, pred_v = source.decisions()
         table[name] = score(pred_a[one], pred_v[one], split.gt_audio[one], split.gt_visual[one]).summary
-    st.dataframe(pd.DataFrame(table).T.round(1), key="timeline_scores")
+    st.caption(f"This video's own scores (F1, %) with the official protocol, each row at its own thresholds: how "
+               f"each model does on {split.filenames[video]} alone, not on the split.")
+    st.dataframe(pd.DataFrame(table).T, key="timeline_scores", column_config=ui.figure_columns())
 # Drawn only while open (a closed expander's chart, filmstrip images included, was drawn on every change of the page);
 # opening or closing it reruns only this fragment.
 
