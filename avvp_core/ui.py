@@ -114,6 +114,7 @@ class StateKeys:
     THRESHOLDS_SWEEPS = "thresholds_sweeps"  # draw the sweeps of a large split (they cost 57 scorings a move)
     THRESHOLDS_TUNED = "thresholds_tuned"  # what the last "Tune on val" found (checkpoint, metric, thresholds, value)
     URL_WRITTEN = "url_written"  # page -> the query parameters this session last wrote (so a new URL is noticed)
+    URL_RECENT = "url_recent"  # page -> the views this session wrote before the last (STALE_URLS of them)
 
 
 KEPT = "kept/"  # prefix of the copies of widget values that outlive their widgets (page switches)
@@ -157,13 +158,18 @@ def remember(key: str, default: Any = None, options: list | None = None) -> Any:
     longer offered are dropped (a scalar falls back to `default`, or the first option). The widget must then be
     created without its own default / index / value (Streamlit warns when both are given)."""
     state = st.session_state
-    value = state[key] if key in state else state.get(KEPT + key, default)
+    live = key in state
+    value = state[key] if live else state.get(KEPT + key, default)
     if options is not None:
         if isinstance(value, list | tuple):
             value = [v for v in value if v in options]
         elif value not in options:
             value = default if default in options else (options[0] if options else None)
-    state[key] = value
+    # Only a missing or no longer valid value is written: a value set through session state is pushed to the browser
+    # as the widget's value when the run ends, so rewriting the live one on every run undid a click made while a run
+    # was still going (measured: Features' "PCA" clicked as the page first drew came back as t-SNE)
+    if not live or state[key] != value:
+        state[key] = value
     return value
 
 
@@ -207,7 +213,12 @@ def url_changes(page: str, params: tuple[str, ...]) -> dict[str, str]:
     written = everywhere.get(page, {})
     # a value another page wrote under the same name is that page's view left in the URL, not a link to this one
     foreign = {(k, v) for p, other in everywhere.items() if p != page for k, v in other.items()}
-    return {p: query[p] for p in params if p in query and query[p] != written.get(p) and (p, query[p]) not in foreign}
+    # and a value this page wrote a moment ago is its own echo: the browser may send a rerun (a click right after a
+    # change) with the query string from before the last write reached it; read as a link, it undid the change
+    # (measured: Features' PCA, then Compute at once, came back as t-SNE in about one try in five)
+    echoes = {(k, v) for view in st.session_state.get(StateKeys.URL_RECENT, {}).get(page, []) for k, v in view.items()}
+    return {p: query[p] for p in params if p in query and query[p] != written.get(p)
+            and (p, query[p]) not in foreign | echoes}
 
 
 def write_url(page: str, values: dict[str, str | None]) -> None:
@@ -220,7 +231,17 @@ def write_url(page: str, values: dict[str, str | None]) -> None:
     for k, v in clean.items():
         if query.get(k) != v:
             query[k] = v
-    st.session_state.setdefault(StateKeys.URL_WRITTEN, {})[page] = clean
+    last = st.session_state.setdefault(StateKeys.URL_WRITTEN, {}).get(page)
+    if last is not None and last != clean:
+        recent = st.session_state.setdefault(StateKeys.URL_RECENT, {}).setdefault(page, [])
+        recent[:] = [*recent, last][-STALE_URLS:]
+    st.session_state[StateKeys.URL_WRITTEN][page] = clean
+
+
+# How many of a page's earlier views count as echoes (url_changes): a stale query string is one or two writes behind.
+# The cost: the browser's Back / Forward within one session does not bring an earlier view back (a reload or a shared
+# link, a new session, always does).
+STALE_URLS = 3
 
 
 LINK_MODELS, LINK_MODEL = "checkpoints", "checkpoint"  # `accept_link` options: a comma-separated list, one name
