@@ -52,6 +52,7 @@ class StateKeys:
     FEATURES_COMPUTE = "features_compute"
     FEATURES_CHART = "features_chart"  # the scatter's box / lasso selection
     FEATURES_TABLE = "features_table"  # the selected videos' row selection
+    FEATURES_TABLE_OF = "features_table_of"  # which point selection that table (and its row selection) lists
     TIMELINE_START = "timeline_start"  # segment the player starts from
     DATA_SOURCE = "data_source"
     DATA_SYNTH_NAME = "data_synth_name"

@@ -81,9 +81,15 @@ if not len(ids):
     st.caption("Select points with the box or lasso tool (top right of the chart) to list the videos behind them.")
     st.stop()
 table = videos_behind(frame, ids)
+listed = (checkpoint, split_name, kind, method, int(max_points), hash(ids.tobytes()))
+if st.session_state.get(K.FEATURES_TABLE_OF) != listed:  # a new list: a row picked in the last one picks nothing here
+    st.session_state.pop(K.FEATURES_TABLE, None)
+    st.session_state[K.FEATURES_TABLE_OF] = listed
 st.caption(f"{len(ids)} points selected in {len(table)} videos. Select a row to open its timeline.")
-chosen = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key=K.FEATURES_TABLE)
-if chosen.selection.rows:
-    row = int(table.iloc[chosen.selection.rows[0]]["row"])
-    ui.open_in_timelines(split_name, row, [name], f"Open {table.iloc[chosen.selection.rows[0]]['video']} in Timelines",
+chosen = st.dataframe(table.drop(columns="row"), hide_index=True, on_select="rerun", selection_mode="single-row",
+                      key=K.FEATURES_TABLE)
+picked = [r for r in chosen.selection.rows if 0 <= r < len(table)]
+if picked:
+    row = int(table.iloc[picked[0]]["row"])
+    ui.open_in_timelines(split_name, row, [name], f"Open {table.iloc[picked[0]]['video']} in Timelines",
                         key="features_open_timelines")

@@ -140,7 +140,9 @@ def test_features_page_plots_selects_and_links(tiny_data, tiny_han):
     at.run()  # now from the disk cache (no button press)
     assert not at.exception
     table = at.dataframe[0].value
-    assert table["row"].tolist() == [0] and table.loc[0, "points"] == 3  # audio 0, 1 and visual segment 5 of video 0
+    first = LLPDataset(tiny_data).split("test").filenames[0]
+    assert table["video"].tolist() == [first] and table.loc[0, "points"] == 3  # audio 0, 1, visual 5 of video 0
+    assert "row" not in table  # the split's internal row index is not shown
     assert "3 points selected in 1 videos" in at.caption[-1].value
     at.session_state["features_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
@@ -148,6 +150,13 @@ def test_features_page_plots_selects_and_links(tiny_data, tiny_han):
     at.button(key="features_open_timelines").click().run()
     assert at.session_state["timeline_video"] == 0 and at.session_state["timeline_models"] == ["HAN · han"]
     assert at.session_state["timeline_at"] == "none"
+    # a new selection is a new list: the row picked in the last one picks nothing here (it pointed past a shorter
+    # list's end, a traceback, or silently at another video)
+    at.session_state["features_chart"] = {"selection": {"points": [{"customdata": [30, 0]}, {"customdata": [40, 0]}],
+                                                        "point_indices": [], "box": [], "lasso": []}}
+    at.run()
+    assert not at.exception and len(at.dataframe[0].value) == 2
+    assert not [b for b in at.button if b.key == "features_open_timelines"]
 
 
 @pytest.mark.app

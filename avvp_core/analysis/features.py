@@ -328,6 +328,9 @@ def scatter_figure(frame: pd.DataFrame, colour_by: str = "event combination", ti
     fig = go.Figure()
     for label in order:
         part = frame[labels.to_numpy() == label]
+        # audio points first: the legend draws a trace's marker with its first point's symbol, and a label's circle
+        # then means "this colour" (a diamond there marked a whole label as visual when only its first point was)
+        part = part.iloc[np.argsort(part["modality"].to_numpy() != "audio", kind="stable")]
         symbols = np.where(part["modality"].to_numpy() == "audio", "circle", "diamond")
         hover = (part["video"] + np.where(part["segment"] >= 0, " · segment " + part["segment"].astype(str), "")
                  + " · " + part["modality"] + "<br>" + part["event combination"].astype(str))
