@@ -24,6 +24,18 @@ settings = ui.extractor_settings(vggish)
 if settings.weights == "random":
     st.warning(f"Test mode ({ui.RANDOM_ENV_NOTE}): {settings.label}. Timelines below show the pipeline working, "
                "not what is in the video.", icon=":material/science:")
+# what can parse a real video comes first: a 500 MB download is no use without a checkpoint to read its features
+cards, refused = ui.real_video_checkpoints()
+if refused:
+    with st.expander(f"{len(refused)} checkpoint(s) not offered: trained on SynthLLP"):
+        for reason in refused:
+            st.caption(reason)
+if not cards:
+    st.info("No checkpoint trained on real LLP features yet. Convert the official HAN checkpoint "
+            "(`python -m avvp_core convert --from official-han SRC.pt --out runs/han-official`) or train on the "
+            "released LLP features, then come back.", icon=":material/info:")
+    st.stop()
+
 missing = ui.missing_extractor_weights(settings)
 if missing:
     st.info("The extractors' weights are downloaded on first use (about 500 MB, checked by checksum).",
@@ -37,17 +49,6 @@ if missing:
             ui.show_error(exc)
         else:
             st.rerun()
-    st.stop()
-
-cards, refused = ui.real_video_checkpoints()
-if refused:
-    with st.expander(f"{len(refused)} checkpoint(s) not offered: trained on SynthLLP"):
-        for reason in refused:
-            st.caption(reason)
-if not cards:
-    st.info("No checkpoint trained on real LLP features yet. Convert the official HAN checkpoint "
-            "(`python -m avvp_core convert --from official-han SRC.pt --out runs/han-official`) or train on the "
-            "released LLP features, then come back.", icon=":material/info:")
     st.stop()
 
 upload = st.file_uploader(f"Video ({', '.join(sorted(VIDEO_KINDS))}, up to {MAX_VIDEO_BYTES // MB} MB)",

@@ -49,6 +49,17 @@ def test_page_without_real_feature_checkpoints_says_what_to_do(tiny_data, tiny_h
 
 
 @pytest.mark.app
+def test_page_without_real_feature_checkpoints_asks_for_no_download(tiny_data, tiny_han, tmp_path, monkeypatch):
+    """Weights missing and nothing to read their features: the checkpoint notice, not a 500 MB download first."""
+    monkeypatch.delenv("AVVP_RANDOM_EXTRACTORS", raising=False)
+    monkeypatch.setenv("AVVP_EXTRACTOR_DIR", str(tmp_path / "weights"))
+    at = app_page("your_video", tiny_data, [tiny_han])
+    assert not at.exception and [i.value for i in at.info][-1].startswith("No checkpoint trained on real LLP")
+    assert not [b for b in at.button if b.key == "your_video_download"]
+    assert not any(c.value.startswith("extractor weights") for c in at.caption)
+
+
+@pytest.mark.app
 def test_page_names_missing_weights_in_one_line_each(tiny_data, tmp_path, monkeypatch):
     monkeypatch.delenv("AVVP_RANDOM_EXTRACTORS", raising=False)
     monkeypatch.setenv("AVVP_EXTRACTOR_DIR", str(tmp_path / "weights"))
