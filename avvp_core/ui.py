@@ -1440,16 +1440,17 @@ def real_video_checkpoints() -> tuple[dict[str, Any], list[str]]:
     (SynthLLP-trained: synthetic inputs). JSON only."""
     from .checkpoints import list_checkpoints
     from .extract.pipeline import synthetic_reason
+    from .names import checkpoint_names
 
-    usable, refused = {}, []
+    usable, refused = [], []
     for base in map(Path, st.session_state[StateKeys.CHECKPOINT_ROOTS]):
         for card in list_checkpoints(base):
             reason = synthetic_reason(card)
             if reason:
                 refused.append(reason)
             else:
-                usable[f"{card.path.relative_to(base)} ({card.model})"] = card
-    return usable, refused
+                usable.append((base, card))
+    return checkpoint_names(usable), refused  # named as every other page names checkpoints ("HAN · han-real")
 
 
 def store_uploaded_video(upload) -> Path:

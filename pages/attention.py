@@ -86,7 +86,7 @@ if not maps:
     st.stop()
 stretch = ui.kept(st.toggle, "Stretch colours to each map's own range", key=K.ATTENTION_STRETCH, default=False,
                   help="Fixed 0-1 (default) compares maps; stretched shows small differences and exaggerates them.")
-st.caption(f"{name} ({card.model}): {len(maps)} maps — {what}")
+st.caption(f"{name}: {len(maps)} maps — {what}")
 
 for kind, named in group_maps(maps).items():
     if kind == "messengers":  # the affinity captures: shown, with their truth, in the messenger section below
@@ -151,14 +151,17 @@ st.markdown(f"**What it changes.** The {view.target} decoder's video-level proba
             f"{split.filenames[other]} swapped in; everything else unchanged.")
 st.dataframe(effect_table(view, split, video), hide_index=True, key="attention_messenger_effect")
 largest = max(abs(view.removed - view.own).max(), abs(view.swapped - view.own).max())
-st.caption(f"Largest change of a {view.target} video-level probability: {largest:.3f}. The same swap on the whole "
-           "audio stream is Timelines' cross-audio view; fusion without messengers is the No MSG checkpoint "
+st.caption(f"Largest change of one of the {view.target} decoder's video-level probabilities: {largest:.3f}. "
+           + ("The same swap on the whole audio stream, not only its messenger, is Timelines' cross-audio view; "
+              if source == "audio" else "Timelines' cross-audio view swaps the whole audio stream, not the visual "
+              "messengers; ")
+           + "fusion without messengers is the No MSG checkpoint "
            + ("(" + ", ".join(n for n, c in cards.items() if c.model == "mmt_nomsg") + ")"
               if any(c.model == "mmt_nomsg" for c in cards.values()) else "(none trained on this data)") + ".")
 nomsg = [n for n, c in cards.items() if c.model == "mmt_nomsg"]
 if nomsg:
     ui.open_in_timelines(split_name, video, [name, nomsg[0]], f"Open {split.filenames[video]} in Timelines: {name} "
-                         f"beside {nomsg[0]} (No MSG), with the cross-audio view", key="attention_open_timelines")
+                         f"beside {nomsg[0]}, with the cross-audio view", key="attention_open_timelines")
 
 st.subheader("More than one messenger (paper 000, table 3)")
 several = {n: messenger_counts(c.config.get("model_config") or {}) for n, c in cards.items()

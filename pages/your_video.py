@@ -80,7 +80,7 @@ with player:
 with events_column:
     st.subheader("Events")
     for name, result in parsed.results.items():
-        st.markdown(f"**{name}** ({result['card'].model}, {result['gating']} gating)")
+        st.markdown(f"**{name}** ({result['gating']} gating)")
         lines = []
         for kind in MODALITY_EVENTS:
             events = result["events"][kind]

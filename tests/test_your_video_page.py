@@ -34,8 +34,8 @@ def test_page_offers_real_feature_checkpoints_and_refuses_synthllp_ones(tiny_dat
     assert "Test mode" in at.warning[0].value and "RANDOM-WEIGHT" in at.warning[0].value
     assert at.expander[0].label == "1 checkpoint(s) not offered: trained on SynthLLP"
     assert any("trained on SynthLLP" in c.value for c in at.caption)
-    assert at.multiselect(key="your_video_checkpoints").options == ["han-real (han)"]
-    assert at.multiselect(key="your_video_checkpoints").value == ["han-real (han)"]
+    assert at.multiselect(key="your_video_checkpoints").options == ["HAN + imported (test) · han-real"]
+    assert at.multiselect(key="your_video_checkpoints").value == ["HAN + imported (test) · han-real"]
     assert any(c.value == "Choose a clip and at least one checkpoint." for c in at.caption)
 
 
