@@ -301,16 +301,20 @@ def whole_number_link(low: int, high: int):
     return parse
 
 
-def video_from_link(dataset, value: str, split_key: str, video_key: str) -> bool:
+def video_from_link(dataset, value: str, split_key: str, video_key: str, linked_split: str | None = None) -> bool:
     """Point a page's split and video widgets (`split_key`, `video_key`) at the video a link names (its filename or
-    YouTube id; analysis.timeline.find_video), preferring the split the page shows; a warning when none matches.
-    Whether one did."""
+    YouTube id; analysis.timeline.find_video), preferring the split the link names (`linked_split`), else the one the
+    page shows; a warning when none matches, or when the video is in another split than the link names. Whether one
+    did."""
     from .analysis.timeline import find_video
 
-    found = find_video(dataset, value, st.session_state.get(split_key))
+    found = find_video(dataset, value, linked_split or st.session_state.get(split_key))
     if found is None:
         st.warning(f"No test or val video matches {value!r} from the link.", icon=":material/link_off:")
         return False
+    if linked_split is not None and found[0] != linked_split:
+        st.warning(f"From the link: {value!r} is a {found[0]} video, not a {linked_split} one: shown from {found[0]}.",
+                   icon=":material/link_off:")
     st.session_state[split_key], st.session_state[video_key] = found
     return True
 

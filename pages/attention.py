@@ -41,7 +41,8 @@ for param, key in (("checkpoint", K.ATTENTION_CHECKPOINT), ("split", K.ATTENTION
         st.session_state[key] = incoming[param]
 if "class" in incoming or "videos" in incoming:
     st.session_state[K.ATTENTION_MODE] = "average per class"
-if "video" in incoming and ui.video_from_link(dataset, incoming["video"], K.ATTENTION_SPLIT, K.ATTENTION_VIDEO):
+if "video" in incoming and ui.video_from_link(dataset, incoming["video"], K.ATTENTION_SPLIT, K.ATTENTION_VIDEO,
+                                                          incoming.get("split")):
     st.session_state[K.ATTENTION_SEARCH], st.session_state[K.ATTENTION_MODE] = "", "one video"
 
 left, middle, right = st.columns([2, 1, 1])

@@ -46,7 +46,8 @@ if "at" in incoming:  # a second row of a model the link may not list among its 
     st.session_state[K.TIMELINE_AT] = incoming["at"]
 if "at_thresholds" in incoming:
     ui.set_thresholds(K.TIMELINE_AT_THRESHOLD, incoming["at_thresholds"])
-if "video" in incoming and ui.video_from_link(dataset, incoming["video"], K.TIMELINE_SPLIT, K.TIMELINE_VIDEO):
+if "video" in incoming and ui.video_from_link(dataset, incoming["video"], K.TIMELINE_SPLIT, K.TIMELINE_VIDEO,
+                                                          incoming.get("split")):
     st.session_state[K.TIMELINE_SEARCH], st.session_state[K.TIMELINE_CLASS] = "", "any"
     st.session_state[K.TIMELINE_DISAGREE] = False
 

@@ -269,6 +269,14 @@ def test_an_attention_link_reopens_its_view_and_a_bad_one_names_its_problem(tiny
     assert links == ["From the link: class='Kazoo' is not one of the choices here; videos: 0 is outside 1-512. Those "
                      "keep their current choice.", "No test or val video matches 'nosuchvideo' from the link."]
 
+    test_video = LLPDataset(tiny_data).split("test").filenames[2]
+    at = _page("attention.py", tiny_data, trained)
+    at.query_params.update({"split": "val", "video": test_video})  # the video is in test: shown there, and said
+    at.run()
+    assert not at.exception and at.radio(key="attention_split").value == "test"
+    assert f"From the link: '{test_video}' is a test video, not a val one: shown from test." in [
+        w.value for w in at.warning]
+
 
 def test_map_flags_single_key_and_near_uniform_maps():
     from avvp_core.analysis.attention import AttentionMap, map_flag
