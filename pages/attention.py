@@ -14,6 +14,7 @@ from avvp_core.analysis.messengers import (
     effect_table,
     messenger_counts,
     shares_figure,
+    shares_note,
 )
 from avvp_core.constants import CLASSES
 from avvp_core.errors import InputError
@@ -143,6 +144,8 @@ st.markdown(f"**Where it comes from.** Each {source} segment's share of the pool
             "of a messenger sum to 100 %; a negative share pulls against the others).")
 st.plotly_chart(shares_figure(view, f"{split.filenames[video]}: {source} segments → {source} messenger(s)"),
                 key="attention_messenger_shares", width="stretch")
+if note := shares_note(view):
+    st.info(note, icon=":material/drag_handle:")
 st.markdown(f"**What it carries.** The {source} classifier read on each messenger (sigmoid class affinity; "
             f"approximate, messengers are not decoder outputs) against this video's {source} truth: AUC 1 = every "
             "annotated class ranks above every other, 0.5 = chance.")

@@ -311,3 +311,20 @@ def test_timelines_cross_audio_section_appears_for_mmt_only(tiny_data, trained):
     options = at.selectbox(key="cross_audio_video").options
     assert len(options) == len(filenames) - 1  # every other video of the split; its own audio is not a swap
     assert filenames[at.selectbox(key="timeline_video").value] not in options
+
+
+def test_near_equal_messenger_shares_are_said_and_uneven_ones_are_not():
+    from types import SimpleNamespace
+
+    from avvp_core.analysis.messengers import shares_note
+
+    flat = SimpleNamespace(bins=[(0, 10)], shares=np.array([[0.095, 0.105] * 5]))
+    assert shares_note(flat) == ("near-equal shares: 9.5%-10.5% against an equal 10%, so in this video the messenger "
+                                 "is close to the plain mean of its segments; the pooling weighs no segment much "
+                                 "above another.")
+    peaked = SimpleNamespace(bins=[(0, 10)], shares=np.array([[0.3] + [0.7 / 9] * 9]))
+    assert shares_note(peaked) is None
+    three = SimpleNamespace(bins=[(0, 4), (3, 7), (6, 10)], shares=np.full((3, 10), np.nan))
+    for i, (start, end) in enumerate(three.bins):
+        three.shares[i, start:end] = 1 / (end - start)
+    assert shares_note(three).startswith("near-equal shares: 25.0%-25.0% against an equal 25%")

@@ -29,7 +29,9 @@ from ..errors import InputError
 from .attention import video_batch
 
 TRIVIAL_NOTE = ("With one messenger per modality (n = 1, the paper's setting, eq. 4-5) the messenger is pooled, not "
-                "attended: see below how much each segment contributes to it.")
+                "attended: *Messengers: what they are* below (one video) shows how much each segment contributes to "
+                "it.")
+NEAR_EQUAL = 0.1  # shares_note: every share within this fraction of an equal share
 
 
 def pooling_bins(t: int, n: int) -> list[tuple[int, int]]:
@@ -151,6 +153,19 @@ def effect_table(view: MessengerView, split: Split, row: int, min_change: float 
         "swapped − own": (view.swapped - view.own)[keep].round(3)})
 
 
+def shares_note(view: MessengerView) -> str | None:
+    """When every segment's share of its messenger is within NEAR_EQUAL of an equal share (the attention maps' own
+    near-uniform rule): the messenger is close to the plain mean of its segments, and the bars, drawn to their own
+    scale, would suggest differences that say little. None otherwise."""
+    shares = [view.shares[i, start:end] for i, (start, end) in enumerate(view.bins)]
+    if not all(len(s) and np.all(np.abs(s * len(s) - 1) <= NEAR_EQUAL) for s in shares):
+        return None
+    lo, hi = min(float(s.min()) for s in shares), max(float(s.max()) for s in shares)
+    equal = 1 / max(len(s) for s in shares)
+    return (f"near-equal shares: {lo:.1%}-{hi:.1%} against an equal {equal:.0%}, so in this video the messenger is "
+            "close to the plain mean of its segments; the pooling weighs no segment much above another.")
+
+
 def shares_figure(view: MessengerView, title: str = ""):
     """Bars: each segment's share of its messenger's pooled vector (one colour per messenger)."""
     import plotly.graph_objects as go
@@ -169,4 +184,4 @@ def shares_figure(view: MessengerView, title: str = ""):
 
 
 __all__ = ["TRIVIAL_NOTE", "MessengerView", "affinity_auc", "carries_table", "effect_table", "messenger_counts",
-           "messenger_view", "pooling_bins", "shares_figure", "uses_messengers"]
+           "messenger_view", "pooling_bins", "shares_figure", "shares_note", "uses_messengers"]
