@@ -77,7 +77,9 @@ except InputError as exc:
     ui.show_error(exc)
     st.stop()
 st.subheader("Statistics")
-st.caption("Bars: the data in use beside the real LLP (train labels; val + test dense truth).")
+st.caption("Bars: the data in use beside the real LLP (train labels; val + test dense truth). Hover a modality-mix "
+           "bar for the number of events its shares are taken over: a class with few events in a small split shows "
+           "shares as bold as a class with hundreds.")
 for i, (title, fig) in enumerate(charts.items()):
     st.markdown(f"**{title}**")
     st.plotly_chart(fig, key=f"data_chart_{i}", width="stretch")

@@ -24,6 +24,9 @@ def test_statistics_frames_put_the_data_beside_llp(tiny_data):
     assert speech == pytest.approx(49.88, abs=0.01)
     mix = modality_mix_frame(stats).groupby("class")["share (%)"].sum()
     assert all(abs(v - 100) < 1e-6 or v == 0 for v in mix)  # each class's mix sums to 100 (or has no event)
+    events = modality_mix_frame(stats).groupby("class")["events"].first()  # what each class's shares are taken over
+    assert events.to_dict() == {c: m["events"] for c, m in stats["truth"]["class_modality_mix"].items()}
+    assert (events > 0).any()
     assert set(duration_frame(stats, llp_stats()).modality) == {"audio", "visual"}
     co = cooccurrence(ds)
     assert co.shape == (25, 25) and (co == co.T).all()
