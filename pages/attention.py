@@ -89,6 +89,10 @@ if not maps:
 stretch = ui.kept(st.toggle, "Stretch colours to each map's own range", key=K.ATTENTION_STRETCH, default=False,
                   help="Fixed 0-1 (default) compares maps; stretched shows small differences and exaggerates them.")
 st.caption(f"{name}: {len(maps)} maps — {what}")
+if card.model == "msdu" and (card.config.get("model_config") or {}).get("msdu_detach", True):
+    st.caption("MSDU's attention is HAN's: its decision units read the encoders' features detached, to measure the "
+               "imbalance (paper 004, eq. 11), and train nothing else, so with the same recipe and seed its maps are "
+               "those of the HAN run beside it (MSDU + JoMoLD's are HAN + JoMoLD's).")
 
 for kind, named in group_maps(maps).items():
     if kind == "messengers":  # the affinity captures: shown, with their truth, in the messenger section below
