@@ -167,8 +167,8 @@ def remember(key: str, default: Any = None, options: list | None = None) -> Any:
         elif value not in options:
             value = default if default in options else (options[0] if options else None)
     # Only a missing or no longer valid value is written: a value set through session state is pushed to the browser
-    # as the widget's value when the run ends, so rewriting the live one on every run undid a click made while a run
-    # was still going (measured: Features' "PCA" clicked as the page first drew came back as t-SNE)
+    # as the widget's value when the run ends, and the live value is the browser's own already (a reverted click that
+    # looked like this was a stale URL read as a link: url_changes)
     if not live or state[key] != value:
         state[key] = value
     return value
