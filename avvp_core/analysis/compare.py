@@ -76,9 +76,10 @@ def carries_seeds(card: Any, split: str = "test") -> bool:
 
 
 def weights_seed_note(name: str, card: Any, split: str = "test") -> str | None:
-    """For a page that scores a card's weights (Thresholds, Errors, Timelines): when the card stands for several
-    seeds, the sentence that says its figures are the shipped seed's while Home and Compare show the seeds' mean
-    (with both segment-level Type@AV values), so the two do not read as a contradiction. None for a one-run card."""
+    """For a page that scores a card's weights (the Thresholds page, beside its "official" figures): when the card
+    stands for several seeds, the sentence that says its figures are the shipped seed's while Home and Compare show
+    the seeds' mean (with both segment-level Type@AV values), so the two do not read as a contradiction. None for a
+    one-run card."""
     runs = seed_runs(card.metrics, card.config.get("seed"), split)
     if len(runs) < 2:
         return None
