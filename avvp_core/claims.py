@@ -21,6 +21,7 @@ import numpy as np
 
 from .checkpoint_schema import finite_number
 from .errors import InputError
+from .names import signed
 from .published import published_for
 
 TYPES = ("segment/type", "event/type")
@@ -311,9 +312,9 @@ class GapChange:
         if self.narrows:
             return ""
         if self.with_ < self.without:
-            return (f"the gap is {100 * self.change:+.2f} % with DGM, less than the seeds alone move it ({self.basis}):"
-                    " no narrowing is measured.")
-        return f"the gap is {100 * self.change:+.2f} % with DGM: wider, not narrower."
+            return (f"the gap is {signed(100 * self.change, 2)} % with DGM, less than the seeds alone move it "
+                    f"({self.basis}): no narrowing is measured.")
+        return f"the gap is {signed(100 * self.change, 2)} % with DGM: wider, not narrower."
 
 
 def gap_change(with_: list[float], without: list[float]) -> GapChange:
@@ -407,7 +408,7 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
                 va, vb = [r["test"][fig] for r in cand], [r["test"][fig] for r in base]
                 a, b = float(np.mean(va)), float(np.mean(vb))
                 flags.append(a > b)
-                text = f"{SHORT[fig]} {_cell(va)} vs {_cell(vb)} ({a - b:+.1f})"
+                text = f"{SHORT[fig]} {_cell(va)} vs {_cell(vb)} ({signed(a - b)})"
                 if len(va) > 1 and len(va) == len(vb):  # seed i against seed i
                     text += f", above in {sum(x > y for x, y in zip(va, vb, strict=True))}/{len(va)} seeds"
                 within = len(va) > 1 and len(vb) > 1 and abs(a - b) < _spread(va, vb)
@@ -417,7 +418,7 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
                 parts.append(text)
                 pa, pb = _published(entries.get(claim.candidate), fig), _published(entries.get(claim.baseline), fig)
                 if pa is not None and pb is not None:
-                    pub.append(f"{SHORT[fig]} {pa:.1f} vs {pb:.1f} ({pa - pb:+.1f})")
+                    pub.append(f"{SHORT[fig]} {pa:.1f} vs {pb:.1f} ({signed(pa - pb)})")
             # A verdict that fails only on differences smaller than the seeds' spread has a measured reason already:
             # the seeds cannot tell the two apart there.
             below = [(SHORT[f], w) for f, up, w in zip(claim.figures, flags, inside, strict=True) if not up]
@@ -444,7 +445,7 @@ def check(runs: dict[str, list[dict[str, Any]]], entries: dict[str, dict[str, An
             change = gap_change(ga, gb)
             out.append({**row, "verdict": _verdict([change.narrows]),
                         "measured": f"mean gap between audio and visual training loss {change.with_:.5f} with vs "
-                                    f"{change.without:.5f} without ({100 * change.change:+.2f} %)",
+                                    f"{change.without:.5f} without ({signed(100 * change.change, 2)} %)",
                         "published": "paper 004, Fig. 5 (curves; no figure to compare)",
                         **({"why": change.reason()} if not change.narrows else {})})
         else:  # label_precision

@@ -225,6 +225,13 @@ def metric_help(key: str) -> str:
     return f"{metric_name(key)} F1 (%). {GLOSSARY[FIGURE_NAMES[figure]]} {GLOSSARY[LEVELS[level]]}"
 
 
+def signed(value: float, digits: int = 1) -> str:
+    """A difference as text with its sign, "+1.2" / "-0.4", and "0.0" where it rounds to nothing: "-0.0" would
+    claim a direction the printed digits do not show."""
+    text = f"{value:+.{digits}f}"
+    return text[1:] if text[1:].replace("0", "").replace(".", "") == "" else text
+
+
 METRIC_NAMES = {k: metric_name(k) for k in METRIC_KEYS}
 METRIC_SHORT = {k: metric_short(k) for k in METRIC_KEYS}
 

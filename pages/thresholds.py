@@ -20,7 +20,7 @@ from avvp_core.analysis.thresholds import (
 )
 from avvp_core.constants import METRIC_KEYS
 from avvp_core.errors import InputError
-from avvp_core.names import metric_name
+from avvp_core.names import metric_name, signed
 
 K = ui.StateKeys
 ui.init_state()
@@ -134,7 +134,8 @@ if not chosen.is_protocol():  # what the figures above add up: the video whose o
     for row, verb, key in ((int(np.argmax(moved)), "gains", "best"), (int(np.argmin(moved)), "loses", "worst")):
         if (moved[row] > 0) if key == "best" else (moved[row] < 0):
             ui.open_in_timelines(split, row, [name], f"{filenames[row]} in Timelines: {name} at 0.5 and at these "
-                                 f"thresholds (its segment Type@AV {verb} most there, {100 * moved[row]:+.0f})",
+                                 f"thresholds (its segment Type@AV {verb} most there, "
+                                 f"{signed(100 * moved[row])} points)",
                                  key=f"thresholds_open_timelines_{key}", at=(name, chosen))
     st.caption(f"On {int(np.count_nonzero(moved > 0)):,} of the {videos:,} videos the chosen thresholds raise the "
                f"video's own segment Type@AV, on {int(np.count_nonzero(moved < 0)):,} they lower it"

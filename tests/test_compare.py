@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avvp_core.analysis.compare import aggregate, per_class_frame, same_figures, with_deltas
+from avvp_core.analysis.compare import (
+    aggregate,
+    delta_table,
+    deltas_chart,
+    per_class_frame,
+    same_figures,
+    with_deltas,
+)
 from avvp_core.checkpoints import Card
 from avvp_core.constants import CLASSES, METRIC_KEYS
 
@@ -44,6 +51,19 @@ def test_seeds_aggregate_and_deltas():
     assert han["segment/type"] == pytest.approx(52.0) and han["segment/type ±"] == pytest.approx(2.0)
     mgn = table[table.configuration == "MGN"].iloc[0]
     assert np.isnan(mgn["event/event ±"]) and mgn["Δ event/event"] == pytest.approx(8.0)
+
+
+def test_a_difference_that_rounds_to_nothing_has_no_sign():
+    from avvp_core.names import signed
+
+    assert [signed(v) for v in (-0.04, 0.04, -0.06, 1.25, 0.0)] == ["0.0", "0.0", "-0.1", "+1.2", "0.0"]
+    assert signed(-0.004, 2) == "0.00" and signed(-0.006, 2) == "-0.01"
+    table = with_deltas(aggregate([_card("han", 1, 50.0), _card("mgn", 1, 49.97)]), "HAN")  # MGN 0.03 below
+    cells = delta_table(table)
+    mgn = cells[cells.configuration == "MGN"].iloc[0]
+    assert all(str(mgn[f"Δ {k}"]) == "0.0" for k in METRIC_KEYS)  # + 0.0: the table's "%+.1f" shows "+0.0"
+    text = deltas_chart(table, "HAN").data[0].text
+    assert "-0.0" not in str(text) and text[1][0] == "0.0"
 
 
 def test_configurations_differing_only_in_training_settings_get_distinct_labels():

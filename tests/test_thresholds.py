@@ -23,6 +23,7 @@ from avvp_core.checkpoints import read_card
 from avvp_core.constants import METRIC_KEYS
 from avvp_core.data import LLPDataset
 from avvp_core.metrics import gate, score
+from avvp_core.names import signed
 from avvp_core.predictions import Predictions
 
 
@@ -171,7 +172,8 @@ def test_thresholds_page_opens_the_videos_they_change_most_in_timelines(tiny_dat
         {"thresholds_open_timelines_best"} if higher else set())  # a button only where a video gains / loses
     worst = int(np.argmin(change))
     label = buttons["thresholds_open_timelines_worst"].label
-    assert label.startswith(split.filenames[worst]) and f"loses most there, {100 * change[worst]:+.0f})" in label
+    assert label.startswith(split.filenames[worst])
+    assert f"loses most there, {signed(100 * change[worst])} points)" in label
     assert any(c.value.startswith(f"On {higher:,} of the 20 videos the chosen thresholds raise the video's own "
                                   f"segment Type@AV, on {lower:,} they lower it") for c in at.caption)
     buttons["thresholds_open_timelines_worst"].click().run()

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..constants import CLASSES, METRIC_KEYS
+from ..names import card_method, metric_short, paper_name, signed
 
 
 def configuration_key(card: Any) -> str:
@@ -27,8 +28,6 @@ def configuration_key(card: Any) -> str:
 
 def configuration_label(card: Any) -> str:
     """The configuration's display name: the method as its paper writes it (names.card_method), "HAN + MA"."""
-    from ..names import card_method
-
     return card_method(card)
 
 
@@ -220,7 +219,12 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
 def delta_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Configuration and its ten Δ columns (empty when `with_deltas` found no baseline)."""
     columns = [f"Δ {k}" for k in METRIC_KEYS if f"Δ {k}" in frame]
-    return frame[["configuration", *columns]].copy() if columns else pd.DataFrame()
+    if not columns:
+        return pd.DataFrame()
+    out = frame[["configuration", *columns]].copy()
+    # rounded to the one decimal shown, and + 0.0 turns -0.0 into 0.0: a cell reads "+0.0", never "-0.0"
+    out[columns] = out[columns].round(1) + 0.0
+    return out
 
 
 def _heat(z: np.ndarray, rows: list[str], columns: list[str], text: list[list[str]], title: str, colorscale,
@@ -239,8 +243,6 @@ def _heat(z: np.ndarray, rows: list[str], columns: list[str], text: list[list[st
 
 def figures_chart(frame: pd.DataFrame, title: str = "The ten figures (mean over seeds, %)"):
     """Configurations × figures as a heat map with every value printed (0.0 included, never a blank)."""
-    from ..names import metric_short
-
     z = frame[list(METRIC_KEYS)].to_numpy(dtype=float)
     text = [[f"{v:.1f}" for v in row] for row in z]
     return _heat(z, list(frame["configuration"]), [metric_short(k) for k in METRIC_KEYS], text, title, "Viridis",
@@ -249,11 +251,9 @@ def figures_chart(frame: pd.DataFrame, title: str = "The ten figures (mean over 
 
 def deltas_chart(frame: pd.DataFrame, baseline: str):
     """Δ against the baseline as a diverging heat map (red below, blue above, white = no change), values printed."""
-    from ..names import metric_short
-
     columns = [f"Δ {k}" for k in METRIC_KEYS]
     z = frame[columns].to_numpy(dtype=float)
-    text = [[f"{v:+.1f}" for v in row] for row in z]
+    text = [[signed(v) for v in row] for row in z]
     bound = max(1.0, float(np.nanmax(np.abs(z))) if z.size else 1.0)
     return _heat(z, list(frame["configuration"]), [metric_short(k) for k in METRIC_KEYS], text,
                  f"Δ against {baseline} (points)", "RdBu", zmid=0.0, zrange=(-bound, bound), colorbar="Δ")
@@ -308,7 +308,6 @@ def _agree(row: dict[str, Any], figures: dict[str, float | None]) -> bool:
 def published_frame(cards: list[Any]) -> pd.DataFrame:
     """The papers' published LLP test figures for the (model, recipe) pairs among `cards`, each printed row once:
     a method's figures that several papers copy (HAN's in all five) are one row naming every source."""
-    from ..names import paper_name
     from ..published import published_for
 
     seen, merged = set(), []

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..checkpoint_schema import finite_number
 from ..constants import METRIC_KEYS, MODALITIES
+from ..names import signed
 
 Rows = Sequence[Mapping[str, Any]]
 FIGURES = ("audio", "visual", "av", "type", "event")
@@ -182,7 +183,7 @@ def loss_gap_verdict(runs: Mapping[str, tuple[Rows, bool]]) -> str:
     return (f"**DGM {verdict} the gap between the audio and visual training losses here**: mean over epochs of "
             f"|audio − visual| {change.with_:.4f} with DGM ({len(with_)} run{'s' * (len(with_) > 1)}) vs "
             f"{change.without:.4f} without ({len(without)} run{'s' * (len(without) > 1)}), "
-            f"{100 * change.change:+.2f} %{'.' if change.narrows else '; ' + change.reason()} Measured as in the "
+            f"{signed(100 * change.change, 2)} %{'.' if change.narrows else '; ' + change.reason()} Measured as in the "
             "claims table (paper 004, Fig. 5).")
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..checkpoint_schema import finite_number, read_json_object
 from ..data.synthetic import GENERATOR_VERSION, KNOBS, SYNTH_META_FILE, resolve_knobs
+from ..names import signed
 
 # knob -> (min, max, step, short help); defaults are SynthLLP's (the real LLP's figures)
 LAB_KNOBS: dict[str, tuple[float, float, float, str]] = {
@@ -85,7 +86,7 @@ def _measured(result: Any) -> bool:
 def preset_line(result: dict[str, Any], level: str = "segment") -> str:
     """MMT − HAN of one measured preset, mean ± std over its seeds, one figure per modality and Type@AV."""
     mean, std = result["delta_mean"], result["delta_std"]
-    parts = [f"{label} {mean[f'{level}/{k}']:+.1f} ± {std[f'{level}/{k}']:.1f}" for k, label in FIGURES.items()]
+    parts = [f"{label} {signed(mean[f'{level}/{k}'])} ± {std[f'{level}/{k}']:.1f}" for k, label in FIGURES.items()]
     return f"MMT − HAN over {len(result['seeds'])} seeds ({level} level, test): " + ", ".join(parts) + " F1 points"
 
 
@@ -107,8 +108,8 @@ def verdict(results: dict[str, Any], level: str = "segment") -> str:
              "measure on LLP's 10,000 training videos, 40 epochs per stage, MMT with its CAPC and MA recipe.")
     if ahead and grows:
         return (f"**Measured at Lab's scale ({seeds} seeds): the effect appears.** With 90 % audio-only events MMT "
-                f"beats HAN on visual by {v1:+.1f} and on audio-visual by {av1:+.1f} points, more than at LLP's mix "
-                f"({v0:+.1f} / {av0:+.1f}). {scale}")
+                f"beats HAN on visual by {signed(v1)} and on audio-visual by {signed(av1)} points, more than at "
+                f"LLP's mix ({signed(v0)} / {signed(av0)}). {scale}")
     parts = []
     for name, r in presets.items():
         sides: dict[str, list[str]] = {"above": [], "below": [], "within one standard deviation of": []}
@@ -123,8 +124,8 @@ def verdict(results: dict[str, Any], level: str = "segment") -> str:
     there = ("MMT is ahead there, but by no more than at LLP's mix" if ahead else
              "MMT is not ahead of HAN there" + (", though the gap narrows" if grows else ""))
     return (f"**Measured at Lab's scale ({seeds} seeds): the predicted effect does not appear.** From LLP's mix to "
-            f"90 % audio-only events, MMT − HAN on visual / audio-visual goes from {v0:+.1f} / {av0:+.1f} to "
-            f"{v1:+.1f} / {av1:+.1f} points: {there}. What does appear: {seen}. {scale}")
+            f"90 % audio-only events, MMT − HAN on visual / audio-visual goes from {signed(v0)} / {signed(av0)} to "
+            f"{signed(v1)} / {signed(av1)} points: {there}. What does appear: {seen}. {scale}")
 
 
 def default_knobs() -> dict[str, float]:
@@ -176,7 +177,7 @@ def measured_summary(table: pd.DataFrame, level: str = "segment") -> str:
         return ""
     delta = table.iloc[2]
     names = {"audio": "audio", "visual": "visual", "av": "audio-visual", "type": "Type@AV", "event": "Event@AV"}
-    parts = [f"{label} {delta[f'{level}/{fig}']:+.1f}" for fig, label in names.items()]
+    parts = [f"{label} {signed(delta[f'{level}/{fig}'])}" for fig, label in names.items()]
     return f"Measured here ({level} level, test split), {table.index[2]}: " + ", ".join(parts) + " F1 points."
 
 
