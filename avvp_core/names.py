@@ -226,10 +226,10 @@ def metric_help(key: str) -> str:
 
 
 def signed(value: float, digits: int = 1) -> str:
-    """A difference as text with its sign, "+1.2" / "-0.4", and "0.0" where it rounds to nothing: "-0.0" would
-    claim a direction the printed digits do not show."""
+    """A difference as text with its sign, "+1.2" / "-0.4", and "+0.0" where it rounds to nothing (as a "%+.1f" table
+    column prints a zero): "-0.0" would claim a direction the printed digits do not show."""
     text = f"{value:+.{digits}f}"
-    return text[1:] if text[1:].replace("0", "").replace(".", "") == "" else text
+    return "+" + text[1:] if text[1:].replace("0", "").replace(".", "") == "" else text
 
 
 METRIC_NAMES = {k: metric_name(k) for k in METRIC_KEYS}

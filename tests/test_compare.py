@@ -56,14 +56,14 @@ def test_seeds_aggregate_and_deltas():
 def test_a_difference_that_rounds_to_nothing_has_no_sign():
     from avvp_core.names import signed
 
-    assert [signed(v) for v in (-0.04, 0.04, -0.06, 1.25, 0.0)] == ["0.0", "0.0", "-0.1", "+1.2", "0.0"]
-    assert signed(-0.004, 2) == "0.00" and signed(-0.006, 2) == "-0.01"
+    assert [signed(v) for v in (-0.04, 0.04, -0.06, 1.25, 0.0)] == ["+0.0", "+0.0", "-0.1", "+1.2", "+0.0"]
+    assert signed(-0.004, 2) == "+0.00" and signed(-0.006, 2) == "-0.01"
     table = with_deltas(aggregate([_card("han", 1, 50.0), _card("mgn", 1, 49.97)]), "HAN")  # MGN 0.03 below
     cells = delta_table(table)
     mgn = cells[cells.configuration == "MGN"].iloc[0]
     assert all(str(mgn[f"Δ {k}"]) == "0.0" for k in METRIC_KEYS)  # + 0.0: the table's "%+.1f" shows "+0.0"
     text = deltas_chart(table, "HAN").data[0].text
-    assert "-0.0" not in str(text) and text[1][0] == "0.0"
+    assert "-0.0" not in str(text) and text[1][0] == "+0.0"  # the heat map as the table
 
 
 def test_configurations_differing_only_in_training_settings_get_distinct_labels():
