@@ -246,6 +246,9 @@ STALE_URLS = 3
 
 
 LINK_MODELS, LINK_MODEL = "checkpoints", "checkpoint"  # `accept_link` options: a comma-separated list, one name
+# An `accept_link` option for a parameter whose choices the page knows only further down (a model's embeddings, the
+# configurations of a table): left out now, neither applied nor named; the page checks it there with its choices.
+LINK_LATER = "later"
 
 
 def accept_link(incoming: dict[str, str], cards: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -261,6 +264,8 @@ def accept_link(incoming: dict[str, str], cards: dict[str, Any], options: dict[s
     accepted, notes = {}, []
     for param, value in incoming.items():
         offered = options.get(param)
+        if offered == LINK_LATER:
+            continue
         if offered is None:
             accepted[param] = value
         elif offered in (LINK_MODELS, LINK_MODEL):
@@ -284,6 +289,19 @@ def accept_link(incoming: dict[str, str], cards: dict[str, Any], options: dict[s
         st.warning("From the link: " + "; ".join(notes) + ". Those keep their current choice.",
                    icon=":material/link_off:")
     return accepted
+
+
+def apply_link(accepted: dict[str, Any], keys: dict[str, str]) -> None:
+    """Puts what `accept_link` accepted into the widgets' session keys ({param: key}), before the widgets are drawn;
+    a parameter without a key here is the page's own to apply (a video, thresholds)."""
+    for param, key in keys.items():
+        if param in accepted:
+            st.session_state[key] = accepted[param]
+
+
+def link_part(incoming: dict[str, str], *params: str) -> dict[str, str]:
+    """The LINK_LATER parameters of a link, for their own `accept_link` once the page knows their choices."""
+    return {param: incoming[param] for param in params if param in incoming}
 
 
 def whole_number_link(low: int, high: int):

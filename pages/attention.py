@@ -36,10 +36,8 @@ MAX_VIDEOS = (1, 512, 32)  # "At most this many videos" of a class: at least, at
 incoming = ui.accept_link(ui.url_changes("attention", ("checkpoint", "split", "video", "class", "videos")), cards, {
     "checkpoint": ui.LINK_MODEL, "split": [s for s in ("test", "val") if s in dataset.available_splits],
     "class": CLASSES, "videos": ui.whole_number_link(*MAX_VIDEOS[:2])})
-for param, key in (("checkpoint", K.ATTENTION_CHECKPOINT), ("split", K.ATTENTION_SPLIT), ("class", K.ATTENTION_CLASS),
-                   ("videos", K.ATTENTION_MAX_VIDEOS)):
-    if param in incoming:
-        st.session_state[key] = incoming[param]
+ui.apply_link(incoming, {"checkpoint": K.ATTENTION_CHECKPOINT, "split": K.ATTENTION_SPLIT, "class": K.ATTENTION_CLASS,
+                         "videos": K.ATTENTION_MAX_VIDEOS})
 if "class" in incoming or "videos" in incoming:
     st.session_state[K.ATTENTION_MODE] = "average per class"
 if "video" in incoming and ui.video_from_link(dataset, incoming["video"], K.ATTENTION_SPLIT, K.ATTENTION_VIDEO,

@@ -42,12 +42,10 @@ cards = ui.require_checkpoints(root)
 
 # A shared or reloaded URL names the view (?models=a,b&split=test&baseline=...): apply what is new to this session.
 # The baseline is checked once the table names the configurations.
-incoming = ui.accept_link(ui.url_changes("compare", ("models", "split", "baseline", "level")), cards, {
-    "models": ui.LINK_MODELS, "split": ("test", "val"), "level": ("segment", "event")})
-for param, key in (("models", K.COMPARE_MODELS), ("split", K.COMPARE_SPLIT), ("baseline", K.COMPARE_BASELINE),
-                   ("level", K.COMPARE_LEVEL)):
-    if param in incoming:
-        st.session_state[key] = incoming[param]
+incoming = ui.url_changes("compare", ("models", "split", "baseline", "level"))
+ui.apply_link(ui.accept_link(incoming, cards, {"models": ui.LINK_MODELS, "split": ("test", "val"),
+                                               "level": ("segment", "event"), "baseline": ui.LINK_LATER}),
+              {"models": K.COMPARE_MODELS, "split": K.COMPARE_SPLIT, "level": K.COMPARE_LEVEL})
 
 left, right = st.columns([3, 1])
 chosen = ui.kept(left.multiselect, "Checkpoints", list(cards), key=K.COMPARE_MODELS, default=list(cards))
@@ -71,8 +69,8 @@ if any(carries_seeds(card, split) for card in selected):
                "mean ± standard deviation over those seeds (n, seeds), while the model the other pages inspect — and "
                "the per-class F1 below — is seed 1, the only weights shipped.")
 configurations = list(table["configuration"])
-if "baseline" in incoming:
-    ui.accept_link({"baseline": incoming["baseline"]}, cards, {"baseline": configurations})
+ui.apply_link(ui.accept_link(ui.link_part(incoming, "baseline"), cards, {"baseline": configurations}),
+              {"baseline": K.COMPARE_BASELINE})
 baseline = ui.kept(st.selectbox, "Baseline (for Δ)", configurations, key=K.COMPARE_BASELINE,
                    default="HAN" if "HAN" in configurations else configurations[0])  # the field's baseline
 table = with_deltas(table, baseline)

@@ -37,11 +37,10 @@ PARAMS = {"model": K.ERRORS_MODEL, "second": K.ERRORS_SECOND, "split": K.ERRORS_
           "rank": K.ERRORS_RANK, "class": K.ERRORS_CLASS}
 incoming = ui.url_changes("errors", tuple(PARAMS))
 second_none = incoming.get("second") == "none"  # "Compare with: none" is a choice, not a checkpoint
-incoming = ui.accept_link({k: v for k, v in incoming.items() if not (k == "second" and second_none)}, cards, {
+accepted = ui.accept_link({k: v for k, v in incoming.items() if not (k == "second" and second_none)}, cards, {
     "model": ui.LINK_MODEL, "second": ui.LINK_MODEL, "split": ("test", "val"), "metric": METRIC_KEYS,
-    "class": ["any", *CLASSES]}) | ({"second": "none"} if second_none else {})  # rank: checked once `second` is known
-for param, value in incoming.items():
-    st.session_state[PARAMS[param]] = value
+    "class": ["any", *CLASSES], "rank": ui.LINK_LATER}) | ({"second": "none"} if second_none else {})
+ui.apply_link(accepted, PARAMS)
 
 a, b, c = st.columns([2, 2, 1])
 first = ui.kept(a.selectbox, "Model", names, key=K.ERRORS_MODEL)
@@ -58,8 +57,8 @@ chosen = [first] + ([second] if second != "none" else [])
 d, e, f = st.columns(3)
 metric = ui.kept(d.selectbox, "Per-video F1", METRIC_KEYS, key=K.ERRORS_METRIC, default="segment/type",
                   format_func=metric_name)
-if "rank" in incoming:  # the F1-gap rankings need a second model
-    ui.accept_link({"rank": incoming["rank"]}, cards, {"rank": rankings(len(chosen) == 2)})
+# rank, once `second` is known: the F1-gap rankings need a second model
+ui.apply_link(ui.accept_link(ui.link_part(incoming, "rank"), cards, {"rank": rankings(len(chosen) == 2)}), PARAMS)
 by = ui.kept(e.selectbox, "Rank by", rankings(len(chosen) == 2), key=K.ERRORS_RANK)
 cls = ui.kept(f.selectbox, "Class", ["any", *CLASSES], key=K.ERRORS_CLASS, default="any")
 ui.write_url("errors", {"model": first, "second": second, "split": split_name, "metric": metric, "rank": by,

@@ -25,11 +25,11 @@ PARAMS = {"checkpoint": K.FEATURES_MODEL, "split": K.FEATURES_SPLIT, "kind": K.F
           "method": K.FEATURES_METHOD, "points": K.FEATURES_POINTS, "colour": K.FEATURES_COLOUR}
 POINTS = (100, 30000, 3000)  # at least, at most, first visit
 
-incoming = ui.url_changes("features", tuple(PARAMS))  # kind: checked once the checkpoint (its kinds) is known
-for param, value in ui.accept_link(incoming, cards, {
-        "checkpoint": ui.LINK_MODEL, "split": ("test", "val"), "method": methods(),
-        "points": ui.whole_number_link(*POINTS[:2]), "colour": COLOURINGS}).items():
-    st.session_state[PARAMS[param]] = value
+incoming = ui.url_changes("features", tuple(PARAMS))
+ui.apply_link(ui.accept_link(incoming, cards, {
+    "checkpoint": ui.LINK_MODEL, "split": ("test", "val"), "method": methods(),
+    "points": ui.whole_number_link(*POINTS[:2]), "colour": COLOURINGS,
+    "kind": ui.LINK_LATER}), PARAMS)  # kind: checked once the checkpoint (its kinds) is known
 
 a, b, c = st.columns([2, 1, 2])
 name = ui.kept(a.selectbox, "Checkpoint", list(cards), key=K.FEATURES_MODEL)
@@ -40,8 +40,7 @@ try:
 except InputError as exc:  # e.g. damaged weights
     ui.show_error(exc)
     st.stop()
-if "kind" in incoming:
-    ui.accept_link({"kind": incoming["kind"]}, cards, {"kind": kinds})  # one warning if this model has no such kind
+ui.apply_link(ui.accept_link(ui.link_part(incoming, "kind"), cards, {"kind": kinds}), PARAMS)  # warns if not here
 kind = ui.kept(c.selectbox, "Embed", kinds, key=K.FEATURES_KIND)
 d, e, f = st.columns([2, 1, 2])
 method = ui.kept(d.radio, "Method", methods(), key=K.FEATURES_METHOD, default="t-SNE", horizontal=True,

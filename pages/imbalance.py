@@ -54,8 +54,7 @@ for param, side, key in (("with", dgm, K.IMBALANCE_DGM), ("without", plain, K.IM
 if misplaced:
     st.warning(f"From the link: {', '.join(misplaced)} cannot stand on that side. Those are left out.",
                icon=":material/link_off:")
-if "level" in incoming:
-    st.session_state[K.IMBALANCE_LEVEL] = incoming["level"]
+ui.apply_link(incoming, {"level": K.IMBALANCE_LEVEL})
 
 a, b = st.columns(2)
 chosen_dgm = ui.kept(a.multiselect, "With DGM", list(dgm), key=K.IMBALANCE_DGM, default=list(dgm)[:2])

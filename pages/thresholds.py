@@ -44,9 +44,7 @@ if not scored:
 # A shared or reloaded URL names the view (the module docstring)
 incoming = ui.accept_link(ui.url_changes("thresholds", ("checkpoint", "split", "metric", "thresholds")), cards, {
     "checkpoint": ui.LINK_MODEL, "split": scored, "metric": METRIC_KEYS, "thresholds": from_link})
-for param, key in (("checkpoint", K.THRESHOLDS_MODEL), ("split", K.THRESHOLDS_SPLIT), ("metric", K.THRESHOLDS_METRIC)):
-    if param in incoming:
-        st.session_state[key] = incoming[param]
+ui.apply_link(incoming, {"checkpoint": K.THRESHOLDS_MODEL, "split": K.THRESHOLDS_SPLIT, "metric": K.THRESHOLDS_METRIC})
 if "thresholds" in incoming:
     ui.set_thresholds(K.THRESHOLD, incoming["thresholds"])
 

@@ -36,10 +36,7 @@ names = list(cards)
 incoming = ui.accept_link(ui.url_changes("timelines", ("split", "video", "models", "at", "at_thresholds")), cards, {
     "split": [s for s in ("test", "val") if s in dataset.available_splits], "models": ui.LINK_MODELS,
     "at": ui.LINK_MODEL, "at_thresholds": from_link})
-if "split" in incoming:
-    st.session_state[K.TIMELINE_SPLIT] = incoming["split"]
-if "models" in incoming:
-    st.session_state[K.TIMELINE_MODELS] = incoming["models"]
+ui.apply_link(incoming, {"split": K.TIMELINE_SPLIT, "models": K.TIMELINE_MODELS})
 if "at" in incoming:  # a second row of a model the link may not list among its models: list it
     models_now = st.session_state.get(K.TIMELINE_MODELS) or st.session_state.get(ui.KEPT + K.TIMELINE_MODELS) or []
     st.session_state[K.TIMELINE_MODELS] = list(dict.fromkeys([*models_now, incoming["at"]]))
