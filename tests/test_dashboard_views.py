@@ -176,6 +176,8 @@ def test_a_hand_written_link_names_folders_and_hears_about_what_matched_nothing(
     assert at.radio(key="compare_level").value == "event"
     assert [w.value for w in at.warning] == ["From the link: baseline='MGN' is not one of the choices here. Those "
                                              "keep their current choice."]
+    at = page("compare", {"models": "han,mmt", "baseline": "MMT"})  # checked once the table names it, then applied
+    assert not at.warning and at.selectbox(key="compare_baseline").value == "MMT"
 
     at = page("errors", {"model": "han2", "second": "none", "rank": "loudest", "class": "Speech"})
     assert not at.exception
