@@ -77,7 +77,9 @@ st.caption("Colour: the label chosen above (rarer labels merged into \"other\");
            "segments, diamonds visual segments.")
 ids = selected_ids(event["selection"]["points"], fig)  # key access: also works for a selection set in tests
 if not len(ids):
-    st.caption("Select points with the box or lasso tool (top right of the chart) to list the videos behind them.")
+    # Streamlit draws a changed figure as a new chart, with no selection: say so rather than lose a lasso silently
+    st.caption("Select points with the box or lasso tool (top right of the chart) to list the videos behind them. "
+               "Another colouring, method or number of points draws a new chart, and the selection starts afresh.")
     st.stop()
 table = videos_behind(frame, ids)
 listed = (checkpoint, split_name, kind, method, int(max_points), hash(ids.tobytes()))

@@ -134,6 +134,7 @@ def test_features_page_plots_selects_and_links(tiny_data, tiny_han):
     at.button(key="features_compute").click().run()
     assert not at.exception
     assert _plotted_points(at.get("plotly_chart")[0]) == 20 * 10 * 2  # every segment of the 20 test videos, A + V
+    assert "the selection starts afresh" in at.caption[-1].value  # a new chart has none: the page says so
     at.session_state["features_chart"] = {"selection": {"points": [{"customdata": [0, 0]}, {"customdata": [1, 0]},
                                                                    {"customdata": [205, 0]}],
                                                         "point_indices": [], "box": [], "lasso": []}}
