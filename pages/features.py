@@ -6,7 +6,14 @@ which Streamlit reserves) reopens the same view."""
 import streamlit as st
 
 from avvp_core import ui
-from avvp_core.analysis.features import COLOURINGS, methods, scatter_figure, selected_ids, videos_behind
+from avvp_core.analysis.features import (
+    COLOURINGS,
+    merged_note,
+    methods,
+    scatter_figure,
+    selected_ids,
+    videos_behind,
+)
 from avvp_core.errors import InputError
 
 K = ui.StateKeys
@@ -74,7 +81,7 @@ fig = scatter_figure(frame, colour, f"{name}: {kind} ({split_name}, {method}, {l
 event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key=K.FEATURES_CHART,
                         width="stretch")
 st.caption("Colour: the label chosen above (rarer labels merged into \"other\"); shape: circles are audio "
-           "segments, diamonds visual segments.")
+           "segments, diamonds visual segments. " + merged_note(frame, colour))
 ids = selected_ids(event["selection"]["points"], fig)  # key access: also works for a selection set in tests
 if not len(ids):
     # Streamlit draws a changed figure as a new chart, with no selection: say so rather than lose a lasso silently

@@ -202,3 +202,16 @@ def test_a_features_link_reopens_its_view_and_a_bad_one_names_its_problem(tiny_d
         "From the link: kind='class tokens' is not one of the choices here. Those keep their current choice."]
     assert at.selectbox(key="features_kind").value == F.SEGMENT_KINDS[0] and at.radio(key="features_method").value == \
         "t-SNE" and at.number_input(key="features_points").value == 3000
+
+
+def test_the_caption_says_what_grey_other_stands_for():
+    combos = [f"combo {i}" for i in range(30) for _ in range(30 - i)]  # 30 labels, the rarest with 1 point
+    frame = pd.DataFrame({"event combination": combos, "event type": ["audio-only"] * len(combos),
+                          "class": [f"c{i % 25}" for i in range(len(combos))]})
+    merged = sum(30 - i for i in range(F.MAX_COLOURS - 1, 30))  # labels 19..29 go to "other"
+    note = F.merged_note(frame, "event combination")
+    assert note.startswith(f'Grey "other" holds {merged:,} of the {len(combos):,} points: the 11 rarer of 30 labels')
+    assert note.endswith("Colour by event type to see every label.")  # class has 25 labels: it merges too
+    assert F.merged_note(frame, "event type") == ""  # nothing merged, nothing said
+    assert (F.colour_labels(frame, "event combination") == F.OTHER).sum() == merged  # what the plot draws grey
+

@@ -304,6 +304,20 @@ def colour_labels(frame: pd.DataFrame, colour_by: str, max_colours: int = MAX_CO
     return labels.where(labels.isin(keep), OTHER)
 
 
+def merged_note(frame: pd.DataFrame, colour_by: str, max_colours: int = MAX_COLOURS) -> str:
+    """What "other" stands for when `colour_labels` merges labels, and the colourings that would not merge any: in the
+    default colouring "other" can be most of the plot (CM-Co, test, event combination: 1,643 of 3,000 points), which
+    the legend's count alone does not explain. "" when nothing is merged."""
+    counts = frame[colour_by].astype(str).value_counts()
+    if len(counts) <= max_colours:
+        return ""
+    merged = counts.iloc[max_colours - 1:]
+    fewer = [c for c in COLOURINGS if c != colour_by and frame[c].astype(str).nunique() <= max_colours]
+    return (f'Grey "other" holds {int(merged.sum()):,} of the {len(frame):,} points: the {len(merged):,} rarer of '
+            f"{len(counts):,} labels ({colour_by}), merged so that every label shown keeps a colour of its own."
+            + (f" Colour by {' or '.join(fewer)} to see every label." if fewer else ""))
+
+
 # 24 distinct colours (plotly's Dark24) for the MAX_COLOURS labels: a 10-colour cycle made the 11th label look like
 # the 1st. Background and "other" are greys, drawn last. Modality is the marker shape (audio circle, visual diamond).
 PALETTE: tuple[str, ...] = ("#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86",
