@@ -10,6 +10,7 @@ from avvp_core.analysis.features import (
     COLOURINGS,
     merged_note,
     methods,
+    points_table,
     scatter_figure,
     selected_ids,
     videos_behind,
@@ -82,6 +83,9 @@ event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"),
                         width="stretch")
 st.caption("Colour: the label chosen above (rarer labels merged into \"other\"); shape: circles are audio "
            "segments, diamonds visual segments. " + merged_note(frame, colour))
+st.download_button("Download these points (CSV)", points_table(frame).to_csv(index=False),
+                   f"features_{cards[name].path.name}_{split_name}_{method}.csv", key="features_csv",
+                   help="Each plotted point's video, segment, modality, 2-D position and labels.")
 ids = selected_ids(event["selection"]["points"], fig)  # key access: also works for a selection set in tests
 if not len(ids):
     # Streamlit draws a changed figure as a new chart, with no selection: say so rather than lose a lasso silently

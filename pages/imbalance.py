@@ -96,3 +96,7 @@ else:
 st.subheader("Per-modality validation F1")
 level = ui.kept(st.radio, "Level", ("segment", "event"), key=K.IMBALANCE_LEVEL, default="segment", horizontal=True)
 st.plotly_chart(curves.modality_f1_figure(runs, level), key="imbalance_f1", width="stretch")
+st.download_button("Download the chosen runs' epoch logs (CSV)", curves.runs_frame(runs).to_csv(index=False),
+                   "imbalance_runs.csv", key="imbalance_csv",
+                   help="Per run and epoch: the training losses (total and per modality) and the validation figures "
+                        "behind the curves above.")

@@ -135,6 +135,8 @@ def test_features_page_plots_selects_and_links(tiny_data, tiny_han):
     assert not at.exception
     assert _plotted_points(at.get("plotly_chart")[0]) == 20 * 10 * 2  # every segment of the 20 test videos, A + V
     assert "the selection starts afresh" in at.caption[-1].value  # a new chart has none: the page says so
+    (download,) = at.get("download_button")
+    assert download.proto.label == "Download these points (CSV)"
     at.session_state["features_chart"] = {"selection": {"points": [{"customdata": [0, 0]}, {"customdata": [1, 0]},
                                                                    {"customdata": [205, 0]}],
                                                         "point_indices": [], "box": [], "lasso": []}}
@@ -214,4 +216,15 @@ def test_the_caption_says_what_grey_other_stands_for():
     assert note.endswith("Colour by event type to see every label.")  # class has 25 labels: it merges too
     assert F.merged_note(frame, "event type") == ""  # nothing merged, nothing said
     assert (F.colour_labels(frame, "event combination") == F.OTHER).sum() == merged  # what the plot draws grey
+
+
+def test_the_points_download_names_each_point_without_internal_indices():
+    frame = pd.DataFrame({"point": [0, 1, 2], "row": [4, 4, 7], "video": ["a", "a", "b"], "segment": [0, 0, -1],
+                          "modality": ["audio", "visual", "audio"], "token_class": [-1, -1, 3], "x": [0.5, 1.0, 2.0],
+                          "y": [1.0, 0.0, -1.0], "event combination": ["Speech (audio-only)", "background", "Dog"],
+                          "event type": ["audio-only", "background", "audio-only"], "class": ["Speech", "background",
+                                                                                               "Dog"]})
+    table = F.points_table(frame)
+    assert list(table.columns) == ["video", "segment", "modality", "token class", "x", "y", *F.COLOURINGS]
+    assert list(table["token class"]) == ["", "", F.CLASSES[3]] and table.loc[2, "x"] == 2.0
 

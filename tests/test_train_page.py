@@ -162,6 +162,13 @@ def test_imbalance_page_plots_a_dgm_run_against_a_plain_one(tiny_data, trained, 
     # one run on each side: a narrowing counts when it is more than claims.GAP_SEED_NOISE of the gap without
     narrows = without - with_ > claims.GAP_SEED_NOISE * without
     assert ("DGM narrows" if narrows else "DGM does not narrow") in verdict and f"{with_:.4f}" in verdict
+    (download,) = at.get("download_button")  # the numbers behind the curves, one row per run and epoch
+    assert download.proto.label == "Download the chosen runs' epoch logs (CSV)"
+    logs = curves.runs_frame({n: (read_card(trained / f).log(), f == "dgm") for n, f in (("HAN + DGM · dgm", "dgm"),
+                                                                                         ("HAN · plain", "plain"))})
+    assert list(logs.columns[:3]) == ["run", "DGM", "epoch"] and list(logs["epoch"]) == [1, 2, 1, 2]
+    assert {"loss", "loss/audio", "loss/visual", "val/segment/audio", "val/event/type"} <= set(logs.columns)
+    assert logs.loc[0, "loss/audio"] == read_card(trained / "dgm").log()[0]["loss/audio"]
     assert at.select_slider(key="imbalance_smoothing").value == curves.DGM_SMOOTHING
     # the page's choices survive a page switch, as on the other pages (ui.kept)
     at.select_slider(key="imbalance_smoothing").set_value(100).run()

@@ -110,6 +110,17 @@ def loss_gap_frame(runs: Mapping[str, tuple[Rows, bool]]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def runs_frame(runs: Mapping[str, tuple[Rows, bool]]) -> pd.DataFrame:
+    """The epoch logs behind the page's curves as one long table: run, DGM, epoch, then every logged number (the
+    losses and the validation figures), for a download; a run's columns it did not log are empty."""
+    parts = [epoch_frame(rows).assign(run=name, DGM=dgm) for name, (rows, dgm) in runs.items() if rows]
+    if not parts:
+        return pd.DataFrame(columns=["run", "DGM", "epoch"])
+    frame = pd.concat(parts, ignore_index=True)
+    numbers = [c for c in frame if c not in ("run", "DGM", "epoch") and pd.api.types.is_numeric_dtype(frame[c])]
+    return frame[["run", "DGM", "epoch", *numbers]]
+
+
 def step_frame(steps: Rows) -> pd.DataFrame:
     """Per-step scalars with a running step index over the whole training ("global step")."""
     frame = pd.DataFrame(list(steps))

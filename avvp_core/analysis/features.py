@@ -394,6 +394,14 @@ def selected_ids(points: list[dict], figure=None) -> np.ndarray:
     return np.unique(np.asarray(ids, dtype=np.int64))
 
 
+def points_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The plotted points for a download: video, segment (-1 for a class token), modality, token class, the 2-D
+    position and the three label columns; not the split's internal row index or the point id."""
+    out = frame[["video", "segment", "modality", "x", "y", *COLOURINGS]].copy()
+    out.insert(3, "token class", [CLASSES[c] if c >= 0 else "" for c in frame["token_class"]])
+    return out
+
+
 def videos_behind(frame: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
     """The videos behind some points: row, video, how many selected points, their segments, their labels; the
     videos with most selected points first."""
