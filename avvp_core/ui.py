@@ -49,6 +49,7 @@ class StateKeys:
     FEATURES_METHOD = "features_method"
     FEATURES_POINTS = "features_points"
     FEATURES_COLOUR = "features_colour"
+    FEATURES_SECOND = "features_second"  # a second checkpoint beside the first, its points lit by the first's lasso
     FEATURES_COMPUTE = "features_compute"
     FEATURES_CHART = "features_chart"  # the scatter's box / lasso selection
     FEATURES_TABLE = "features_table"  # the selected videos' row selection
@@ -246,6 +247,8 @@ STALE_URLS = 3
 
 
 LINK_MODELS, LINK_MODEL = "checkpoints", "checkpoint"  # `accept_link` options: a comma-separated list, one name
+NO_SECOND = "none"  # a "Compare with" choice that is not a checkpoint (Errors, Features)
+LINK_MODEL_OR_NONE = "checkpoint or none"  # an `accept_link` option: one name, or NO_SECOND
 # An `accept_link` option for a parameter whose choices the page knows only further down (a model's embeddings, the
 # configurations of a table): left out now, neither applied nor named; the page checks it there with its choices.
 LINK_LATER = "later"
@@ -266,11 +269,11 @@ def accept_link(incoming: dict[str, str], cards: dict[str, Any], options: dict[s
         offered = options.get(param)
         if offered == LINK_LATER:
             continue
-        if offered is None:
+        if offered is None or (offered == LINK_MODEL_OR_NONE and value == NO_SECOND):
             accepted[param] = value
-        elif offered in (LINK_MODELS, LINK_MODEL):
+        elif offered in (LINK_MODELS, LINK_MODEL, LINK_MODEL_OR_NONE):
             found, problems = names_in_link(value, cards)
-            if offered == LINK_MODEL and len(found) > 1:
+            if offered != LINK_MODELS and len(found) > 1:
                 problems.append(f"{param}={value!r} names {len(found)} checkpoints where one is shown")
             elif found or not value.strip():
                 accepted[param] = found if offered == LINK_MODELS else found[0] if found else None

@@ -36,23 +36,21 @@ names = list(cards)
 PARAMS = {"model": K.ERRORS_MODEL, "second": K.ERRORS_SECOND, "split": K.ERRORS_SPLIT, "metric": K.ERRORS_METRIC,
           "rank": K.ERRORS_RANK, "class": K.ERRORS_CLASS}
 incoming = ui.url_changes("errors", tuple(PARAMS))
-second_none = incoming.get("second") == "none"  # "Compare with: none" is a choice, not a checkpoint
-accepted = ui.accept_link({k: v for k, v in incoming.items() if not (k == "second" and second_none)}, cards, {
-    "model": ui.LINK_MODEL, "second": ui.LINK_MODEL, "split": ("test", "val"), "metric": METRIC_KEYS,
-    "class": ["any", *CLASSES], "rank": ui.LINK_LATER}) | ({"second": "none"} if second_none else {})
-ui.apply_link(accepted, PARAMS)
+ui.apply_link(ui.accept_link(incoming, cards, {
+    "model": ui.LINK_MODEL, "second": ui.LINK_MODEL_OR_NONE, "split": ("test", "val"), "metric": METRIC_KEYS,
+    "class": ["any", *CLASSES], "rank": ui.LINK_LATER}), PARAMS)
 
 a, b, c = st.columns([2, 2, 1])
 first = ui.kept(a.selectbox, "Model", names, key=K.ERRORS_MODEL)
 others = [n for n in names if n != first]
-second = ui.kept(b.selectbox, "Compare with", ["none", *others], key=K.ERRORS_SECOND,
-                 default=others[0] if others else "none")
+second = ui.kept(b.selectbox, "Compare with", [ui.NO_SECOND, *others], key=K.ERRORS_SECOND,
+                 default=others[0] if others else ui.NO_SECOND)
 split_name = ui.kept(c.radio, "Split", ("test", "val"), key=K.ERRORS_SPLIT, default="test", horizontal=True)
 split = ui.load_dataset(root).split(split_name)
 if not split.has_truth:
     st.info(f"The {split_name} split has no dense truth to find errors against; choose another split.")
     st.stop()
-chosen = [first] + ([second] if second != "none" else [])
+chosen = [first] + ([second] if second != ui.NO_SECOND else [])
 
 d, e, f = st.columns(3)
 metric = ui.kept(d.selectbox, "Per-video F1", METRIC_KEYS, key=K.ERRORS_METRIC, default="segment/type",

@@ -86,6 +86,49 @@ def test_features_box_and_lasso_selection_lists_the_videos(server):  # noqa: F81
     print("screenshots:", shots)
 
 
+LIT_BESIDE = """() => { const gd = document.querySelectorAll('.js-plotly-plot')[1];
+  return gd.data.map(t => (t.selectedpoints || []).length).reduce((a, b) => a + b, 0); }"""
+
+
+def test_a_lasso_on_features_lights_the_same_points_in_the_checkpoint_beside_it(server):  # noqa: F811
+    """Two checkpoints side by side: the left chart's lasso lists its videos and the right chart draws exactly those
+    points at full strength (plotly's own selectedpoints in the browser), with no lasso tool of its own."""
+    from playwright.sync_api import sync_playwright
+
+    from avvp_core.data import LLPDataset
+    from avvp_core.training.recipes import RecipeContext, run_recipe
+
+    url, base = server
+    if not (base / "runs" / "mmt").is_dir():  # the server's runs hold one HAN: a second checkpoint to set beside it
+        run_recipe("plain", RecipeContext(LLPDataset(base / "tiny"), "mmt", base / "runs" / "mmt", "paper",
+                                          {"dim": 16, "ffn_dim": 16}, {"epochs": 1}, terminal=False))
+    shots = Path(os.environ.get("AVVP_SCREENSHOT_DIR", base / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 1400})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{url}/features?checkpoint=mmt&second=han&method=PCA&kind=audio+segments&colour=event+type")
+        page.get_by_role("button", name="Compute").wait_for(timeout=90_000)
+        page.get_by_role("button", name="Compute").click()
+        charts = page.get_by_test_id("stPlotlyChart")
+        charts.nth(1).locator(".main-svg").first.wait_for(timeout=90_000)
+        _idle(page)
+        assert charts.count() == 2 and charts.nth(1).locator('[data-val="lasso"]').count() == 0
+        assert page.evaluate(LIT_BESIDE) == 0
+        area = charts.first.locator(".nsewdrag").first.bounding_box()
+        _drag(page, area, [(0.1, 0.1), (0.5, 0.1), (0.5, 0.5), (0.1, 0.5), (0.1, 0.11)])
+        page.get_by_text("points selected in").wait_for(timeout=90_000)
+        _idle(page)
+        selected = int(page.get_by_text("points selected in").inner_text().split()[0])
+        assert selected > 0 and page.evaluate(LIT_BESIDE) == selected
+        assert page.get_by_text(f"Where HAN · han puts the {selected:,} points selected on the left").count() == 1
+        page.screenshot(path=str(shots / "features_beside.png"), full_page=True)
+        browser.close()
+    assert not errors, errors
+
+
 FIGURE_HEADERS = ["A", "V", "AV", "Type@AV", "Event@AV"]
 
 

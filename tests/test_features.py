@@ -192,7 +192,7 @@ def test_a_features_link_reopens_its_view_and_a_bad_one_names_its_problem(tiny_d
     assert at.selectbox(key="features_kind").value == "audio + visual segments"
     assert at.radio(key="features_method").value == "PCA" and at.number_input(key="features_points").value == 500
     assert at.selectbox(key="features_colour").value == "class"
-    assert dict(at.query_params) == {**view, "checkpoint": "HAN · han"}  # the URL names what is shown
+    assert dict(at.query_params) == {**view, "checkpoint": "HAN · han", "second": "none"}  # the URL names what is shown
     assert "PCA of audio + visual segments on val, at most 500 points" in at.info[0].value
 
     at = app_page("features", tiny_data, [tiny_han],  # HAN has no class tokens
@@ -224,7 +224,56 @@ def test_the_points_download_names_each_point_without_internal_indices():
                           "y": [1.0, 0.0, -1.0], "event combination": ["Speech (audio-only)", "background", "Dog"],
                           "event type": ["audio-only", "background", "audio-only"], "class": ["Speech", "background",
                                                                                                "Dog"]})
-    table = F.points_table(frame)
-    assert list(table.columns) == ["video", "segment", "modality", "token class", "x", "y", *F.COLOURINGS]
-    assert list(table["token class"]) == ["", "", F.CLASSES[3]] and table.loc[2, "x"] == 2.0
+    table = F.points_table({"HAN": frame, "MMT": frame.assign(x=-frame["x"])})
+    assert list(table.columns) == ["video", "segment", "modality", "token class", *F.COLOURINGS, "x · HAN", "y · HAN",
+                                   "x · MMT", "y · MMT"]
+    assert list(table["token class"]) == ["", "", F.CLASSES[3]] and list(table["x · MMT"]) == [-0.5, -1.0, -2.0]
+    assert F.same_points(frame, frame.assign(x=0.0)) and not F.same_points(frame, frame.iloc[::-1])
+
+
+@pytest.fixture(scope="module")
+def tiny_mmt(tiny_data, tmp_path_factory) -> Path:
+    """A second checkpoint for the side-by-side view: a 1-epoch MMT (dim 16) on tiny_data, "MMT · mmt"."""
+    from avvp_core.training.recipes import RecipeContext, run_recipe
+
+    runs = tmp_path_factory.mktemp("tiny_mmt") / "runs"
+    run_recipe("plain", RecipeContext(LLPDataset(tiny_data), "mmt", runs / "mmt", "paper", {"dim": 16, "ffn_dim": 16},
+                                      {"epochs": 1}, terminal=False))
+    return runs
+
+
+def _lit(chart) -> list[int]:
+    """The point ids a companion chart draws at full strength (its traces' selectedpoints)."""
+    spec = json.loads(chart.proto.spec)
+    return sorted(trace["customdata"][i][0] for trace in spec["data"] for i in trace.get("selectedpoints") or [])
+
+
+@pytest.mark.app
+def test_a_second_checkpoint_beside_the_first_lights_up_the_lassoed_points(tiny_data, tiny_han, tiny_mmt):
+    at = app_page("features", tiny_data, [tiny_han, tiny_mmt], timeout=90,
+                  query={"checkpoint": "han", "method": "PCA", "kind": "audio + visual segments", "second": "mmt"})
+    assert not at.exception and not at.warning
+    assert at.selectbox(key="features_second").value == "MMT · mmt"
+    assert "MMT · mmt (about a minute" in at.info[0].value  # what is missing is named (HAN's may be cached)
+    at.button(key="features_compute").click().run()
+    assert not at.exception
+    left, right = at.get("plotly_chart")
+    assert _plotted_points(left) == _plotted_points(right) == 20 * 10 * 2 and _lit(right) == []
+    assert json.loads(right.proto.spec)["layout"]["dragmode"] == "pan"  # the lasso is the left chart's
+    assert any(c.value.startswith("Select points on the left chart") for c in at.caption)
+    at.session_state["features_chart"] = {"selection": {"points": [{"customdata": [0, 0]}, {"customdata": [1, 0]},
+                                                                   {"customdata": [205, 0]}],
+                                                        "point_indices": [], "box": [], "lasso": []}}
+    at.run()
+    assert not at.exception
+    assert _lit(at.get("plotly_chart")[1]) == [0, 1, 205]  # the same segments, where MMT puts them
+    assert any(c.value.startswith("Where MMT · mmt puts the 3 points selected on the left") for c in at.caption)
+    assert at.query_params["second"] == "MMT · mmt"
+    at.session_state["features_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    at.button(key="features_open_timelines").click().run()
+    assert at.session_state["timeline_models"] == ["HAN · han", "MMT · mmt"]  # both, as on this page
+
+    at = app_page("features", tiny_data, [tiny_han, tiny_mmt], query={"second": "none"})
+    assert not at.exception and not at.warning and at.selectbox(key="features_second").value == "none"
 

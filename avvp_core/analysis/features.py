@@ -326,10 +326,15 @@ PALETTE: tuple[str, ...] = ("#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF
 GREYS = {BACKGROUND: "#C8C8C8", OTHER: "#8C8C8C"}
 
 
-def scatter_figure(frame: pd.DataFrame, colour_by: str = "event combination", title: str = ""):
+def scatter_figure(frame: pd.DataFrame, colour_by: str = "event combination", title: str = "",
+                   highlight: np.ndarray | None = None, half_width: bool = False):
     """One WebGL scatter trace per label (most frequent first, background and "other" last), lasso by default; every
     label its own colour. Each point carries [point id, row] as customdata (plain lists, so the browser hands them
-    back as lists), so a selection maps back to `frame` rows."""
+    back as lists), so a selection maps back to `frame` rows.
+
+    With `highlight` (point ids) the figure is the companion of another's selection: those points drawn at full
+    strength, the rest dimmed, and no box or lasso of its own (pan and zoom). `half_width`, for two charts side by
+    side: the legend goes below the plot, which would otherwise keep half of a narrow chart."""
     import plotly.graph_objects as go
 
     labels = colour_labels(frame, colour_by)
@@ -349,13 +354,30 @@ def scatter_figure(frame: pd.DataFrame, colour_by: str = "event combination", ti
         hover = (part["video"] + np.where(part["segment"] >= 0, " · segment " + part["segment"].astype(str), "")
                  + " · " + part["modality"] + "<br>" + part["event combination"].astype(str))
         custom = np.stack([part["point"], part["row"]], axis=-1).astype(int).tolist()
-        fig.add_trace(go.Scattergl(
+        trace = go.Scattergl(
             x=part["x"], y=part["y"], mode="markers", name=f"{label} ({len(part)})", hovertext=hover,
             hoverinfo="text", customdata=custom,
-            marker={"size": 6, "symbol": symbols, "opacity": 0.8, "color": GREYS.get(label) or next(colours)}))
-    fig.update_layout(title=title, height=680, dragmode="lasso", legend={"title": colour_by, "itemsizing": "constant"},
+            marker={"size": 6, "symbol": symbols, "opacity": 0.8, "color": GREYS.get(label) or next(colours)})
+        if highlight is not None and len(highlight):
+            trace.update(selectedpoints=np.flatnonzero(np.isin(part["point"].to_numpy(), highlight)).tolist(),
+                         selected={"marker": {"opacity": 1.0}}, unselected={"marker": {"opacity": 0.07}})
+        fig.add_trace(trace)
+    legend = {"title": colour_by, "itemsizing": "constant"}
+    if half_width:
+        legend.update(orientation="h", x=0.0, xanchor="left", y=-0.02, yanchor="top")
+    fig.update_layout(title=title, height=800 if half_width else 680, legend=legend,
+                      dragmode="pan" if highlight is not None else "lasso",
                       margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis={"visible": False}, yaxis={"visible": False})
     return fig
+
+
+def same_points(first: pd.DataFrame, second: pd.DataFrame) -> bool:
+    """Do two embeddings place the same points (ids, videos, segments, modalities)? Two checkpoints' embeddings of
+    one kind, split, point count and seed sample the same segments (`sample_points` never reads the model), so a
+    selection in one names points of the other."""
+    columns = ["point", "video", "segment", "modality", "token_class"]
+    return len(first) == len(second) and first[columns].reset_index(drop=True).equals(
+        second[columns].reset_index(drop=True))
 
 
 def _point_id(data) -> int | None:
@@ -394,11 +416,15 @@ def selected_ids(points: list[dict], figure=None) -> np.ndarray:
     return np.unique(np.asarray(ids, dtype=np.int64))
 
 
-def points_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The plotted points for a download: video, segment (-1 for a class token), modality, token class, the 2-D
-    position and the three label columns; not the split's internal row index or the point id."""
-    out = frame[["video", "segment", "modality", "x", "y", *COLOURINGS]].copy()
-    out.insert(3, "token class", [CLASSES[c] if c >= 0 else "" for c in frame["token_class"]])
+def points_table(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The plotted points for a download: video, segment (-1 for a class token), modality, token class, the three
+    label columns, then each checkpoint's 2-D position ("x · <name>", "y · <name>"; the frames place the same points,
+    `same_points`); not the split's internal row index or the point id."""
+    first = next(iter(frames.values()))
+    out = first[["video", "segment", "modality", *COLOURINGS]].copy()
+    out.insert(3, "token class", [CLASSES[c] if c >= 0 else "" for c in first["token_class"]])
+    for name, frame in frames.items():
+        out[f"x · {name}"], out[f"y · {name}"] = frame["x"].to_numpy(), frame["y"].to_numpy()
     return out
 
 
