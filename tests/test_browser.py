@@ -48,6 +48,25 @@ def server(tmp_path_factory):
 
 
 @contextlib.contextmanager
+def browser_page(base: Path, width: int, height: int) -> Iterator[tuple]:
+    """A headless Chromium page of width × height, the page errors it records and the screenshot folder
+    ($AVVP_SCREENSHOT_DIR, default: <base>/screenshots); the browser closes on leaving."""
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ.get("AVVP_SCREENSHOT_DIR", base / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            yield page, errors, shots
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
 def streamlit_app(env: dict[str, str], *flags: str) -> Iterator[str]:
     """`streamlit run app.py` on a free localhost port with `env` added, until it answers its health check; yields
     its URL and stops it afterwards. Fails the test if it does not come up within 60 s."""
@@ -60,18 +79,10 @@ def streamlit_app(env: dict[str, str], *flags: str) -> Iterator[str]:
 
 
 def test_every_page_renders_in_a_real_browser(server):
-    from playwright.sync_api import sync_playwright
-
     url, base = server
-    shots = Path(os.environ.get("AVVP_SCREENSHOT_DIR", base / "screenshots"))
-    shots.mkdir(parents=True, exist_ok=True)
     timings = {}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        # Streamlit scrolls inside its own container, so a full-page screenshot shows one viewport: make it tall.
-        page = browser.new_page(viewport={"width": 1300, "height": 2400})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Streamlit scrolls inside its own container, so a full-page screenshot shows one viewport: make it tall.
+    with browser_page(base, 1300, 2400) as (page, errors, shots):
         # A fresh server's first visit on a page's URL (a bookmark) goes through app.py: its navigation and sidebar.
         page.goto(f"{url}/errors")
         page.get_by_text("Data in use").wait_for(timeout=60_000)
@@ -93,7 +104,6 @@ def test_every_page_renders_in_a_real_browser(server):
             page.screenshot(path=str(shots / f"{link.lower()}.png"), full_page=True)
         # Timelines draws the synchronised player (video and timeline grid) for the trained model.
         page.frame_locator('iframe[title*="avvp_synced_player"]').locator("td.cell").first.wait_for(timeout=60_000)
-        browser.close()
     assert not errors, errors
     assert sorted(f.name for f in shots.glob("*.png")) == sorted(f"{p.lower()}.png" for p, _ in PAGES)
     print("browser timings (s):", {k: round(v, 2) for k, v in timings.items()}, "screenshots:", shots)

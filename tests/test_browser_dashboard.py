@@ -4,11 +4,10 @@ the test's temporary folder). Skips where chromium or playwright is absent, as t
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, DRAWN, FLAGS, server  # noqa: F401  (server is the module's app fixture)
+from test_browser import CHROMIUM, DRAWN, browser_page, server  # noqa: F401  (server: the module's app fixture)
 
 pytestmark = [
     pytest.mark.app,
@@ -39,16 +38,8 @@ def _drag(page, box, points) -> None:
 
 
 def test_features_box_and_lasso_selection_lists_the_videos(server):  # noqa: F811
-    from playwright.sync_api import sync_playwright
-
     url, base = server
-    shots = Path(os.environ.get("AVVP_SCREENSHOT_DIR", base / "screenshots"))
-    shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1366, "height": 1400})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    with browser_page(base, 1366, 1400) as (page, errors, shots):
         page.goto(f"{url}/features")
         page.get_by_text("Not computed yet").wait_for(timeout=90_000)
         page.get_by_text("PCA", exact=True).click()
@@ -81,7 +72,6 @@ def test_features_box_and_lasso_selection_lists_the_videos(server):  # noqa: F81
         _idle(page)
         assert page.get_by_text("Traceback").count() == 0 and page.get_by_text("TypeError").count() == 0
         page.screenshot(path=str(shots / "features_box.png"), full_page=True)
-        browser.close()
     assert not errors, errors
     print("screenshots:", shots)
 
@@ -93,8 +83,6 @@ LIT_BESIDE = """() => { const gd = document.querySelectorAll('.js-plotly-plot')[
 def test_a_lasso_on_features_lights_the_same_points_in_the_checkpoint_beside_it(server):  # noqa: F811
     """Two checkpoints side by side: the left chart's lasso lists its videos and the right chart draws exactly those
     points at full strength (plotly's own selectedpoints in the browser), with no lasso tool of its own."""
-    from playwright.sync_api import sync_playwright
-
     from avvp_core.data import LLPDataset
     from avvp_core.training.recipes import RecipeContext, run_recipe
 
@@ -102,13 +90,7 @@ def test_a_lasso_on_features_lights_the_same_points_in_the_checkpoint_beside_it(
     if not (base / "runs" / "mmt").is_dir():  # the server's runs hold one HAN: a second checkpoint to set beside it
         run_recipe("plain", RecipeContext(LLPDataset(base / "tiny"), "mmt", base / "runs" / "mmt", "paper",
                                           {"dim": 16, "ffn_dim": 16}, {"epochs": 1}, terminal=False))
-    shots = Path(os.environ.get("AVVP_SCREENSHOT_DIR", base / "screenshots"))
-    shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1366, "height": 1400})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    with browser_page(base, 1366, 1400) as (page, errors, shots):
         page.goto(f"{url}/features?checkpoint=mmt&second=han&method=PCA&kind=audio+segments&colour=event+type")
         page.get_by_role("button", name="Compute").wait_for(timeout=90_000)
         page.get_by_role("button", name="Compute").click()
@@ -125,7 +107,6 @@ def test_a_lasso_on_features_lights_the_same_points_in_the_checkpoint_beside_it(
         assert selected > 0 and page.evaluate(LIT_BESIDE) == selected
         assert page.get_by_text(f"Where HAN · han puts the {selected:,} points selected on the left").count() == 1
         page.screenshot(path=str(shots / "features_beside.png"), full_page=True)
-        browser.close()
     assert not errors, errors
 
 
@@ -136,14 +117,8 @@ def test_home_leaderboard_shows_all_ten_figures_on_a_laptop_screen(server):  # n
     """At 1366 × 768 with the sidebar open, the leaderboard's grid renders the model column and all ten figures, and
     the next column after the last figure too (so the tenth is not cut). Glide's grid keeps an accessibility table of
     the columns it draws: only those in view."""
-    from playwright.sync_api import sync_playwright
-
     url, base = server
-    shots = Path(os.environ.get("AVVP_SCREENSHOT_DIR", base / "screenshots"))
-    shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1366, "height": 768})
+    with browser_page(base, 1366, 768) as (page, errors, shots):
         page.goto(url)
         page.get_by_role("heading", name="Leaderboard").wait_for(timeout=90_000)
         _idle(page)
@@ -157,4 +132,3 @@ def test_home_leaderboard_shows_all_ten_figures_on_a_laptop_screen(server):  # n
         assert len(headers) > 11, headers  # a column after the tenth figure is drawn: the tenth is wholly in view
         assert page.get_by_text("segment-level", exact=False).count() >= 1
         page.screenshot(path=str(shots / "home_leaderboard_1366x768.png"))
-        browser.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import app_page
-from test_browser import CHROMIUM, FLAGS, streamlit_app
+from test_browser import CHROMIUM, browser_page, streamlit_app
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,19 +79,13 @@ def test_page_names_missing_weights_in_one_line_each(tiny_data, tmp_path, monkey
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed")
 def test_upload_a_clip_in_a_real_browser(tiny_data, tmp_path):
     pytest.importorskip("playwright")
-    from playwright.sync_api import sync_playwright
-
     runs = _real_checkpoint(tmp_path / "runs")
     clip = tmp_path / "my dog.mp4"
     shutil.copy(sorted((REPO / "assets" / "demo").glob("*.mp4"))[0], clip)
     env = {"AVVP_DEFAULT_DATA": str(tiny_data), "AVVP_RUNS_DIR": str(runs),
            "AVVP_RANDOM_EXTRACTORS": "tiny", "AVVP_CACHE_DIR": str(tmp_path / "cache")}
     with streamlit_app(env) as url:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-            page = browser.new_page(viewport={"width": 1300, "height": 2400})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
+        with browser_page(tmp_path, 1300, 2400) as (page, errors, shots):
             page.goto(f"{url}/your_video")
             page.get_by_role("heading", name="Your video").wait_for(timeout=60_000)
             page.get_by_text("Test mode").wait_for(timeout=30_000)
@@ -110,6 +104,5 @@ def test_upload_a_clip_in_a_real_browser(tiny_data, tmp_path):
             assert abs(video.evaluate("v => v.currentTime") - 4.05) < 0.2
             assert player.locator("body").get_attribute("data-segment") == "4"
             assert page.get_by_text("Traceback").count() == 0
-            page.screenshot(path=str(tmp_path / "your_video.png"), full_page=True)
-            browser.close()
+            page.screenshot(path=str(shots / "your_video.png"), full_page=True)
         assert not errors, errors
