@@ -78,38 +78,54 @@ if second != ui.NO_SECOND:
         st.info(f"{second} has no {kind} to embed (it has {', '.join(second_kinds) or 'none readable'}): "
                 f"{name} is shown alone.")
 
+
+def ask_to_compute(where, missing: list[str]) -> bool:
+    """The prompt for embeddings not cached yet, in a slot of `where` that is emptied once they are asked for: the
+    finished plots stand alone, no stale prompt beside them. True when Compute was pressed."""
+    slot = where.empty()
+    with slot.container():
+        st.info(f"Not computed yet for this choice: {method} of {kind} on {split_name}, at most {max_points} points, "
+                f"for {' and '.join(missing)} (about a minute for 3,000 points with t-SNE on two cores, per "
+                "checkpoint; PCA is instant). The result is cached.")
+        clicked = st.button("Compute", key=K.FEATURES_COMPUTE, type="primary")
+    if clicked:
+        slot.empty()
+    return clicked
+
+
 try:
     frames = {n: ui.feature_embedding(path, root, split_name, kind, method, max_points) for n, path in shown.items()}
-    missing = [n for n, frame in frames.items() if frame is None]
-    if missing:
-        # In a slot that is emptied once the embeddings exist: the finished plots stand alone, no stale prompt above.
-        prompt = st.empty()
-        with prompt.container():
-            st.info(f"Not computed yet for this choice: {method} of {kind} on {split_name}, at most {max_points} "
-                    f"points, for {' and '.join(missing)} (about a minute for 3,000 points with t-SNE on two cores, "
-                    "per checkpoint; PCA is instant). The result is cached.")
-            clicked = st.button("Compute", key=K.FEATURES_COMPUTE, type="primary")
-        if not clicked:
+    if frames[name] is None:  # nothing to draw yet: one prompt computes whatever is missing
+        missing = [n for n, frame in frames.items() if frame is None]
+        if not ask_to_compute(st, missing):
             st.stop()
-        prompt.empty()
         for n in missing:
             frames[n] = ui.feature_embedding(shown[n], root, split_name, kind, method, max_points, compute=True)
 except InputError as exc:
     ui.show_error(exc)
     st.stop()
 frame = frames[name]
-if len(frames) == 2 and not same_points(frame, frames[second]):  # not expected: sample_points never reads the model
-    st.warning(f"{name} and {second} were embedded on different points; {second} is not shown.")
-    del frames[second]
-
-places = st.columns(2) if len(frames) == 2 else [st.container()]
-pair = len(frames) == 2  # two half-width charts: short titles (kind and split are named above), legends below
+pair = len(shown) == 2  # two half-width charts: short titles (kind and split are named above), legends below
+places = st.columns(2) if pair else [st.container()]
+if pair and frames[second] is None:  # the left chart (and its lasso) stands while the right one is computed
+    try:
+        if ask_to_compute(places[1], [second]):
+            with places[1]:
+                frames[second] = ui.feature_embedding(shown[second], root, split_name, kind, method, max_points,
+                                                      compute=True)
+    except InputError as exc:
+        with places[1]:
+            ui.show_error(exc)
+if pair and frames[second] is not None and not same_points(frame, frames[second]):  # sample_points never reads
+    places[1].warning(f"{name} and {second} were embedded on different points; {second} is not shown.")  # a model
+    frames[second] = None
 fig = scatter_figure(frame, colour, f"{name} ({method}, {len(frame)} points)" if pair else
                      f"{name}: {kind} ({split_name}, {method}, {len(frame)} points)", half_width=pair)
 event = places[0].plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key=K.FEATURES_CHART,
                                width="stretch")
 ids = selected_ids(event["selection"]["points"], fig)  # key access: also works for a selection set in tests
-if pair:
+frames = {n: f for n, f in frames.items() if f is not None}
+if len(frames) == 2:
     beside = scatter_figure(frames[second], colour, f"{second} (the same points)", highlight=ids, half_width=True)
     places[1].plotly_chart(beside, key="features_chart_second", width="stretch",
                            config={"modeBarButtonsToRemove": ["select2d", "lasso2d"]})
@@ -123,8 +139,8 @@ st.download_button("Download these points (CSV)", points_table(frames).to_csv(in
 if not len(ids):
     # Streamlit draws a changed figure as a new chart, with no selection: say so rather than lose a lasso silently
     st.caption("Select points with the box or lasso tool (top right of the chart) to list the videos behind them. "
-               "Another colouring, method, number of points or checkpoint beside it draws a new chart, and the "
-               "selection starts afresh.")
+               "Another colouring, method or number of points, or setting a checkpoint beside it or taking it "
+               "away, draws a new chart, and the selection starts afresh (switching that checkpoint keeps it).")
     st.stop()
 table = videos_behind(frame, ids)
 listed = (checkpoint, split_name, kind, method, int(max_points), hash(ids.tobytes()))
