@@ -223,9 +223,8 @@ WHY_FULL: dict[str, str] = {
         "turns in time (--turn-taking 1: CM-Co beat HAN on mini, +0.7 / +1.3 over 3 seeds, but stays below on `full`, "
         "-0.01 / -1.25 on one seed), segment noise correlated from second to second (--noise-persistence 0.5, mini, "
         "one seed: -1.1 / -0.2), and, over 3 seeds on mini, an event's kind following the other classes of its "
-        "video as "
-        "on LLP (Speech seen beside a violin, heard only beside a dog; --kind-coupling 1): both models gain from it "
-        "and CM-Co stays level with HAN (-0.7 / -0.1, inside the spread).",
+        "video as on LLP (Speech seen beside a violin, heard only beside a dog; --kind-coupling 1): both models gain "
+        "from it and CM-Co stays level with HAN (-0.7 / -0.1, inside the spread).",
 }
 # Why a claim fails on the shipped demo zoo (mini, demo width), as measured on its runs (bench/RESULTS.md, "HAN on
 # mini under the step budget" and "Why the label-precision claims fail in audio", part 4). Keyed by claim; shown only

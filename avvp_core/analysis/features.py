@@ -308,13 +308,14 @@ def merged_note(frame: pd.DataFrame, colour_by: str, max_colours: int = MAX_COLO
     """What "other" stands for when `colour_labels` merges labels, and the colourings that would not merge any: in the
     default colouring "other" can be most of the plot (CM-Co, test, event combination: 1,643 of 3,000 points), which
     the legend's count alone does not explain. "" when nothing is merged."""
-    counts = frame[colour_by].astype(str).value_counts()
-    if len(counts) <= max_colours:
+    merged = (colour_labels(frame, colour_by, max_colours) == OTHER).to_numpy()  # colour_labels' own rule
+    if not merged.any():
         return ""
-    merged = counts.iloc[max_colours - 1:]
+    labels = frame[colour_by].astype(str)
     fewer = [c for c in COLOURINGS if c != colour_by and frame[c].astype(str).nunique() <= max_colours]
-    return (f'Grey "other" holds {int(merged.sum()):,} of the {len(frame):,} points: the {len(merged):,} rarer of '
-            f"{len(counts):,} labels ({colour_by}), merged so that every label shown keeps a colour of its own."
+    return (f'Grey "other" holds {int(merged.sum()):,} of the {len(frame):,} points: the {labels[merged].nunique():,} '
+            f"rarer of {labels.nunique():,} labels ({colour_by}), merged so that every label shown keeps a colour of "
+            "its own."
             + (f" Colour by {' or '.join(fewer)} to see every label." if fewer else ""))
 
 
